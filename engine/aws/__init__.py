@@ -1,0 +1,1 @@
+"""AWS access: client construction, the catalogue of operations teiji calls, thin adapters."""

@@ -1,0 +1,83 @@
+"""Every AWS operation teiji may call, in one catalogue.
+
+The clients refuse any operation missing here (see ``engine.aws.clients``), the Terraform
+policy grants exactly the ``lambda_`` ones (a test proves both), and the pacing layer reads the
+throttling category from here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Category = Literal[
+    "ecs_service_read",
+    "ecs_service_modify",
+    "ecs_cluster_read",
+    "ecs_other",
+    "autoscaling",
+    "elbv2",
+    "dynamodb",
+    "sts",
+]
+
+
+@dataclass(frozen=True)
+class Operation:
+    service: str  # botocore service name, e.g. "ecs"
+    name: str  # API operation name, e.g. "UpdateService"
+    category: Category
+    lambda_: bool  # called by the tick in the Lambda (so the execution role must allow it)
+    write: bool
+
+    @property
+    def iam_action(self) -> str:
+        prefix = {
+            "application-autoscaling": "application-autoscaling",
+            "elbv2": "elasticloadbalancing",
+        }.get(self.service, self.service)
+        return f"{prefix}:{self.name}"
+
+
+def _op(
+    service: str, name: str, category: Category, *, lambda_: bool = True, write: bool = False
+) -> Operation:
+    return Operation(service, name, category, lambda_, write)
+
+
+OPERATIONS: tuple[Operation, ...] = (
+    # ECS
+    _op("ecs", "DescribeServices", "ecs_service_read"),
+    _op("ecs", "UpdateService", "ecs_service_modify", write=True),
+    _op("ecs", "ListTasks", "ecs_cluster_read"),
+    _op("ecs", "DescribeTasks", "ecs_cluster_read"),
+    _op("ecs", "DescribeContainerInstances", "ecs_cluster_read"),
+    _op("ecs", "DescribeTaskDefinition", "ecs_other", lambda_=False),
+    # Application Auto Scaling
+    _op("application-autoscaling", "DescribeScalableTargets", "autoscaling"),
+    _op("application-autoscaling", "RegisterScalableTarget", "autoscaling", write=True),
+    # Elastic Load Balancing v2
+    _op("elbv2", "DescribeTargetHealth", "elbv2"),
+    _op("elbv2", "RegisterTargets", "elbv2", write=True),
+    _op("elbv2", "DeregisterTargets", "elbv2", write=True),
+    # DynamoDB
+    _op("dynamodb", "Query", "dynamodb"),
+    _op("dynamodb", "GetItem", "dynamodb"),
+    _op("dynamodb", "BatchGetItem", "dynamodb"),
+    _op("dynamodb", "PutItem", "dynamodb", write=True),
+    _op("dynamodb", "UpdateItem", "dynamodb", write=True),
+    _op("dynamodb", "DeleteItem", "dynamodb", write=True),
+    _op("dynamodb", "BatchWriteItem", "dynamodb", write=True, lambda_=False),
+    _op("dynamodb", "CreateTable", "dynamodb", write=True, lambda_=False),
+    _op("dynamodb", "DescribeTable", "dynamodb", lambda_=False),
+    _op("dynamodb", "UpdateTimeToLive", "dynamodb", write=True, lambda_=False),
+    # STS
+    _op("sts", "AssumeRole", "sts"),
+    _op("sts", "GetCallerIdentity", "sts", lambda_=False),
+)
+
+BY_NAME: dict[tuple[str, str], Operation] = {(op.service, op.name): op for op in OPERATIONS}
+
+
+def lookup(service: str, name: str) -> Operation | None:
+    return BY_NAME.get((service, name))

@@ -1,0 +1,1 @@
+"""The ``teiji`` command. One module per group of subcommands; ``main`` wires them."""

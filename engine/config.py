@@ -1,0 +1,71 @@
+"""Settings read from the environment, in one place, so the Lambda and the CLI agree."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+DEFAULT_CONFIG_TABLE = "teiji-config"
+DEFAULT_STATE_TABLE = "teiji-state"
+DEFAULT_MAX_OVERRIDE = timedelta(days=7)
+DEFAULT_LEASE_SECONDS = 960  # a bit longer than the Lambda's 900 s ceiling
+
+ENV_VARS = (
+    "TEIJI_CONFIG_TABLE",
+    "TEIJI_STATE_TABLE",
+    "TEIJI_DRY_RUN",
+    "TEIJI_PROTECTED",
+    "TEIJI_MAX_OVERRIDE",
+    "TEIJI_LEASE_SECONDS",
+    "TEIJI_LOG_LEVEL",
+    "TEIJI_ROLE_NAME",
+    "TEIJI_EXTERNAL_ID",
+)
+
+_DURATION = re.compile(r"^\s*(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*$")
+
+
+def parse_duration(text: str) -> timedelta:
+    """``2h``, ``90m``, ``1d12h``, ``7d`` -> timedelta. Raises ValueError with the allowed forms."""
+    match = _DURATION.match(text)
+    if not text.strip() or not match or not any(match.groups()):
+        raise ValueError(f"{text!r} is not a duration; write it like 90m, 2h, 1d12h or 7d")
+    days, hours, minutes = (int(g) if g else 0 for g in match.groups())
+    return timedelta(days=days, hours=hours, minutes=minutes)
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True)
+class Settings:
+    config_table: str = DEFAULT_CONFIG_TABLE
+    state_table: str = DEFAULT_STATE_TABLE
+    dry_run: bool = False
+    protected: tuple[str, ...] = ()
+    max_override: timedelta = DEFAULT_MAX_OVERRIDE
+    lease_seconds: int = DEFAULT_LEASE_SECONDS
+    log_level: str = "INFO"
+    role_name: str | None = None
+    external_id: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if environ is None else environ)
+        protected = tuple(p.strip() for p in env.get("TEIJI_PROTECTED", "").split(",") if p.strip())
+        max_override = env.get("TEIJI_MAX_OVERRIDE")
+        return cls(
+            config_table=env.get("TEIJI_CONFIG_TABLE") or DEFAULT_CONFIG_TABLE,
+            state_table=env.get("TEIJI_STATE_TABLE") or DEFAULT_STATE_TABLE,
+            dry_run=_flag(env.get("TEIJI_DRY_RUN")),
+            protected=protected,
+            max_override=parse_duration(max_override) if max_override else DEFAULT_MAX_OVERRIDE,
+            lease_seconds=int(env.get("TEIJI_LEASE_SECONDS") or DEFAULT_LEASE_SECONDS),
+            log_level=(env.get("TEIJI_LOG_LEVEL") or "INFO").upper(),
+            role_name=env.get("TEIJI_ROLE_NAME") or None,
+            external_id=env.get("TEIJI_EXTERNAL_ID") or None,
+        )
