@@ -35,3 +35,20 @@ class Decision:
             "at": self.at.isoformat(),
             "next_change": self.next_change.isoformat() if self.next_change else None,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """A stretch of time over which one schedule's decision does not change.
+
+    ``Decider.segments`` returns contiguous segments covering a range; ``simulate`` and the
+    HTML timeline read them. ``end`` is exclusive.
+    """
+
+    start: datetime
+    end: datetime
+    state: DecisionState
+    source: DecisionSource
+    reason: str
+    override_id: str | None = None
+    holiday: str | None = None
