@@ -1,0 +1,103 @@
+"""Wall-clock to instant rules.
+
+Schedules speak in local wall-clock times ("05:00 in Asia/Tokyo"); deciding needs instants.
+Two wall-clock times need a rule, and teiji uses one everywhere (windows, cron fires, reports):
+
+- a local time that does not exist (the spring-forward gap, e.g. 02:30 on 2026-03-08 in
+  America/New_York) means the first instant after the gap (03:00 EDT), so a window that should
+  have started in the gap starts as soon as the clock allows;
+- an ambiguous local time (the fall-back overlap, e.g. 01:30 on 2026-11-01 in New York) means
+  its first occurrence (01:30 EDT), so it happens once and as early as it can.
+
+pytz zones must never be attached with ``datetime(..., tzinfo=zone)``: that picks the zone's
+first historical offset (Tokyo becomes +09:19 LMT). ``localize`` and ``to_local`` are the only
+ways this code base turns wall-clock times into instants and back.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, tzinfo
+from functools import cache
+
+import pytz
+
+__all__ = ["localize", "require_aware", "to_local", "zone"]
+
+_SECOND = timedelta(seconds=1)
+
+
+@cache
+def zone(name: str) -> pytz.BaseTzInfo:
+    """The pytz zone called ``name`` (cached). Raises pytz.UnknownTimeZoneError if unknown."""
+    return pytz.timezone(name)
+
+
+def require_aware(at: datetime, what: str = "instant") -> datetime:
+    """Return ``at`` unchanged, or raise ValueError when it has no UTC offset."""
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError(
+            f"{what} {at.isoformat()} has no UTC offset; teiji needs an aware time such as "
+            "2026-12-01T23:30:00+09:00"
+        )
+    return at
+
+
+def localize(tz: pytz.BaseTzInfo, naive: datetime) -> datetime:
+    """The instant at which the wall clock of ``tz`` shows ``naive``.
+
+    Nonexistent local times (spring-forward gap) move to the first instant after the gap;
+    ambiguous ones (fall-back overlap) take their first occurrence.
+    """
+    if naive.tzinfo is not None:
+        raise ValueError(f"localize needs a wall-clock time without offset, got {naive!r}")
+    try:
+        return tz.localize(naive, is_dst=None)
+    except pytz.AmbiguousTimeError:
+        # Both readings exist; the earlier instant is the first occurrence. Asking pytz for both
+        # (rather than trusting is_dst) also covers zones whose overlap is not a DST change.
+        readings = (tz.localize(naive, is_dst=True), tz.localize(naive, is_dst=False))
+        return min(readings, key=_utc)
+    except pytz.NonExistentTimeError:
+        return _first_instant_after_gap(tz, naive)
+
+
+def to_local(at: datetime, tz: tzinfo) -> datetime:
+    """The same instant as ``at``, expressed in ``tz`` (with the offset in force there then)."""
+    require_aware(at)
+    # astimezone goes through tz.fromutc, which for pytz zones picks the offset in force at
+    # that instant: no normalize() needed (that is only for arithmetic on local times).
+    return at.astimezone(tz)
+
+
+def _utc(at: datetime) -> datetime:
+    return at.astimezone(pytz.utc)
+
+
+def _wall(tz: pytz.BaseTzInfo, at_utc: datetime) -> datetime:
+    return to_local(at_utc, tz).replace(tzinfo=None)
+
+
+def _first_instant_after_gap(tz: pytz.BaseTzInfo, naive: datetime) -> datetime:
+    """The transition instant that skips over ``naive`` (the gap's end).
+
+    Read with the offset before the gap, ``naive`` lies at or after the transition; read with the
+    offset after it, before. Between those two instants the wall clock shows earlier than
+    ``naive`` until the transition and later from it on, so a binary search over whole seconds
+    (transitions fall on whole seconds) finds it exactly.
+    """
+    readings = [_utc(tz.localize(naive, is_dst=flag)) for flag in (True, False)]
+    before, after = min(readings).replace(microsecond=0), max(readings)
+    if not (_wall(tz, before) < naive <= _wall(tz, after)):
+        # Not the usual shape (a zone whose gap pytz reads oddly): UTC offsets lie within
+        # -12 h..+14 h, so these two instants show a wall clock before and after ``naive``.
+        as_utc = pytz.utc.localize(naive.replace(microsecond=0))
+        before, after = as_utc - timedelta(hours=27), as_utc + timedelta(hours=27)
+    low, high = 0, int((after - before) / _SECOND)
+    # Invariant: wall(before + low s) < naive <= wall(before + high s).
+    while high - low > 1:
+        middle = (low + high) // 2
+        if _wall(tz, before + middle * _SECOND) < naive:
+            low = middle
+        else:
+            high = middle
+    return to_local(before + high * _SECOND, tz)
