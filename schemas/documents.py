@@ -6,7 +6,9 @@ never fall back to a default silently. Values may arrive from YAML files or from
 
 Only shape and single-document rules live here. Rules that need other documents (does the
 calendar named in ``holidays`` exist?) or the clock (is an override too long?) live in
-``schemas.validation``.
+``schemas.validation``, which also turns validation errors into sentences people can act on.
+Every ``ValueError`` raised here is shown to the operator as written: it says what is wrong and
+what is allowed.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -43,18 +46,27 @@ _DAY_ALIASES = {
     "saturday": "sat",
     "sunday": "sun",
 }
-_HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+# re.ASCII everywhere: \d would otherwise also match digits of other scripts.
+_HHMM = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$", re.ASCII)
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$", re.ASCII)
 _ECS_NAME = r"[A-Za-z0-9][A-Za-z0-9_-]{0,254}"
-SERVICE_PATTERN = re.compile(rf"^(?P<cluster>{_ECS_NAME})/(?P<service>{_ECS_NAME})$")
-_ACCOUNT = re.compile(r"^\d{12}$")
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
-_COUNTRY = re.compile(r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$")
+SERVICE_PATTERN = re.compile(rf"^(?P<cluster>{_ECS_NAME})/(?P<service>{_ECS_NAME})$", re.ASCII)
+_ACCOUNT = re.compile(r"^[0-9]{12}$", re.ASCII)
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]+$", re.ASCII)
+_COUNTRY = re.compile(r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$", re.ASCII)
+
+# Long enough for any sensible value, short enough that a pasted blob fails fast and cheaply.
+MAX_SPEC_LENGTH = 200
+MAX_COUNT = 100_000
 
 Kind = Literal["schedule", "calendar", "override"]
 Mode = Literal["scheduled", "always_on", "always_off", "unmanaged"]
 TargetsMode = Literal["verify", "repair", "ignore"]
 State = Literal["running", "stopped"]
+
+# JSON Schema hints only (editors); the validators below give the better error messages.
+_HHMM_SCHEMA = r"^(([01][0-9]|2[0-3]):[0-5][0-9])$"
+_HHMM_24_SCHEMA = r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$"
 
 
 class _Document(BaseModel):
@@ -63,11 +75,80 @@ class _Document(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
 
+def describe_value(value: object) -> str:
+    """A short phrase for a value someone wrote: ``the number 300``, ``the text 'x'``, ``a list``.
+
+    Never recurses and never prints more than a line, whatever the value is.
+    """
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float | Decimal):
+        text = str(value)
+        return f"the number {text if len(text) <= 30 else text[:27] + '...'}"
+    if isinstance(value, str):
+        return f"the text {quote(value)}" if value else "empty text"
+    if isinstance(value, datetime):
+        return f"the timestamp {value.isoformat()}"
+    if isinstance(value, date):
+        return f"the date {value.isoformat()}"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if isinstance(value, set | frozenset):
+        return "a set"
+    if isinstance(value, dict):
+        return "a mapping"
+    return f"a value of type {type(value).__name__}"
+
+
+def quote(text: str, limit: int = 60) -> str:
+    """``'text'`` with control characters escaped and long text cut short."""
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return repr(text)
+
+
 def _as_int(value: Any) -> Any:
-    # DynamoDB returns every number as Decimal; accept whole ones as int.
-    if isinstance(value, Decimal) and value == value.to_integral_value():
+    # DynamoDB returns every number as Decimal; accept whole ones as int. A YAML ``true`` is
+    # not a count (pydantic would read it as 1).
+    if isinstance(value, bool):
+        raise ValueError(
+            f"expected a whole number from 0 to {MAX_COUNT}, got {describe_value(value)}"
+        )
+    if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
         return int(value)
     return value
+
+
+def _no_number(expected: str) -> Any:
+    """A before-validator refusing numbers where pydantic would read them as Unix times."""
+
+    def check(value: Any) -> Any:
+        if isinstance(value, bool | int | float | Decimal):
+            raise ValueError(f"expected {expected}, got {describe_value(value)}")
+        return value
+
+    return check
+
+
+_DATE_TEXT = "a date such as 2026-12-29"
+_TIMESTAMP_TEXT = "a timestamp with a UTC offset such as 2026-12-01T23:30:00+09:00"
+LocalDate = Annotated[date, BeforeValidator(_no_number(_DATE_TEXT))]
+Timestamp = Annotated[datetime, BeforeValidator(_no_number(_TIMESTAMP_TEXT))]
+
+
+def _text_or_list(value: Any, expected: str) -> Any:
+    """Accept text or a list (or DynamoDB string set) of text; refuse anything else clearly."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, set | frozenset | tuple | list):
+        items = sorted(value, key=str) if isinstance(value, set | frozenset) else list(value)
+        for item in items:
+            if not isinstance(item, str):
+                raise ValueError(f"expected {expected}, got {describe_value(item)} in the list")
+        return items
+    raise ValueError(f"expected {expected}, got {describe_value(value)}")
 
 
 def parse_days(
@@ -85,6 +166,8 @@ def parse_days(
             if not isinstance(item, str):
                 raise ValueError(f"day {item!r} is not a day name")
             parts.extend(item.split(","))
+    if not parts:
+        raise ValueError("no days given; write names like mon-fri or sat,sun")
     days: set[int] = set()
     for raw in parts:
         part = raw.strip().lower()
@@ -110,8 +193,8 @@ def _day_index(name: str) -> int:
     key = _DAY_ALIASES.get(name.strip().lower(), name.strip().lower())
     if key not in DAY_NAMES:
         raise ValueError(
-            f"unknown day {name!r}; use mon, tue, wed, thu, fri, sat, sun, ranges such as "
-            "mon-fri or fri-mon, lists such as sat,sun, or daily"
+            f"unknown day {quote(name.strip())}; use mon, tue, wed, thu, fri, sat, sun, ranges "
+            "such as mon-fri or fri-mon, lists such as sat,sun, or daily"
         )
     return DAY_NAMES.index(key)
 
@@ -122,9 +205,29 @@ def parse_hhmm(value: str, *, allow_24: bool) -> int:
         return 24 * 60
     match = _HHMM.match(value)
     if not match:
+        if value == "24:00":
+            raise ValueError(
+                "24:00 is allowed only as an end; a window that starts at midnight starts at 00:00"
+            )
         allowed = "00:00 to 24:00" if allow_24 else "00:00 to 23:59"
-        raise ValueError(f"{value!r} is not a time HH:MM ({allowed})")
+        raise ValueError(f"{quote(value)} is not a time HH:MM ({allowed})")
     return int(match.group(1)) * 60 + int(match.group(2))
+
+
+_TIME_TEXT = 'a time as quoted text "HH:MM", for example "05:00"'
+
+
+def _time_text(value: Any) -> Any:
+    # A YAML 1.1 loader reads an unquoted 05:00 as the number 300 (base 60): say so.
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 24 * 60:
+        hours, minutes = divmod(value, 60)
+        raise ValueError(
+            f"expected {_TIME_TEXT}, got the number {value} (an unquoted {hours:02d}:{minutes:02d} "
+            f'read as base 60); quote it: "{hours:02d}:{minutes:02d}"'
+        )
+    if not isinstance(value, str):
+        raise ValueError(f"expected {_TIME_TEXT}, got {describe_value(value)}")
+    return value
 
 
 class Window(_Document):
@@ -133,22 +236,45 @@ class Window(_Document):
     ``end`` is exclusive; ``24:00`` is allowed; an end at or before start runs past midnight.
     """
 
-    days: str | list[str]
-    start: str
-    end: str
+    days: str | list[str] = Field(
+        description="Weekdays on which the window starts: names (mon..sun), ranges that may "
+        "wrap (mon-fri, fri-mon), lists (sat,sun) or daily.",
+        examples=["mon-fri", "sat,sun", ["mon", "wed-fri"]],
+    )
+    start: str = Field(
+        description="Local start time HH:MM (00:00 to 23:59), inclusive.",
+        examples=["05:00"],
+        json_schema_extra={"pattern": _HHMM_SCHEMA},
+    )
+    end: str = Field(
+        description="Local end time HH:MM, exclusive; 24:00 is midnight at the end of the day; "
+        "an end earlier than start runs past midnight into the next day.",
+        examples=["22:00", "24:00"],
+        json_schema_extra={"pattern": _HHMM_24_SCHEMA},
+    )
 
     @field_validator("days", mode="before")
     @classmethod
-    def _days_from_set(cls, value: Any) -> Any:
-        if isinstance(value, set | frozenset | tuple):
-            return sorted(str(v) for v in value)
-        return value
+    def _days_shape(cls, value: Any) -> Any:
+        return _text_or_list(value, "day names such as mon-fri or a list of them")
 
     @field_validator("days")
     @classmethod
     def _check_days(cls, value: str | list[str]) -> str | list[str]:
+        if isinstance(value, str) and len(value) > MAX_SPEC_LENGTH:
+            raise ValueError(f"longer than {MAX_SPEC_LENGTH} characters; write it like mon-fri")
         parse_days(value)
         return value
+
+    @field_validator("start", mode="before")
+    @classmethod
+    def _start_text(cls, value: Any) -> Any:
+        return _time_text(value)
+
+    @field_validator("end", mode="before")
+    @classmethod
+    def _end_text(cls, value: Any) -> Any:
+        return _time_text(value)
 
     @field_validator("start")
     @classmethod
@@ -158,18 +284,16 @@ class Window(_Document):
 
     @field_validator("end")
     @classmethod
-    def _check_end(cls, value: str) -> str:
-        parse_hhmm(value, allow_24=True)
-        return value
-
-    @model_validator(mode="after")
-    def _check_span(self) -> Window:
-        if self.start_minute == self.end_minute:
+    def _check_end(cls, value: str, info: ValidationInfo) -> str:
+        end = parse_hhmm(value, allow_24=True)
+        # ``start`` is declared first, so it is in info.data when it was valid.
+        start = info.data.get("start")
+        if isinstance(start, str) and parse_hhmm(start, allow_24=False) == end:
             raise ValueError(
-                f"start and end are both {self.start}: a window must have a length "
+                f"start and end are both {start}: a window must have a length "
                 "(00:00 to 24:00 is a whole day)"
             )
-        return self
+        return value
 
     @cached_property
     def weekdays(self) -> frozenset[int]:
@@ -190,31 +314,63 @@ class Window(_Document):
 
 
 def _check_cron(value: str) -> str:
-    if not croniter.is_valid(value) or len(value.split()) != 5:
+    if len(value) > MAX_SPEC_LENGTH:
+        raise ValueError(f"longer than {MAX_SPEC_LENGTH} characters; write it like 0 5 * * mon-fri")
+    fields = value.split()
+    valid = False
+    if len(fields) == 5 and value.isascii():
+        try:
+            valid = croniter.is_valid(value)
+        except Exception:  # croniter raises more than it documents on odd input
+            valid = False
+    if not valid:
         raise ValueError(
-            f"{value!r} is not a 5-field cron expression (minute hour day month weekday), "
+            f"{quote(value)} is not a 5-field cron expression (minute hour day month weekday), "
             "for example '0 5 * * mon-fri'"
         )
     return value
 
 
-CronExpression = Annotated[str, AfterValidator(_check_cron)]
-Count = Annotated[int, BeforeValidator(_as_int), Field(ge=0, le=100_000)]
+def _cron_text(value: Any) -> Any:
+    if not isinstance(value, str):
+        raise ValueError(
+            f"expected a cron expression as text, for example '0 5 * * mon-fri', "
+            f"got {describe_value(value)}"
+        )
+    return value
+
+
+CronExpression = Annotated[str, BeforeValidator(_cron_text), AfterValidator(_check_cron)]
+# Bounds before the BeforeValidator, or the JSON Schema shows them as "ge"/"le" (not keywords).
+Count = Annotated[int, Field(ge=0, le=MAX_COUNT), BeforeValidator(_as_int)]
 
 
 class CronPair(_Document):
     """Running from each ``start`` fire until the next ``stop`` fire, in the schedule's zone."""
 
-    start: CronExpression
-    stop: CronExpression
+    start: CronExpression = Field(
+        description="Cron expression (minute hour day month weekday) at which the service starts, "
+        "evaluated in the schedule's timezone.",
+        examples=["0 5 * * mon-fri"],
+    )
+    stop: CronExpression = Field(
+        description="Cron expression at which the service stops, in the schedule's timezone.",
+        examples=["0 22 * * mon-fri"],
+    )
 
 
 class RunningCapacity(_Document):
     """What "running" means when no capacity was saved before the stop."""
 
-    desired_count: Count | None = None
-    min_capacity: Count | None = None
-    max_capacity: Count | None = None
+    desired_count: Count | None = Field(
+        default=None, description="ECS desiredCount when running (default: what was saved)."
+    )
+    min_capacity: Count | None = Field(
+        default=None, description="Application Auto Scaling MinCapacity when running."
+    )
+    max_capacity: Count | None = Field(
+        default=None, description="Application Auto Scaling MaxCapacity when running."
+    )
 
     @model_validator(mode="after")
     def _check_order(self) -> RunningCapacity:
@@ -231,13 +387,15 @@ class RunningCapacity(_Document):
 class StoppedCapacity(_Document):
     """The size while stopped: 0 by default, or a reduced night size."""
 
-    desired_count: Count = 0
+    desired_count: Count = Field(
+        default=0, description="ECS desiredCount while stopped (default 0; a night size if > 0)."
+    )
 
 
 def _check_service(value: str) -> str:
     if not SERVICE_PATTERN.match(value):
         raise ValueError(
-            f"{value!r} is not '<cluster>/<service>' (letters, digits, '-' and '_', "
+            f"{quote(value)} is not '<cluster>/<service>' (letters, digits, '-' and '_', "
             "for example example-cluster/example-service-stg)"
         )
     return value
@@ -245,56 +403,106 @@ def _check_service(value: str) -> str:
 
 def _check_account(value: str) -> str:
     if not _ACCOUNT.match(value):
-        raise ValueError(f"{value!r} is not a 12-digit AWS account id")
+        raise ValueError(f"{quote(value)} is not a 12-digit AWS account id")
     return value
 
 
 def _check_region(value: str) -> str:
     if not _REGION.match(value):
-        raise ValueError(f"{value!r} is not an AWS region name such as ap-northeast-1")
+        raise ValueError(f"{quote(value)} is not an AWS region name such as ap-northeast-1")
     return value
 
 
-ServiceName = Annotated[str, AfterValidator(_check_service)]
-AccountId = Annotated[str, AfterValidator(_check_account)]
-RegionName = Annotated[str, AfterValidator(_check_region)]
+# The JSON Schema patterns help editors only (ECMA-262 syntax); the validators give the errors.
+ServiceName = Annotated[
+    str,
+    AfterValidator(_check_service),
+    Field(
+        json_schema_extra={
+            "pattern": r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}/[A-Za-z0-9][A-Za-z0-9_-]{0,254}$"
+        }
+    ),
+]
+AccountId = Annotated[
+    str, AfterValidator(_check_account), Field(json_schema_extra={"pattern": r"^[0-9]{12}$"})
+]
+RegionName = Annotated[
+    str,
+    AfterValidator(_check_region),
+    Field(json_schema_extra={"pattern": r"^[a-z]{2}(-[a-z]+)+-[0-9]+$"}),
+]
+
+_SERVICE_DESCRIPTION = "The ECS service as <cluster>/<service>."
+_SERVICE_EXAMPLES = ["example-cluster/example-service-stg"]
 
 
 class Schedule(_Document):
     """One ECS service's schedule: when it runs, what running and stopped mean."""
 
-    kind: Literal["schedule"] = "schedule"
-    service: ServiceName
-    mode: Mode = "scheduled"
-    timezone: str = DEFAULT_TIMEZONE
-    windows: list[Window] = Field(default_factory=list)
-    cron: list[CronPair] = Field(default_factory=list)
-    holidays: list[str] = Field(default_factory=list)
-    running: RunningCapacity | None = None
-    stopped: StoppedCapacity = Field(default_factory=StoppedCapacity)
-    targets: TargetsMode = "verify"
-    account: AccountId | None = None
-    region: RegionName | None = None
-    description: str | None = Field(default=None, max_length=1024)
+    kind: Literal["schedule"] = Field(default="schedule", description="Always 'schedule'.")
+    service: ServiceName = Field(description=_SERVICE_DESCRIPTION, examples=_SERVICE_EXAMPLES)
+    mode: Mode = Field(
+        default="scheduled",
+        description="scheduled: follow windows/cron and holidays; always_on / always_off: keep "
+        "running / stopped; unmanaged: teiji leaves the service alone.",
+    )
+    timezone: str = Field(
+        default=DEFAULT_TIMEZONE,
+        max_length=64,
+        description="IANA time zone in which windows, cron and holidays are read.",
+        examples=["Asia/Tokyo", "America/New_York", "UTC"],
+    )
+    windows: list[Window] = Field(
+        default_factory=list, description="Running windows in local time; outside them: stopped."
+    )
+    cron: list[CronPair] = Field(
+        default_factory=list, description="Start/stop cron pairs (an alternative to windows)."
+    )
+    holidays: list[str] = Field(
+        default_factory=list,
+        description="Country codes (national public holidays, e.g. JP, US) or names of calendar "
+        "documents; on those local dates no window or cron start runs.",
+        examples=[["JP", "company"]],
+    )
+    running: RunningCapacity | None = Field(
+        default=None,
+        description="Capacity when running if none was saved before the stop.",
+    )
+    stopped: StoppedCapacity = Field(
+        default_factory=StoppedCapacity, description="Capacity while stopped (default 0)."
+    )
+    targets: TargetsMode = Field(
+        default="verify",
+        description="Load balancer targets after a start: verify (report), repair, or ignore.",
+    )
+    account: AccountId | None = Field(
+        default=None, description="AWS account of the service (default: teiji's own)."
+    )
+    region: RegionName | None = Field(
+        default=None, description="AWS region of the service (default: teiji's own)."
+    )
+    description: str | None = Field(default=None, max_length=1024, description="Free text.")
 
     @field_validator("timezone")
     @classmethod
     def _check_timezone(cls, value: str) -> str:
         if value not in pytz.all_timezones_set:
             raise ValueError(
-                f"unknown timezone {value!r}; use an IANA name such as Asia/Tokyo, UTC or "
+                f"unknown timezone {quote(value)}; use an IANA name such as Asia/Tokyo, UTC or "
                 "America/New_York"
             )
         return value
 
     @field_validator("holidays", mode="before")
     @classmethod
-    def _holidays_from_set(cls, value: Any) -> Any:
+    def _holidays_shape(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [value]
-        if isinstance(value, set | frozenset | tuple):
-            return sorted(str(v) for v in value)
-        return value
+        return _text_or_list(
+            value,
+            "country codes such as JP or calendar document names (dates belong in a "
+            "calendar document)",
+        )
 
     @field_validator("holidays")
     @classmethod
@@ -302,7 +510,7 @@ class Schedule(_Document):
         for name in value:
             if not _NAME.match(name):
                 raise ValueError(
-                    f"{name!r} is not a calendar name; use a country code such as JP or the "
+                    f"{quote(name)} is not a calendar name; use a country code such as JP or the "
                     "name of a calendar document"
                 )
         return value
@@ -326,7 +534,7 @@ class Schedule(_Document):
 
     @property
     def key(self) -> str:
-        """The service's identity across teiji: see ``engine.model.service_key``."""
+        """The service's identity across teiji: see ``service_key``."""
         return service_key(self.service, self.account, self.region)
 
     @staticmethod
@@ -335,37 +543,58 @@ class Schedule(_Document):
 
 
 class DateRange(_Document):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    """Local dates from ``from`` to ``to``, both included."""
 
-    from_: date = Field(alias="from")
-    to: date
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, str_strip_whitespace=True
+    )
 
-    @model_validator(mode="after")
-    def _check_order(self) -> DateRange:
-        if self.to < self.from_:
-            raise ValueError(f"'to' {self.to} is before 'from' {self.from_}")
-        return self
+    from_: LocalDate = Field(alias="from", description="First local date, included.")
+    to: LocalDate = Field(description="Last local date, included.")
+
+    @field_validator("to")
+    @classmethod
+    def _check_order(cls, value: date, info: ValidationInfo) -> date:
+        first = info.data.get("from_")
+        if isinstance(first, date) and value < first:
+            raise ValueError(f"'to' {value} is before 'from' {first}")
+        return value
 
 
 class Calendar(_Document):
     """A company calendar: local dates on which schedules that list it do not start."""
 
-    kind: Literal["calendar"] = "calendar"
-    name: str
-    dates: list[date] = Field(default_factory=list)
-    ranges: list[DateRange] = Field(default_factory=list)
-    description: str | None = Field(default=None, max_length=1024)
+    kind: Literal["calendar"] = Field(default="calendar", description="Always 'calendar'.")
+    name: str = Field(
+        description="The name schedules list in holidays (not a country code).",
+        examples=["company"],
+    )
+    dates: list[LocalDate] = Field(default_factory=list, description="Single local dates.")
+    ranges: list[DateRange] = Field(
+        default_factory=list, description="Inclusive ranges of local dates."
+    )
+    description: str | None = Field(default=None, max_length=1024, description="Free text.")
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _name_text(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            raise ValueError(
+                f"expected a calendar name such as company, got {describe_value(value)}"
+            )
+        return value
 
     @field_validator("name")
     @classmethod
     def _check_name(cls, value: str) -> str:
         if not _NAME.match(value):
             raise ValueError(
-                f"{value!r} is not a calendar name (letters, digits, '.', '_' and '-')"
+                f"{quote(value)} is not a calendar name (1 to 128 letters, digits, '.', '_' and "
+                "'-', starting with a letter or digit)"
             )
         if _COUNTRY.match(value):
             raise ValueError(
-                f"{value!r} looks like a country code; choose a name such as company or "
+                f"{quote(value)} looks like a country code; choose a name such as company or "
                 f"{value.lower()}-office"
             )
         return value
@@ -384,17 +613,30 @@ class Calendar(_Document):
 class Override(_Document):
     """A one-off: keep a service running (or stopped) until ``until``."""
 
-    kind: Literal["override"] = "override"
-    service: ServiceName
-    state: State
-    start: datetime | None = None
-    until: datetime
-    reason: str = Field(min_length=1, max_length=1024)
-    created_by: str | None = Field(default=None, max_length=256)
-    created_at: datetime | None = None
-    id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
-    account: AccountId | None = None
-    region: RegionName | None = None
+    kind: Literal["override"] = Field(default="override", description="Always 'override'.")
+    service: ServiceName = Field(description=_SERVICE_DESCRIPTION, examples=_SERVICE_EXAMPLES)
+    state: State = Field(description="The state to hold: running or stopped.")
+    start: Timestamp | None = Field(
+        default=None,
+        description="When the override begins, with a UTC offset (default: at once).",
+        examples=["2026-12-01T22:00:00+09:00"],
+    )
+    until: Timestamp = Field(
+        description="When the override ends (exclusive), with a UTC offset.",
+        examples=["2026-12-01T23:30:00+09:00"],
+    )
+    reason: str = Field(
+        min_length=1, max_length=1024, description="Why; shown in reports and logs."
+    )
+    created_by: str | None = Field(default=None, max_length=256, description="Who asked.")
+    created_at: Timestamp | None = Field(default=None, description="When it was written.")
+    id: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="Identifier (1 to 64 letters, digits, '-' and '_'); set by teiji when stored.",
+    )
+    account: AccountId | None = Field(default=None, description="AWS account of the service.")
+    region: RegionName | None = Field(default=None, description="AWS region of the service.")
 
     @field_validator("start", "until", "created_at")
     @classmethod
@@ -406,13 +648,13 @@ class Override(_Document):
             )
         return value
 
-    @model_validator(mode="after")
-    def _check_span(self) -> Override:
-        if self.start is not None and self.until <= self.start:
-            raise ValueError(
-                f"until {self.until.isoformat()} is not after start {self.start.isoformat()}"
-            )
-        return self
+    @field_validator("until")
+    @classmethod
+    def _check_span(cls, value: datetime, info: ValidationInfo) -> datetime:
+        start = info.data.get("start")
+        if isinstance(start, datetime) and value <= start:
+            raise ValueError(f"until {value.isoformat()} is not after start {start.isoformat()}")
+        return value
 
     @property
     def key(self) -> str:

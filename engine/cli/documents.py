@@ -1,10 +1,337 @@
-"""Subcommands: to be written."""
+"""``teiji validate``, ``teiji explain`` and ``teiji schema``: working with documents.
+
+``validate`` and ``schema`` read local files only and never call AWS. ``explain`` reads the
+files given with ``--file``, or without it the service's documents in the config table (its
+schedule, every calendar and its own overrides, validated as the tick validates them).
+``explain_service`` works on any ``DocumentSet``.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from engine.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    CliError,
+    add_aws_options,
+    colour,
+    print_json,
+)
+from engine.config import Settings, parse_duration
+from engine.decide import LOOKAHEAD, Decider
+from engine.files import UnreadableFileError, read_documents
+from engine.localtime import localize, to_local, zone
+from engine.model import Decision
+from schemas.documents import Schedule
+from schemas.jsonschema import document_json_schema
+from schemas.validation import DocumentSet, Problem, validate_documents
+
+_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
-    """Adds this module's subcommands to the parser."""
+    """Adds validate, explain and schema."""
+    validate = sub.add_parser(
+        "validate",
+        help="check schedule, calendar and override files",
+        description="Check documents in YAML or JSON files (a directory stands for its .yaml, "
+        ".yml and .json files; - reads standard input). Prints one line per problem: "
+        "FILE: DOCUMENT: FIELD: what is wrong and what is allowed. Exit 0 when every document "
+        "is valid, 1 when some are not, 2 when a file cannot be read.",
+    )
+    validate.add_argument("files", nargs="+", metavar="FILE")
+    _add_max_override(validate)
+    validate.add_argument("--json", action="store_true", help="print the result as JSON")
+    validate.set_defaults(func=run_validate)
+
+    explain = sub.add_parser(
+        "explain",
+        help="say whether a service runs at an instant, why, and when that changes",
+        description="Decide one service at one instant, with the reason and the next change, "
+        "from document files (--file) or, without --file, from the config table. SERVICE "
+        "(cluster/service) may be left out when there is one schedule.",
+    )
+    explain.add_argument("service", nargs="?", metavar="SERVICE")
+    explain.add_argument(
+        "--file",
+        "-f",
+        dest="files",
+        action="append",
+        metavar="FILE",
+        help="a document file or directory (repeat for several); without it the documents "
+        "come from the config table",
+    )
+    explain.add_argument(
+        "--at",
+        metavar="TIME",
+        help="ISO 8601 instant, e.g. 2026-12-01T22:00+09:00 or 2026-12-01T13:00Z; without an "
+        "offset it is read in the schedule's timezone (default: now)",
+    )
+    explain.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_max_override(explain)
+    add_aws_options(explain)
+    explain.set_defaults(func=run_explain)
+
+    schema = sub.add_parser(
+        "schema",
+        help="print the JSON Schema of the documents (for editors)",
+        description="Print a JSON Schema (draft 2020-12) of schedule, calendar and override "
+        "documents. Save it and add '# yaml-language-server: $schema=teiji.schema.json' to a "
+        "YAML file to get completion and checks in VS Code.",
+    )
+    schema.set_defaults(func=run_schema)
+
+
+def _add_max_override(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--max-override",
+        metavar="DURATION",
+        help="longest override allowed, e.g. 12h or 14d (default: $TEIJI_MAX_OVERRIDE or 7d)",
+    )
+
+
+def _max_override(args: argparse.Namespace) -> timedelta:
+    text: str | None = getattr(args, "max_override", None)
+    try:
+        if text:
+            return parse_duration(text)
+        return Settings.from_env().max_override
+    except ValueError as exc:
+        where = "--max-override" if text else "TEIJI_MAX_OVERRIDE"
+        raise CliError(f"{where}: {exc}") from exc
+
+
+# --------------------------------------------------------------------------------------------
+# validate
+
+
+def run_validate(args: argparse.Namespace) -> int:
+    limit = _max_override(args)
+    try:
+        items, syntax = read_documents(args.files)
+    except UnreadableFileError as exc:
+        raise CliError(str(exc)) from exc
+    docs, invalid = validate_documents(items, max_override=limit)
+    problems = syntax + invalid
+    count = len(items)
+    if args.json:
+        print_json(
+            {
+                "ok": not problems,
+                "documents": count,
+                "problems": [_problem_json(p) for p in problems],
+            }
+        )
+    else:
+        for problem in problems:
+            print(problem)
+    if problems:
+        bad = len({(p.source, p.document) for p in problems})
+        print(
+            f"teiji: {_plural(len(problems), 'problem')} in {bad} of "
+            f"{_plural(max(count, bad), 'document')}",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    if not args.json:
+        print(f"{_plural(count, 'document')} OK ({_summary(docs)})")
+    return EXIT_OK
+
+
+def _problem_json(problem: Problem) -> dict[str, str]:
+    return {
+        "source": problem.source,
+        "document": problem.document,
+        "path": problem.path,
+        "message": problem.message,
+    }
+
+
+def _summary(docs: DocumentSet) -> str:
+    return ", ".join(
+        [
+            _plural(len(docs.schedules), "schedule"),
+            _plural(len(docs.calendars), "calendar"),
+            _plural(len(docs.overrides), "override"),
+        ]
+    )
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+# --------------------------------------------------------------------------------------------
+# explain
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """A decision with what a person needs to read it: the schedule and the state after it."""
+
+    schedule: Schedule
+    decision: Decision
+    next_state: str | None
+
+    def as_json(self) -> dict[str, Any]:
+        decision = self.decision
+        return {
+            "service": self.schedule.key,
+            "state": decision.state,
+            "source": decision.source,
+            "reason": decision.reason,
+            "at": decision.at.isoformat(),
+            "next_change": decision.next_change.isoformat() if decision.next_change else None,
+        }
+
+    def sentence(self) -> str:
+        decision = self.decision
+        state = colour(decision.state.upper(), decision.state)
+        text = f"{self.schedule.key} is {state} at {local_text(decision.at)} ({decision.reason})."
+        if decision.next_change is None:
+            return f"{text} No change in the next {LOOKAHEAD.days} days."
+        return f"{text} Next change: {self.next_state} at {local_text(decision.next_change)}."
+
+
+def run_explain(args: argparse.Namespace) -> int:
+    at = parse_at(args.at) if args.at else None
+    limit = _max_override(args)
+    if not args.files:
+        explanation = _explain_from_store(args, at, limit)
+        if args.json:
+            print(json.dumps(explanation.as_json(), ensure_ascii=False))
+        else:
+            print(explanation.sentence())
+        return EXIT_OK
+    try:
+        items, syntax = read_documents(args.files)
+    except UnreadableFileError as exc:
+        raise CliError(str(exc)) from exc
+    # Override lengths are measured from the instant explained when it is known.
+    now = at if at is not None and at.utcoffset() is not None else None
+    docs, invalid = validate_documents(items, now=now, max_override=limit)
+    problems = syntax + invalid
+    if problems:
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        raise CliError(
+            f"{_plural(len(problems), 'problem')} in the documents; fix them first "
+            "(teiji validate shows the same list)",
+            code=EXIT_USAGE,
+        )
+    explanation = explain(docs, args.service, at)
+    if args.json:
+        print(json.dumps(explanation.as_json(), ensure_ascii=False))
+    else:
+        print(explanation.sentence())
+    return EXIT_OK
+
+
+def _explain_from_store(
+    args: argparse.Namespace, at: datetime | None, limit: timedelta
+) -> Explanation:
+    """Explain from the config table: only this service's documents are read and checked."""
+    from engine.cli.operator import find_schedule, load_service_documents, open_session
+
+    session = open_session(args)
+    key = find_schedule(session, args.service).sk
+    # Override lengths are measured from the instant explained when it is known.
+    now = at if at is not None and at.utcoffset() is not None else datetime.now(UTC)
+    docs, problems = load_service_documents(session, key, now=now, limit=limit)
+    if problems:
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        raise CliError(
+            f"{_plural(len(problems), 'problem')} in the documents of {key} in "
+            f"{session.table}; the tick does not act on it until they are fixed",
+            code=EXIT_USAGE,
+        )
+    return explain(docs, key, at, where=session.config.source)
+
+
+def explain_service(docs: DocumentSet, service: str | None, at: datetime | None) -> dict[str, Any]:
+    """The JSON form of ``explain``: service, state, source, reason, at, next_change."""
+    return explain(docs, service, at).as_json()
+
+
+def explain(
+    docs: DocumentSet, service: str | None, at: datetime | None, *, where: str = "these files"
+) -> Explanation:
+    """Decide ``service`` (None when ``docs`` holds one schedule) at ``at`` (None: now).
+
+    A naive ``at`` is read in the schedule's timezone. Raises CliError (exit 2) when the
+    service cannot be chosen; ``where`` names the documents' origin in that message.
+    """
+    schedule = select_schedule(docs, service, where=where)
+    instant = _instant(at, schedule)
+    decider = Decider(docs.calendars)
+    overrides = docs.overrides_for(schedule.key)
+    try:
+        decision = decider.decide(schedule, instant, overrides)
+        next_state = None
+        if decision.next_change is not None:
+            next_state = decider.decide(schedule, decision.next_change, overrides).state
+    except ValueError as exc:  # e.g. a calendar these documents do not define
+        raise CliError(str(exc)) from exc
+    return Explanation(schedule, decision, next_state)
+
+
+def select_schedule(
+    docs: DocumentSet, service: str | None, *, where: str = "these files"
+) -> Schedule:
+    """The schedule for ``service``: a key, ``cluster/service``, or a service name if unique."""
+    names = sorted(docs.schedules)
+    if not names:
+        raise CliError(f"no schedule documents in {where}")
+    if service is None:
+        if len(names) == 1:
+            return docs.schedules[names[0]]
+        raise CliError(f"{where} hold {len(names)} schedules; name one: {', '.join(names)}")
+    found = docs.find_schedule(service)
+    if found is None:
+        by_name = [s for s in docs.schedules.values() if s.service_name == service]
+        found = by_name[0] if len(by_name) == 1 else None
+    if found is None:
+        raise CliError(f"no schedule for {service!r}; schedules here: {', '.join(names)}")
+    return found
+
+
+def parse_at(text: str) -> datetime:
+    """``2026-12-01T22:00``, ``2026-12-01 22:00``, with ``+09:00`` or ``Z``; naive stays naive."""
+    try:
+        return datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise CliError(
+            f"--at {text!r} is not a date and time; write it like 2026-12-01T22:00, "
+            "2026-12-01T22:00+09:00 or 2026-12-01T13:00Z"
+        ) from None
+
+
+def _instant(at: datetime | None, schedule: Schedule) -> datetime:
+    if at is None:
+        return datetime.now(UTC)
+    if at.utcoffset() is None:
+        return localize(zone(schedule.timezone), at.replace(tzinfo=None))
+    return at
+
+
+def local_text(at: datetime) -> str:
+    """``Tue 2026-12-01 22:00 JST``: weekday names in English whatever the locale."""
+    local = to_local(at, at.tzinfo) if at.tzinfo else at
+    return f"{_WEEKDAYS[local.weekday()]} {local:%Y-%m-%d %H:%M} {local.tzname() or ''}".rstrip()
+
+
+# --------------------------------------------------------------------------------------------
+# schema
+
+
+def run_schema(args: argparse.Namespace) -> int:
+    print(json.dumps(document_json_schema(), indent=2, ensure_ascii=False))
+    return EXIT_OK

@@ -1,0 +1,567 @@
+"""Validation of documents with errors people can act on.
+
+``parse_document`` reads one raw document (from YAML, JSON or a DynamoDB item) and returns the
+model or a list of ``Problem``s; it never raises. ``validate_documents`` also checks what needs
+several documents or the clock: that every calendar a schedule names exists, that no service has
+two schedules, that overrides are not longer than the limit.
+
+Every problem reads ``source: document: field path: what is wrong and what is allowed``, for
+example::
+
+    stg.yaml: schedule example-cluster/example-service-stg: windows[0].days: unknown day 'mno'; ...
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import types
+import unicodedata
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from typing import Any, Union, get_args, get_origin
+
+from pydantic import BaseModel, ValidationError
+
+from schemas.documents import (
+    KINDS,
+    Calendar,
+    Override,
+    RunningCapacity,
+    Schedule,
+    StoppedCapacity,
+    Window,
+    describe_value,
+    quote,
+    service_key,
+)
+from schemas.documents import CronPair as _CronPair
+from schemas.documents import DateRange as _DateRange
+
+ParsedDocument = Schedule | Calendar | Override
+
+_MODELS: dict[str, type[BaseModel]] = {
+    "schedule": Schedule,
+    "calendar": Calendar,
+    "override": Override,
+}
+_WHOLE_DOCUMENT = "-"
+_LABEL_LIMIT = 80
+MAX_OVERRIDE_ENV = "TEIJI_MAX_OVERRIDE"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with one document, in words the operator can act on.
+
+    ``path`` is the field, like ``windows[0].days``, or ``-`` when the whole document is meant.
+    ``document`` names the document: ``schedule example-cluster/example-service-stg``,
+    ``calendar company``, ``override example-cluster/svc#abc``, or ``document 3``.
+    """
+
+    source: str
+    document: str
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.document}: {self.path}: {self.message}"
+
+
+@dataclass
+class DocumentSet:
+    """Valid documents: schedules by ``Schedule.key``, calendars by name, and overrides."""
+
+    schedules: dict[str, Schedule] = field(default_factory=dict)
+    calendars: dict[str, Calendar] = field(default_factory=dict)
+    overrides: list[Override] = field(default_factory=list)
+
+    def overrides_for(self, key: str) -> list[Override]:
+        return [o for o in self.overrides if o.key == key]
+
+    def find_schedule(self, service: str) -> Schedule | None:
+        """By key (``cluster/service[@scope]``), or by ``cluster/service`` when that is unique."""
+        if service in self.schedules:
+            return self.schedules[service]
+        matches = [s for s in self.schedules.values() if s.service == service]
+        return matches[0] if len(matches) == 1 else None
+
+
+# --------------------------------------------------------------------------------------------
+# One document
+
+
+def parse_document(raw: object, *, source: str, index: int) -> ParsedDocument | list[Problem]:
+    """The model for ``raw``, or the problems with it. Never raises.
+
+    ``index`` is the document's 1-based position in ``source``; it names the document in
+    problems when nothing better (a service or calendar name) can.
+    """
+    try:
+        return _parse(raw, source=source, index=index)
+    except Exception as exc:  # the promise is "never raises": any surprise becomes a problem
+        return [
+            Problem(
+                source,
+                f"document {index}",
+                _WHOLE_DOCUMENT,
+                f"cannot read this document ({type(exc).__name__})",
+            )
+        ]
+
+
+def _parse(raw: object, *, source: str, index: int) -> ParsedDocument | list[Problem]:
+    if not isinstance(raw, Mapping):
+        return [
+            Problem(
+                source,
+                f"document {index}",
+                _WHOLE_DOCUMENT,
+                f"expected a mapping with a kind ({', '.join(KINDS)}), got {describe_value(raw)}",
+            )
+        ]
+    label = document_label(raw, index)
+    kind = raw.get("kind")
+    if kind is None:
+        return [Problem(source, label, "kind", f"required; use one of: {', '.join(KINDS)}")]
+    if not isinstance(kind, str) or kind not in _MODELS:
+        return [Problem(source, label, "kind", _not_allowed(kind, KINDS))]
+    model = _MODELS[kind]
+    try:
+        parsed = model.model_validate(dict(raw))
+    except ValidationError as exc:
+        return _problems(exc, model, source=source, label=label)
+    assert isinstance(parsed, Schedule | Calendar | Override)
+    return parsed
+
+
+def document_label(raw: Mapping[Any, Any], index: int) -> str:
+    """``schedule cluster/service``, ``calendar name``, ``override cluster/service#id``."""
+    kind = raw.get("kind")
+    service = raw.get("service")
+    if kind in ("schedule", "override") and isinstance(service, str) and service.strip():
+        account, region = raw.get("account"), raw.get("region")
+        key = service_key(
+            service.strip(),
+            account if isinstance(account, str) else None,
+            region if isinstance(region, str) else None,
+        )
+        if kind == "schedule":
+            return f"schedule {_printable(key)}"
+        ident = raw.get("id")
+        if isinstance(ident, str) and ident:
+            return f"override {_printable(key)}#{_printable(ident)}"
+        return f"override {_printable(key)} (document {index})"
+    name = raw.get("name")
+    if kind == "calendar" and isinstance(name, str) and name.strip():
+        return f"calendar {_printable(name.strip())}"
+    return f"document {index}"
+
+
+def _printable(text: str, limit: int = _LABEL_LIMIT) -> str:
+    # Labels go on one line of a terminal: no control characters, no endless names.
+    cleaned = "".join("?" if unicodedata.category(ch).startswith("C") else ch for ch in text)
+    return cleaned if len(cleaned) <= limit else cleaned[: limit - 3] + "..."
+
+
+def _problems(
+    exc: ValidationError, model: type[BaseModel], *, source: str, label: str
+) -> list[Problem]:
+    problems: list[Problem] = []
+    for error in exc.errors(include_url=False):
+        loc = tuple(error["loc"])
+        if error["type"] == "invalid_key":
+            loc = loc[:-1]  # the key itself is the problem, not a field under it
+        where = _locate(model, loc)
+        problem = Problem(source, label, where.path, _sentence(error, where))
+        if problem not in problems:
+            problems.append(problem)
+    return problems
+
+
+# --------------------------------------------------------------------------------------------
+# Where an error is: the path people read, and the model and field it belongs to
+
+
+@dataclass(frozen=True)
+class _Where:
+    path: str
+    model: type[BaseModel] | None  # the model whose field (or unknown key) the error is about
+    field: str | None  # that field's python name; None for an unknown key
+    item: bool  # True when the error is about one item of a list field
+    key: object = None  # the last key as written (the unknown field's name)
+
+
+def _locate(model: type[BaseModel], loc: tuple[int | str, ...]) -> _Where:
+    """Walk the models along pydantic's ``loc``, dropping union member tags it inserts."""
+    current: Any = model
+    parts: list[int | str] = []
+    owner: type[BaseModel] | None = None
+    name: str | None = None
+    item = False
+    key: object = None
+    for part in loc:
+        inner_model, list_item = _shape(current)
+        if isinstance(part, int):
+            parts.append(part)
+            item = True
+            current = list_item
+            continue
+        if inner_model is not None:
+            parts.append(part)
+            owner, name, item, key = inner_model, _field_name(inner_model, part), False, part
+            current = inner_model.model_fields[name].annotation if name else None
+            continue
+        # Anything else is a tag such as 'list[constrained-str]': not part of the document.
+    return _Where(_format_path(parts), owner, name, item, key)
+
+
+def _shape(annotation: Any) -> tuple[type[BaseModel] | None, Any]:
+    """(the model in an annotation, the item type of the list in it), either may be None."""
+    candidates = [annotation]
+    if get_origin(annotation) is Union or isinstance(annotation, types.UnionType):
+        candidates = list(get_args(annotation))
+    found_model: type[BaseModel] | None = None
+    found_item: Any = None
+    for candidate in candidates:
+        base = _strip_annotated(candidate)
+        if isinstance(base, type) and issubclass(base, BaseModel):
+            found_model = found_model or base
+        elif get_origin(base) in (list, set, frozenset, tuple):
+            args = get_args(base)
+            found_item = found_item or (_strip_annotated(args[0]) if args else None)
+    return found_model, found_item
+
+
+def _strip_annotated(annotation: Any) -> Any:
+    while hasattr(annotation, "__metadata__") and get_args(annotation):
+        annotation = get_args(annotation)[0]
+    return annotation
+
+
+def _field_name(model: type[BaseModel], key: str) -> str | None:
+    for name, info in model.model_fields.items():
+        if key in (name, info.alias):
+            return name
+    return None
+
+
+def _allowed_fields(model: type[BaseModel]) -> list[str]:
+    return [info.alias or name for name, info in model.model_fields.items()]
+
+
+def _format_path(parts: list[int | str]) -> str:
+    text = ""
+    for part in parts:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif part.isidentifier() and part.isascii():
+            text += f".{part}" if text else part
+        else:
+            text += f"[{quote(part, 40)}]"
+    return text or _WHOLE_DOCUMENT
+
+
+# --------------------------------------------------------------------------------------------
+# What is wrong, in a sentence
+
+
+# What a field expects, as a phrase after "expected": (the field, one item of a list field).
+_EXPECTED: dict[tuple[type[BaseModel], str], tuple[str, str | None]] = {
+    (Schedule, "service"): (
+        "'<cluster>/<service>' as text, for example example-cluster/example-service-stg",
+        None,
+    ),
+    (Override, "service"): (
+        "'<cluster>/<service>' as text, for example example-cluster/example-service-stg",
+        None,
+    ),
+    (Schedule, "timezone"): ("an IANA time zone name such as Asia/Tokyo", None),
+    (Schedule, "windows"): (
+        "a list of windows, each with days, start and end",
+        "a window with days, start and end",
+    ),
+    (Schedule, "cron"): (
+        "a list of cron pairs, each with start and stop",
+        "a cron pair with start and stop",
+    ),
+    (Schedule, "holidays"): (
+        "a list of country codes such as JP or calendar document names",
+        "a country code such as JP or a calendar document name",
+    ),
+    (Schedule, "running"): ("a mapping with desired_count, min_capacity and max_capacity", None),
+    (Schedule, "stopped"): ("a mapping with desired_count", None),
+    (Schedule, "description"): ("text", None),
+    (Schedule, "account"): ("a 12-digit AWS account id as quoted text", None),
+    (Schedule, "region"): ("an AWS region name such as ap-northeast-1", None),
+    (Calendar, "dates"): ("a list of dates such as 2026-12-29", "a date such as 2026-12-29"),
+    (Calendar, "ranges"): (
+        "a list of date ranges, each with from and to",
+        "a date range with from and to",
+    ),
+    (Calendar, "description"): ("text", None),
+    (_DateRange, "from_"): ("a date such as 2026-12-29", None),
+    (_DateRange, "to"): ("a date such as 2026-12-29", None),
+    (Override, "start"): ("a timestamp with a UTC offset such as 2026-12-01T22:00:00+09:00", None),
+    (Override, "until"): ("a timestamp with a UTC offset such as 2026-12-01T23:30:00+09:00", None),
+    (Override, "created_at"): ("a timestamp with a UTC offset", None),
+    (Override, "reason"): ("text saying why", None),
+    (Override, "created_by"): ("text naming who asked", None),
+    (Override, "id"): ("1 to 64 letters, digits, '-' and '_'", None),
+    (Override, "account"): ("a 12-digit AWS account id as quoted text", None),
+    (Override, "region"): ("an AWS region name such as ap-northeast-1", None),
+    (Window, "days"): ("day names such as mon-fri or a list of them", None),
+    (Window, "start"): ('a time as quoted text "HH:MM", for example "05:00"', None),
+    (Window, "end"): ('a time as quoted text "HH:MM", for example "22:00"', None),
+    (_CronPair, "start"): ("a cron expression such as '0 5 * * mon-fri'", None),
+    (_CronPair, "stop"): ("a cron expression such as '0 22 * * mon-fri'", None),
+}
+for _model in (RunningCapacity, StoppedCapacity):
+    for _name in ("desired_count", "min_capacity", "max_capacity"):
+        _EXPECTED[(_model, _name)] = ("a whole number from 0 to 100000", None)
+
+# What an error type expects when the field has no phrase of its own.
+_EXPECTED_BY_TYPE = {
+    "string_type": "text",
+    "int_type": "a whole number",
+    "int_parsing": "a whole number",
+    "int_from_float": "a whole number",
+    "finite_number": "a whole number",
+    "list_type": "a list",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+    "dict_type": "a mapping",
+    "date_type": "a date such as 2026-12-29",
+    "datetime_type": "a timestamp with a UTC offset",
+}
+
+
+def _expected(where: _Where, error_type: str) -> str:
+    phrases = _EXPECTED.get((where.model, where.field or "")) if where.model else None
+    if phrases:
+        whole, one = phrases
+        if where.item and one:
+            return one
+        if not where.item:
+            return whole
+    return _EXPECTED_BY_TYPE.get(error_type, "another value")
+
+
+def _sentence(error: Mapping[str, Any], where: _Where) -> str:
+    kind: str = error["type"]
+    value = error.get("input")
+    ctx: Mapping[str, Any] = error.get("ctx") or {}
+    if kind == "extra_forbidden":
+        return _unknown_field(where)
+    if kind == "invalid_key":
+        return f"field names must be text, got {describe_value(value)}"
+    if kind == "missing":
+        phrase = _EXPECTED.get((where.model, where.field or "")) if where.model else None
+        return f"required; write {phrase[0]}" if phrase else "required"
+    if kind == "literal_error":
+        return _not_allowed(value, _literal_choices(str(ctx.get("expected", ""))))
+    if kind in ("value_error", "assertion_error"):
+        return str(ctx.get("error") or error.get("msg", "")).removeprefix("Value error, ")
+    if kind == "string_too_long":
+        limit = ctx.get("max_length")
+        length = len(value) if isinstance(value, str) else "more"
+        return f"too long: at most {limit} characters, got {length}"
+    if kind == "string_too_short":
+        return "must not be empty" if ctx.get("min_length") == 1 else "too short"
+    if kind == "string_pattern_mismatch":
+        return f"{describe_value(value)} is not allowed; use {_expected(where, kind)}"
+    if kind in ("greater_than_equal", "greater_than"):
+        return f"must be at least {ctx.get('ge', ctx.get('gt'))}, got {describe_value(value)}"
+    if kind in ("less_than_equal", "less_than"):
+        return f"must be at most {ctx.get('le', ctx.get('lt'))}, got {describe_value(value)}"
+    return f"expected {_expected(where, kind)}, got {describe_value(value)}"
+
+
+def _unknown_field(where: _Where) -> str:
+    name = where.key
+    shown = quote(name) if isinstance(name, str) else describe_value(name)
+    allowed = _allowed_fields(where.model) if where.model else []
+    hint = ""
+    if isinstance(name, str):
+        close = difflib.get_close_matches(name.lower(), allowed, n=1, cutoff=0.6)
+        if close:
+            hint = f"did you mean {close[0]!r}? "
+    return f"unknown field {shown} ({hint}allowed: {', '.join(allowed)})"
+
+
+def _literal_choices(expected: str) -> list[str]:
+    # pydantic phrases it "'a', 'b' or 'c'"; the quoted words are the choices.
+    choices: list[str] = []
+    for piece in expected.split("'")[1::2]:
+        choices.append(piece)
+    return choices
+
+
+def _not_allowed(value: object, choices: Iterable[str]) -> str:
+    options = list(choices)
+    shown = quote(value) if isinstance(value, str) else describe_value(value)
+    message = f"{shown} is not allowed; use one of: {', '.join(options)}"
+    if isinstance(value, str):
+        close = difflib.get_close_matches(value.lower(), options, n=1, cutoff=0.6)
+        if close:
+            message += f" (did you mean {close[0]!r}?)"
+    return message
+
+
+# --------------------------------------------------------------------------------------------
+# Many documents
+
+
+def validate_documents(
+    items: Iterable[tuple[str, int, object]],
+    *,
+    now: datetime | None = None,
+    max_override: timedelta = timedelta(days=7),
+    known_calendars: Collection[str] = (),
+) -> tuple[DocumentSet, list[Problem]]:
+    """Parse each ``(source, index, raw)`` and check the rules that span documents.
+
+    ``known_calendars`` are calendars defined elsewhere (for example already stored) that
+    schedules here may name. ``now`` (aware; default the current time) measures overrides
+    without a ``start``. Invalid documents are left out of the set; the first of two duplicates
+    is kept. An override that has already ended is valid: it is simply inactive.
+    """
+    if now is None:
+        now = datetime.now(UTC)
+    elif now.utcoffset() is None:
+        raise ValueError("now must carry a UTC offset")
+    docs = DocumentSet()
+    problems: list[Problem] = []
+    labels: dict[int, tuple[str, str]] = {}  # id(document) -> (source, label)
+    schedule_origin: dict[str, tuple[str, int]] = {}
+    calendar_origin: dict[str, tuple[str, int]] = {}
+    override_origin: dict[str, tuple[str, int]] = {}
+    for source, index, raw in items:
+        parsed = parse_document(raw, source=source, index=index)
+        if isinstance(parsed, list):
+            problems.extend(parsed)
+            continue
+        label = document_label(raw, index) if isinstance(raw, Mapping) else f"document {index}"
+        labels[id(parsed)] = (source, label)
+        if isinstance(parsed, Schedule):
+            first = schedule_origin.get(parsed.key)
+            if first:
+                problems.append(
+                    Problem(source, label, "service", _duplicate("schedule", parsed.key, first))
+                )
+                continue
+            schedule_origin[parsed.key] = (source, index)
+            docs.schedules[parsed.key] = parsed
+        elif isinstance(parsed, Calendar):
+            first = calendar_origin.get(parsed.name)
+            if first:
+                problems.append(
+                    Problem(source, label, "name", _duplicate("calendar", parsed.name, first))
+                )
+                continue
+            calendar_origin[parsed.name] = (source, index)
+            docs.calendars[parsed.name] = parsed
+        else:
+            if parsed.id is not None:
+                first = override_origin.get(parsed.id)
+                if first:
+                    problems.append(
+                        Problem(source, label, "id", _duplicate("override", parsed.id, first))
+                    )
+                    continue
+                override_origin[parsed.id] = (source, index)
+            too_long = _override_too_long(parsed, now, max_override)
+            if too_long:
+                problems.append(Problem(source, label, "until", too_long))
+                continue
+            docs.overrides.append(parsed)
+    calendar_names = set(docs.calendars) | set(known_calendars)
+    for schedule in list(docs.schedules.values()):
+        source, label = labels[id(schedule)]
+        unknown = [
+            Problem(source, label, f"holidays[{i}]", _unknown_calendar(name, calendar_names))
+            for i, name in enumerate(schedule.holidays)
+            if not is_country(name) and name not in calendar_names
+        ]
+        if unknown:
+            problems.extend(unknown)
+            del docs.schedules[schedule.key]
+    return docs, problems
+
+
+def _duplicate(kind: str, name: str, first: tuple[str, int]) -> str:
+    source, index = first
+    return (
+        f"a second {kind} for {name}; the first is document {index} of {source}; keep one of them"
+    )
+
+
+@cache
+def _countries() -> dict[str, frozenset[str]]:
+    import holidays
+
+    supported: dict[str, list[str]] = holidays.list_supported_countries()
+    return {code: frozenset(subs) for code, subs in supported.items() if len(code) == 2}
+
+
+def is_country(name: str) -> bool:
+    """True for an ISO 3166 alpha-2 code the holidays library knows (JP, US, NO), optionally
+    with one of its subdivisions (US-NY)."""
+    if not Schedule.is_country_code(name):
+        return False
+    code, _, subdivision = name.partition("-")
+    countries = _countries()
+    return code in countries and (not subdivision or subdivision in countries[code])
+
+
+def _unknown_calendar(name: str, calendars: Collection[str]) -> str:
+    known = sorted(calendars)
+    if Schedule.is_country_code(name):
+        code, _, subdivision = name.partition("-")
+        if code in _countries() and subdivision:
+            subs = ", ".join(sorted(_countries()[code])) or "none"
+            return f"{code} has no subdivision {subdivision!r}; its subdivisions: {subs}"
+        return (
+            f"{name!r} is not a country code the holidays library knows; use an ISO 3166 code "
+            "such as JP, US or GB, or the name of a calendar document"
+        )
+    hint = ""
+    if is_country(name.upper()):
+        hint = f" (did you mean the country {name.upper()!r}?)"
+    else:
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        if close:
+            hint = f" (did you mean {close[0]!r}?)"
+    defined = ", ".join(known) if known else "none"
+    return (
+        f"no calendar named {name!r}{hint}; calendars defined: {defined}; "
+        "or use a country code such as JP or US"
+    )
+
+
+def _override_too_long(override: Override, now: datetime, limit: timedelta) -> str | None:
+    begin = override.start or now
+    length = override.until - begin
+    if length <= limit:
+        return None
+    measured = "from its start" if override.start else "from now (it has no start)"
+    days = max(1, math.ceil(length / timedelta(days=1)))
+    return (
+        f"the override lasts {duration_text(length)} {measured}, longer than the limit of "
+        f"{duration_text(limit)}; end it sooner, or raise the limit with {MAX_OVERRIDE_ENV} "
+        f"(for example {MAX_OVERRIDE_ENV}={days}d)"
+    )
+
+
+def duration_text(span: timedelta) -> str:
+    """``7 days``, ``9 days 2 hours``, ``90 minutes`` → for people, to the minute."""
+    minutes = int(span.total_seconds() // 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    parts = []
+    for amount, unit in ((days, "day"), (hours, "hour"), (minutes, "minute")):
+        if amount:
+            parts.append(f"{amount} {unit}{'s' if amount != 1 else ''}")
+    return " ".join(parts) or "less than a minute"
