@@ -11,6 +11,9 @@ DEFAULT_CONFIG_TABLE = "teiji-config"
 DEFAULT_STATE_TABLE = "teiji-state"
 DEFAULT_MAX_OVERRIDE = timedelta(days=7)
 DEFAULT_LEASE_SECONDS = 960  # a bit longer than the Lambda's 900 s ceiling
+# Services worked at once within one (account, region); the groups themselves run in parallel.
+DEFAULT_CONCURRENCY = 8
+MAX_CONCURRENCY = 64
 
 ENV_VARS = (
     "TEIJI_CONFIG_TABLE",
@@ -22,6 +25,7 @@ ENV_VARS = (
     "TEIJI_LOG_LEVEL",
     "TEIJI_ROLE_NAME",
     "TEIJI_EXTERNAL_ID",
+    "TEIJI_CONCURRENCY",
 )
 
 _DURATION = re.compile(r"^\s*(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*$")
@@ -34,6 +38,18 @@ def parse_duration(text: str) -> timedelta:
         raise ValueError(f"{text!r} is not a duration; write it like 90m, 2h, 1d12h or 7d")
     days, hours, minutes = (int(g) if g else 0 for g in match.groups())
     return timedelta(days=days, hours=hours, minutes=minutes)
+
+
+def parse_concurrency(text: str) -> int:
+    """``TEIJI_CONCURRENCY``: a whole number of services worked at once per account and region."""
+    allowed = f"write a whole number from 1 to {MAX_CONCURRENCY}, for example 8"
+    try:
+        value = int(text.strip())
+    except ValueError:
+        raise ValueError(f"TEIJI_CONCURRENCY: {text!r} is not a whole number; {allowed}") from None
+    if not 1 <= value <= MAX_CONCURRENCY:
+        raise ValueError(f"TEIJI_CONCURRENCY: {value} is out of range; {allowed}")
+    return value
 
 
 def _flag(value: str | None) -> bool:
@@ -51,6 +67,7 @@ class Settings:
     log_level: str = "INFO"
     role_name: str | None = None
     external_id: str | None = None
+    concurrency: int = DEFAULT_CONCURRENCY
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -58,6 +75,7 @@ class Settings:
         env = dict(os.environ if environ is None else environ)
         protected = tuple(p.strip() for p in env.get("TEIJI_PROTECTED", "").split(",") if p.strip())
         max_override = env.get("TEIJI_MAX_OVERRIDE")
+        concurrency = env.get("TEIJI_CONCURRENCY")
         return cls(
             config_table=env.get("TEIJI_CONFIG_TABLE") or DEFAULT_CONFIG_TABLE,
             state_table=env.get("TEIJI_STATE_TABLE") or DEFAULT_STATE_TABLE,
@@ -68,4 +86,5 @@ class Settings:
             log_level=(env.get("TEIJI_LOG_LEVEL") or "INFO").upper(),
             role_name=env.get("TEIJI_ROLE_NAME") or None,
             external_id=env.get("TEIJI_EXTERNAL_ID") or None,
+            concurrency=parse_concurrency(concurrency) if concurrency else DEFAULT_CONCURRENCY,
         )

@@ -1,7 +1,10 @@
 """boto3 clients for teiji: standard retries, one cache per (service, account, region).
 
-Every client refuses operations that are not in ``engine.aws.operations`` and runs the
-registered ``before_call`` hooks (pacing, test recorders) ahead of each request.
+Every client refuses operations that are not in ``engine.aws.operations``, runs the registered
+``before_call`` hooks (pacing, test recorders) once ahead of each operation, and the
+``after_attempt`` hooks (call and throttle counting) after every request sent, retries
+included. Credentials for other accounts come from AssumeRole and refresh themselves before
+they expire, so a Lambda container that lives across many ticks keeps working.
 """
 
 from __future__ import annotations
@@ -11,7 +14,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import boto3
+import botocore.session
 from botocore.config import Config
+from botocore.credentials import RefreshableCredentials
 
 from engine import __version__
 from engine.aws.operations import Operation, lookup
@@ -25,6 +30,10 @@ if TYPE_CHECKING:
 
 # (operation, account or None for the deployment's own, region) -> None; may block (pacing).
 BeforeCall = Callable[[Operation, str | None, str], None]
+# (operation, account, region, AWS error code or None) -> None; once per request sent.
+AfterAttempt = Callable[[Operation, str | None, str, str | None], None]
+
+ASSUMED_ROLE_SECONDS = 3600  # STS's default; botocore refreshes 15 minutes before the end
 
 
 class UnlistedOperationError(RuntimeError):
@@ -65,9 +74,14 @@ class Clients:
         self.external_id = external_id
         self.config = retry_config(max_attempts)
         self.before_call: list[BeforeCall] = []
+        self.after_attempt: list[AfterAttempt] = []
         self._cache: dict[tuple[str, str | None, str], Any] = {}
         self._sessions: dict[str, boto3.session.Session] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the caches and the per-account locks
+        # boto3 sessions are not thread-safe: clients and sessions are made one at a time.
+        self._create_lock = threading.Lock()
+        # One AssumeRole per account even when several threads need the account at once.
+        self._account_locks: dict[str, threading.Lock] = {}
 
     # Typed accessors -------------------------------------------------------------------------
     def dynamodb(self) -> DynamoDBClient:
@@ -97,6 +111,14 @@ class Clients:
         return client
 
     # Construction ----------------------------------------------------------------------------
+    def connect(self, account: str) -> None:
+        """Assume the role in ``account`` now (once; cached). Raises AccountUnreachableError.
+
+        A tick calls it for every other account before it fans out, so the (account, region)
+        groups of one account never wait for each other's AssumeRole.
+        """
+        self._assumed_session(account)
+
     def _client(self, service: str, account: str | None, region: str | None) -> Any:
         region = region or self.region
         key = (service, account, region)
@@ -105,15 +127,26 @@ class Clients:
         if cached is not None:
             return cached
         session = self._session if account is None else self._assumed_session(account)
-        client = session.client(
-            service,  # type: ignore[call-overload]
-            region_name=region,
-            endpoint_url=self.endpoint_url,
-            config=self.config,
-        )
-        client.meta.events.register("before-call.*.*", self._make_guard(service, account, region))
-        with self._lock:
-            return self._cache.setdefault(key, client)
+        with self._create_lock:
+            with self._lock:
+                cached = self._cache.get(key)
+            if cached is not None:
+                return cached
+            client = session.client(
+                service,  # type: ignore[call-overload]
+                region_name=region,
+                endpoint_url=self.endpoint_url,
+                config=self.config,
+            )
+            client.meta.events.register(
+                "before-call.*.*", self._make_guard(service, account, region)
+            )
+            client.meta.events.register(
+                "needs-retry.*.*", self._make_counter(service, account, region)
+            )
+            with self._lock:
+                self._cache[key] = client
+        return client
 
     def _make_guard(self, service: str, account: str | None, region: str) -> Callable[..., None]:
         def guard(model: Any, **_: Any) -> None:
@@ -128,11 +161,51 @@ class Clients:
 
         return guard
 
+    def _make_counter(self, service: str, account: str | None, region: str) -> Callable[..., None]:
+        # needs-retry fires after every attempt, with the parsed answer or the exception.
+        def counter(operation: Any, response: Any = None, **_: Any) -> None:
+            catalogued = lookup(service, operation.name)
+            if catalogued is None or not self.after_attempt:
+                return
+            code = _error_code(response)
+            for hook in list(self.after_attempt):
+                hook(catalogued, account, region, code)
+
+        return counter
+
     def _assumed_session(self, account: str) -> boto3.session.Session:
         with self._lock:
             cached = self._sessions.get(account)
+            account_lock = self._account_locks.setdefault(account, threading.Lock())
         if cached is not None:
             return cached
+        with account_lock:
+            with self._lock:
+                cached = self._sessions.get(account)
+            if cached is not None:
+                return cached
+            fetch = self._role_credentials(account)
+            # Fetch once now so an unreachable account fails here, with a clear error; botocore
+            # calls ``fetch`` again whenever the credentials come within 15 minutes of expiry.
+            credentials = RefreshableCredentials.create_from_metadata(
+                metadata=fetch(), refresh_using=fetch, method="sts-assume-role"
+            )
+            with self._create_lock:
+                core = botocore.session.get_session()
+                # Share the service models already loaded: each session would otherwise parse
+                # them again (time, and megabytes of memory per account).
+                core.register_component("data_loader", self._loader())
+                # botocore has no public setter for refreshable credentials; the usual way:
+                core._credentials = credentials  # type: ignore[attr-defined]
+                session = boto3.session.Session(botocore_session=core, region_name=self.region)
+            with self._lock:
+                self._sessions[account] = session
+            return session
+
+    def _loader(self) -> Any:
+        return self._session._session.get_component("data_loader")
+
+    def _role_credentials(self, account: str) -> Callable[[], dict[str, str]]:
         if not self.role_name:
             raise AccountUnreachableError(
                 f"account {account}: no role name configured (set TEIJI_ROLE_NAME)"
@@ -140,18 +213,35 @@ class Clients:
         params: dict[str, Any] = {
             "RoleArn": f"arn:aws:iam::{account}:role/{self.role_name}",
             "RoleSessionName": "teiji",
+            "DurationSeconds": ASSUMED_ROLE_SECONDS,
         }
         if self.external_id:
             params["ExternalId"] = self.external_id
-        try:
-            creds = self.sts().assume_role(**params)["Credentials"]
-        except Exception as exc:  # any failure makes this account's services fail, not the tick
-            raise AccountUnreachableError(f"account {account}: cannot assume role: {exc}") from exc
-        session = boto3.session.Session(
-            aws_access_key_id=creds["AccessKeyId"],
-            aws_secret_access_key=creds["SecretAccessKey"],
-            aws_session_token=creds["SessionToken"],
-            region_name=self.region,
-        )
-        with self._lock:
-            return self._sessions.setdefault(account, session)
+
+        def fetch() -> dict[str, str]:
+            try:
+                creds = self.sts().assume_role(**params)["Credentials"]
+            except Exception as exc:  # this account's services fail, not the tick
+                raise AccountUnreachableError(
+                    f"account {account}: cannot assume role: {exc}"
+                ) from exc
+            return {
+                "access_key": creds["AccessKeyId"],
+                "secret_key": creds["SecretAccessKey"],
+                "token": creds["SessionToken"],
+                "expiry_time": creds["Expiration"].isoformat(),
+            }
+
+        return fetch
+
+
+def _error_code(response: Any) -> str | None:
+    """The AWS error code of one attempt's answer (None for success or a network error)."""
+    if not isinstance(response, tuple) or len(response) != 2:
+        return None
+    parsed = response[1]
+    if not isinstance(parsed, dict):
+        return None
+    error = parsed.get("Error")
+    code = error.get("Code") if isinstance(error, dict) else None
+    return code if isinstance(code, str) and code else None

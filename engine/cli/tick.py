@@ -1,10 +1,207 @@
-"""Subcommands: to be written."""
+"""``teiji init``, ``teiji tick`` and ``teiji plan``: the tick from a terminal.
+
+- ``teiji init`` creates the two DynamoDB tables (when Terraform has not).
+- ``teiji tick [--at ISO8601] [--dry-run] [--json] [--service KEY ...]`` runs one tick;
+  exit 0 when every service converged or was left alone on purpose, 1 when any failed.
+- ``teiji plan [--at ISO8601] [--json]`` is ``tick --dry-run`` shown as a table.
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
+import sys
+from datetime import UTC, datetime
 from typing import Any
+
+from engine.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    CliError,
+    add_aws_options,
+    colour,
+    make_clients,
+    print_json,
+    table,
+)
+from engine.config import Settings
+from engine.logs import LOGGER_NAME, setup_logging
+from engine.report import ServiceReport, TickReport
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
-    """Adds this module's subcommands to the parser."""
+    """Adds ``init``, ``tick`` and ``plan``."""
+    init = sub.add_parser("init", help="create the DynamoDB tables teiji uses, if missing")
+    add_aws_options(init)
+    init.set_defaults(func=run_init)
+
+    tick = sub.add_parser("tick", help="run one tick: converge services to their schedules")
+    _add_common(tick)
+    tick.add_argument("--dry-run", action="store_true", help="plan and report, change nothing")
+    tick.add_argument(
+        "--service",
+        action="append",
+        metavar="KEY",
+        help="only this service (cluster/service); repeat for more",
+    )
+    tick.set_defaults(func=run_tick_command)
+
+    plan = sub.add_parser("plan", help="show what the next tick would do (a dry-run tick)")
+    _add_common(plan)
+    plan.set_defaults(func=run_plan_command, dry_run=True, service=None)
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--at",
+        metavar="ISO8601",
+        help="decide at this instant, with an offset or Z (default: now), "
+        "e.g. 2026-12-01T22:00:00+09:00",
+    )
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument(
+        "--verbose", action="store_true", help="also write the JSON log lines to stderr"
+    )
+    add_aws_options(parser)
+
+
+def parse_at(text: str | None) -> datetime:
+    """``--at``: ISO 8601 with an offset or ``Z``; a naive time is refused (exit 2)."""
+    if text is None:
+        return datetime.now(UTC)
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise CliError(
+            f"--at {text!r} is not an ISO 8601 instant; write it like 2026-12-01T22:00:00+09:00 "
+            "or 2026-12-01T13:00:00Z"
+        ) from None
+    if value.utcoffset() is None:
+        raise CliError(
+            f"--at {text!r} has no UTC offset; add one (2026-12-01T22:00:00+09:00) or Z for UTC"
+        )
+    return value
+
+
+def _logging(args: argparse.Namespace, settings: Settings) -> None:
+    if getattr(args, "verbose", False):
+        setup_logging(settings.log_level, sys.stderr)
+    else:
+        # The report is the output; the JSON log lines are for the Lambda's log group.
+        logger = logging.getLogger(LOGGER_NAME)
+        logger.setLevel(logging.CRITICAL + 1)
+        logger.propagate = False
+
+
+def run_init(args: argparse.Namespace) -> int:
+    from engine.store import init_tables
+
+    settings = Settings.from_env()
+    for line in init_tables(make_clients(args, settings), settings):
+        print(line)
+    return EXIT_OK
+
+
+def _tick(args: argparse.Namespace, *, dry_run: bool) -> TickReport:
+    from engine.tick import TickError, run_tick
+
+    at = parse_at(args.at)
+    settings = Settings.from_env()
+    _logging(args, settings)
+    clients = make_clients(args, settings)
+    try:
+        return run_tick(
+            clients,
+            settings,
+            at=at,
+            dry_run=dry_run or settings.dry_run,
+            services=args.service,
+        )
+    except TickError as err:
+        raise CliError(f"{err} (did you run `teiji init`?)", code=EXIT_FAILED) from err
+
+
+def run_tick_command(args: argparse.Namespace) -> int:
+    report = _tick(args, dry_run=args.dry_run)
+    if args.json:
+        print_json(report.as_json())
+    else:
+        print(render_tick(report))
+    return EXIT_FAILED if report.failed else EXIT_OK
+
+
+def run_plan_command(args: argparse.Namespace) -> int:
+    report = _tick(args, dry_run=True)
+    if args.json:
+        print_json(report.as_json())
+    else:
+        print(render_plan(report))
+    return EXIT_FAILED if report.failed else EXIT_OK
+
+
+# Rendering --------------------------------------------------------------------------------------
+def _actions_text(service: ServiceReport) -> str:
+    return ", ".join(a.summary() for a in service.actions) or "-"
+
+
+def _note_text(service: ServiceReport) -> str:
+    if service.error:
+        return colour(f"error: {service.error}", "failed")
+    return service.notes[-1] if service.notes else ""
+
+
+def _decision_text(service: ServiceReport) -> str:
+    if service.decision is None:
+        return "-"
+    return colour(service.decision.state, service.decision.state)
+
+
+def _outcome_text(service: ServiceReport) -> str:
+    return colour(service.outcome, "failed") if service.failed else service.outcome
+
+
+def render_tick(report: TickReport) -> str:
+    if report.lease == "held":
+        return f"another tick holds the lease ({report.lease_holder or 'unknown'}); nothing done"
+    rows = [
+        (
+            s.key,
+            _outcome_text(s),
+            _decision_text(s),
+            s.decision.source if s.decision else "-",
+            _actions_text(s),
+            _note_text(s),
+        )
+        for s in report.services
+    ]
+    lines = [table(("SERVICE", "OUTCOME", "DECISION", "SOURCE", "ACTIONS", "NOTE"), rows)]
+    lines.extend(_footer(report))
+    return "\n".join(lines)
+
+
+def render_plan(report: TickReport) -> str:
+    rows = [
+        (
+            s.key,
+            _decision_text(s),
+            s.decision.source if s.decision else "-",
+            _actions_text(s),
+            _note_text(s),
+        )
+        for s in report.services
+    ]
+    lines = [table(("SERVICE", "DECISION", "SOURCE", "ACTIONS PLANNED", "NOTE"), rows)]
+    lines.extend(_footer(report))
+    return "\n".join(lines)
+
+
+def _footer(report: TickReport) -> list[str]:
+    lines = [f"problem: {problem}" for problem in report.problems]
+    counts = ", ".join(f"{n} {outcome}" for outcome, n in report.counts.items() if n)
+    mode = " (dry run: nothing changed)" if report.dry_run else ""
+    lines.append(
+        f"{len(report.services)} services at {report.at.isoformat()}: {counts or 'none'}{mode}"
+    )
+    if report.lease == "lost":
+        lines.append("the tick ran out of its lease and stopped acting")
+    return lines

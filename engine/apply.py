@@ -1,0 +1,95 @@
+"""Carry out one service's plan, in order, stopping at the first failing call.
+
+Every write goes through the thin adapters; the first error ends this service's work (the
+plan is ordered so that whatever was done is safe to leave: the baseline is saved before any
+capacity change and deleted only after the restore calls succeeded). Other services go on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from engine.aws import autoscaling, ecs
+from engine.aws.clients import AccountUnreachableError
+from engine.observe import Observation, error_text
+from engine.plan import Action, ServicePlan
+from engine.store import StateStore, StoreError
+
+if TYPE_CHECKING:
+    from engine.aws.clients import Clients
+
+_AWS_ERRORS = (ClientError, BotoCoreError, AccountUnreachableError, StoreError)
+
+
+@dataclass
+class ApplyResult:
+    """The actions that were carried out, notes, and the error that stopped the rest."""
+
+    done: list[Action] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    error: str | None = None
+    failed_action: Action | None = None
+
+
+def apply_plan(
+    clients: Clients,
+    state: StateStore,
+    plan: ServicePlan,
+    observation: Observation,
+    *,
+    sleep: Callable[[float], None] | None = None,
+) -> ApplyResult:
+    """``sleep`` waits between retries of a busy scalable target (None: the adapter's own)."""
+    result = ApplyResult()
+    for action in plan.actions:
+        try:
+            note = _apply_action(clients, state, action, observation, sleep)
+        except _AWS_ERRORS as exc:
+            result.error = f"{action.kind} failed: {error_text(exc)}"
+            result.failed_action = action
+            return result
+        result.done.append(action)
+        if note:
+            result.notes.append(note)
+    return result
+
+
+def _apply_action(
+    clients: Clients,
+    state: StateStore,
+    action: Action,
+    observation: Observation,
+    sleep: Callable[[float], None] | None,
+) -> str | None:
+    account, region = observation.account, observation.region
+    if action.kind == "save_baseline":
+        assert action.baseline is not None
+        if not state.save_baseline(action.baseline):
+            return "a baseline from an earlier stop already exists; it is kept (never overwritten)"
+        return None
+    if action.kind == "register_target":
+        autoscaling.register_scalable_target(
+            clients.autoscaling(account, region),
+            observation.resource_id,
+            min_capacity=action.min_capacity,
+            max_capacity=action.max_capacity,
+            suspended=action.suspended,
+            sleep=sleep,
+        )
+        return None
+    if action.kind == "update_service":
+        ecs.update_desired_count(
+            clients.ecs(account, region),
+            observation.cluster,
+            observation.service,
+            action.desired_count,
+        )
+        return None
+    assert action.baseline is not None
+    if not state.delete_baseline(observation.key, action.baseline):
+        return "the baseline changed since it was read; it is kept"
+    return None

@@ -1,0 +1,75 @@
+"""Thin ECS adapter: batched DescribeServices and UpdateService, nothing else.
+
+Real ECS accepts at most 10 services per DescribeServices call (moto accepts more); we always
+send chunks of 10 so the call count is the same in tests and in production.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mypy_boto3_ecs import ECSClient
+
+DESCRIBE_SERVICES_BATCH = 10
+
+# A service in these states no longer runs anything and cannot be updated back to life.
+GONE_STATUSES = frozenset({"INACTIVE", "DRAINING"})
+
+
+@dataclass
+class ServiceLookup:
+    """DescribeServices results for one cluster: entries by service name, failures by name."""
+
+    found: dict[str, dict[str, Any]] = field(default_factory=dict)
+    missing: dict[str, str] = field(default_factory=dict)
+
+
+def chunks(items: Sequence[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])
+
+
+def describe_services(client: ECSClient, cluster: str, names: Sequence[str]) -> ServiceLookup:
+    """Describe every named service of ``cluster`` in calls of 10.
+
+    A name that ECS reports in ``failures`` (reason MISSING) lands in ``missing``. A service
+    that exists but is INACTIVE or DRAINING (deleted) is also reported missing: teiji must not
+    try to bring it back.
+    """
+    lookup = ServiceLookup()
+    unique = list(dict.fromkeys(names))
+    for batch in chunks(unique, DESCRIBE_SERVICES_BATCH):
+        response = client.describe_services(cluster=cluster, services=batch)
+        for entry in response.get("services", []):
+            service: dict[str, Any] = dict(entry)
+            name = str(service.get("serviceName", ""))
+            status = str(service.get("status", ""))
+            if status in GONE_STATUSES:
+                lookup.missing[name] = f"the service is {status} (deleted)"
+            else:
+                lookup.found[name] = service
+        for failure in response.get("failures", []):
+            name = _name_from_arn(str(failure.get("arn", "")))
+            reason = failure.get("reason") or "unknown"
+            detail = failure.get("detail")
+            lookup.missing[name] = f"{reason}: {detail}" if detail else str(reason)
+    for name in unique:
+        if name not in lookup.found and name not in lookup.missing:
+            lookup.missing[name] = "not returned by DescribeServices"
+    return lookup
+
+
+def _name_from_arn(arn: str) -> str:
+    # arn:aws:ecs:region:account:service/cluster/name (new format) or .../service/name (old).
+    return arn.rsplit("/", 1)[-1]
+
+
+def update_desired_count(
+    client: ECSClient, cluster: str, service: str, desired_count: int
+) -> Mapping[str, Any]:
+    """UpdateService with only desiredCount: no new deployment, nothing else changes."""
+    response = client.update_service(cluster=cluster, service=service, desiredCount=desired_count)
+    return response.get("service", {})

@@ -1,0 +1,109 @@
+"""The Lambda entry point: one tick per invocation.
+
+Events:
+- ``{}`` or an EventBridge / EventBridge Scheduler event: a tick over every service;
+- ``{"dry_run": true}``: plan and report, write nothing;
+- ``{"services": ["cluster/service", ...]}``: only these services;
+- ``{"shard": i, "shards": n}``: the services whose sha256(key) % n == i, with one lease per
+  shard.
+
+The tick decides at the CURRENT time, never at the event's ``time``: a late retry of an old
+event must not act on a stale instant. The event itself is never logged (only the options read
+from it). When any service failed, the report is logged and ``TickFailedError`` is raised, so
+the function's Errors metric (and its alarm) fires.
+
+Imports of the engine happen inside the handler: a cold start pays for them once, and importing
+this module stays cheap.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from engine.aws.clients import Clients
+
+_clients: dict[tuple[str | None, str | None, str | None, str | None], Clients] = {}
+
+
+class TickFailedError(RuntimeError):
+    """At least one service failed; the report was logged before this was raised."""
+
+
+class BadEventError(ValueError):
+    """The event asks for something the handler does not understand."""
+
+
+def _options(event: Any) -> tuple[bool, list[str] | None, tuple[int, int] | None]:
+    if not isinstance(event, Mapping):
+        event = {}
+    dry_run = event.get("dry_run", False)
+    if not isinstance(dry_run, bool):
+        raise BadEventError("dry_run must be true or false")
+    services = event.get("services")
+    if services is not None and (
+        not isinstance(services, list) or not all(isinstance(s, str) for s in services)
+    ):
+        raise BadEventError("services must be a list of 'cluster/service' strings")
+    shard: tuple[int, int] | None = None
+    if "shard" in event or "shards" in event:
+        index, count = event.get("shard"), event.get("shards")
+        if not isinstance(index, int) or not isinstance(count, int) or isinstance(index, bool):
+            raise BadEventError("shard and shards must both be integers")
+        if count < 1 or not 0 <= index < count:
+            raise BadEventError(f"shard {index} of {count}: need shards >= 1, 0 <= shard < shards")
+        shard = (index, count)
+    return dry_run, services, shard
+
+
+def _get_clients(role_name: str | None, external_id: str | None) -> Clients:
+    from engine.aws.clients import Clients
+
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    endpoint = os.environ.get("AWS_ENDPOINT_URL") or None
+    key = (region, endpoint, role_name, external_id)
+    # A warm Lambda container keeps its clients (and their connections) across ticks.
+    if key not in _clients:
+        _clients[key] = Clients(
+            region=region, endpoint_url=endpoint, role_name=role_name, external_id=external_id
+        )
+    return _clients[key]
+
+
+def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
+    from engine.config import Settings
+    from engine.logs import log_event, setup_logging
+    from engine.tick import run_tick
+
+    settings = Settings.from_env()
+    setup_logging(settings.log_level)
+    try:
+        dry_run, services, shard = _options(event)
+    except BadEventError as err:
+        log_event("the event is not understood", level=40, error=str(err))
+        raise
+    dry_run = dry_run or settings.dry_run
+    now = datetime.now(UTC)
+    log_event(
+        "tick starting",
+        at=now.isoformat(),
+        dry_run=dry_run,
+        services=len(services) if services is not None else None,
+        shard=list(shard) if shard else None,
+        request_id=getattr(context, "aws_request_id", None),
+    )
+    clients = _get_clients(settings.role_name, settings.external_id)
+    report = run_tick(clients, settings, at=now, dry_run=dry_run, services=services, shard=shard)
+    result = report.as_json()
+    if report.failed:
+        failed = [s.key for s in report.services if s.failed]
+        raise TickFailedError(
+            f"{len(failed)} service(s) failed: {', '.join(failed[:20])}"
+            + (" ..." if len(failed) > 20 else "")
+            + (f"; {len(report.problems)} document problem(s)" if report.problems else "")
+            + ("; the lease ran out" if report.lease == "lost" else "")
+        )
+    return result

@@ -1,0 +1,71 @@
+"""JSON-lines logging: one line per service and one summary line per tick.
+
+Every change is logged with its before/after values and who decided it (the schedule's window
+or cron pair, an override's id and author, a holiday). Event payloads and credentials are never
+logged: only the fields named here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+from engine.report import ServiceReport, TickReport
+
+LOGGER_NAME = "teiji"
+_FIELDS = "teiji_fields"
+
+
+class JsonLinesFormatter(logging.Formatter):
+    """``{"time", "level", "event", ...fields}`` on one line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname,
+            "event": record.getMessage(),
+        }
+        line.update(getattr(record, _FIELDS, {}) or {})
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, ensure_ascii=False, default=str)
+
+
+def setup_logging(level: str = "INFO", stream: TextIO | None = None) -> logging.Logger:
+    """Send teiji's log lines as JSON to ``stream`` (stdout by default); idempotent."""
+    logger = logging.getLogger(LOGGER_NAME)
+    logger.setLevel(getattr(logging, level.upper(), logging.INFO))
+    target = stream or sys.stdout
+    for handler in list(logger.handlers):
+        if getattr(handler, "teiji", False):
+            logger.removeHandler(handler)
+    handler = logging.StreamHandler(target)
+    handler.setFormatter(JsonLinesFormatter())
+    handler.teiji = True  # type: ignore[attr-defined]
+    logger.addHandler(handler)
+    # The Lambda runtime puts its own handler on the root logger; do not print twice.
+    logger.propagate = False
+    return logger
+
+
+def log_event(
+    event: str, *, level: int = logging.INFO, exc_info: bool = False, **fields: Any
+) -> None:
+    logging.getLogger(LOGGER_NAME).log(level, event, exc_info=exc_info, extra={_FIELDS: fields})
+
+
+def log_service(report: ServiceReport, *, dry_run: bool) -> None:
+    fields = report.as_json()
+    fields["dry_run"] = dry_run
+    level = logging.ERROR if report.failed else logging.INFO
+    log_event(f"service {report.outcome}", level=level, **fields)
+
+
+def log_tick(report: TickReport) -> None:
+    summary = report.as_json()
+    summary.pop("services")
+    level = logging.ERROR if report.failed else logging.INFO
+    log_event("tick finished", level=level, **summary)

@@ -1,0 +1,209 @@
+"""Observe managed services in as few calls as the APIs allow.
+
+- DescribeServices: 10 services per call, grouped by (account, region, cluster).
+- DescribeScalableTargets: 50 resource ids per call, grouped by (account, region).
+Baselines are read by the tick from the state table (BatchGetItem, 100 keys per call).
+
+A failing call (an unknown cluster, an account whose role cannot be assumed, access denied)
+fails exactly the services that call covered.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from engine.aws import autoscaling, ecs
+from engine.aws.autoscaling import ScalableTarget
+from engine.aws.clients import AccountUnreachableError
+from schemas.documents import Schedule
+
+if TYPE_CHECKING:
+    from engine.aws.clients import Clients
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """What one ECS service looks like now, with its scalable target (None when it has none)."""
+
+    key: str
+    cluster: str
+    service: str
+    account: str | None
+    region: str | None
+    desired_count: int
+    running_count: int
+    service_arn: str | None
+    created_at: datetime | None
+    target: ScalableTarget | None
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def resource_id(self) -> str:
+        return autoscaling.resource_id(self.cluster, self.service)
+
+    @property
+    def load_balancers(self) -> list[Mapping[str, Any]]:
+        return list(self.raw.get("loadBalancers") or [])
+
+
+@dataclass
+class ObserveResult:
+    observations: dict[str, Observation] = field(default_factory=dict)
+    failures: dict[str, str] = field(default_factory=dict)
+
+    def merge(self, other: ObserveResult) -> None:
+        self.observations.update(other.observations)
+        self.failures.update(other.failures)
+
+
+def error_text(exc: BaseException) -> str:
+    """``Code: message`` for AWS errors, the message for everything else."""
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code = error.get("Code", "Error")
+        message = error.get("Message", str(exc))
+        return f"{code}: {message}"
+    if isinstance(exc, AccountUnreachableError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _aware(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    return None
+
+
+def observation_from(
+    schedule: Schedule, entry: Mapping[str, Any], target: ScalableTarget | None
+) -> Observation:
+    return Observation(
+        key=schedule.key,
+        cluster=schedule.cluster,
+        service=schedule.service_name,
+        account=schedule.account,
+        region=schedule.region,
+        desired_count=int(entry.get("desiredCount", 0)),
+        running_count=int(entry.get("runningCount", 0)),
+        service_arn=entry.get("serviceArn"),
+        created_at=_aware(entry.get("createdAt")),
+        target=target,
+        raw=entry,
+    )
+
+
+Scope = tuple[str | None, str | None]  # (account, region) as schedules write them; None: own
+
+
+def by_scope(schedules: Iterable[Schedule]) -> dict[Scope, list[Schedule]]:
+    """Schedules grouped by (account, region), groups and members in key order."""
+    groups: dict[Scope, list[Schedule]] = {}
+    for schedule in sorted(schedules, key=lambda s: s.key):
+        groups.setdefault((schedule.account, schedule.region), []).append(schedule)
+    return dict(sorted(groups.items(), key=lambda item: (item[0][0] or "", item[0][1] or "")))
+
+
+class ScopeObserver:
+    """The reads of one (account, region), as independent units that may run concurrently.
+
+    Each unit is one call: DescribeServices for up to 10 services of one cluster, or
+    DescribeScalableTargets for up to 50 services (their resource ids come from the
+    schedules, so these need not wait for DescribeServices). A failing call fails exactly the
+    services it covered. ``result()`` puts the answers together once every unit has run.
+    """
+
+    def __init__(self, clients: Clients, scope: Scope, schedules: Iterable[Schedule]) -> None:
+        self.clients = clients
+        self.account, self.region = scope
+        self.schedules = list(schedules)
+        self._lock = threading.Lock()
+        self._entries: dict[str, Mapping[str, Any]] = {}
+        self._targets: dict[str, ScalableTarget] = {}
+        self._failures: dict[str, str] = {}
+        self._target_failures: dict[str, str] = {}
+
+    def units(self) -> list[Callable[[], None]]:
+        by_cluster: dict[str, list[Schedule]] = {}
+        for schedule in self.schedules:
+            by_cluster.setdefault(schedule.cluster, []).append(schedule)
+        units: list[Callable[[], None]] = [
+            partial(self._read_targets, batch)
+            for batch in batches(self.schedules, autoscaling.DESCRIBE_TARGETS_BATCH)
+        ]
+        for cluster in sorted(by_cluster):
+            units.extend(
+                partial(self._describe, cluster, batch)
+                for batch in batches(by_cluster[cluster], ecs.DESCRIBE_SERVICES_BATCH)
+            )
+        return units
+
+    def _describe(self, cluster: str, batch: Sequence[Schedule]) -> None:
+        try:
+            client = self.clients.ecs(self.account, self.region)
+            lookup = ecs.describe_services(client, cluster, [s.service_name for s in batch])
+        except (ClientError, BotoCoreError, AccountUnreachableError) as exc:
+            message = f"cannot describe the service: {error_text(exc)}"
+            with self._lock:
+                self._failures.update({schedule.key: message for schedule in batch})
+            return
+        with self._lock:
+            for schedule in batch:
+                name = schedule.service_name
+                if name in lookup.found:
+                    self._entries[schedule.key] = lookup.found[name]
+                else:
+                    reason = lookup.missing.get(name, "not found")
+                    self._failures[schedule.key] = (
+                        f"service {name} does not exist in cluster {cluster} ({reason})"
+                    )
+
+    def _read_targets(self, batch: Sequence[Schedule]) -> None:
+        ids = [autoscaling.resource_id(s.cluster, s.service_name) for s in batch]
+        try:
+            client = self.clients.autoscaling(self.account, self.region)
+            targets = autoscaling.describe_scalable_targets(client, ids)
+        except (ClientError, BotoCoreError, AccountUnreachableError) as exc:
+            message = f"cannot read the scalable target: {error_text(exc)}"
+            with self._lock:
+                self._target_failures.update({schedule.key: message for schedule in batch})
+            return
+        with self._lock:
+            self._targets.update(targets)
+
+    def result(self) -> ObserveResult:
+        result = ObserveResult()
+        for schedule in self.schedules:
+            key = schedule.key
+            if key in self._failures:
+                result.failures[key] = self._failures[key]
+            elif key in self._target_failures:
+                result.failures[key] = self._target_failures[key]
+            elif key in self._entries:
+                target = self._targets.get(
+                    autoscaling.resource_id(schedule.cluster, schedule.service_name)
+                )
+                result.observations[key] = observation_from(schedule, self._entries[key], target)
+        return result
+
+
+def batches(items: Sequence[Schedule], size: int) -> Iterator[list[Schedule]]:
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])
+
+
+def observe(clients: Clients, schedules: Iterable[Schedule]) -> ObserveResult:
+    """Observe ``schedules`` one call after another (the tick runs the same units in parallel)."""
+    result = ObserveResult()
+    for scope, members in by_scope(schedules).items():
+        observer = ScopeObserver(clients, scope, members)
+        for unit in observer.units():
+            unit()
+        result.merge(observer.result())
+    return result

@@ -1,0 +1,389 @@
+"""What to change on one service: a pure function of the decision and what was observed.
+
+The rules follow real AWS semantics:
+- RegisterScalableTarget on an existing target updates it in place and moves desiredCount into
+  [Min, Max]; UpdateService does not change the bounds; autoscaling can scale a service back
+  out while Max > 0. So a stop pins Min = Max = S and suspends all scaling, then sets
+  desiredCount = S; a start restores the bounds first, then the desired count.
+- The capacity from before the first stop (the baseline) is saved before anything changes and
+  never overwritten, so a tick that crashes half way loses nothing.
+- Level-triggered: every tick converges the service to its decision; a service that is
+  already converged gets no write calls at all.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, timedelta
+from typing import Any, Literal
+
+from engine.aws.autoscaling import ScalableTarget
+from engine.model import Decision
+from engine.observe import Observation
+from schemas.documents import Schedule
+from schemas.records import ALL_SUSPENDED, NONE_SUSPENDED, Baseline, SuspendedState
+
+ActionKind = Literal["save_baseline", "register_target", "update_service", "delete_baseline"]
+Intent = Literal["stop", "start", "keep", "unmanaged"]
+
+# ECS reports createdAt to the millisecond; stored copies may round differently.
+_SAME_INSTANT = timedelta(seconds=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """One write, with the values before and (expected) after it."""
+
+    kind: ActionKind
+    before: Mapping[str, Any] = field(default_factory=dict)
+    after: Mapping[str, Any] = field(default_factory=dict)
+    baseline: Baseline | None = None
+
+    @property
+    def desired_count(self) -> int:
+        return int(self.after["desired_count"])
+
+    @property
+    def min_capacity(self) -> int:
+        return int(self.after["min_capacity"])
+
+    @property
+    def max_capacity(self) -> int:
+        return int(self.after["max_capacity"])
+
+    @property
+    def suspended(self) -> SuspendedState:
+        return SuspendedState.model_validate(self.after["suspended"])
+
+    def as_json(self) -> dict[str, Any]:
+        return {"action": self.kind, "before": dict(self.before), "after": dict(self.after)}
+
+    def summary(self) -> str:
+        """A short human phrase, e.g. ``desired 3->0`` or ``target 2..6 -> 0..0 suspended``."""
+        if self.kind == "update_service":
+            return f"desired {self.before.get('desired_count')}->{self.desired_count}"
+        if self.kind == "register_target":
+            return f"target {_bounds_text(self.before)} -> {_bounds_text(self.after)}"
+        if self.kind == "save_baseline":
+            return "save baseline"
+        return "delete baseline"
+
+
+def _bounds_text(values: Mapping[str, Any]) -> str:
+    if "min_capacity" not in values:
+        return "none"
+    flags = values.get("suspended") or {}
+    suspended = [name for name in ("dynamic_in", "dynamic_out", "scheduled") if flags.get(name)]
+    text = f"{values['min_capacity']}..{values['max_capacity']}"
+    if len(suspended) == 3:
+        return f"{text} suspended"
+    if suspended:
+        return f"{text} suspended:{','.join(suspended)}"
+    return text
+
+
+@dataclass(frozen=True, slots=True)
+class ServicePlan:
+    """The writes for one service, in order, plus notes for people and a refusal if any."""
+
+    key: str
+    intent: Intent
+    actions: tuple[Action, ...] = ()
+    notes: tuple[str, ...] = ()
+    error: str | None = None
+
+    @property
+    def converged(self) -> bool:
+        return not self.actions and self.error is None
+
+    @property
+    def starts(self) -> bool:
+        """True when this plan raises the desired count (its tasks do not exist yet)."""
+        return any(
+            a.kind == "update_service" and a.desired_count > int(a.before.get("desired_count", 0))
+            for a in self.actions
+        )
+
+
+def is_protected(schedule: Schedule, patterns: Sequence[str]) -> bool:
+    """fnmatch patterns against ``cluster/service``, ``cluster`` and the full service key."""
+    names = (schedule.service, schedule.cluster, schedule.key)
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns for name in names)
+
+
+def in_stopped_shape(target: ScalableTarget | None, stopped_count: int) -> bool:
+    """Min = Max = S with every kind of scaling suspended: what a teiji stop leaves."""
+    return (
+        target is not None
+        and target.min_capacity == target.max_capacity == stopped_count
+        and target.suspended.all_suspended
+    )
+
+
+def baseline_matches(baseline: Baseline, observation: Observation) -> bool:
+    """False when the baseline was saved for an earlier service of the same name."""
+    if (
+        baseline.service_arn
+        and observation.service_arn
+        and baseline.service_arn != observation.service_arn
+    ):
+        return False
+    if baseline.service_created_at and observation.created_at:
+        return abs(baseline.service_created_at - observation.created_at) < _SAME_INSTANT
+    return True
+
+
+def who_decided(decision: Decision) -> str:
+    parts: list[str] = [decision.source]
+    if decision.override_id:
+        parts.append(f"override {decision.override_id}")
+    if decision.override_by:
+        parts.append(f"by {decision.override_by}")
+    if decision.holiday:
+        parts.append(f"holiday {decision.holiday}")
+    return f"{' '.join(parts)}: {decision.reason}"[:1024]
+
+
+def _target_values(
+    min_capacity: int, max_capacity: int, suspended: SuspendedState
+) -> dict[str, Any]:
+    return {
+        "min_capacity": min_capacity,
+        "max_capacity": max_capacity,
+        "suspended": suspended.model_dump(),
+    }
+
+
+def _register(before: ScalableTarget, lo: int, hi: int, flags: SuspendedState) -> Action:
+    return Action("register_target", before.as_json(), _target_values(lo, hi, flags))
+
+
+def _update(before: int, after: int) -> Action:
+    return Action("update_service", {"desired_count": before}, {"desired_count": after})
+
+
+def _baseline_values(baseline: Baseline) -> dict[str, Any]:
+    values: dict[str, Any] = {"desired_count": baseline.desired_count}
+    if baseline.has_target:
+        values.update(
+            _target_values(
+                baseline.min_capacity or 0,
+                baseline.max_capacity or 0,
+                baseline.suspended or NONE_SUSPENDED,
+            )
+        )
+    return values
+
+
+def new_baseline(decision: Decision, observation: Observation) -> Baseline:
+    """The capacity to restore later, taken from what is observed now."""
+    target = observation.target
+    saved_at = decision.at.astimezone(UTC)
+    version = hashlib.sha256(f"{observation.key}|{saved_at.isoformat()}".encode()).hexdigest()
+    return Baseline(
+        key=observation.key,
+        desired_count=observation.desired_count,
+        min_capacity=target.min_capacity if target else None,
+        max_capacity=target.max_capacity if target else None,
+        suspended=target.suspended if target else None,
+        saved_at=saved_at,
+        service_arn=observation.service_arn,
+        service_created_at=observation.created_at,
+        decided_by=who_decided(decision),
+        version=version[:16],
+    )
+
+
+# The planner ------------------------------------------------------------------------------------
+def plan_service(
+    decision: Decision,
+    observation: Observation | None,
+    baseline: Baseline | None,
+    schedule: Schedule,
+    *,
+    protected: Sequence[str] = (),
+) -> ServicePlan:
+    """Plan the writes that converge one service to ``decision``."""
+    key = schedule.key
+    if decision.state == "unmanaged":
+        return ServicePlan(key, "unmanaged", notes=("unmanaged: teiji leaves it alone",))
+    if observation is None:
+        raise ValueError(f"{key}: a managed service needs an observation to plan")
+
+    notes: list[str] = []
+    usable = baseline
+    if baseline is not None and not baseline_matches(baseline, observation):
+        notes.append(
+            "the saved baseline belongs to an earlier service of the same name (created "
+            f"{_when(baseline.service_created_at)}, this one {_when(observation.created_at)}); "
+            "it is kept and not restored"
+        )
+        usable = None
+
+    if decision.state == "stopped":
+        plan = _plan_stop(decision, observation, usable, schedule, stale=usable is not baseline)
+    else:
+        plan = _plan_start(decision, observation, usable, schedule)
+    plan = ServicePlan(key, plan.intent, plan.actions, (*notes, *plan.notes), plan.error)
+    if plan.actions and is_protected(schedule, protected) and _shrinks(plan):
+        return ServicePlan(
+            key,
+            plan.intent,
+            (),
+            plan.notes,
+            f"protected by TEIJI_PROTECTED ({', '.join(protected)}): teiji does not stop or "
+            f"shrink this service; planned {', '.join(a.summary() for a in plan.actions)}",
+        )
+    return plan
+
+
+def _when(value: Any) -> str:
+    return value.isoformat() if value is not None else "unknown"
+
+
+def _shrinks(plan: ServicePlan) -> bool:
+    if plan.intent == "stop":
+        return True
+    for action in plan.actions:
+        if action.kind == "update_service" and action.desired_count < int(
+            action.before.get("desired_count", 0)
+        ):
+            return True
+        if action.kind == "register_target" and action.max_capacity < int(
+            action.before.get("max_capacity", 0)
+        ):
+            return True
+    return False
+
+
+def _plan_stop(
+    decision: Decision,
+    observation: Observation,
+    baseline: Baseline | None,
+    schedule: Schedule,
+    *,
+    stale: bool,
+) -> ServicePlan:
+    stopped = schedule.stopped.desired_count
+    target = observation.target
+    pinned = in_stopped_shape(target, stopped)
+    key = observation.key
+    if observation.desired_count == stopped and (target is None or pinned):
+        return ServicePlan(key, "keep", notes=(f"stopped ({decision.reason})",))
+
+    actions: list[Action] = []
+    notes: list[str] = []
+    if baseline is None and not pinned and not stale:
+        saved = new_baseline(decision, observation)
+        actions.append(Action("save_baseline", {}, _baseline_values(saved), saved))
+    elif stale:
+        notes.append("no new baseline can be saved while the earlier one is kept")
+    if target is not None and not pinned:
+        actions.append(_register(target, stopped, stopped, ALL_SUSPENDED))
+    if observation.desired_count != stopped:
+        actions.append(_update(observation.desired_count, stopped))
+
+    started_outside = observation.desired_count > stopped and (baseline is not None or pinned)
+    if started_outside and decision.source != "override":
+        notes.append(
+            "running outside its scheduled time without an override, so it is stopped again; "
+            f"to keep it running, use `teiji start {key} --for 2h --reason ...`"
+        )
+    else:
+        notes.append(f"stopping: {decision.reason}")
+    return ServicePlan(key, "stop", tuple(actions), tuple(notes))
+
+
+def _plan_start(
+    decision: Decision, observation: Observation, baseline: Baseline | None, schedule: Schedule
+) -> ServicePlan:
+    if baseline is not None:
+        return _plan_restore(decision, observation, baseline, schedule)
+    target = observation.target
+    pinned = in_stopped_shape(target, schedule.stopped.desired_count)
+    key = observation.key
+    if observation.desired_count > 0 and not pinned:
+        return ServicePlan(key, "keep", notes=("running; its capacity is left to autoscaling",))
+
+    running = schedule.running
+    want = running.desired_count if running and running.desired_count is not None else None
+    if want is None:
+        want = max(1, observation.desired_count)
+    actions: list[Action] = []
+    want = _fit_target(actions, target, want, schedule)
+    if observation.desired_count != want:
+        actions.append(_update(observation.desired_count, want))
+    note = f"starting with no saved capacity, at desired {want} ({decision.reason})"
+    return ServicePlan(key, "start", tuple(actions), (note,))
+
+
+def _fit_target(
+    actions: list[Action], target: ScalableTarget | None, want: int, schedule: Schedule
+) -> int:
+    """Start without saved bounds: unpin the target or widen it until it holds ``want``.
+
+    Min = running.min_capacity or min(current Min, want); Max = running.max_capacity or
+    max(current Max, want); scaling no longer suspended. Returns ``want`` inside the bounds.
+    """
+    if target is None:
+        return want
+    pinned = in_stopped_shape(target, schedule.stopped.desired_count)
+    if not pinned and target.holds(want):
+        return want
+    running = schedule.running
+    lo = running.min_capacity if running and running.min_capacity is not None else None
+    hi = running.max_capacity if running and running.max_capacity is not None else None
+    lo = min(target.min_capacity, want) if lo is None else lo
+    hi = max(target.max_capacity, want) if hi is None else hi
+    actions.append(_register(target, lo, hi, NONE_SUSPENDED))
+    return max(lo, min(hi, want))
+
+
+def _plan_restore(
+    decision: Decision, observation: Observation, baseline: Baseline, schedule: Schedule
+) -> ServicePlan:
+    target = observation.target
+    key = observation.key
+    actions: list[Action] = []
+    notes: list[str] = []
+
+    running = schedule.running
+    if running is not None and running.desired_count is not None:
+        want = running.desired_count
+    elif baseline.desired_count == 0:
+        # A baseline taken while the service was already at 0 holds nothing to run; the next
+        # tick would start it anyway, so start it now at the smallest count that runs.
+        want = 1
+        notes.append("the saved desired count was 0; starting at 1")
+    else:
+        want = baseline.desired_count
+
+    if target is not None and baseline.has_target:
+        lo, hi = baseline.min_capacity or 0, baseline.max_capacity or 0
+        flags = baseline.suspended or NONE_SUSPENDED
+        if want > hi and baseline.desired_count == 0:
+            hi = want  # saved bounds that cannot run anything: widen just enough to start
+        if (target.min_capacity, target.max_capacity, target.suspended) != (lo, hi, flags):
+            actions.append(_register(target, lo, hi, flags))
+        if not lo <= want <= hi:
+            clamped = max(lo, min(hi, want))
+            notes.append(f"desired {want} is outside the saved {lo}..{hi}; using {clamped}")
+            want = clamped
+    elif target is not None:
+        notes.append("the service got a scalable target after it was stopped")
+        want = _fit_target(actions, target, want, schedule)
+    elif baseline.has_target:
+        notes.append(
+            "the scalable target was deregistered since the stop; only the desired count is "
+            "restored"
+        )
+
+    if observation.desired_count != want:
+        actions.append(_update(observation.desired_count, want))
+    actions.append(Action("delete_baseline", _baseline_values(baseline), {}, baseline))
+    saved = baseline.saved_at.isoformat()
+    notes.append(f"restoring the capacity saved {saved} ({decision.reason})")
+    return ServicePlan(key, "start", tuple(actions), tuple(notes))

@@ -1,0 +1,111 @@
+"""What a tick did, per service and in total; JSON for logs, the CLI and the Lambda's result."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from engine.model import Decision
+from engine.plan import Action
+
+Outcome = Literal["converged", "changed", "planned", "unmanaged", "skipped", "failed"]
+OUTCOMES: tuple[Outcome, ...] = (
+    "converged",
+    "changed",
+    "planned",
+    "unmanaged",
+    "skipped",
+    "failed",
+)
+LeaseStatus = Literal["acquired", "held", "lost", "not taken (dry run)", "not taken"]
+
+
+@dataclass
+class ServiceReport:
+    """One service's result: its decision, what was done (or planned), and why."""
+
+    key: str
+    outcome: Outcome
+    decision: Decision | None = None
+    actions: list[Action] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    targets: dict[str, Any] | None = None
+    error: str | None = None
+    decided_by: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.outcome == "failed" or (self.outcome == "skipped" and self.error is not None)
+
+    def as_json(self) -> dict[str, Any]:
+        decision = self.decision
+        return {
+            "service": self.key,
+            "outcome": self.outcome,
+            "decision": decision.state if decision else None,
+            "source": decision.source if decision else None,
+            "reason": decision.reason if decision else None,
+            "next_change": (
+                decision.next_change.isoformat() if decision and decision.next_change else None
+            ),
+            "override_id": decision.override_id if decision else None,
+            "override_by": decision.override_by if decision else None,
+            "holiday": decision.holiday if decision else None,
+            "decided_by": self.decided_by,
+            "actions": [a.as_json() for a in self.actions],
+            "notes": list(self.notes),
+            "targets": self.targets,
+            "error": self.error,
+        }
+
+
+@dataclass
+class TickReport:
+    """The whole run. ``failed`` is what makes the Lambda end in error (and its alarm fire)."""
+
+    at: datetime
+    dry_run: bool
+    lease: LeaseStatus
+    services: list[ServiceReport] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    duration_s: float = 0.0
+    lease_holder: str | None = None
+    # Requests sent to AWS (every attempt, retries included) and throttling errors among them.
+    api_calls: int = 0
+    throttle_errors: int = 0
+
+    @property
+    def counts(self) -> dict[str, int]:
+        counted = Counter(s.outcome for s in self.services)
+        return {outcome: counted.get(outcome, 0) for outcome in OUTCOMES}
+
+    @property
+    def failed(self) -> bool:
+        return (
+            bool(self.problems)
+            or self.lease == "lost"
+            or any(service.failed for service in self.services)
+        )
+
+    def service(self, key: str) -> ServiceReport:
+        for report in self.services:
+            if report.key == key:
+                return report
+        raise KeyError(key)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "at": self.at.isoformat(),
+            "dry_run": self.dry_run,
+            "lease": self.lease,
+            "lease_holder": self.lease_holder,
+            "failed": self.failed,
+            "counts": self.counts,
+            "duration_s": round(self.duration_s, 3),
+            "api_calls": self.api_calls,
+            "throttle_errors": self.throttle_errors,
+            "problems": list(self.problems),
+            "services": [s.as_json() for s in self.services],
+        }

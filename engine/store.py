@@ -1,0 +1,539 @@
+"""DynamoDB storage: the config table (documents operators edit) and the state table (teiji's own).
+
+Both tables have the key ``pk`` (S, HASH) + ``sk`` (S, RANGE).
+
+Config table — one item per document, its fields as plain attributes:
+- schedule  ``pk="schedule"``, ``sk=<service key>`` (``cluster/service``, see ``service_key``);
+  ``service``/``account``/``region`` may be left out: the sort key names the service.
+- calendar  ``pk="calendar"``, ``sk=<name>``.
+- override  ``pk="override"``, ``sk="<service key>#<id>"`` and a numeric ``expires_at`` (epoch
+  seconds, one day after ``until``) that DynamoDB's TTL uses to delete it eventually. TTL is
+  lazy, so expired overrides are also filtered on ``until`` when loading.
+
+State table:
+- baseline  ``pk="baseline"``, ``sk=<service key>``: the capacity from before the first stop.
+  Written with ``attribute_not_exists(pk)`` so it is never overwritten; deleted only with a
+  condition on the version that was read.
+- lease     ``pk="lease"``, ``sk="tick"`` (or ``"tick#<i>/<n>"`` per shard).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import time
+import unicodedata
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+from pydantic import ValidationError
+
+from engine.config import DEFAULT_MAX_OVERRIDE, Settings
+from schemas.documents import Calendar, Override, Schedule, parse_service_key
+from schemas.records import Baseline, Lease
+from schemas.validation import DocumentSet, Problem, parse_document, validate_documents
+
+if TYPE_CHECKING:
+    from engine.aws.clients import Clients
+
+KINDS = ("schedule", "calendar", "override")
+BASELINE_PK = "baseline"
+LEASE_PK = "lease"
+OVERRIDE_TTL_GRACE = timedelta(days=1)
+BATCH_GET_LIMIT = 100  # keys per BatchGetItem call (API limit)
+BATCH_WRITE_LIMIT = 25  # requests per BatchWriteItem call (API limit)
+UNPROCESSED_ATTEMPTS = 8
+# Attributes that belong to the item, not to the document.
+_ITEM_ONLY = frozenset({"pk", "sk", "expires_at"})
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+class StoreError(RuntimeError):
+    """DynamoDB did not complete a request after retries."""
+
+
+# Item <-> Python --------------------------------------------------------------------------------
+def to_attribute_map(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _serializer.serialize(_for_dynamodb(v)) for k, v in item.items() if v is not None}
+
+
+def from_attribute_map(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _deserializer.deserialize(v) for k, v in item.items()}
+
+
+def _for_dynamodb(value: Any) -> Any:
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, dict):
+        return {k: _for_dynamodb(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list | tuple):
+        return [_for_dynamodb(v) for v in value]
+    return value
+
+
+def plain(value: Any) -> Any:
+    """DynamoDB values as plain Python: whole Decimals -> int, other Decimals -> float,
+    sets -> sorted lists, bytes-like -> str; recursively."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, set | frozenset):
+        return sorted((plain(v) for v in value), key=lambda v: (str(type(v)), v))
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, Binary):
+        raw: Any = value  # Binary defines __bytes__; its stubs do not say so
+        return bytes(raw).decode("utf-8", "replace")
+    if isinstance(value, bytes | bytearray):
+        return bytes(value).decode("utf-8", "replace")
+    return value
+
+
+def override_id(doc: Override) -> str:
+    """The override's id, or a stable one made from its content when it has none."""
+    if doc.id:
+        return doc.id
+    content = json.dumps(doc.model_dump(mode="json"), sort_keys=True)
+    return hashlib.sha256(content.encode()).hexdigest()[:12]
+
+
+def item_key(doc: Schedule | Calendar | Override) -> tuple[str, str]:
+    """(pk, sk) of the item that holds ``doc``."""
+    if isinstance(doc, Schedule):
+        return "schedule", doc.key
+    if isinstance(doc, Calendar):
+        return "calendar", doc.name
+    return "override", f"{doc.key}#{override_id(doc)}"
+
+
+def item_from_document(doc: Schedule | Calendar | Override) -> dict[str, Any]:
+    """The config-table item (plain Python, not yet DynamoDB-typed) for a document.
+
+    Fields that the key already says (kind, service, account, region, calendar name) are left
+    out so an operator editing the item in the console has one place to change them.
+    """
+    pk, sk = item_key(doc)
+    omit: set[str] = {"kind"}
+    if isinstance(doc, Schedule | Override):
+        omit |= {"service", "account", "region"}
+    if isinstance(doc, Calendar):
+        omit.add("name")
+    body = doc.model_dump(mode="json", by_alias=True, exclude_none=True, exclude=omit)
+    item: dict[str, Any] = {"pk": pk, "sk": sk, **body}
+    if isinstance(doc, Override):
+        item["id"] = override_id(doc)
+        item["expires_at"] = int((doc.until + OVERRIDE_TTL_GRACE).timestamp())
+    return item
+
+
+def document_from_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    """A config-table item (as boto3 deserialises it) as a plain document, ready to validate.
+
+    Raises ValueError when the sort key cannot name the document.
+    """
+    kind = str(item.get("pk", ""))
+    sk = str(item.get("sk", ""))
+    doc: dict[str, Any] = {k: plain(v) for k, v in item.items() if k not in _ITEM_ONLY}
+    doc.setdefault("kind", kind)
+    if kind == "schedule":
+        _fill_service(doc, sk)
+    elif kind == "calendar":
+        doc.setdefault("name", sk)
+    elif kind == "override":
+        key, _, oid = sk.partition("#")
+        _fill_service(doc, key)
+        if oid:
+            doc.setdefault("id", oid)
+    return doc
+
+
+def _fill_service(doc: dict[str, Any], key: str) -> None:
+    service, account, region = parse_service_key(key)
+    doc.setdefault("service", service)
+    if account:
+        doc.setdefault("account", account)
+    if region:
+        doc.setdefault("region", region)
+
+
+def _item_label(kind: str, sk: str) -> str:
+    # A label is printed on one line: control and format characters in a sort key (a newline,
+    # a right-to-left override) become "?". A valid service key holds none of them.
+    shown = "".join("?" if unicodedata.category(ch).startswith("C") else ch for ch in sk)
+    return f"{kind} {shown}"
+
+
+def service_of_problem(problem: Problem) -> str | None:
+    """The service key a problem makes unsafe to act on, from its document label."""
+    kind, _, name = problem.document.partition(" ")
+    # Keys hold no spaces; a label may go on with " (document 3)".
+    name = name.split(" ", 1)[0]
+    if kind == "schedule" and name:
+        return name
+    if kind == "override" and name:
+        return name.split("#", 1)[0]
+    return None
+
+
+def _error_code(err: ClientError) -> str:
+    return str(err.response.get("Error", {}).get("Code", ""))
+
+
+def _backoff(attempt: int, *, base: float = 0.05, cap: float = 2.0) -> float:
+    return float(min(cap, base * 2**attempt) * random.random())
+
+
+# Config table -----------------------------------------------------------------------------------
+@dataclass
+class LoadedConfig:
+    """Documents from the config table, the problems found, and the services they concern."""
+
+    documents: DocumentSet
+    problems: list[Problem]
+    problem_keys: dict[str, list[Problem]] = field(default_factory=dict)
+    items: int = 0
+
+
+class ConfigStore:
+    """The documents in the config table."""
+
+    def __init__(self, clients: Clients, table: str) -> None:
+        self.clients = clients
+        self.table = table
+        self.source = f"dynamodb:{table}"
+
+    item_from_document = staticmethod(item_from_document)
+    document_from_item = staticmethod(document_from_item)
+
+    # Reading ----------------------------------------------------------------------------------
+    def query_kind(self, kind: str) -> list[dict[str, Any]]:
+        """Every item of one kind, all pages, strongly consistent (edits show up at once)."""
+        client = self.clients.dynamodb()
+        items: list[dict[str, Any]] = []
+        start: dict[str, Any] | None = None
+        while True:
+            params: dict[str, Any] = {
+                "TableName": self.table,
+                "KeyConditionExpression": "pk = :pk",
+                "ExpressionAttributeValues": {":pk": {"S": kind}},
+                "ConsistentRead": True,
+            }
+            if start:
+                params["ExclusiveStartKey"] = start
+            response = client.query(**params)
+            items.extend(from_attribute_map(i) for i in response.get("Items", []))
+            start = response.get("LastEvaluatedKey")
+            if not start:
+                return items
+
+    def load(
+        self, *, now: datetime | None = None, max_override: timedelta = DEFAULT_MAX_OVERRIDE
+    ) -> tuple[DocumentSet, list[Problem]]:
+        loaded = self.load_config(now=now, max_override=max_override)
+        return loaded.documents, loaded.problems
+
+    def load_config(
+        self, *, now: datetime | None = None, max_override: timedelta = DEFAULT_MAX_OVERRIDE
+    ) -> LoadedConfig:
+        """Load and validate every document; overrides that ended before ``now`` are dropped."""
+        now = now or datetime.now(UTC)
+        raws: list[tuple[str, int, object]] = []
+        problems: list[Problem] = []
+        count = 0
+        for kind in KINDS:
+            for item in self.query_kind(kind):
+                count += 1
+                raw, item_problems = self._check_item(item, count)
+                problems.extend(item_problems)
+                if raw is not None:
+                    raws.append((self.source, count, raw))
+        documents, cross = validate_documents(raws, now=now, max_override=max_override)
+        problems.extend(cross)
+        documents.overrides = [o for o in documents.overrides if o.until > now]
+        keys: dict[str, list[Problem]] = {}
+        for problem in problems:
+            key = service_of_problem(problem)
+            if key:
+                keys.setdefault(key, []).append(problem)
+        return LoadedConfig(documents, problems, keys, count)
+
+    def _check_item(
+        self, item: Mapping[str, Any], index: int
+    ) -> tuple[dict[str, Any] | None, list[Problem]]:
+        kind, sk = str(item.get("pk", "")), str(item.get("sk", ""))
+        label = _item_label(kind, sk)
+        try:
+            raw = document_from_item(item)
+        except ValueError as err:
+            return None, [Problem(self.source, label, "sk", str(err))]
+        parsed = parse_document(raw, source=self.source, index=index)
+        if isinstance(parsed, list):
+            return None, [replace(p, document=label) for p in parsed]
+        expected = item_key(parsed)
+        if isinstance(parsed, Override):
+            # The id may be absent from the document; the sort key's service part must agree.
+            expected = ("override", f"{parsed.key}#{sk.partition('#')[2]}")
+        if expected != (kind, sk):
+            return None, [
+                Problem(
+                    self.source,
+                    label,
+                    "sk",
+                    f"the sort key {sk!r} does not match the document, which names "
+                    f"{expected[1]!r}; make them agree",
+                )
+            ]
+        return raw, []
+
+    def get(self, kind: str, sk: str) -> dict[str, Any] | None:
+        response = self.clients.dynamodb().get_item(
+            TableName=self.table,
+            Key={"pk": {"S": kind}, "sk": {"S": sk}},
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        return document_from_item(from_attribute_map(item)) if item else None
+
+    # Writing ----------------------------------------------------------------------------------
+    def put(self, documents: Iterable[Schedule | Calendar | Override]) -> int:
+        """Write documents (replacing items with the same key); returns how many."""
+        items = [item_from_document(doc) for doc in documents]
+        if len(items) == 1:
+            self.clients.dynamodb().put_item(TableName=self.table, Item=to_attribute_map(items[0]))
+            return 1
+        for start in range(0, len(items), BATCH_WRITE_LIMIT):
+            batch = items[start : start + BATCH_WRITE_LIMIT]
+            requests = [{"PutRequest": {"Item": to_attribute_map(i)}} for i in batch]
+            self._batch_write(requests)
+        return len(items)
+
+    def _batch_write(self, requests: list[dict[str, Any]]) -> None:
+        pending: dict[str, Any] = {self.table: requests}
+        for attempt in range(UNPROCESSED_ATTEMPTS):
+            response = self.clients.dynamodb().batch_write_item(RequestItems=pending)
+            pending = dict(response.get("UnprocessedItems") or {})
+            if not pending:
+                return
+            time.sleep(_backoff(attempt))
+        raise StoreError(f"{self.table}: DynamoDB left items unwritten after retries")
+
+    def delete(self, kind: str, sk: str) -> bool:
+        """Delete one document; False when there was none."""
+        response = self.clients.dynamodb().delete_item(
+            TableName=self.table,
+            Key={"pk": {"S": kind}, "sk": {"S": sk}},
+            ReturnValues="ALL_OLD",
+        )
+        return bool(response.get("Attributes"))
+
+
+# State table ------------------------------------------------------------------------------------
+class StateStore:
+    """Baselines and the tick lease."""
+
+    def __init__(
+        self,
+        clients: Clients,
+        table: str,
+        *,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.clients = clients
+        self.table = table
+        self._clock = clock
+        self._sleep = sleep
+        self.invalid_baselines: dict[str, str] = {}
+
+    # Baselines --------------------------------------------------------------------------------
+    def get_baselines(self, keys: Iterable[str]) -> dict[str, Baseline]:
+        """Baselines for ``keys``: BatchGetItem, 100 keys a call, UnprocessedKeys retried.
+
+        Items that do not parse are left out and listed in ``invalid_baselines``.
+        """
+        unique = list(dict.fromkeys(keys))
+        found: dict[str, Baseline] = {}
+        self.invalid_baselines = {}
+        for start in range(0, len(unique), BATCH_GET_LIMIT):
+            batch = unique[start : start + BATCH_GET_LIMIT]
+            for item in self._batch_get(batch):
+                key = str(item.get("sk", ""))
+                try:
+                    found[key] = baseline_from_item(item)
+                except ValidationError as err:
+                    self.invalid_baselines[key] = f"the saved baseline is unreadable: {err}"
+        return found
+
+    def _batch_get(self, keys: Sequence[str]) -> list[dict[str, Any]]:
+        request: dict[str, Any] = {
+            self.table: {
+                "Keys": [{"pk": {"S": BASELINE_PK}, "sk": {"S": k}} for k in keys],
+                "ConsistentRead": True,
+            }
+        }
+        items: list[dict[str, Any]] = []
+        for attempt in range(UNPROCESSED_ATTEMPTS):
+            response = self.clients.dynamodb().batch_get_item(RequestItems=request)
+            for raw in response.get("Responses", {}).get(self.table, []):
+                items.append(from_attribute_map(raw))
+            request = dict(response.get("UnprocessedKeys") or {})
+            if not request:
+                return items
+            # DynamoDB hands keys back when it is throttled: back off before asking again.
+            self._sleep(_backoff(attempt))
+        raise StoreError(f"{self.table}: DynamoDB kept baseline keys unprocessed after retries")
+
+    def save_baseline(self, baseline: Baseline) -> bool:
+        """Save unless one exists (never overwrite); True when this call wrote it."""
+        item = {"pk": BASELINE_PK, "sk": baseline.key, **baseline_body(baseline)}
+        try:
+            self.clients.dynamodb().put_item(
+                TableName=self.table,
+                Item=to_attribute_map(item),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as err:
+            if _error_code(err) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def delete_baseline(self, key: str, expected: Baseline) -> bool:
+        """Delete the baseline only if it is still the one that was read; True when deleted."""
+        try:
+            self.clients.dynamodb().delete_item(
+                TableName=self.table,
+                Key={"pk": {"S": BASELINE_PK}, "sk": {"S": key}},
+                ConditionExpression="version = :v AND saved_at = :s",
+                ExpressionAttributeValues={
+                    ":v": {"S": expected.version},
+                    ":s": {"S": baseline_body(expected)["saved_at"]},
+                },
+            )
+        except ClientError as err:
+            if _error_code(err) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    # Lease ------------------------------------------------------------------------------------
+    def acquire_lease(self, name: str, holder: str, ttl_s: int) -> bool:
+        """Take the lease when nobody holds it or the holder's time is up (real wall clock)."""
+        now = self._clock()
+        lease = Lease(
+            name=name,
+            holder=holder,
+            acquired_at=datetime.fromtimestamp(now, UTC),
+            expires_at=int(now + ttl_s),
+        )
+        item = {
+            "pk": LEASE_PK,
+            "sk": name,
+            "holder": holder,
+            "acquired_at": lease.acquired_at.isoformat(),
+            "expires_at": lease.expires_at,
+        }
+        try:
+            self.clients.dynamodb().put_item(
+                TableName=self.table,
+                Item=to_attribute_map(item),
+                ConditionExpression="attribute_not_exists(pk) OR expires_at < :now OR holder = :h",
+                ExpressionAttributeValues={":now": {"N": str(int(now))}, ":h": {"S": holder}},
+            )
+        except ClientError as err:
+            if _error_code(err) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def release_lease(self, name: str, holder: str) -> bool:
+        """Give the lease back if we still hold it; True when released."""
+        try:
+            self.clients.dynamodb().delete_item(
+                TableName=self.table,
+                Key={"pk": {"S": LEASE_PK}, "sk": {"S": name}},
+                ConditionExpression="holder = :h",
+                ExpressionAttributeValues={":h": {"S": holder}},
+            )
+        except ClientError as err:
+            if _error_code(err) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def get_lease(self, name: str) -> Lease | None:
+        response = self.clients.dynamodb().get_item(
+            TableName=self.table,
+            Key={"pk": {"S": LEASE_PK}, "sk": {"S": name}},
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        if not item:
+            return None
+        data = plain(from_attribute_map(item))
+        return Lease(
+            name=name,
+            holder=str(data.get("holder", "")),
+            acquired_at=datetime.fromisoformat(str(data.get("acquired_at"))),
+            expires_at=int(data.get("expires_at", 0)),
+        )
+
+
+def baseline_body(baseline: Baseline) -> dict[str, Any]:
+    return baseline.model_dump(mode="json", exclude_none=True, exclude={"key"})
+
+
+def baseline_from_item(item: Mapping[str, Any]) -> Baseline:
+    data = plain({k: v for k, v in item.items() if k not in ("pk", "sk")})
+    return Baseline.model_validate({**data, "key": str(item.get("sk", ""))})
+
+
+# Tables -----------------------------------------------------------------------------------------
+def init_tables(clients: Clients, settings: Settings) -> list[str]:
+    """Create both tables (on-demand) if missing and TTL on the config table; what was done."""
+    done: list[str] = []
+    client = clients.dynamodb()
+    for table in (settings.config_table, settings.state_table):
+        try:
+            client.describe_table(TableName=table)
+            done.append(f"table {table} exists")
+            continue
+        except ClientError as err:
+            if _error_code(err) != "ResourceNotFoundException":
+                raise
+        client.create_table(
+            TableName=table,
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        client.get_waiter("table_exists").wait(
+            TableName=table, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+        )
+        done.append(f"table {table} created")
+    try:
+        client.update_time_to_live(
+            TableName=settings.config_table,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"},
+        )
+        done.append(f"TTL on {settings.config_table}.expires_at enabled")
+    except ClientError as err:
+        # Asking twice is refused ("TimeToLive is already enabled"): that is the state we want.
+        if "already enabled" not in str(err):
+            raise
+    return done

@@ -1,0 +1,104 @@
+"""Records teiji keeps for itself in the state table: baselines and the tick lease.
+
+A *baseline* is the capacity a service had before teiji first stopped it: desiredCount, the
+scalable target's MinCapacity/MaxCapacity and SuspendedState, and the identity of the service
+(ARN and creation time) so that a baseline is never restored onto a different service that
+was later created under the same name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+# The names Application Auto Scaling uses for the three SuspendedState flags.
+AWS_SUSPENDED_KEYS = (
+    "DynamicScalingInSuspended",
+    "DynamicScalingOutSuspended",
+    "ScheduledScalingSuspended",
+)
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SuspendedState(_Record):
+    """Application Auto Scaling's SuspendedState with every flag explicit (missing = false)."""
+
+    dynamic_in: bool = False
+    dynamic_out: bool = False
+    scheduled: bool = False
+
+    @classmethod
+    def from_aws(cls, value: Mapping[str, Any] | None) -> SuspendedState:
+        """DescribeScalableTargets may omit the whole map or any flag: both mean false."""
+        value = value or {}
+        return cls(
+            dynamic_in=bool(value.get("DynamicScalingInSuspended", False)),
+            dynamic_out=bool(value.get("DynamicScalingOutSuspended", False)),
+            scheduled=bool(value.get("ScheduledScalingSuspended", False)),
+        )
+
+    def to_aws(self) -> dict[str, bool]:
+        """All three flags, always: a partial map is not merged everywhere (moto replaces it)."""
+        return {
+            "DynamicScalingInSuspended": self.dynamic_in,
+            "DynamicScalingOutSuspended": self.dynamic_out,
+            "ScheduledScalingSuspended": self.scheduled,
+        }
+
+    @property
+    def all_suspended(self) -> bool:
+        return self.dynamic_in and self.dynamic_out and self.scheduled
+
+    @property
+    def none_suspended(self) -> bool:
+        return not (self.dynamic_in or self.dynamic_out or self.scheduled)
+
+
+ALL_SUSPENDED = SuspendedState(dynamic_in=True, dynamic_out=True, scheduled=True)
+NONE_SUSPENDED = SuspendedState()
+
+
+class Baseline(_Record):
+    """A service's capacity from before teiji's first stop; restored exactly on start.
+
+    ``min_capacity``/``max_capacity``/``suspended`` are None when the service had no scalable
+    target at the time. ``version`` is unique per write so a delete can be made conditional on
+    the very record that was read (never on a newer one written meanwhile).
+    """
+
+    key: str
+    desired_count: int = Field(ge=0)
+    min_capacity: int | None = Field(default=None, ge=0)
+    max_capacity: int | None = Field(default=None, ge=0)
+    suspended: SuspendedState | None = None
+    saved_at: datetime
+    service_arn: str | None = None
+    service_created_at: datetime | None = None
+    decided_by: str
+    version: str
+
+    @field_validator("saved_at", "service_created_at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.utcoffset() is None:
+            raise ValueError("must carry a UTC offset")
+        return value
+
+    @property
+    def has_target(self) -> bool:
+        return self.min_capacity is not None and self.max_capacity is not None
+
+
+class Lease(_Record):
+    """Who runs the tick now; another tick waits until ``expires_at`` (epoch seconds)."""
+
+    name: str
+    holder: str
+    acquired_at: datetime
+    expires_at: int

@@ -1,0 +1,366 @@
+"""DynamoDB storage against moto in-process: documents, baselines, the lease."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from botocore.stub import Stubber
+from moto import mock_aws
+
+from engine.config import Settings
+from engine.store import (
+    ConfigStore,
+    StateStore,
+    StoreError,
+    document_from_item,
+    init_tables,
+    item_from_document,
+    service_of_problem,
+)
+from schemas.documents import Calendar, Override, Schedule
+from schemas.records import Baseline, SuspendedState
+from schemas.validation import Problem
+from tests.world import CallLog, World, schedule
+
+NOW = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def world() -> Iterator[World]:
+    with mock_aws():
+        w = World()
+        w.init_tables()
+        yield w
+
+
+def make_baseline(key: str, desired: int = 3, version: str = "v1") -> Baseline:
+    return Baseline(
+        key=key,
+        desired_count=desired,
+        min_capacity=2,
+        max_capacity=6,
+        suspended=SuspendedState(dynamic_in=True),
+        saved_at=NOW,
+        service_arn=f"arn:aws:ecs:ap-northeast-1:123456789012:service/{key}",
+        service_created_at=NOW - timedelta(days=30),
+        decided_by="window: stopped outside mon-fri 05:00-22:00",
+        version=version,
+    )
+
+
+# Config table -----------------------------------------------------------------------------------
+def test_documents_round_trip_through_items(world: World) -> None:
+    world.put(
+        schedule("c1/web", holidays=["JP", "company"], running={"desired_count": 2}),
+        {"kind": "calendar", "name": "company", "dates": ["2026-12-29"]},
+        {
+            "kind": "override",
+            "service": "c1/web",
+            "state": "running",
+            "until": "2026-12-01T23:30:00+09:00",
+            "reason": "release verification",
+            "created_by": "suzuki",
+            "id": "late1",
+        },
+    )
+    docs, problems = world.config().load(now=NOW)
+    assert problems == []
+    assert set(docs.schedules) == {"c1/web"}
+    assert docs.schedules["c1/web"].holidays == ["JP", "company"]
+    assert docs.schedules["c1/web"].running is not None
+    assert docs.schedules["c1/web"].running.desired_count == 2
+    assert set(docs.calendars) == {"company"}
+    assert [o.id for o in docs.overrides] == ["late1"]
+
+
+def test_items_hold_plain_attributes_keyed_by_kind_and_service() -> None:
+    sched = Schedule.model_validate(schedule("c1/web", account="111122223333"))
+    item = item_from_document(sched)
+    assert (item["pk"], item["sk"]) == ("schedule", "c1/web@111122223333")
+    assert "service" not in item
+    assert "kind" not in item
+    assert item["windows"] == [{"days": "mon-fri", "start": "05:00", "end": "22:00"}]
+    back = document_from_item(item)
+    assert Schedule.model_validate(back) == sched
+
+    override = Override.model_validate(
+        {
+            "service": "c1/web",
+            "state": "running",
+            "until": "2026-12-01T23:30:00+09:00",
+            "reason": "late work",
+        }
+    )
+    item = item_from_document(override)
+    assert item["pk"] == "override"
+    assert item["sk"].startswith("c1/web#")
+    # TTL one day after until, as epoch seconds.
+    until = datetime(2026, 12, 1, 14, 30, tzinfo=UTC)
+    assert item["expires_at"] == int((until + timedelta(days=1)).timestamp())
+    assert Override.model_validate(document_from_item(item)).until == override.until
+
+    calendar = Calendar.model_validate({"name": "company", "dates": ["2026-12-29"]})
+    item = item_from_document(calendar)
+    assert (item["pk"], item["sk"]) == ("calendar", "company")
+    assert Calendar.model_validate(document_from_item(item)) == calendar
+
+
+def test_console_items_with_decimals_and_sets_are_accepted(world: World) -> None:
+    # What an operator types in the DynamoDB console: numbers are N, lists may be sets.
+    world.put_item(
+        {
+            "pk": "schedule",
+            "sk": "c1/api",
+            "windows": [{"days": {"mon", "tue", "wed"}, "start": "08:00", "end": "20:00"}],
+            "holidays": {"JP"},
+            "running": {"desired_count": Decimal(3), "max_capacity": Decimal("6")},
+            "stopped": {"desired_count": Decimal(0)},
+        }
+    )
+    world.put_item({"pk": "calendar", "sk": "company", "dates": {"2026-12-30", "2026-12-29"}})
+    docs, problems = world.config().load(now=NOW)
+    assert problems == []
+    api = docs.schedules["c1/api"]
+    assert api.service == "c1/api"
+    assert api.running is not None
+    assert (api.running.desired_count, api.running.max_capacity) == (3, 6)
+    assert api.windows[0].weekdays == frozenset({0, 1, 2})
+    assert [str(d) for d in docs.calendars["company"].dates] == ["2026-12-29", "2026-12-30"]
+
+
+def test_invalid_item_is_a_problem_naming_the_table_and_the_item(world: World) -> None:
+    world.put_item({"pk": "schedule", "sk": "c1/bad", "timezon": "Asia/Tokyo", "mode": "always_on"})
+    world.put(schedule("c1/good"))
+    loaded = world.config().load_config(now=NOW)
+    assert set(loaded.documents.schedules) == {"c1/good"}
+    assert len(loaded.problems) == 1
+    problem = loaded.problems[0]
+    assert problem.source == "dynamodb:teiji-config"
+    assert problem.document == "schedule c1/bad"
+    assert problem.path == "timezon"
+    assert "timezone" in problem.message
+    assert str(problem).startswith("dynamodb:teiji-config: schedule c1/bad: timezon: ")
+    assert set(loaded.problem_keys) == {"c1/bad"}
+
+
+def test_sort_key_must_agree_with_the_document(world: World) -> None:
+    world.put_item({"pk": "schedule", "sk": "c1/one", "service": "c1/two", "mode": "always_on"})
+    loaded = world.config().load_config(now=NOW)
+    assert loaded.documents.schedules == {}
+    assert loaded.problems[0].path == "sk"
+    assert "c1/two" in loaded.problems[0].message
+    assert set(loaded.problem_keys) == {"c1/one"}
+
+
+def test_expired_overrides_are_ignored_even_before_ttl_deletes_them(world: World) -> None:
+    base = {"kind": "override", "service": "c1/web", "state": "running", "reason": "late work"}
+    world.put(
+        schedule("c1/web"),
+        {**base, "id": "old", "until": "2026-12-01T11:00:00+09:00"},
+        {**base, "id": "live", "until": "2026-12-01T23:00:00+09:00"},
+    )
+    docs, problems = world.config().load(now=NOW)  # 12:00 in Tokyo
+    assert problems == []
+    assert [o.id for o in docs.overrides] == ["live"]
+
+
+def test_query_reads_every_page(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    import moto.dynamodb.models.table as table
+
+    monkeypatch.setattr(table, "RESULT_SIZE_LIMIT", 4000)  # a few items per page
+    world.put(*(schedule(f"c1/svc-{i:03d}") for i in range(120)))
+    store = world.config()
+    log = CallLog()
+    log.attach(store.clients)
+    docs, problems = store.load(now=NOW)
+    assert problems == []
+    assert len(docs.schedules) == 120
+    queries = log.named("Query")
+    assert len(queries) > 3  # several pages of schedules, plus calendars and overrides
+    assert any("ExclusiveStartKey" in q.params for q in queries)
+
+
+def test_get_and_delete_documents(world: World) -> None:
+    store = world.config()
+    world.put(schedule("c1/web"))
+    got = store.get("schedule", "c1/web")
+    assert got is not None
+    assert got["service"] == "c1/web"
+    assert store.delete("schedule", "c1/web") is True
+    assert store.get("schedule", "c1/web") is None
+    assert store.delete("schedule", "c1/web") is False
+
+
+def test_service_of_problem_reads_labels() -> None:
+    def p(document: str) -> Problem:
+        return Problem("s", document, "-", "m")
+
+    assert service_of_problem(p("schedule c1/web")) == "c1/web"
+    assert service_of_problem(p("override c1/web#x1")) == "c1/web"
+    assert service_of_problem(p("override c1/web (document 3)")) == "c1/web"
+    assert service_of_problem(p("calendar company")) is None
+    assert service_of_problem(p("document 4")) is None
+
+
+def test_init_tables_is_idempotent_and_enables_ttl(world: World) -> None:
+    again = init_tables(world.clients(), world.settings)
+    assert "table teiji-config exists" in again
+    ttl = world.dynamodb.describe_time_to_live(TableName="teiji-config")
+    assert ttl["TimeToLiveDescription"]["AttributeName"] == "expires_at"
+    table = world.dynamodb.describe_table(TableName="teiji-state")["Table"]
+    assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    assert [k["AttributeName"] for k in table["KeySchema"]] == ["pk", "sk"]
+
+
+# Baselines --------------------------------------------------------------------------------------
+def test_baseline_is_never_overwritten(world: World) -> None:
+    store = world.state_store()
+    first = make_baseline("c1/web", desired=3, version="first")
+    assert store.save_baseline(first) is True
+    assert store.save_baseline(make_baseline("c1/web", desired=0, version="second")) is False
+    assert store.get_baselines(["c1/web"]) == {"c1/web": first}
+
+
+def test_baseline_delete_is_conditional_on_what_was_read(world: World) -> None:
+    store = world.state_store()
+    saved = make_baseline("c1/web", version="first")
+    store.save_baseline(saved)
+    assert store.delete_baseline("c1/web", make_baseline("c1/web", version="other")) is False
+    assert "c1/web" in store.get_baselines(["c1/web"])
+    assert store.delete_baseline("c1/web", saved) is True
+    assert store.get_baselines(["c1/web"]) == {}
+
+
+def test_baselines_are_read_100_keys_per_call(world: World) -> None:
+    store = world.state_store()
+    keys = [f"c{i % 3}/svc-{i:03d}" for i in range(220)]
+    for key in keys[:200]:
+        store.save_baseline(make_baseline(key))
+    log = CallLog()
+    log.attach(store.clients)
+    found = store.get_baselines([*keys, *keys[:5]])  # duplicates are asked once
+    assert set(found) == set(keys[:200])
+    calls = log.named("BatchGetItem")
+    assert [len(c.params["RequestItems"]["teiji-state"]["Keys"]) for c in calls] == [100, 100, 20]
+    assert all(c.params["RequestItems"]["teiji-state"]["ConsistentRead"] for c in calls)
+
+
+def test_unprocessed_keys_are_retried_with_backoff(world: World) -> None:
+    sleeps: list[float] = []
+    store = StateStore(world.clients(), "teiji-state", sleep=sleeps.append)
+    saved = [make_baseline(f"c1/s{i}") for i in range(3)]
+    items = []
+    for b in saved:
+        item = {"pk": {"S": "baseline"}, "sk": {"S": b.key}}
+        item.update(
+            {
+                "desired_count": {"N": "3"},
+                "min_capacity": {"N": "2"},
+                "max_capacity": {"N": "6"},
+                "suspended": {
+                    "M": {
+                        "dynamic_in": {"BOOL": True},
+                        "dynamic_out": {"BOOL": False},
+                        "scheduled": {"BOOL": False},
+                    }
+                },
+                "saved_at": {"S": b.saved_at.isoformat()},
+                "decided_by": {"S": b.decided_by},
+                "version": {"S": b.version},
+            }
+        )
+        items.append(item)
+
+    def keys(*names: str) -> dict[str, Any]:
+        return {
+            "teiji-state": {
+                "Keys": [{"pk": {"S": "baseline"}, "sk": {"S": n}} for n in names],
+                "ConsistentRead": True,
+            }
+        }
+
+    client = store.clients.dynamodb()
+    with Stubber(client) as stub:
+        stub.add_response(
+            "batch_get_item",
+            {"Responses": {"teiji-state": items[:1]}, "UnprocessedKeys": keys("c1/s1", "c1/s2")},
+            {"RequestItems": keys("c1/s0", "c1/s1", "c1/s2")},
+        )
+        stub.add_response(
+            "batch_get_item",
+            {"Responses": {"teiji-state": items[1:2]}, "UnprocessedKeys": keys("c1/s2")},
+            {"RequestItems": keys("c1/s1", "c1/s2")},
+        )
+        stub.add_response(
+            "batch_get_item",
+            {"Responses": {"teiji-state": items[2:]}, "UnprocessedKeys": {}},
+            {"RequestItems": keys("c1/s2")},
+        )
+        found = store.get_baselines(["c1/s0", "c1/s1", "c1/s2"])
+        stub.assert_no_pending_responses()
+    assert set(found) == {"c1/s0", "c1/s1", "c1/s2"}
+    assert found["c1/s2"].suspended == SuspendedState(dynamic_in=True)
+    assert len(sleeps) == 2
+
+
+def test_keys_that_stay_unprocessed_end_in_an_error(world: World) -> None:
+    store = StateStore(world.clients(), "teiji-state", sleep=lambda _: None)
+    stuck = {
+        "teiji-state": {
+            "Keys": [{"pk": {"S": "baseline"}, "sk": {"S": "c1/s0"}}],
+            "ConsistentRead": True,
+        }
+    }
+    with Stubber(store.clients.dynamodb()) as stub:
+        for _ in range(8):
+            stub.add_response("batch_get_item", {"Responses": {}, "UnprocessedKeys": stuck})
+        with pytest.raises(StoreError, match="unprocessed"):
+            store.get_baselines(["c1/s0"])
+
+
+def test_unreadable_baseline_is_listed_not_returned(world: World) -> None:
+    world.put_item({"pk": "baseline", "sk": "c1/odd", "desired_count": "lots"}, table="teiji-state")
+    store = world.state_store()
+    assert store.get_baselines(["c1/odd"]) == {}
+    assert "c1/odd" in store.invalid_baselines
+
+
+# Lease ------------------------------------------------------------------------------------------
+def test_lease_acquire_expire_release(world: World) -> None:
+    now = [1_000_000.0]
+    store = StateStore(world.clients(), "teiji-state", clock=lambda: now[0])
+    assert store.acquire_lease("tick", "a", 960) is True
+    assert store.acquire_lease("tick", "b", 960) is False
+    lease = store.get_lease("tick")
+    assert lease is not None
+    assert (lease.holder, lease.expires_at) == ("a", 1_000_960)
+    now[0] += 959
+    assert store.acquire_lease("tick", "b", 960) is False
+    now[0] += 2  # a's lease has run out by the wall clock
+    assert store.acquire_lease("tick", "b", 960) is True
+    assert store.release_lease("tick", "a") is False  # only the holder releases
+    assert store.release_lease("tick", "b") is True
+    assert store.get_lease("tick") is None
+    assert store.acquire_lease("tick", "c", 960) is True
+
+
+def test_shard_leases_are_independent(world: World) -> None:
+    store = world.state_store()
+    assert store.acquire_lease("tick#0/2", "a", 60) is True
+    assert store.acquire_lease("tick#1/2", "b", 60) is True
+    assert store.acquire_lease("tick", "c", 60) is True
+
+
+def test_settings_table_names_are_used() -> None:
+    with mock_aws():
+        world = World(settings=Settings(config_table="cfg", state_table="st"))
+        world.init_tables()
+        names = world.dynamodb.list_tables()["TableNames"]
+        assert sorted(names) == ["cfg", "st"]
+        world.put(schedule("c1/web"))
+        docs, _ = ConfigStore(world.clients(), "cfg").load(now=NOW)
+        assert set(docs.schedules) == {"c1/web"}
