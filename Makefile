@@ -33,13 +33,29 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest
 
-test: lint typecheck unit
+test: lint typecheck unit iac
 
 package: $(STAMP)
 	$(BIN)/python infra/build_lambda.py
+
+# Terraform checks. checkov pins many libraries, so it lives in its own virtualenv.
+IAC_VENV  := .venv-iac
+IAC_STAMP := $(IAC_VENV)/.installed
+
+$(IAC_STAMP):
+	$(PYTHON) -m venv $(IAC_VENV)
+	$(IAC_VENV)/bin/pip install --quiet --upgrade pip
+	$(IAC_VENV)/bin/pip install --quiet "checkov>=3.2,<4"
+	touch $(IAC_STAMP)
+
+iac: $(IAC_STAMP)
+	@if command -v terraform >/dev/null 2>&1; then \
+		terraform fmt -check -recursive infra && echo "terraform fmt: infra is formatted"; \
+	else echo "terraform not found: skipping the format check"; fi
+	$(IAC_VENV)/bin/checkov --quiet --compact --skip-download --framework terraform --directory infra
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) dist build .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .venv-iac dist build .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,59 @@
+# A root configuration to copy: teiji in one account and region, managing one cluster.
+#
+#   make package                      # builds dist/teiji-lambda.zip (no Docker)
+#   cd infra/examples/basic
+#   terraform init && terraform apply
+#
+# Start with dry_run = true: every tick logs what it would change and changes nothing. Read a
+# few reports in the log group, then set dry_run = false and apply again.
+
+terraform {
+  required_version = ">= 1.5.0"
+
+  required_providers {
+    aws = {
+      source  = "hashicorp/aws"
+      version = ">= 5.0, < 7.0"
+    }
+  }
+}
+
+provider "aws" {
+  region = "ap-northeast-1"
+}
+
+module "teiji" {
+  source = "../.."
+
+  clusters = ["example-cluster"]
+
+  # Built by `make package` for the defaults below (arm64, python3.12).
+  lambda_zip_path = "${path.root}/../../../dist/teiji-lambda.zip"
+  runtime         = "python3.12"
+  architecture    = "arm64"
+
+  default_timezone   = "Asia/Tokyo"
+  dry_run            = true
+  protected          = ["example-cluster/example-service-prod"]
+  create_alarm_topic = true
+
+  tags = {
+    project = "teiji"
+  }
+}
+
+output "config_table_name" {
+  value = module.teiji.config_table_name
+}
+
+output "state_table_name" {
+  value = module.teiji.state_table_name
+}
+
+output "function_name" {
+  value = module.teiji.function_name
+}
+
+output "alarm_topic_arn" {
+  value = module.teiji.alarm_topic_arn
+}

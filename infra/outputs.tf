@@ -1,0 +1,49 @@
+output "config_table_name" {
+  description = "DynamoDB table of the documents (TEIJI_CONFIG_TABLE for the teiji command)."
+  value       = aws_dynamodb_table.config.name
+}
+
+output "config_table_arn" {
+  description = "ARN of the documents table."
+  value       = aws_dynamodb_table.config.arn
+}
+
+output "state_table_name" {
+  description = "DynamoDB table of baselines and the tick lease (TEIJI_STATE_TABLE for the teiji command)."
+  value       = aws_dynamodb_table.state.name
+}
+
+output "state_table_arn" {
+  description = "ARN of the state table."
+  value       = aws_dynamodb_table.state.arn
+}
+
+output "function_name" {
+  description = "Name of the tick function."
+  value       = aws_lambda_function.tick.function_name
+}
+
+output "function_arn" {
+  description = "ARN of the tick function."
+  value       = aws_lambda_function.tick.arn
+}
+
+output "execution_role_arn" {
+  description = "ARN of the function's role (trust it from the role_name roles in other accounts)."
+  value       = aws_iam_role.execution.arn
+}
+
+output "log_group_name" {
+  description = "CloudWatch log group holding every tick's report."
+  value       = aws_cloudwatch_log_group.tick.name
+}
+
+output "alarm_topic_arn" {
+  description = "ARN of the SNS topic created for the alarms, or null."
+  value       = one(aws_sns_topic.alarms[*].arn)
+}
+
+output "schedule_names" {
+  description = "EventBridge Scheduler schedules, one per shard."
+  value       = aws_scheduler_schedule.tick[*].name
+}

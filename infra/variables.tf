@@ -1,0 +1,238 @@
+# What users change. Defaults suit a single account with a handful of clusters.
+
+variable "name_prefix" {
+  description = "Prefix of every resource name (tables, function, roles, schedules)."
+  type        = string
+  default     = "teiji"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9][A-Za-z0-9-]{0,39}$", var.name_prefix))
+    error_message = "name_prefix: letters, digits and hyphens, 1 to 40 characters, starting with a letter or digit."
+  }
+}
+
+variable "clusters" {
+  description = "Names of the ECS clusters (in this account and region) whose services teiji may read and change. \"*\" allows every cluster."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.clusters) > 0 && alltrue([for c in var.clusters : can(regex("^([A-Za-z0-9][A-Za-z0-9_-]{0,254}|\\*)$", c))])
+    error_message = "clusters: give at least one ECS cluster name (letters, digits, hyphens, underscores) or \"*\"."
+  }
+}
+
+variable "target_group_arns" {
+  description = "ARNs or ARN patterns of the target groups teiji may register and deregister targets in (targets mode \"repair\"). Null allows every target group in this account and region."
+  type        = list(string)
+  default     = null
+
+  validation {
+    condition     = var.target_group_arns == null ? true : alltrue([for arn in var.target_group_arns : can(regex("^arn:[a-z-]+:elasticloadbalancing:[a-z0-9-*]+:[0-9*]+:targetgroup/", arn))])
+    error_message = "target_group_arns: each entry must be a target group ARN (arn:aws:elasticloadbalancing:REGION:ACCOUNT:targetgroup/NAME/ID), wildcards allowed."
+  }
+}
+
+# Lambda --------------------------------------------------------------------------------------
+
+variable "lambda_zip_path" {
+  description = "Path of the zip built by `make package`. Null means dist/teiji-lambda.zip in the repository that holds this module."
+  type        = string
+  default     = null
+}
+
+variable "runtime" {
+  description = "Lambda runtime; must match the --python-version the zip was built for."
+  type        = string
+  default     = "python3.12"
+
+  validation {
+    condition     = contains(["python3.12", "python3.11"], var.runtime)
+    error_message = "runtime: python3.12 or python3.11."
+  }
+}
+
+variable "architecture" {
+  description = "Lambda architecture; must match the --arch the zip was built for."
+  type        = string
+  default     = "arm64"
+
+  validation {
+    condition     = contains(["arm64", "x86_64"], var.architecture)
+    error_message = "architecture: arm64 or x86_64."
+  }
+}
+
+variable "timeout" {
+  description = "Seconds one tick may run (the Lambda ceiling is 900). The tick lease lasts this plus 60 seconds."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.timeout >= 30 && var.timeout <= 900
+    error_message = "timeout: 30 to 900 seconds."
+  }
+}
+
+variable "memory_size" {
+  description = "Lambda memory in MB (CPU grows with it)."
+  type        = number
+  default     = 256
+
+  validation {
+    condition     = var.memory_size >= 128 && var.memory_size <= 10240
+    error_message = "memory_size: 128 to 10240 MB."
+  }
+}
+
+variable "log_retention_days" {
+  description = "Days CloudWatch Logs keeps the tick reports."
+  type        = number
+  default     = 365
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days: one of the values CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)."
+  }
+}
+
+variable "log_kms_key_arn" {
+  description = "KMS key ARN to encrypt the log group with. Null keeps CloudWatch Logs' default encryption. The key policy must allow the logs service."
+  type        = string
+  default     = null
+}
+
+# Behaviour (environment of the function) ------------------------------------------------------
+
+variable "default_timezone" {
+  description = "Time zone shown to operators when a document names none (TEIJI_DEFAULT_TIMEZONE; informational: each document decides in its own time zone)."
+  type        = string
+  default     = "Asia/Tokyo"
+}
+
+variable "dry_run" {
+  description = "When true every tick reports what it would change and changes nothing (TEIJI_DRY_RUN)."
+  type        = bool
+  default     = false
+}
+
+variable "log_level" {
+  description = "Log level of the function (TEIJI_LOG_LEVEL)."
+  type        = string
+  default     = "INFO"
+
+  validation {
+    condition     = contains(["DEBUG", "INFO", "WARNING", "ERROR"], var.log_level)
+    error_message = "log_level: DEBUG, INFO, WARNING or ERROR."
+  }
+}
+
+variable "protected" {
+  description = "cluster/service patterns teiji must never stop, whatever a document says (TEIJI_PROTECTED), e.g. [\"prod-*/*\"]."
+  type        = list(string)
+  default     = []
+}
+
+variable "max_override" {
+  description = "Longest override an operator may set (TEIJI_MAX_OVERRIDE), written like 90m, 12h, 7d or 1d12h."
+  type        = string
+  default     = "7d"
+
+  validation {
+    condition     = can(regex("^(\\d+d)?(\\d+h)?(\\d+m)?$", var.max_override)) && var.max_override != ""
+    error_message = "max_override: a duration such as 90m, 12h, 7d or 1d12h."
+  }
+}
+
+variable "concurrency" {
+  description = "Services worked at once within one account and region (TEIJI_CONCURRENCY); the account/region groups run in parallel. API calls are paced to ECS's documented rates whatever this is."
+  type        = number
+  default     = 8
+
+  validation {
+    condition     = var.concurrency >= 1 && var.concurrency <= 64
+    error_message = "concurrency: a whole number from 1 to 64."
+  }
+}
+
+variable "role_name" {
+  description = "Name of the role teiji assumes in other accounts (TEIJI_ROLE_NAME). Null: this account only. Setting it grants sts:AssumeRole on arn:aws:iam::*:role/<role_name>."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.role_name == null ? true : can(regex("^[\\w+=,.@-]{1,64}$", var.role_name))
+    error_message = "role_name: an IAM role name (1 to 64 of letters, digits and +=,.@_-), not an ARN."
+  }
+}
+
+variable "external_id" {
+  description = "External ID passed when assuming role_name in other accounts (TEIJI_EXTERNAL_ID)."
+  type        = string
+  default     = null
+  sensitive   = true
+}
+
+# Scheduling -------------------------------------------------------------------------------------
+
+variable "shards" {
+  description = "Number of schedules, each ticking a share of the services ({\"shard\": i, \"shards\": n}); also the function's reserved concurrency."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.shards >= 1 && var.shards <= 50 && floor(var.shards) == var.shards
+    error_message = "shards: a whole number from 1 to 50."
+  }
+}
+
+variable "schedule_expression_timezone" {
+  description = "Time zone of the tick schedule. The tick runs at every quarter hour in every zone, so this only matters for reading the console; documents carry their own time zones."
+  type        = string
+  default     = "UTC"
+}
+
+variable "schedule_enabled" {
+  description = "False pauses the ticks (the schedules stay, in state DISABLED): the first step of a rollback."
+  type        = bool
+  default     = true
+}
+
+# Alarm --------------------------------------------------------------------------------------------
+
+variable "alarm_sns_topic_arn" {
+  description = "Existing SNS topic to notify when a tick fails. Null: no external topic."
+  type        = string
+  default     = null
+}
+
+variable "create_alarm_topic" {
+  description = "Create an SNS topic for the failure alarm (its ARN is an output; subscribe to it)."
+  type        = bool
+  default     = false
+}
+
+variable "alarm_topic_kms_key_id" {
+  description = "KMS key for the created alarm topic. Its key policy must let cloudwatch.amazonaws.com use it, or alarms cannot publish."
+  type        = string
+  default     = null
+}
+
+# Tables -------------------------------------------------------------------------------------------
+
+variable "table_kms_key_arn" {
+  description = "Customer managed KMS key for both tables. Null uses the AWS managed key for DynamoDB."
+  type        = string
+  default     = null
+}
+
+variable "deletion_protection" {
+  description = "Protect both tables against deletion (turn off before `terraform destroy`)."
+  type        = bool
+  default     = true
+}
+
+variable "tags" {
+  description = "Tags for every resource."
+  type        = map(string)
+  default     = {}
+}
