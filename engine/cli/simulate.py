@@ -1,10 +1,497 @@
-"""Subcommands: to be written."""
+"""``teiji simulate``: running and stopped hours per service over a date range, and the savings.
+
+Without ``--file`` the documents come from the config table and each service's task size and
+desired count from ECS (DescribeServices, DescribeTaskDefinition); with ``--file`` nothing
+leaves the machine. The figures come from ``engine.simulate``, the page from
+``engine.timeline_html``.
+"""
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any, cast
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from engine.aws.clients import AccountUnreachableError, Clients
+from engine.aws.ecs import describe_services
+from engine.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    CliError,
+    add_aws_options,
+    make_clients,
+    print_json,
+    table,
+)
+from engine.config import Settings
+from engine.files import UnreadableFileError, load_and_validate
+from engine.localtime import to_local, zone
+from engine.pricing import (
+    ARCHITECTURES,
+    DEFAULT_REGION,
+    DEFAULT_SPOT_DISCOUNT,
+    Architecture,
+    Prices,
+    PricingError,
+    TaskSize,
+    price_for,
+)
+from engine.simulate import ServiceSimulation, region_of, select, simulate, totals
+from engine.store import ConfigStore, StoreError
+from engine.timeline_html import render_page
+from schemas.documents import Schedule
+from schemas.validation import DocumentSet
+
+DEFAULT_DAYS = 28
+MAX_DAYS = 366
+_HEADERS = (
+    "SERVICE",
+    "RUNNING H",
+    "STOPPED H",
+    "OFF",
+    "COST WITHOUT",
+    "COST WITH",
+    "SAVED",
+    "SAVED %",
+)
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
-    """Adds this module's subcommands to the parser."""
+    """Adds ``simulate``."""
+    parser = sub.add_parser(
+        "simulate",
+        help="hours running and stopped per service over a date range, and what that saves",
+        description="Walk the schedules over a date range (the next 4 weeks by default) as the "
+        "15-minute tick would act on them, and report per service the running and stopped "
+        "hours, the share of time off and the Fargate cost with and without teiji. Without "
+        "--file, documents come from the config table and task sizes from ECS.",
+    )
+    parser.add_argument(
+        "services",
+        nargs="*",
+        metavar="SERVICE",
+        help="cluster/service (or its full key with @account/region); default: every schedule",
+    )
+    parser.add_argument(
+        "--from",
+        dest="first",
+        metavar="DATE",
+        help="first local date, YYYY-MM-DD, in each schedule's timezone (default: today)",
+    )
+    parser.add_argument(
+        "--to",
+        dest="last",
+        metavar="DATE",
+        help=f"last local date, inclusive (default: {DEFAULT_DAYS} days in all, ending "
+        f"{DEFAULT_DAYS - 1} days after --from)",
+    )
+    parser.add_argument(
+        "--file",
+        "-f",
+        dest="files",
+        action="append",
+        metavar="FILE",
+        help="read documents from this file or directory instead of DynamoDB (repeat for "
+        "several); nothing is read from AWS",
+    )
+    parser.add_argument("--json", action="store_true", help="print a JSON list, one per service")
+    parser.add_argument("--html", metavar="FILE", help="also write a timeline page to FILE")
+
+    pricing = parser.add_argument_group("pricing")
+    pricing.add_argument(
+        "--tasks",
+        type=_count,
+        metavar="N",
+        help="tasks while running (default: the schedule's running.desired_count, else the "
+        "service's desiredCount in ECS when above 0, else 1)",
+    )
+    pricing.add_argument(
+        "--cpu",
+        type=_positive_int,
+        metavar="UNITS",
+        help="task CPU in ECS units, 1024 = 1 vCPU (default: the task definition, else 256)",
+    )
+    pricing.add_argument(
+        "--memory",
+        type=_positive_int,
+        metavar="MIB",
+        help="task memory in MiB (default: the task definition, else 512)",
+    )
+    pricing.add_argument(
+        "--arch",
+        choices=ARCHITECTURES,
+        help="CPU architecture (default: the task definition's, else x86_64)",
+    )
+    pricing.add_argument("--spot", action="store_true", help="price as Fargate Spot")
+    pricing.add_argument(
+        "--spot-discount",
+        type=float,
+        default=DEFAULT_SPOT_DISCOUNT,
+        metavar="FRACTION",
+        help=f"Spot discount off on-demand, 0.7 = 70%% off (default {DEFAULT_SPOT_DISCOUNT})",
+    )
+    pricing.add_argument(
+        "--vcpu-price",
+        type=_price,
+        metavar="USD",
+        help="on-demand price per vCPU-hour (default: the built-in table for the region)",
+    )
+    pricing.add_argument(
+        "--gb-price",
+        type=_price,
+        metavar="USD",
+        help="on-demand price per GB-hour (default: the built-in table for the region)",
+    )
+    add_aws_options(parser)
+    parser.set_defaults(func=run_simulate)
+
+
+def _count(text: str) -> int:
+    value = _int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is negative; give a task count such as 1")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = _int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive whole number")
+    return value
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+
+
+def _price(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a price such as 0.05") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is negative")
+    return value
+
+
+# --------------------------------------------------------------------------------------------
+# The command
+
+
+def run_simulate(args: argparse.Namespace) -> int:
+    now = datetime.now(UTC)
+    settings = _settings()
+    offline = bool(args.files)
+    clients = None if offline else make_clients(args, settings)
+    docs = _load(args, settings, clients, now)
+    schedules = _selected(docs, args.services)
+    first, last = date_range(args.first, args.last, today=_today(schedules, now))
+    default_region = args.region or os.environ.get("AWS_REGION") or DEFAULT_REGION
+    arch: Architecture = args.arch or "x86_64"
+    facts = ServiceFacts() if clients is None else _read_ecs(clients, schedules)
+    for warning in facts.warnings:
+        print(f"teiji: warning: {warning}", file=sys.stderr)
+    regions = sorted({region_of(s, default_region) for s in schedules})
+    prices = {region: _prices(args, region, arch) for region in regions}
+    service_prices = {
+        key: _prices(args, prices[_region_of_key(schedules, key, default_region)].region, found)
+        for key, found in facts.architectures.items()
+        if args.arch is None and found != arch
+    }
+    sims = simulate(
+        docs,
+        first,
+        last,
+        prices=prices,
+        service_prices=service_prices,
+        default_region=default_region,
+        services=[s.key for s in schedules],
+        tasks=args.tasks,
+        observed_tasks=facts.desired_counts,
+        sizes={key: _with_flags(args, size) for key, size in facts.sizes.items()},
+        default_size=_flag_size(args),
+    )
+    range_text = describe_range(first, last, schedules)
+    price_lines = sorted({s.prices.describe() for s in sims})
+    if args.html:
+        _write_html(args.html, sims, page_label(first, last, schedules), price_lines, now)
+    if args.json:
+        print_json([s.as_json() for s in sims])
+    else:
+        print(render_table(sims))
+        print(range_text)
+        for line in price_lines:
+            print(f"prices: {line}")
+    if args.html:
+        print(f"teiji: wrote {args.html}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except ValueError as exc:
+        raise CliError(f"environment: {exc}") from exc
+
+
+def _load(
+    args: argparse.Namespace, settings: Settings, clients: Clients | None, now: datetime
+) -> DocumentSet:
+    try:
+        if clients is None:
+            docs, problems = load_and_validate(
+                args.files, now=now, max_override=settings.max_override
+            )
+        else:
+            docs, problems = ConfigStore(clients, settings.config_table).load(
+                now=now, max_override=settings.max_override
+            )
+    except UnreadableFileError as exc:
+        raise CliError(str(exc)) from exc
+    except (ClientError, BotoCoreError, StoreError) as exc:
+        raise CliError(
+            f"cannot read documents from DynamoDB table {settings.config_table}: {exc}",
+            EXIT_FAILED,
+        ) from exc
+    if problems:
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        raise CliError(
+            f"{len(problems)} problem{'s' if len(problems) != 1 else ''} in the documents; "
+            "fix them and run again",
+            EXIT_USAGE,
+        )
+    return docs
+
+
+def _selected(docs: DocumentSet, names: Sequence[str]) -> list[Schedule]:
+    unknown = [
+        name
+        for name in names
+        if name not in docs.schedules
+        and not any(s.service == name for s in docs.schedules.values())
+    ]
+    if unknown:
+        known = ", ".join(sorted(docs.schedules)) or "none"
+        raise CliError(f"no schedule for {', '.join(unknown)}; schedules: {known}")
+    schedules = select(docs.schedules.values(), names)
+    if not schedules:
+        raise CliError("there are no schedules to simulate")
+    return schedules
+
+
+def _today(schedules: Sequence[Schedule], now: datetime) -> date:
+    # Ranges are local dates; "today" is read in the first service's zone (in most
+    # deployments every schedule shares one zone).
+    return to_local(now, zone(schedules[0].timezone)).date()
+
+
+def date_range(first: str | None, last: str | None, *, today: date) -> tuple[date, date]:
+    """--from/--to as local dates, ``last`` inclusive; default: 4 weeks starting today."""
+    start = _date("--from", first) if first else today
+    end = _date("--to", last) if last else start + timedelta(days=DEFAULT_DAYS - 1)
+    if end < start:
+        raise CliError(f"--to {end} is before --from {start}")
+    days = (end - start).days + 1
+    if days > MAX_DAYS:
+        raise CliError(f"the range is {days} days; simulate at most {MAX_DAYS} days at once")
+    return start, end
+
+
+def _date(flag: str, text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise CliError(f"{flag} {text!r} is not a date; write it as YYYY-MM-DD") from None
+
+
+def describe_range(first: date, last: date, schedules: Sequence[Schedule]) -> str:
+    days = (last - first).days + 1
+    zones = sorted({s.timezone for s in schedules})
+    where = f"zone {zones[0]}" if len(zones) == 1 else f"zones {', '.join(zones)} (each its own)"
+    return f"range {first} to {last} ({days} day{'s' if days != 1 else ''}, local dates), {where}"
+
+
+def page_label(first: date, last: date, schedules: Sequence[Schedule]) -> str:
+    """``Mon 16 Nov 2026 – Sun 29 Nov 2026 · 14 days · Asia/Tokyo`` for the page's header."""
+    days = (last - first).days + 1
+    zones = ", ".join(sorted({s.timezone for s in schedules}))
+    span = f"{first:%a %d %b %Y}" if days == 1 else f"{first:%a %d %b %Y} – {last:%a %d %b %Y}"
+    return f"{span} · {days} day{'s' if days != 1 else ''} · {zones}"
+
+
+def _prices(args: argparse.Namespace, region: str, arch: Architecture) -> Prices:
+    try:
+        return price_for(
+            region,
+            arch,
+            spot=args.spot,
+            spot_discount=args.spot_discount,
+            vcpu_price=args.vcpu_price,
+            gb_price=args.gb_price,
+        )
+    except PricingError as exc:
+        raise CliError(str(exc)) from exc
+
+
+def _region_of_key(schedules: Sequence[Schedule], key: str, default_region: str) -> str:
+    return next(region_of(s, default_region) for s in schedules if s.key == key)
+
+
+def _flag_size(args: argparse.Namespace) -> TaskSize:
+    return TaskSize.from_ecs_units(args.cpu or 256, args.memory or 512)
+
+
+def _with_flags(args: argparse.Namespace, size: TaskSize) -> TaskSize:
+    """The task definition's size with --cpu/--memory replacing what they give."""
+    flags = _flag_size(args)
+    return TaskSize(
+        vcpu=flags.vcpu if args.cpu else size.vcpu,
+        memory_gb=flags.memory_gb if args.memory else size.memory_gb,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# ECS: desired counts, task sizes and architectures
+
+
+@dataclass
+class ServiceFacts:
+    desired_counts: dict[str, int] = field(default_factory=dict)
+    sizes: dict[str, TaskSize] = field(default_factory=dict)
+    architectures: dict[str, Architecture] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _read_ecs(clients: Clients, schedules: Sequence[Schedule]) -> ServiceFacts:
+    try:
+        return read_service_facts(clients, schedules)
+    except (ClientError, BotoCoreError, AccountUnreachableError) as exc:
+        raise CliError(f"cannot read the services from ECS: {exc}", EXIT_FAILED) from exc
+
+
+def read_service_facts(clients: Clients, schedules: Sequence[Schedule]) -> ServiceFacts:
+    """DescribeServices per cluster (10 at a time) and DescribeTaskDefinition once per task
+    definition. A service ECS does not know is a warning: it is priced with the defaults."""
+    facts = ServiceFacts()
+    groups: dict[tuple[str | None, str | None, str], list[Schedule]] = {}
+    for schedule in schedules:
+        groups.setdefault((schedule.account, schedule.region, schedule.cluster), []).append(
+            schedule
+        )
+    definitions: dict[tuple[str | None, str | None, str], dict[str, Any]] = {}
+    for (account, region, cluster), members in groups.items():
+        ecs = clients.ecs(account, region)
+        lookup = describe_services(ecs, cluster, [s.service_name for s in members])
+        for schedule in members:
+            service = lookup.found.get(schedule.service_name)
+            if service is None:
+                reason = lookup.missing.get(schedule.service_name, "not found")
+                facts.warnings.append(
+                    f"{schedule.key}: not found in ECS ({reason}); priced with the defaults"
+                )
+                continue
+            desired = int(service.get("desiredCount", 0))
+            if desired > 0:  # a stopped service's 0 says nothing about its running size
+                facts.desired_counts[schedule.key] = desired
+            arn = str(service.get("taskDefinition", ""))
+            if not arn:
+                continue
+            cache_key = (account, region, arn)
+            if cache_key not in definitions:
+                response = ecs.describe_task_definition(taskDefinition=arn)
+                definitions[cache_key] = cast(dict[str, Any], response["taskDefinition"])
+            _add_definition(facts, schedule, definitions[cache_key])
+    return facts
+
+
+def _add_definition(facts: ServiceFacts, schedule: Schedule, definition: dict[str, Any]) -> None:
+    cpu, memory = definition.get("cpu"), definition.get("memory")
+    if cpu and memory:
+        try:
+            facts.sizes[schedule.key] = TaskSize.from_ecs_units(str(cpu), str(memory))
+        except PricingError as exc:
+            facts.warnings.append(f"{schedule.key}: task definition size: {exc}")
+    else:
+        facts.warnings.append(
+            f"{schedule.key}: the task definition has no task-level cpu and memory; "
+            "priced with --cpu/--memory or 0.25 vCPU / 0.5 GB"
+        )
+    architecture = str((definition.get("runtimePlatform") or {}).get("cpuArchitecture", ""))
+    if architecture.upper() == "ARM64":
+        facts.architectures[schedule.key] = "arm64"
+
+
+# --------------------------------------------------------------------------------------------
+# Output
+
+
+def render_table(sims: Sequence[ServiceSimulation]) -> str:
+    """The aligned table: numbers right-aligned, a total row last."""
+    summary = totals(sims)
+    currency = summary.currency
+    rows: list[list[str]] = [
+        [
+            sim.service,
+            f"{sim.running_hours:,.2f}",
+            f"{sim.stopped_hours:,.2f}",
+            f"{sim.share_off * 100:.1f}%",
+            _money(sim.cost_without, currency),
+            _money(sim.cost_with, currency),
+            _money(sim.saved, currency),
+            f"{sim.saved_share * 100:.1f}%",
+        ]
+        for sim in sims
+    ]
+    rows.append(
+        [
+            "TOTAL",
+            f"{summary.running_hours:,.2f}",
+            f"{summary.stopped_hours:,.2f}",
+            f"{summary.share_off * 100:.1f}%",
+            _money(summary.cost_without, currency),
+            _money(summary.cost_with, currency),
+            _money(summary.saved, currency),
+            f"{summary.saved_share * 100:.1f}%",
+        ]
+    )
+    widths = [max(len(_HEADERS[i]), *(len(row[i]) for row in rows)) for i in range(len(_HEADERS))]
+    headers = [h if i == 0 else h.rjust(widths[i]) for i, h in enumerate(_HEADERS)]
+    aligned = [[c if i == 0 else c.rjust(widths[i]) for i, c in enumerate(row)] for row in rows]
+    return table(headers, aligned)
+
+
+def _money(value: float, currency: str) -> str:
+    text = f"{abs(value):,.2f}"
+    sign = "-" if value < -0.004 else ""
+    return f"{sign}${text}" if currency == "USD" else f"{sign}{text} {currency}"
+
+
+def _write_html(
+    path: str,
+    sims: Sequence[ServiceSimulation],
+    label: str,
+    price_lines: Sequence[str],
+    now: datetime,
+) -> None:
+    page = render_page(
+        sims,
+        range_label=label,
+        price_note="; ".join(price_lines),
+        generated=now.strftime("%Y-%m-%d %H:%M UTC"),
+    )
+    try:
+        Path(path).write_text(page, encoding="utf-8")
+    except OSError as exc:
+        raise CliError(f"cannot write {path}: {exc.strerror or exc}", EXIT_FAILED) from exc
