@@ -1,0 +1,297 @@
+"""``make bench``: teiji at 100, 1,000 and 3,000 services against the hand-written tool.
+
+For each size a world of running services is built in moto over 3 accounts x 2 regions. The
+emulated AWS adds a network latency to every request and enforces ECS's documented token
+buckets (bench/emulator.py). Time is virtual: it moves only by waiting (latency, pacing,
+retry back-off), so the figures are emulated seconds, the same on any machine, and a run takes
+minutes. Measured on the same world:
+
+- teiji's no-op tick and transition tick (all running -> stopped), once wired in
+  bench/seams.py;
+- the hand-written tool's stop, call for call (bench/seed_tool.py);
+- against the call floor and the time floor (bench/floor.py).
+
+Then the decide/simulate micro-benchmarks (real seconds) and the peak RSS of a 3,000-service
+tick in a child process. Prints a table and writes bench/results.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import random
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script: make the repository importable
+    sys.path.insert(0, str(ROOT))
+
+from moto import mock_aws  # noqa: E402
+
+from bench.emulator import AWS_ECS_LIMITS, DEFAULT_LATENCY_S, AwsEmulator, Traffic  # noqa: E402
+from bench.floor import call_floor, time_floor  # noqa: E402
+from bench.micro import (  # noqa: E402
+    best_of,
+    decision_workload,
+    naive_decide,
+    simulate_workload,
+    time_decide,
+    time_simulate,
+)
+from bench.rss import measure_peak_rss_mb  # noqa: E402
+from bench.seams import TeijiTick, TickEnv, TickOutcome, load_decide, load_simulate, load_tick  # noqa: E402
+from bench.seed_tool import LAMBDA_TIMEOUT_S, run_seed_tool  # noqa: E402
+from bench.world import (  # noqa: E402
+    HOME_REGION,
+    ROLE_NAME,
+    RUNNING_AT,
+    STOPPED_AT,
+    World,
+    WorldSpec,
+    build_world,
+    desired_counts,
+    moto_sessions,
+)
+from engine.aws.clients import Clients  # noqa: E402
+from engine.aws.pacing import VirtualClock  # noqa: E402
+from engine.cli.common import table  # noqa: E402
+
+SIZES = (100, 1_000, 3_000)
+RSS_SERVICES = 3_000
+STARTED = time.monotonic()
+
+
+def log(message: str) -> None:
+    print(f"[{time.monotonic() - STARTED:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+def _ratio(value: float | None, floor: float) -> float | None:
+    return None if value is None or floor <= 0 else round(value / floor, 2)
+
+
+def _figures(
+    world: World,
+    measured: tuple[Traffic, float, TickOutcome] | None,
+    *,
+    transition: bool,
+    latency: float,
+) -> dict[str, Any]:
+    floor = call_floor(world, transition=transition)
+    floor_s = time_floor(world, transition=transition, latency=latency)
+    calls = wall_s = throttles = None
+    extra: dict[str, Any] = {}
+    if measured is not None:
+        traffic, wall_s, outcome = measured
+        calls, throttles = traffic.total, traffic.total_throttled
+        extra = {
+            "changed_services": outcome.changed_services,
+            "failed_services": outcome.failed_services,
+            "reported_api_calls": outcome.api_calls,
+            "reported_throttle_errors": outcome.throttle_errors,
+            "traffic": traffic.as_json(),
+        }
+    return {
+        "calls": calls,
+        "floor": floor.total,
+        "calls_ratio": _ratio(calls, floor.total),
+        "wall_s": None if wall_s is None else round(wall_s, 2),
+        "floor_s": round(floor_s, 2),
+        "time_ratio": _ratio(wall_s, floor_s),
+        "throttle_errors": throttles,
+        "floor_detail": floor.as_json(),
+        **extra,
+    }
+
+
+def _measure_tick(
+    teiji: TeijiTick, world: World, emulator: AwsEmulator, clock: VirtualClock, at: datetime
+) -> tuple[Traffic, float, TickOutcome]:
+    emulator.refill()  # a quarter hour has passed since anything else ran
+    emulator.reset_traffic()
+    clients = Clients(region=HOME_REGION, role_name=ROLE_NAME)  # inside the emulator
+    started = clock.monotonic()
+    outcome = teiji.run(TickEnv(world, clients, clock, at))
+    wall = clock.monotonic() - started
+    return emulator.reset_traffic(), wall, outcome
+
+
+def run_teiji(spec: WorldSpec, latency: float) -> dict[str, Any]:
+    teiji = load_tick()
+    with mock_aws():
+        world = build_world(spec)
+        noop = transition = None
+        stopped = None
+        if teiji is not None:
+            teiji.prepare(world, Clients(region=HOME_REGION, role_name=ROLE_NAME))
+            clock = VirtualClock()
+            emulator = AwsEmulator(clock, latency=latency)
+            with emulator.installed():
+                log(f"  teiji no-op tick, {spec.services} services")
+                noop = _measure_tick(teiji, world, emulator, clock, RUNNING_AT)
+                log(f"  teiji transition tick, {spec.services} services")
+                transition = _measure_tick(teiji, world, emulator, clock, STOPPED_AT)
+            stopped = sum(1 for count in desired_counts(world).values() if count == 0)
+        else:
+            log("  teiji's tick is not wired into bench/seams.py yet: floors only")
+        result: dict[str, Any] = {
+            "scopes": len(world.by_scope()),
+            "clusters": len(world.cluster_sizes()),
+            "noop": _figures(world, noop, transition=False, latency=latency),
+            "transition": _figures(world, transition, transition=True, latency=latency),
+        }
+        if stopped is not None:
+            result["transition"]["services_stopped"] = stopped
+    return result
+
+
+def run_seed(spec: WorldSpec, latency: float) -> dict[str, Any]:
+    with mock_aws():
+        world = build_world(spec)
+        clock = VirtualClock()
+        emulator = AwsEmulator(clock, latency=latency)
+        log(f"  hand-written tool, stop, {spec.services} services")
+        with emulator.installed():
+            run = run_seed_tool("stop", world.services, moto_sessions(), clock)
+        traffic = emulator.reset_traffic()
+        not_stopped = sum(1 for count in desired_counts(world).values() if count != 0)
+        floor = call_floor(world, transition=True)
+    return {
+        "seed_calls": traffic.total,
+        "seed_calls_ratio": _ratio(traffic.total, floor.total),
+        "seed_wall_s": round(run.wall_s, 2),
+        "seed_throttle_errors": traffic.total_throttled,
+        "seed_failed_services": not_stopped,
+        "seed_done_within_lambda_timeout": run.done_within(LAMBDA_TIMEOUT_S),
+        "seed_errors_printed": run.printed,
+        "seed_traffic": traffic.as_json(),
+    }
+
+
+def run_micro() -> dict[str, Any]:
+    workload = decision_workload()
+    log(f"  naive croniter decide, {len(workload.schedules)} services")
+    naive = best_of(lambda: naive_decide(workload), 1)
+    decide = load_decide()
+    simulate = load_simulate()
+    if decide is None or simulate is None:
+        log("  engine.decide / engine.simulate not wired into bench/seams.py yet")
+    return {
+        "decide_10k_s": None if decide is None else round(time_decide(decide, workload), 4),
+        "naive_decide_10k_s": round(naive, 4),
+        "simulate_1k_30d_s": None
+        if simulate is None
+        else round(time_simulate(simulate, simulate_workload()), 4),
+    }
+
+
+def run_rss() -> dict[str, Any]:
+    log(f"  peak RSS, world of {RSS_SERVICES} services alone")
+    world_only = measure_peak_rss_mb(RSS_SERVICES, tick=False)
+    with_tick = None
+    if load_tick() is not None:
+        log(f"  peak RSS, {RSS_SERVICES}-service ticks")
+        with_tick = measure_peak_rss_mb(RSS_SERVICES, tick=True)
+    return {
+        "peak_rss_mb_3k": None if with_tick is None else round(with_tick, 1),
+        "peak_rss_mb_3k_world_only": None if world_only is None else round(world_only, 1),
+    }
+
+
+def _cell(value: object) -> str:
+    return "-" if value is None else str(value)
+
+
+def print_table(results: dict[str, Any]) -> None:
+    rows = []
+    for size, r in results["sizes"].items():
+        noop, change = r["noop"], r["transition"]
+        rows.append(
+            [
+                size,
+                f"{_cell(noop['calls'])}/{noop['floor']}",
+                f"{_cell(change['calls'])}/{change['floor']}",
+                f"{_cell(change['wall_s'])}/{change['floor_s']}",
+                _cell(change["throttle_errors"]),
+                r["seed_calls"],
+                r["seed_wall_s"],
+                r["seed_throttle_errors"],
+                r["seed_failed_services"],
+                r["seed_done_within_lambda_timeout"],
+            ]
+        )
+    headers = [
+        "services",
+        "no-op calls/floor",
+        "stop calls/floor",
+        "stop s/floor s",
+        "throttles",
+        "tool calls",
+        "tool s",
+        "tool throttles",
+        "tool failed",
+        f"tool done in {LAMBDA_TIMEOUT_S:g} s",
+    ]
+    print(table(headers, rows))
+    micro = {k: results[k] for k in ("decide_10k_s", "naive_decide_10k_s", "simulate_1k_30d_s")}
+    micro.update({k: results[k] for k in ("peak_rss_mb_3k", "peak_rss_mb_3k_world_only")})
+    print()
+    print(table(["figure", "value"], [[k, _cell(v)] for k, v in micro.items()]))
+    print("\nseconds are emulated (virtual clock) except the decide/simulate figures (real)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="teiji's scale benchmark")
+    parser.add_argument("--quick", action="store_true", help="100 services only, no RSS")
+    parser.add_argument("--sizes", help="comma-separated service counts (default 100,1000,3000)")
+    parser.add_argument("--latency-ms", type=float, default=DEFAULT_LATENCY_S * 1000)
+    parser.add_argument("--no-micro", action="store_true", help="skip decide/simulate timing")
+    parser.add_argument("--no-rss", action="store_true", help="skip the peak RSS child")
+    parser.add_argument("--seed", type=int, default=7, help="seed for botocore's retry jitter")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results.json")
+    args = parser.parse_args(argv)
+
+    try:
+        sizes: tuple[int, ...] = (100,) if args.quick else SIZES
+        if args.sizes:
+            sizes = tuple(int(part) for part in args.sizes.split(","))
+        if any(size < 1 for size in sizes):
+            raise ValueError
+    except ValueError:
+        print(f"--sizes {args.sizes!r}: write positive counts like 100,1000", file=sys.stderr)
+        return 2
+    latency = args.latency_ms / 1000
+    random.seed(args.seed)
+
+    results: dict[str, Any] = {
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "quick": args.quick,
+        "clock": "virtual (emulated seconds)",
+        "latency_s": latency,
+        "aws_ecs_limits": {k: str(v) for k, v in AWS_ECS_LIMITS.items()},
+        "python": platform.python_version(),
+        "sizes": {},
+    }
+    for size in sizes:
+        log(f"{size} services")
+        spec = WorldSpec(size)
+        results["sizes"][str(size)] = {"services": size, **run_teiji(spec, latency)}
+        results["sizes"][str(size)].update(run_seed(spec, latency))
+    empty_micro = {"decide_10k_s": None, "naive_decide_10k_s": None, "simulate_1k_30d_s": None}
+    results.update(empty_micro if args.no_micro else run_micro())
+    empty_rss = {"peak_rss_mb_3k": None, "peak_rss_mb_3k_world_only": None}
+    results.update(empty_rss if args.quick or args.no_rss else run_rss())
+    results["real_seconds"] = round(time.monotonic() - STARTED, 1)
+
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print_table(results)
+    print(f"wrote {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

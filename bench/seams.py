@@ -1,0 +1,99 @@
+"""Where teiji's own code plugs into the benchmark.
+
+``load_tick()`` is the seam for the tick (wired in part 2); until then the benchmark measures
+everything else and reports the tick's figures as null. ``load_decide()`` and
+``load_simulate()`` adapt ``engine.decide`` and ``engine.simulate`` to a ``Workload``; if
+either module cannot be imported the figure is null too. Nothing else in ``bench/`` changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from bench.micro import DecideRunner, SimulateRunner, Workload
+from bench.world import World
+from engine.aws.clients import Clients
+from engine.aws.pacing import Clock
+from schemas.documents import Override
+
+
+@dataclass(frozen=True)
+class TickEnv:
+    """What one measured tick gets.
+
+    ``clients`` were made inside the emulator (their requests pay latency and meet AWS's
+    buckets); the tick installs its own ``Pacer`` on them with ``clock``. ``clock`` is emulated
+    time: pacing, deadlines and worker threads (through ``engine.aws.pacing.participating``)
+    must all use it, so the figures mean emulated seconds.
+    """
+
+    world: World
+    clients: Clients
+    clock: Clock
+    at: datetime
+
+
+@dataclass(frozen=True)
+class TickOutcome:
+    """What the tick says it did; the benchmark checks it against the emulator's counts."""
+
+    changed_services: int
+    failed_services: int
+    api_calls: int | None = None
+    throttle_errors: int | None = None
+
+
+@dataclass(frozen=True)
+class TeijiTick:
+    # Writes the world's documents (and creates tables) with plain clients, before measuring.
+    prepare: Callable[[World, Clients], None]
+    run: Callable[[TickEnv], TickOutcome]
+
+
+def load_tick() -> TeijiTick | None:
+    """teiji's tick, once ``engine.tick`` is wired in (part 2)."""
+    return None
+
+
+def load_decide() -> DecideRunner | None:
+    """One tick's deciding: a fresh ``Decider``, overrides grouped by service, every service."""
+    try:
+        from engine.decide import Decider
+    except ImportError:
+        return None
+
+    def decide_all(workload: Workload) -> object:
+        decider = Decider({calendar.name: calendar for calendar in workload.calendars})
+        overrides: dict[str, list[Override]] = {}
+        for override in workload.overrides:
+            overrides.setdefault(override.key, []).append(override)
+        return [
+            decider.decide(schedule, workload.at, overrides.get(schedule.key, ()))
+            for schedule in workload.schedules
+        ]
+
+    return decide_all
+
+
+def load_simulate() -> SimulateRunner | None:
+    """``engine.simulate.simulate`` over the workload's documents, local dates start..end."""
+    try:
+        from engine.pricing import DEFAULT_REGION, price_for
+        from engine.simulate import region_of, simulate
+        from schemas.validation import DocumentSet
+    except ImportError:
+        return None
+
+    def simulate_all(workload: Workload, start: datetime, end: datetime) -> object:
+        docs = DocumentSet(
+            schedules={schedule.key: schedule for schedule in workload.schedules},
+            calendars={calendar.name: calendar for calendar in workload.calendars},
+            overrides=list(workload.overrides),
+        )
+        regions = {region_of(schedule, DEFAULT_REGION) for schedule in workload.schedules}
+        prices = {region: price_for(region) for region in regions}
+        return simulate(docs, start.date(), end.date() - timedelta(days=1), prices=prices)
+
+    return simulate_all

@@ -1,0 +1,382 @@
+"""Client-side pacing: token bucket arithmetic, clocks, rate settings, hooks on Clients."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import boto3
+import pytest
+from botocore.credentials import RefreshableCredentials
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from moto import mock_aws
+
+from engine.aws.clients import AfterAttempt, Clients
+from engine.aws.operations import BY_NAME, Operation
+from engine.aws.pacing import (
+    CATEGORIES,
+    DEFAULT_RATES,
+    Pacer,
+    PacingConfigError,
+    Rate,
+    TokenBucket,
+    VirtualClock,
+    env_var,
+    parse_rate,
+    participating,
+    resolve_rates,
+)
+
+UPDATE_SERVICE = BY_NAME[("ecs", "UpdateService")]
+DESCRIBE_SERVICES = BY_NAME[("ecs", "DescribeServices")]
+LIST_TASKS = BY_NAME[("ecs", "ListTasks")]
+ASSUME_ROLE = BY_NAME[("sts", "AssumeRole")]
+
+
+class ManualClock:
+    """Time moves only when someone sleeps; every sleep is recorded."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+# Token bucket ------------------------------------------------------------------------------
+
+
+def test_bucket_serves_the_burst_at_once_then_the_sustained_rate() -> None:
+    clock = ManualClock()
+    bucket = TokenBucket(rate=5, burst=50, clock=clock)
+    admitted = []
+    for _ in range(60):
+        bucket.acquire()
+        admitted.append(clock.now)
+    assert admitted[:50] == [0.0] * 50
+    assert admitted[50:] == pytest.approx([0.2 * k for k in range(1, 11)])
+
+
+def test_thousand_updates_take_what_the_ecs_bucket_allows() -> None:
+    clock = ManualClock()
+    bucket = TokenBucket(rate=5, burst=50, clock=clock)
+    for _ in range(1000):
+        bucket.acquire()
+    assert clock.now == pytest.approx((1000 - 50) / 5)  # 190 s
+
+
+def test_bucket_refills_while_idle_but_never_above_burst() -> None:
+    clock = ManualClock()
+    bucket = TokenBucket(rate=2, burst=4, clock=clock)
+    for _ in range(4):
+        assert bucket.try_acquire()
+    assert not bucket.try_acquire()
+    clock.now += 1.0
+    assert bucket.tokens == pytest.approx(2.0)
+    clock.now += 100.0
+    assert bucket.tokens == pytest.approx(4.0)
+
+
+def test_try_acquire_never_waits_and_drain_empties() -> None:
+    clock = ManualClock()
+    bucket = TokenBucket(rate=1, burst=3, clock=clock)
+    bucket.drain()
+    assert not bucket.try_acquire()
+    assert clock.sleeps == []
+    waited = bucket.acquire()
+    assert waited == pytest.approx(1.0)
+
+
+def test_bucket_refuses_impossible_sizes() -> None:
+    with pytest.raises(ValueError, match="rate"):
+        TokenBucket(rate=0, burst=5)
+    with pytest.raises(ValueError, match="burst"):
+        TokenBucket(rate=1, burst=0.5)
+    with pytest.raises(ValueError, match="cannot take 6"):
+        TokenBucket(rate=1, burst=5).acquire(6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rate=st.floats(min_value=0.5, max_value=50),
+    burst=st.integers(min_value=1, max_value=60),
+    gaps=st.lists(st.floats(min_value=0, max_value=2), min_size=1, max_size=120),
+)
+def test_admissions_never_exceed_burst_plus_rate_times_elapsed(
+    rate: float, burst: int, gaps: list[float]
+) -> None:
+    clock = ManualClock()
+    bucket = TokenBucket(rate=rate, burst=burst, clock=clock)
+    admitted: list[float] = []
+    for gap in gaps:
+        clock.now += gap
+        bucket.acquire()
+        admitted.append(clock.now)
+    for i, start in enumerate(admitted):
+        for j in range(i, len(admitted)):
+            assert j - i + 1 <= burst + rate * (admitted[j] - start) + 1e-6
+
+
+def test_threads_sharing_a_bucket_never_exceed_it() -> None:
+    clock = VirtualClock()
+    bucket = TokenBucket(rate=5, burst=10, clock=clock)
+    admitted: list[float] = []
+    lock = threading.Lock()
+    everyone_joined = threading.Barrier(4)
+
+    def worker() -> None:
+        with participating(clock):
+            everyone_joined.wait()
+            for _ in range(25):
+                bucket.acquire()
+                with lock:
+                    admitted.append(clock.monotonic())
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert len(admitted) == 100
+    admitted.sort()
+    for i, start in enumerate(admitted):
+        for j in range(i, len(admitted)):
+            assert j - i + 1 <= 10 + 5 * (admitted[j] - start) + 1e-6
+    # The bucket is the only limit: 100 requests at burst 10 then 5/s end at 18 s exactly.
+    assert admitted[-1] == pytest.approx(18.0)
+    assert clock.stalls == 0
+
+
+# Virtual clock -----------------------------------------------------------------------------
+
+
+def test_virtual_clock_sleeps_cost_no_real_time() -> None:
+    clock = VirtualClock()
+    for _ in range(1000):
+        clock.sleep(60)
+    assert clock.monotonic() == pytest.approx(60_000)
+
+
+def test_virtual_clock_wakes_concurrent_sleepers_in_order() -> None:
+    clock = VirtualClock()
+    woke: list[tuple[str, float]] = []
+    lock = threading.Lock()
+    ready = threading.Barrier(3)
+
+    def sleeper(name: str, seconds: float) -> None:
+        with clock.participant():
+            ready.wait()
+            clock.sleep(seconds)
+            with lock:
+                woke.append((name, clock.monotonic()))
+
+    threads = [
+        threading.Thread(target=sleeper, args=(name, s))
+        for name, s in (("a", 3.0), ("b", 1.0), ("c", 2.0))
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert woke == [("b", 1.0), ("c", 2.0), ("a", 3.0)]
+
+
+def test_virtual_clock_moves_on_when_a_participant_blocks_elsewhere() -> None:
+    clock = VirtualClock(stall_timeout=0.01)
+    joined, release = threading.Event(), threading.Event()
+
+    def blocked() -> None:
+        with clock.participant():
+            joined.set()
+            release.wait(timeout=5)
+
+    thread = threading.Thread(target=blocked)
+    thread.start()
+    joined.wait(timeout=5)
+    try:
+        clock.sleep(5)  # the other participant never sleeps: time moves on after the timeout
+    finally:
+        release.set()
+        thread.join()
+    assert clock.monotonic() == 5
+    assert clock.stalls >= 1
+
+
+# Rates and settings ------------------------------------------------------------------------
+
+
+def test_documented_ecs_defaults() -> None:
+    assert DEFAULT_RATES["ecs_service_modify"] == Rate(5, 50)
+    assert DEFAULT_RATES["ecs_service_read"] == Rate(20, 100)
+    assert DEFAULT_RATES["ecs_cluster_read"] == Rate(20, 100)
+    assert set(DEFAULT_RATES) == set(CATEGORIES)
+
+
+def test_env_overrides_one_category() -> None:
+    rates = resolve_rates(environ={"TEIJI_RATE_ECS_SERVICE_MODIFY": "2.5/20", "HOME": "/x"})
+    assert rates["ecs_service_modify"] == Rate(2.5, 20)
+    assert rates["ecs_service_read"] == DEFAULT_RATES["ecs_service_read"]
+    assert env_var("ecs_service_modify") == "TEIJI_RATE_ECS_SERVICE_MODIFY"
+
+
+def test_explicit_overrides_win_over_env() -> None:
+    rates = resolve_rates(
+        {"ecs_service_modify": "1/5", "sts": Rate(3, 3)},
+        environ={"TEIJI_RATE_ECS_SERVICE_MODIFY": "2/20"},
+    )
+    assert rates["ecs_service_modify"] == Rate(1, 5)
+    assert rates["sts"] == Rate(3, 3)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("TEIJI_RATE_ECS_SERVICE_MODIFY", "5", "TEIJI_RATE_ECS_SERVICE_MODIFY: '5' has no '/'"),
+        ("TEIJI_RATE_ECS_SERVICE_MODIFY", "five/50", "is not two numbers"),
+        ("TEIJI_RATE_ECS_SERVICE_MODIFY", "0/50", "rate '0' must be above 0"),
+        ("TEIJI_RATE_ECS_SERVICE_MODIFY", "5/0.5", "burst '0.5' must be 1 or more"),
+        ("TEIJI_RATE_ECS_SERVICE_MODIFY", "nan/50", "must be above 0"),
+        ("TEIJI_RATE_ECS_MODIFY", "5/50", "unknown category 'ecs_modify'; the categories are"),
+    ],
+)
+def test_env_errors_name_the_variable_and_the_fix(name: str, value: str, message: str) -> None:
+    with pytest.raises(PacingConfigError, match=r"write rate/burst|the categories are") as info:
+        resolve_rates(environ={name: value})
+    assert message in str(info.value)
+    assert name in str(info.value)
+
+
+def test_parse_rate_accepts_spaces_and_decimals() -> None:
+    assert parse_rate(" 0.5/ 10 ", where="x") == Rate(0.5, 10)
+
+
+def test_unknown_override_key_is_an_error() -> None:
+    with pytest.raises(PacingConfigError, match="unknown category 'ecs'"):
+        resolve_rates({"ecs": "1/1"}, environ={})
+
+
+# Pacer -------------------------------------------------------------------------------------
+
+
+def test_pacer_keeps_one_bucket_per_account_region_and_category() -> None:
+    clock = ManualClock()
+    pacer = Pacer({"ecs_service_modify": "1/2", "ecs_service_read": "1/3"}, clock=clock, environ={})
+    for _ in range(2):
+        pacer.before_call(UPDATE_SERVICE, None, "ap-northeast-1")
+        pacer.before_call(UPDATE_SERVICE, "111111111111", "ap-northeast-1")
+        pacer.before_call(UPDATE_SERVICE, None, "us-east-1")
+    for _ in range(3):
+        pacer.before_call(DESCRIBE_SERVICES, None, "ap-northeast-1")
+    assert clock.now == 0  # each bucket only spent its own burst
+    pacer.before_call(UPDATE_SERVICE, None, "ap-northeast-1")
+    assert clock.now == pytest.approx(1.0)
+    assert pacer.stats.paced_calls == 1
+
+
+def test_pacer_routes_by_the_operations_category() -> None:
+    pacer = Pacer(clock=ManualClock(), environ={})
+    pacer.before_call(LIST_TASKS, None, "ap-northeast-1")
+    bucket = pacer.bucket(None, "ap-northeast-1", "ecs_cluster_read")
+    assert bucket.tokens == pytest.approx(99)
+    assert pacer.bucket(None, "ap-northeast-1", "ecs_service_read").tokens == pytest.approx(100)
+
+
+def test_pacer_counts_attempts_and_throttles_and_backs_off() -> None:
+    clock = ManualClock()
+    pacer = Pacer(clock=clock, environ={})
+    region = "ap-northeast-1"
+    pacer.after_attempt(UPDATE_SERVICE, None, region, None)
+    pacer.after_attempt(UPDATE_SERVICE, None, region, "ThrottlingException")
+    pacer.after_attempt(DESCRIBE_SERVICES, None, region, "ClusterNotFoundException")
+    snapshot = pacer.stats.snapshot()
+    assert snapshot["api_calls"] == 3
+    assert snapshot["throttle_errors"] == 1
+    assert snapshot["throttles_by_category"] == {"ecs_service_modify": 1}
+    # The throttle drained the modify bucket: the next UpdateService waits one refill.
+    pacer.before_call(UPDATE_SERVICE, None, region)
+    assert clock.now == pytest.approx(0.2)
+
+
+# Clients hooks -----------------------------------------------------------------------------
+
+Recorded = list[tuple[str, str | None, str, str | None]]
+
+
+def _cluster(name: str, credentials: RefreshableCredentials | None = None) -> None:
+    """CreateCluster is not teiji's to call: set the world up with a plain client."""
+    frozen = credentials.get_frozen_credentials() if credentials else None
+    boto3.client(
+        "ecs",
+        region_name="ap-northeast-1",
+        aws_access_key_id=frozen.access_key if frozen else None,
+        aws_secret_access_key=frozen.secret_key if frozen else None,
+        aws_session_token=frozen.token if frozen else None,
+    ).create_cluster(clusterName=name)
+
+
+def _recorder(calls: Recorded) -> AfterAttempt:
+    def hook(operation: Operation, account: str | None, region: str, code: str | None) -> None:
+        calls.append((operation.name, account, region, code))
+
+    return hook
+
+
+def test_clients_report_every_attempt_with_its_error_code() -> None:
+    with mock_aws():
+        _cluster("default")
+        clients = Clients(region="ap-northeast-1")
+        attempts: Recorded = []
+        clients.after_attempt.append(_recorder(attempts))
+        ecs = clients.ecs()
+        ecs.describe_services(cluster="default", services=["web"])
+        with pytest.raises(ecs.exceptions.ClientError):
+            ecs.update_service(cluster="nope", service="web", desiredCount=0)
+    assert attempts[0] == ("DescribeServices", None, "ap-northeast-1", None)
+    assert attempts[1][0] == "UpdateService"
+    assert attempts[1][3] is not None  # the error code of the failed attempt
+
+
+def test_pacer_installs_on_clients_and_counts_real_requests() -> None:
+    with mock_aws():
+        _cluster("default")
+        clients = Clients(region="ap-northeast-1")
+        pacer = Pacer(clock=ManualClock(), environ={})
+        pacer.install(clients)
+        pacer.install(clients)  # idempotent
+        clients.ecs().describe_services(cluster="default", services=["web"])
+        assert pacer.stats.api_calls == 1
+        assert pacer.bucket(None, "ap-northeast-1", "ecs_service_read").tokens == 99
+
+
+def test_assumed_role_credentials_refresh_before_they_expire() -> None:
+    with mock_aws():
+        clients = Clients(region="ap-northeast-1", role_name="teiji-target")
+        calls: list[str] = []
+        clients.before_call.append(lambda op, account, region: calls.append(op.name))
+        ecs = clients.ecs("111111111111")
+        session = clients._sessions["111111111111"]
+        credentials = session._session._credentials  # type: ignore[attr-defined]
+        assert isinstance(credentials, RefreshableCredentials)
+        _cluster("default", credentials)
+        ecs.list_tasks(cluster="default")
+        assert calls.count("AssumeRole") == 1
+        ecs.list_tasks(cluster="default")
+        assert calls.count("AssumeRole") == 1  # an hour left: no refresh
+        # Ten minutes before expiry botocore must refresh before it signs the next request.
+        credentials._expiry_time = datetime.now(UTC) + timedelta(minutes=5)  # type: ignore[attr-defined]
+        ecs.list_tasks(cluster="default")
+        assert calls.count("AssumeRole") == 2
+        identity = boto3.client(
+            "sts",
+            region_name="ap-northeast-1",
+            aws_access_key_id=credentials.access_key,
+            aws_secret_access_key=credentials.secret_key,
+            aws_session_token=credentials.token,
+        ).get_caller_identity()
+        assert identity["Account"] == "111111111111"
