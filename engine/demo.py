@@ -1,0 +1,449 @@
+"""``teiji demo``: a week of real ticks against an emulated AWS account, in memory.
+
+Everything runs inside ``moto.mock_aws``: no AWS account, no credentials, no network. The demo
+
+1. creates teiji's two tables (``init_tables``), a cluster ``example-cluster`` and one ECS
+   service per sample schedule, with the capacities a team would really have (staging at
+   desired 2 with autoscaling 1..4 and scheduled scaling suspended, dev at 0, a batch worker,
+   a reporting job, and the New York team's service in us-east-1, as its schedule says);
+2. puts the sample calendars and schedules into the config table (not the sample's dated
+   override) and two overrides of its own, as ``teiji start`` writes them: staging kept up
+   until 23:30 on Wednesday for late work, dev woken for two hours on Thursday afternoon;
+3. runs the real tick (``engine.tick.run_tick``) every 15 simulated minutes through the week,
+   reporting every change as it happens and the moments a holiday or an override keeps a
+   service as it is;
+4. simulates the same week (``engine.simulate``) for the savings table.
+
+The default week, Mon 2026-11-23 to Sun 2026-11-29, holds Labor Thanksgiving Day (Japan,
+Monday) and Thanksgiving Day (US, Thursday).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+from unittest import mock
+
+from engine.config import Settings
+from engine.localtime import localize, to_local, zone
+from engine.logs import LOGGER_NAME
+from engine.model import Decision
+from engine.overrides import build_override
+from engine.plan import Action
+from engine.report import ServiceReport
+from engine.simulate import ServiceSimulation
+from schemas.documents import Override, Schedule
+from schemas.records import SuspendedState
+from schemas.validation import DocumentSet
+
+DEFAULT_WEEK_OF = date(2026, 11, 23)
+DEMO_REGION = "ap-northeast-1"
+DEMO_ZONE = "Asia/Tokyo"
+CLUSTER = "example-cluster"
+TICK = timedelta(minutes=15)
+MAX_DAYS = 28
+# The sample documents live next to the package in a checkout (``make demo`` runs there).
+SAMPLES = Path(__file__).resolve().parent.parent / "sample_schedules"
+
+EventKind = Literal["start", "stop", "adjust", "kept", "failed"]
+
+
+class DemoError(RuntimeError):
+    """The demo cannot run (its documents are missing or invalid); one line for people."""
+
+
+@dataclass(frozen=True)
+class DemoService:
+    """An ECS service as the team left it before teiji took over."""
+
+    name: str
+    desired: int
+    bounds: tuple[int, int] | None = None
+    suspended: SuspendedState | None = None
+    region: str = DEMO_REGION
+
+    def describe_scaling(self) -> str:
+        if self.bounds is None:
+            return "no autoscaling"
+        flags = self.suspended or SuspendedState()
+        names = [
+            name
+            for name, on in (
+                ("scale-in", flags.dynamic_in),
+                ("scale-out", flags.dynamic_out),
+                ("scheduled", flags.scheduled),
+            )
+            if on
+        ]
+        return f"autoscaling, {' and '.join(names)} suspended" if names else "autoscaling"
+
+
+# Realistic capacities for the sample schedules' services. A schedule the samples gain later
+# gets a service with desired 1 and no autoscaling.
+DEMO_SERVICES: tuple[DemoService, ...] = (
+    DemoService("example-service-stg", 2, (1, 4), SuspendedState(scheduled=True)),
+    DemoService("example-service-dev", 0),
+    DemoService("example-batch-worker", 2, (2, 6)),
+    DemoService("example-reporting", 1),
+    DemoService("example-service-us", 2, (2, 8), region="us-east-1"),
+)
+
+
+@dataclass(frozen=True)
+class DemoEvent:
+    """One line of the demo: a change the tick made, or a moment a service was kept as is."""
+
+    at: datetime
+    key: str
+    timezone: str
+    kind: EventKind
+    state: str  # the decision after this tick: running, stopped or unmanaged
+    capacity: str  # what changed, e.g. "desired 2->0, Min/Max 1..4->0..0 suspended"
+    why: str
+
+
+@dataclass
+class DemoResult:
+    first_day: date
+    last_day: date
+    ticks: int = 0
+    changes: int = 0
+    writes: int = 0
+    failures: int = 0
+    events: list[DemoEvent] = field(default_factory=list)
+    services: list[tuple[Schedule, DemoService]] = field(default_factory=list)
+    overrides: list[Override] = field(default_factory=list)
+    simulations: list[ServiceSimulation] = field(default_factory=list)
+    calendars: int = 0
+    documents: Path = SAMPLES
+    seconds: float = 0.0
+
+
+def week_start(day: date) -> date:
+    """The Monday of ``day``'s week."""
+    return day - timedelta(days=day.weekday())
+
+
+def local_instant(day: date, hour: int, minute: int = 0) -> datetime:
+    naive = datetime(day.year, day.month, day.day, hour, minute)
+    return localize(zone(DEMO_ZONE), naive)
+
+
+# The demo's own overrides -----------------------------------------------------------------------
+def demo_overrides(schedules: dict[str, Schedule], monday: date) -> list[Override]:
+    """Late work on Wednesday (staging up until 23:30) and dev woken Thursday 14:00-16:00."""
+    wanted = (
+        (
+            "example-service-stg",
+            "3fa2c1d0",
+            "suzuki",
+            monday + timedelta(days=2),
+            (21, 0),
+            (23, 30),
+            "release check after the Wednesday deploy (late work)",
+        ),
+        (
+            "example-service-dev",
+            "7be4d9a2",
+            "tanaka",
+            monday + timedelta(days=3),
+            (14, 0),
+            (16, 0),
+            "debug a failing integration test",
+        ),
+    )
+    overrides: list[Override] = []
+    for name, ident, author, day, begin, end, reason in wanted:
+        schedule = schedules.get(f"{CLUSTER}/{name}")
+        if schedule is None:
+            continue
+        start = local_instant(day, *begin)
+        overrides.append(
+            build_override(
+                schedule,
+                state="running",
+                start=start,
+                until=local_instant(day, *end),
+                reason=reason,
+                created_by=author,
+                now=start - timedelta(hours=3),
+                limit=timedelta(days=7),
+                override_id=ident,
+            )
+        )
+    return overrides
+
+
+# Running ----------------------------------------------------------------------------------------
+@contextmanager
+def isolated_aws() -> Iterator[None]:
+    """moto's in-memory AWS, with the caller's AWS settings out of the way: no profile, no
+    endpoint, no config file can send a request anywhere real."""
+    from moto import mock_aws
+
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    clean.update(
+        {
+            "AWS_ACCESS_KEY_ID": "demo",
+            "AWS_SECRET_ACCESS_KEY": "demo",
+            "AWS_DEFAULT_REGION": DEMO_REGION,
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS": "true",
+        }
+    )
+    with mock.patch.dict(os.environ, clean, clear=True), mock_aws():
+        yield
+
+
+def run_demo(
+    *,
+    week_of: date = DEFAULT_WEEK_OF,
+    days: int = 7,
+    first_day: date | None = None,
+    documents: Path = SAMPLES,
+    on_start: Callable[[DemoResult], None] | None = None,
+    on_event: Callable[[DemoEvent], None] | None = None,
+) -> DemoResult:
+    """Run the demo over ``days`` days from the Monday of ``week_of`` (or from ``first_day``);
+    the overrides go on Wednesday and Thursday of that week. ``on_start`` is called once the
+    world is set up, ``on_event`` for every event as it happens."""
+    from engine.files import UnreadableFileError, load_and_validate
+
+    if not 1 <= days <= MAX_DAYS:
+        raise DemoError(f"--days {days}: give 1 to {MAX_DAYS} days")
+    first = first_day or week_start(week_of)
+    monday = week_start(first)
+    result = DemoResult(
+        first_day=first, last_day=first + timedelta(days=days - 1), documents=documents
+    )
+    first_tick = local_instant(first, 0)
+    try:
+        docs, problems = load_and_validate([str(documents)], now=first_tick)
+    except UnreadableFileError as exc:
+        raise DemoError(f"{exc} (the demo reads the sample documents of a checkout)") from exc
+    if problems:
+        raise DemoError(f"the sample documents have problems: {problems[0]}")
+    started = time.monotonic()
+    with isolated_aws():
+        _run(docs, result, monday, on_start, on_event)
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _run(
+    docs: DocumentSet,
+    result: DemoResult,
+    monday: date,
+    on_start: Callable[[DemoResult], None] | None,
+    on_event: Callable[[DemoEvent], None] | None,
+) -> None:
+    import boto3
+
+    from engine.aws.clients import Clients
+    from engine.store import ConfigStore, init_tables
+    from engine.tick import run_tick
+
+    session = boto3.session.Session(region_name=DEMO_REGION)
+    settings = Settings()
+    clients = Clients(region=DEMO_REGION, session=session)
+    result.services = _create_services(session, docs.schedules.values())
+    init_tables(clients, settings)
+    result.overrides = demo_overrides(docs.schedules, monday)
+    result.calendars = len(docs.calendars)
+    # The sample's own override is dated; the demo writes its own for the week shown.
+    ConfigStore(clients, settings.config_table).put(
+        [*docs.calendars.values(), *docs.schedules.values(), *result.overrides]
+    )
+    demo_docs = DocumentSet(dict(docs.schedules), dict(docs.calendars), list(result.overrides))
+    result.simulations = _simulate(demo_docs, result)
+    if on_start is not None:
+        on_start(result)
+
+    _quiet_logs()
+    timezones = {s.key: s.timezone for s in docs.schedules.values()}
+    last: dict[str, Decision] = {}
+    at = local_instant(result.first_day, 0)
+    end = local_instant(result.last_day + timedelta(days=1), 0)
+    while at < end:
+        report = run_tick(clients, settings, at=at, dry_run=False)
+        result.ticks += 1
+        for service in report.services:
+            event = _event(service, last.get(service.key), at, timezones)
+            if service.decision is not None:
+                last[service.key] = service.decision
+            if service.outcome == "changed":
+                result.changes += 1
+                result.writes += sum(1 for a in service.actions if _is_aws_write(a))
+            if service.failed:
+                result.failures += 1
+            if event is not None:
+                result.events.append(event)
+                if on_event is not None:
+                    on_event(event)
+        at = (at + TICK).astimezone(zone(DEMO_ZONE))
+
+
+def _quiet_logs() -> None:
+    # Each tick logs a JSON line per service for CloudWatch; the demo shows its own lines.
+    logger = logging.getLogger(LOGGER_NAME)
+    logger.setLevel(logging.CRITICAL + 1)
+    logger.propagate = False
+
+
+def _create_services(
+    session: Any, schedules: Iterable[Schedule]
+) -> list[tuple[Schedule, DemoService]]:
+    """One ECS service per schedule, in the schedule's region, with its demo capacity."""
+    known = {s.name: s for s in DEMO_SERVICES}
+    created: list[tuple[Schedule, DemoService]] = []
+    definitions: dict[str, str] = {}
+    clusters: set[tuple[str, str]] = set()
+    for schedule in sorted(schedules, key=lambda s: s.key):
+        region = schedule.region or DEMO_REGION
+        spec = known.get(schedule.service_name) or DemoService(schedule.service_name, 1)
+        spec = DemoService(spec.name, spec.desired, spec.bounds, spec.suspended, region)
+        ecs = session.client("ecs", region_name=region)
+        if region not in definitions:
+            definitions[region] = ecs.register_task_definition(
+                family="demo-app",
+                cpu="256",
+                memory="512",
+                containerDefinitions=[
+                    {
+                        "name": "app",
+                        "image": "public.ecr.aws/docker/library/nginx:latest",
+                        "cpu": 256,
+                        "memory": 512,
+                    }
+                ],
+            )["taskDefinition"]["taskDefinitionArn"]
+        if (region, schedule.cluster) not in clusters:
+            ecs.create_cluster(clusterName=schedule.cluster)
+            clusters.add((region, schedule.cluster))
+        ecs.create_service(
+            cluster=schedule.cluster,
+            serviceName=schedule.service_name,
+            taskDefinition=definitions[region],
+            desiredCount=spec.desired,
+        )
+        if spec.bounds is not None:
+            params: dict[str, Any] = {
+                "ServiceNamespace": "ecs",
+                "ResourceId": f"service/{schedule.cluster}/{schedule.service_name}",
+                "ScalableDimension": "ecs:service:DesiredCount",
+                "MinCapacity": spec.bounds[0],
+                "MaxCapacity": spec.bounds[1],
+            }
+            if spec.suspended is not None:
+                params["SuspendedState"] = spec.suspended.to_aws()
+            session.client("application-autoscaling", region_name=region).register_scalable_target(
+                **params
+            )
+        created.append((schedule, spec))
+    return created
+
+
+def _simulate(docs: DocumentSet, result: DemoResult) -> list[ServiceSimulation]:
+    from engine.pricing import price_for
+    from engine.simulate import region_of, simulate
+
+    regions = {region_of(s, DEMO_REGION) for s in docs.schedules.values()}
+    observed = {schedule.key: spec.desired for schedule, spec in result.services if spec.desired}
+    return simulate(
+        docs,
+        result.first_day,
+        result.last_day,
+        prices={region: price_for(region) for region in regions},
+        default_region=DEMO_REGION,
+        observed_tasks=observed,
+    )
+
+
+# Events -----------------------------------------------------------------------------------------
+def _is_aws_write(action: Action) -> bool:
+    return action.kind in ("register_target", "update_service")
+
+
+def _event(
+    service: ServiceReport, previous: Decision | None, at: datetime, timezones: dict[str, str]
+) -> DemoEvent | None:
+    """What to print for one service after one tick, or None when nothing worth a line."""
+    timezone = timezones.get(service.key, DEMO_ZONE)
+    decision = service.decision
+    state = decision.state if decision else "unknown"
+    if service.failed:
+        error = service.error or "failed"
+        return DemoEvent(at, service.key, timezone, "failed", state, "", error)
+    if decision is None:
+        return None
+    why = why_text(decision)
+    if service.outcome == "changed":
+        kind: EventKind = "adjust"
+        ups = [a for a in service.actions if a.kind == "update_service"]
+        if ups:
+            kind = "start" if ups[0].desired_count > int(ups[0].before["desired_count"]) else "stop"
+        capacity = capacity_text(service.actions)
+        return DemoEvent(at, service.key, timezone, kind, state, capacity, why)
+    if previous is None or _kept_for_a_reason(previous, decision):
+        return DemoEvent(at, service.key, timezone, "kept", state, "", why)
+    return None
+
+
+def _kept_for_a_reason(previous: Decision, decision: Decision) -> bool:
+    """A holiday or an override begins (or an override ends) without any change to make."""
+    if decision.source in ("holiday", "override") and (
+        decision.source != previous.source or decision.override_id != previous.override_id
+    ):
+        return True
+    return previous.source == "override" and decision.source != "override"
+
+
+def why_text(decision: Decision) -> str:
+    """The decision's reason; for a holiday just its name (the rest repeats the window)."""
+    if decision.source == "holiday":
+        return f"holiday: {decision.reason.split(': ', 1)[0]}"
+    return decision.reason
+
+
+def capacity_text(actions: Sequence[Action]) -> str:
+    """``desired 2->0, Min/Max 1..4->0..0, scaling suspended`` from the actions a tick took."""
+    parts: list[str] = []
+    for action in actions:
+        if action.kind == "update_service":
+            parts.append(f"desired {action.before.get('desired_count')}->{action.desired_count}")
+    for action in actions:
+        if action.kind != "register_target":
+            continue
+        parts.append(f"Min/Max {_bounds(action.before)}->{_bounds(action.after)}")
+        before = _flags(action.before)
+        after = _flags(action.after)
+        if after.all_suspended and not before.all_suspended:
+            parts.append("scaling suspended")
+        elif before.all_suspended and not after.all_suspended:
+            parts.append("scaling restored")
+    if not parts and any(a.kind == "save_baseline" for a in actions):
+        parts.append("baseline saved")
+    return ", ".join(parts)
+
+
+def _bounds(values: Any) -> str:
+    if "min_capacity" not in values:
+        return "none"
+    return f"{values['min_capacity']}..{values['max_capacity']}"
+
+
+def _flags(values: Any) -> SuspendedState:
+    return SuspendedState.model_validate(values.get("suspended") or {})
+
+
+def local_text(at: datetime, timezone: str = DEMO_ZONE) -> str:
+    local = to_local(at, zone(timezone))
+    return f"{local:%a %m-%d %H:%M}"
