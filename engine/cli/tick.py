@@ -31,11 +31,23 @@ from engine.report import ServiceReport, TickReport
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
     """Adds ``init``, ``tick`` and ``plan``."""
-    init = sub.add_parser("init", help="create the DynamoDB tables teiji uses, if missing")
+    init = sub.add_parser(
+        "init",
+        help="create the DynamoDB tables teiji uses, if missing",
+        description="Create the config and state tables (TEIJI_CONFIG_TABLE, TEIJI_STATE_TABLE) "
+        "if they do not exist: for a local endpoint or a first try. The Terraform module creates "
+        "them in a deployment.",
+    )
     add_aws_options(init)
     init.set_defaults(func=run_init)
 
-    tick = sub.add_parser("tick", help="run one tick: converge services to their schedules")
+    tick = sub.add_parser(
+        "tick",
+        help="run one tick: converge services to their schedules",
+        description="Run one tick from this machine, the same code the Lambda runs: take the "
+        "lease, decide every service, change what must change, and report. Exit 0 when every "
+        "service converged or was left alone on purpose, 1 when any failed, 2 for bad usage.",
+    )
     _add_common(tick)
     tick.add_argument("--dry-run", action="store_true", help="plan and report, change nothing")
     tick.add_argument(
@@ -46,7 +58,12 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     )
     tick.set_defaults(func=run_tick_command)
 
-    plan = sub.add_parser("plan", help="show what the next tick would do (a dry-run tick)")
+    plan = sub.add_parser(
+        "plan",
+        help="show what the next tick would do (a dry-run tick)",
+        description="Show, as a table, what a tick would do at --at (default now): the decision "
+        "and the changes it would make per service. Writes nothing, not even the lease.",
+    )
     _add_common(plan)
     plan.set_defaults(func=run_plan_command, dry_run=True, service=None)
 
