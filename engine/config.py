@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TypeVar
 
 DEFAULT_CONFIG_TABLE = "teiji-config"
 DEFAULT_STATE_TABLE = "teiji-state"
@@ -28,6 +30,8 @@ ENV_VARS = (
     "TEIJI_CONCURRENCY",
 )
 
+T = TypeVar("T")
+
 _DURATION = re.compile(r"^\s*(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*$")
 
 
@@ -46,10 +50,37 @@ def parse_concurrency(text: str) -> int:
     try:
         value = int(text.strip())
     except ValueError:
-        raise ValueError(f"TEIJI_CONCURRENCY: {text!r} is not a whole number; {allowed}") from None
+        raise ValueError(f"{text!r} is not a whole number; {allowed}") from None
     if not 1 <= value <= MAX_CONCURRENCY:
-        raise ValueError(f"TEIJI_CONCURRENCY: {value} is out of range; {allowed}")
+        raise ValueError(f"{value} is out of range; {allowed}")
     return value
+
+
+def parse_seconds(text: str) -> int:
+    """``TEIJI_LEASE_SECONDS``: whole seconds, at least 60."""
+    try:
+        value = int(text.strip())
+    except ValueError:
+        raise ValueError(f"{text!r} is not a whole number of seconds, for example 960") from None
+    if value < 60:
+        raise ValueError(
+            f"{value} is too short; use at least 60 (the Lambda timeout plus a minute)"
+        )
+    return value
+
+
+class SettingsError(ValueError):
+    """An environment variable teiji reads holds a value it cannot use."""
+
+
+def _setting(env: dict[str, str], name: str, parse: Callable[[str], T], default: T) -> T:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        return parse(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name}: {exc}") from None
 
 
 def _flag(value: str | None) -> bool:
@@ -74,17 +105,17 @@ class Settings:
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         env = dict(os.environ if environ is None else environ)
         protected = tuple(p.strip() for p in env.get("TEIJI_PROTECTED", "").split(",") if p.strip())
-        max_override = env.get("TEIJI_MAX_OVERRIDE")
-        concurrency = env.get("TEIJI_CONCURRENCY")
         return cls(
             config_table=env.get("TEIJI_CONFIG_TABLE") or DEFAULT_CONFIG_TABLE,
             state_table=env.get("TEIJI_STATE_TABLE") or DEFAULT_STATE_TABLE,
             dry_run=_flag(env.get("TEIJI_DRY_RUN")),
             protected=protected,
-            max_override=parse_duration(max_override) if max_override else DEFAULT_MAX_OVERRIDE,
-            lease_seconds=int(env.get("TEIJI_LEASE_SECONDS") or DEFAULT_LEASE_SECONDS),
+            max_override=_setting(env, "TEIJI_MAX_OVERRIDE", parse_duration, DEFAULT_MAX_OVERRIDE),
+            lease_seconds=_setting(
+                env, "TEIJI_LEASE_SECONDS", parse_seconds, DEFAULT_LEASE_SECONDS
+            ),
             log_level=(env.get("TEIJI_LOG_LEVEL") or "INFO").upper(),
             role_name=env.get("TEIJI_ROLE_NAME") or None,
             external_id=env.get("TEIJI_EXTERNAL_ID") or None,
-            concurrency=parse_concurrency(concurrency) if concurrency else DEFAULT_CONCURRENCY,
+            concurrency=_setting(env, "TEIJI_CONCURRENCY", parse_concurrency, DEFAULT_CONCURRENCY),
         )

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from engine import __version__
 from engine.cli.common import EXIT_FAILED, EXIT_USAGE, CliError
+from engine.config import SettingsError
 
 # Each module defines ``register(subparsers)`` and sets ``func`` (args -> exit code) on its parsers.
 COMMAND_MODULES = (
@@ -58,6 +59,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CliError as err:
         print(f"teiji: {err.message}", file=sys.stderr)
         return err.code
+    except SettingsError as err:
+        print(f"teiji: setting {err}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("teiji: interrupted", file=sys.stderr)
         return EXIT_FAILED
