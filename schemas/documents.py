@@ -638,6 +638,16 @@ class Override(_Document):
     account: AccountId | None = Field(default=None, description="AWS account of the service.")
     region: RegionName | None = Field(default=None, description="AWS region of the service.")
 
+    @field_validator("reason")
+    @classmethod
+    def _check_reason(cls, value: str) -> str:
+        # The reason is printed in one-line reports and logs: it must say something readable.
+        if not any(ch.isalnum() for ch in value):
+            raise ValueError("say why in words, for example 'release verification (OPS-1234)'")
+        if any(not ch.isprintable() for ch in value):
+            raise ValueError("must be one line of text without control characters")
+        return value
+
     @field_validator("start", "until", "created_at")
     @classmethod
     def _check_aware(cls, value: datetime | None) -> datetime | None:

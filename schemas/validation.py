@@ -252,15 +252,18 @@ def _allowed_fields(model: type[BaseModel]) -> list[str]:
     return [info.alias or name for name, info in model.model_fields.items()]
 
 
+_LONGEST_NAME = 40  # a longer field name is cut short so a problem stays one readable line
+
+
 def _format_path(parts: list[int | str]) -> str:
     text = ""
     for part in parts:
         if isinstance(part, int):
             text += f"[{part}]"
-        elif part.isidentifier() and part.isascii():
+        elif part.isidentifier() and part.isascii() and len(part) <= _LONGEST_NAME:
             text += f".{part}" if text else part
         else:
-            text += f"[{quote(part, 40)}]"
+            text += f"[{quote(part, _LONGEST_NAME)}]"
     return text or _WHOLE_DOCUMENT
 
 

@@ -24,6 +24,7 @@ from schemas import (
     service_key,
 )
 from schemas.documents import DAY_NAMES, describe_value, parse_days, parse_hhmm
+from schemas.validation import parse_document
 
 JST = timezone(timedelta(hours=9))
 
@@ -213,3 +214,20 @@ def test_override_timestamps_from_text_and_refusing_numbers() -> None:
 )
 def test_describe_value(value: object, text: str) -> None:
     assert describe_value(value) == text
+
+
+@pytest.mark.parametrize("reason", ["\x1f", "   ", "---", "line one\nline two", "tab\there"])
+def test_an_override_reason_must_be_one_readable_line(reason: str) -> None:
+    problems = parse_document(
+        {
+            "kind": "override",
+            "service": "c/s",
+            "state": "running",
+            "until": "2026-12-01T23:30:00+09:00",
+            "reason": reason,
+        },
+        source="f.yaml",
+        index=1,
+    )
+    assert isinstance(problems, list)
+    assert [p.path for p in problems] == ["reason"]
