@@ -6,23 +6,25 @@ buckets (bench/emulator.py). Time is virtual: it moves only by waiting (latency,
 retry back-off), so the figures are emulated seconds, the same on any machine, and a run takes
 minutes. Measured on the same world:
 
-- teiji's no-op tick and transition tick (all running -> stopped), once wired in
-  bench/seams.py;
+- teiji's no-op tick and transition tick (all running -> stopped), through bench/seams.py;
 - the hand-written tool's stop, call for call (bench/seed_tool.py);
 - against the call floor and the time floor (bench/floor.py).
 
-Then the decide/simulate micro-benchmarks (real seconds) and the peak RSS of a 3,000-service
-tick in a child process. Prints a table and writes bench/results.json.
+Then the decide/simulate micro-benchmarks (real seconds) and the peak RSS of the process that
+runs a 3,000-service tick against moto's server in another process (bench/rss.py). Prints a
+table and the bounds, writes bench/results.json, and exits 1 when a bound does not hold.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import random
 import sys
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -43,7 +45,7 @@ from bench.micro import (  # noqa: E402
     time_decide,
     time_simulate,
 )
-from bench.rss import measure_peak_rss_mb  # noqa: E402
+from bench.rss import measure as measure_rss  # noqa: E402
 from bench.seams import TeijiTick, TickEnv, TickOutcome, load_decide, load_simulate, load_tick  # noqa: E402
 from bench.seed_tool import LAMBDA_TIMEOUT_S, run_seed_tool  # noqa: E402
 from bench.world import (  # noqa: E402
@@ -62,8 +64,29 @@ from engine.aws.pacing import VirtualClock  # noqa: E402
 from engine.cli.common import table  # noqa: E402
 
 SIZES = (100, 1_000, 3_000)
+# Emulated time moves on by itself only when a worker has been busy outside the clock this long
+# (real seconds): generous, so that a loaded machine does not distort the figures. ``stalls``
+# in results.json says whether it ever happened.
+STALL_TIMEOUT_S = 5.0
 RSS_SERVICES = 3_000
 STARTED = time.monotonic()
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on (the micro-benchmarks and RSS depend on it)."""
+    model = (
+        next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            platform.processor() or "unknown",
+        )
+        if Path("/proc/cpuinfo").exists()
+        else platform.processor() or "unknown"
+    )
+    return {"cpus": os.cpu_count(), "cpu": model, "system": platform.platform()}
 
 
 def log(message: str) -> None:
@@ -128,7 +151,7 @@ def run_teiji(spec: WorldSpec, latency: float) -> dict[str, Any]:
         stopped = None
         if teiji is not None:
             teiji.prepare(world, Clients(region=HOME_REGION, role_name=ROLE_NAME))
-            clock = VirtualClock()
+            clock = VirtualClock(stall_timeout=STALL_TIMEOUT_S)
             emulator = AwsEmulator(clock, latency=latency)
             with emulator.installed():
                 log(f"  teiji no-op tick, {spec.services} services")
@@ -146,13 +169,14 @@ def run_teiji(spec: WorldSpec, latency: float) -> dict[str, Any]:
         }
         if stopped is not None:
             result["transition"]["services_stopped"] = stopped
+            result["stalls"] = clock.stalls
     return result
 
 
 def run_seed(spec: WorldSpec, latency: float) -> dict[str, Any]:
     with mock_aws():
         world = build_world(spec)
-        clock = VirtualClock()
+        clock = VirtualClock(stall_timeout=STALL_TIMEOUT_S)
         emulator = AwsEmulator(clock, latency=latency)
         log(f"  hand-written tool, stop, {spec.services} services")
         with emulator.installed():
@@ -190,16 +214,79 @@ def run_micro() -> dict[str, Any]:
 
 
 def run_rss() -> dict[str, Any]:
-    log(f"  peak RSS, world of {RSS_SERVICES} services alone")
-    world_only = measure_peak_rss_mb(RSS_SERVICES, tick=False)
-    with_tick = None
-    if load_tick() is not None:
-        log(f"  peak RSS, {RSS_SERVICES}-service ticks")
-        with_tick = measure_peak_rss_mb(RSS_SERVICES, tick=True)
+    log(f"  peak RSS of the tick process, {RSS_SERVICES} services in moto's server")
+    measured = measure_rss(RSS_SERVICES)
     return {
-        "peak_rss_mb_3k": None if with_tick is None else round(with_tick, 1),
-        "peak_rss_mb_3k_world_only": None if world_only is None else round(world_only, 1),
+        "peak_rss_mb_3k": measured["peak_rss_mb"],
+        "rss_mb_idle_process": measured["idle_rss_mb"],
     }
+
+
+# Bounds ------------------------------------------------------------------------------------
+
+CALLS_RATIO_MAX = 1.1  # a no-op tick's calls / the call floor
+TIME_RATIO_MAX = 1.15  # a transition's emulated seconds / the token-bucket floor
+TIME_BOUND_FROM = 1_000  # services: smaller transitions fit in the buckets' bursts
+DECIDE_10K_MAX_S = 0.2
+SIMULATE_1K_30D_MAX_S = 2.0
+PEAK_RSS_3K_MAX_MB = 200.0
+
+
+@dataclass(frozen=True)
+class Bound:
+    figure: str
+    value: float | None
+    limit: float
+    strict: bool  # value < limit (else value <= limit)
+    measured: bool = True  # False: skipped on purpose (--quick, --no-micro, --no-rss)
+
+    @property
+    def holds(self) -> bool | None:
+        if self.value is None:
+            return None if not self.measured else False
+        return self.value < self.limit if self.strict else self.value <= self.limit
+
+    def as_json(self) -> dict[str, Any]:
+        sign = "<" if self.strict else "<="
+        return {
+            "figure": self.figure,
+            "value": self.value,
+            "bound": f"{sign} {self.limit:g}",
+            "holds": self.holds,
+        }
+
+
+def bounds(results: dict[str, Any], *, micro: bool, rss: bool) -> list[Bound]:
+    found: list[Bound] = []
+    for size, r in results["sizes"].items():
+        noop, change = r["noop"], r["transition"]
+        found.append(
+            Bound(f"{size} no-op calls_ratio", noop["calls_ratio"], CALLS_RATIO_MAX, False)
+        )
+        for name, figures in (("no-op", noop), ("transition", change)):
+            found.append(
+                Bound(f"{size} {name} throttle_errors", figures["throttle_errors"], 0, False)
+            )
+        stopped = change.get("services_stopped")
+        left = None if stopped is None else int(size) - stopped
+        found.append(Bound(f"{size} transition services left running", left, 0, False))
+        if int(size) >= TIME_BOUND_FROM:
+            found.append(
+                Bound(f"{size} transition time_ratio", change["time_ratio"], TIME_RATIO_MAX, False)
+            )
+    found.append(Bound("decide_10k_s", results["decide_10k_s"], DECIDE_10K_MAX_S, True, micro))
+    found.append(
+        Bound("simulate_1k_30d_s", results["simulate_1k_30d_s"], SIMULATE_1K_30D_MAX_S, True, micro)
+    )
+    found.append(Bound("peak_rss_mb_3k", results["peak_rss_mb_3k"], PEAK_RSS_3K_MAX_MB, True, rss))
+    return found
+
+
+def print_bounds(found: list[Bound]) -> None:
+    verdict = {True: "holds", False: "DOES NOT HOLD", None: "skipped"}
+    rows = [[b.figure, _cell(b.value), b.as_json()["bound"], verdict[b.holds]] for b in found]
+    print()
+    print(table(["bound", "value", "must be", "verdict"], rows))
 
 
 def _cell(value: object) -> str:
@@ -238,7 +325,7 @@ def print_table(results: dict[str, Any]) -> None:
     ]
     print(table(headers, rows))
     micro = {k: results[k] for k in ("decide_10k_s", "naive_decide_10k_s", "simulate_1k_30d_s")}
-    micro.update({k: results[k] for k in ("peak_rss_mb_3k", "peak_rss_mb_3k_world_only")})
+    micro.update({k: results[k] for k in ("peak_rss_mb_3k", "rss_mb_idle_process")})
     print()
     print(table(["figure", "value"], [[k, _cell(v)] for k, v in micro.items()]))
     print("\nseconds are emulated (virtual clock) except the decide/simulate figures (real)")
@@ -274,6 +361,7 @@ def main(argv: list[str] | None = None) -> int:
         "latency_s": latency,
         "aws_ecs_limits": {k: str(v) for k, v in AWS_ECS_LIMITS.items()},
         "python": platform.python_version(),
+        "machine": machine(),
         "sizes": {},
     }
     for size in sizes:
@@ -283,13 +371,23 @@ def main(argv: list[str] | None = None) -> int:
         results["sizes"][str(size)].update(run_seed(spec, latency))
     empty_micro = {"decide_10k_s": None, "naive_decide_10k_s": None, "simulate_1k_30d_s": None}
     results.update(empty_micro if args.no_micro else run_micro())
-    empty_rss = {"peak_rss_mb_3k": None, "peak_rss_mb_3k_world_only": None}
-    results.update(empty_rss if args.quick or args.no_rss else run_rss())
+    measure_memory = not (args.quick or args.no_rss)
+    empty_rss = {"peak_rss_mb_3k": None, "rss_mb_idle_process": None}
+    results.update(run_rss() if measure_memory else empty_rss)
     results["real_seconds"] = round(time.monotonic() - STARTED, 1)
+    found = bounds(results, micro=not args.no_micro, rss=measure_memory)
+    results["bounds"] = [b.as_json() for b in found]
+    results["bounds_hold"] = all(b.holds is not False for b in found)
 
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print_table(results)
+    print_bounds(found)
     print(f"wrote {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}")
+    if not results["bounds_hold"]:
+        failing = ", ".join(b.figure for b in found if b.holds is False)
+        print(f"bounds that do not hold: {failing}", file=sys.stderr)
+        return 1
+    print("every bound holds")
     return 0
 
 

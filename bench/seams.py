@@ -1,9 +1,8 @@
 """Where teiji's own code plugs into the benchmark.
 
-``load_tick()`` is the seam for the tick (wired in part 2); until then the benchmark measures
-everything else and reports the tick's figures as null. ``load_decide()`` and
-``load_simulate()`` adapt ``engine.decide`` and ``engine.simulate`` to a ``Workload``; if
-either module cannot be imported the figure is null too. Nothing else in ``bench/`` changes.
+``load_tick()`` adapts ``engine.tick.run_tick``; ``load_decide()`` and ``load_simulate()``
+adapt ``engine.decide`` and ``engine.simulate`` to a ``Workload``. If a module cannot be
+imported its figures are null.
 """
 
 from __future__ import annotations
@@ -53,8 +52,34 @@ class TeijiTick:
 
 
 def load_tick() -> TeijiTick | None:
-    """teiji's tick, once ``engine.tick`` is wired in (part 2)."""
-    return None
+    """teiji's tick: ``engine.tick.run_tick`` with the documented rates on the emulated clock."""
+    try:
+        from engine.aws.pacing import Pacer
+        from engine.config import Settings
+        from engine.store import ConfigStore, init_tables
+        from engine.tick import run_tick
+    except ImportError:
+        return None
+
+    settings = Settings()
+
+    def prepare(world: World, clients: Clients) -> None:
+        init_tables(clients, settings)
+        ConfigStore(clients, settings.config_table).put(world.schedules(targets="ignore"))
+
+    def run(env: TickEnv) -> TickOutcome:
+        # environ={}: the documented rates, whatever TEIJI_RATE_* the shell running it has.
+        pacer = Pacer(clock=env.clock, environ={})
+        report = run_tick(env.clients, settings, at=env.at, dry_run=False, pacer=pacer)
+        counts = report.counts
+        return TickOutcome(
+            changed_services=counts["changed"],
+            failed_services=counts["failed"] + counts["skipped"],
+            api_calls=report.api_calls,
+            throttle_errors=report.throttle_errors,
+        )
+
+    return TeijiTick(prepare, run)
 
 
 def load_decide() -> DecideRunner | None:

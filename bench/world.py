@@ -22,7 +22,7 @@ import boto3
 import botocore.loaders
 import botocore.session
 
-from schemas.documents import Schedule, Window, service_key
+from schemas.documents import Schedule, TargetsMode, Window, service_key
 
 OWN_ACCOUNT = "123456789012"  # moto's default account: the deployment's own
 OTHER_ACCOUNTS = ("210987654321", "345678901234")
@@ -98,7 +98,8 @@ class World:
         account, region = service.teiji_scope(self.spec.home_region)
         return service_key(f"{service.cluster}/{service.name}", account, region)
 
-    def schedules(self) -> list[Schedule]:
+    def schedules(self, targets: TargetsMode = "verify") -> list[Schedule]:
+        """Every service's schedule; ``targets`` is what each says about load balancer targets."""
         window = Window(days="mon-fri", start="05:00", end="22:00")
         result = []
         for service in self.services:
@@ -111,6 +112,7 @@ class World:
                     holidays=["JP"],
                     account=account,
                     region=region,
+                    targets=targets,
                 )
             )
         return result

@@ -42,10 +42,24 @@ def apply_plan(
     observation: Observation,
     *,
     sleep: Callable[[float], None] | None = None,
+    still_leased: Callable[[], bool] | None = None,
 ) -> ApplyResult:
-    """``sleep`` waits between retries of a busy scalable target (None: the adapter's own)."""
+    """``sleep`` waits between retries of a busy scalable target (None: the adapter's own).
+
+    ``still_leased`` is asked before every write: once the tick's lease has run out, the next
+    tick may already be acting on this very service (restoring it and deleting its baseline),
+    so finishing a stop here could leave the service stopped with no baseline. The rest is
+    left to the next tick, which sees what was done.
+    """
     result = ApplyResult()
     for action in plan.actions:
+        if still_leased is not None and not still_leased():
+            result.error = (
+                f"the tick ran out of its lease before {action.kind}; the rest is left to the "
+                "next tick"
+            )
+            result.failed_action = action
+            return result
         try:
             note = _apply_action(clients, state, action, observation, sleep)
         except _AWS_ERRORS as exc:

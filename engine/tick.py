@@ -113,9 +113,9 @@ def run_tick(
     ``at`` decides. ``pacing_clock`` (default: the pacer's, else the real clock) paces
     requests, waits between retries and measures the duration; ``clock`` is the wall clock
     of the lease in epoch seconds (default: one that moves with ``pacing_clock``). ``pacer``
-    (default: ``Pacer(clock=pacing_clock)`` with the documented rates and any
-    ``TEIJI_RATE_*`` settings) is installed on ``clients`` for the tick only. A dry run writes
-    nothing, not even the lease.
+    (default: the documented rates and any ``TEIJI_RATE_*`` settings, 1/n of each for one of
+    n shards) is installed on ``clients`` for the tick only. A dry run writes nothing, not
+    even the lease.
     """
     if at.utcoffset() is None:
         raise ValueError("the tick instant must carry a UTC offset")
@@ -123,7 +123,9 @@ def run_tick(
     pace = pacing_clock or (pacer.clock if pacer is not None else RealClock())
     started = pace.monotonic()
     try:
-        pacer = pacer if pacer is not None else Pacer(clock=pace)
+        # n shards tick at the same time and share each account's AWS buckets.
+        share = 1 / shard[1] if shard else 1.0
+        pacer = pacer if pacer is not None else Pacer(clock=pace, share=share)
     except PacingConfigError as exc:
         return _refused(at, dry_run, f"configuration: {exc}", started, pace)
 
@@ -161,6 +163,7 @@ class _Tick:
     wall: Callable[[], float]
     dry_run: bool
     lease: _Lease | None = None
+    lease_lost: bool = False  # a write was refused because the lease was gone
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -174,6 +177,31 @@ class _Tick:
         return StateStore(
             self.clients, self.settings.state_table, clock=self.wall, sleep=self.pace.sleep
         )
+
+    def _may_write(self, report: TickReport) -> bool:
+        """True while the lease lasts (a dry run has none and writes nothing anyway)."""
+        if self.lease is None or self.lease.alive():
+            return True
+        report.lease = "lost"
+        return False
+
+    def _still_leased(self) -> bool:
+        """May this tick still write? Asked before every write of a service.
+
+        Before the deadline, yes. After it, only while the lease item still names this tick:
+        once another tick has taken it over, that tick may be restoring this very service, and
+        finishing a stop here would leave it stopped without a baseline.
+        """
+        if self.lease is None or self.lease.alive():
+            return True
+        try:
+            held = self.state.get_lease(self.lease.name)
+        except (ClientError, BotoCoreError):
+            held = None
+        if held is not None and held.holder == self.lease.holder:
+            return True
+        self.lease_lost = True
+        return False
 
     def add(self, report: TickReport, service: ServiceReport) -> None:
         with self._lock:
@@ -207,6 +235,8 @@ class _Tick:
         report = TickReport(at=at, dry_run=self.dry_run, lease=status)
         try:
             self._run(report, services, shard)
+            if self.lease_lost:
+                report.lease = "lost"
         finally:
             if self.lease is not None:
                 try:
@@ -353,8 +383,7 @@ class _Tick:
         # right before each service is handed to a worker.
         for schedule in schedules:
             decision = decisions[schedule.key]
-            if self.lease is not None and not self.lease.alive():
-                report.lease = "lost"
+            if not self._may_write(report):
                 self.add(
                     report,
                     ServiceReport(
@@ -388,6 +417,7 @@ class _Tick:
                 baseline,
                 dry_run=self.dry_run,
                 retry_sleep=self.retry_sleep,
+                still_leased=self._still_leased if self.lease is not None else None,
             )
         except Exception as exc:  # a defect in one service's handling must not stop the rest
             log_event("unexpected error", level=logging.ERROR, service=schedule.key, exc_info=True)
@@ -498,6 +528,7 @@ def _converge(
     *,
     dry_run: bool,
     retry_sleep: Callable[[float], None] | None = None,
+    still_leased: Callable[[], bool] | None = None,
 ) -> ServiceReport:
     """Plan, apply (unless dry run) and check targets for one service."""
     report = ServiceReport(schedule.key, "converged", decision, decided_by=who_decided(decision))
@@ -515,7 +546,9 @@ def _converge(
         report.actions = list(plan.actions)
         report.outcome = "planned" if plan.actions else "converged"
     elif plan.actions:
-        result = apply_plan(clients, state, plan, observation, sleep=retry_sleep)
+        result = apply_plan(
+            clients, state, plan, observation, sleep=retry_sleep, still_leased=still_leased
+        )
         report.actions = result.done
         report.notes.extend(result.notes)
         if result.error:

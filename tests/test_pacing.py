@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import boto3
@@ -17,15 +18,19 @@ from engine.aws.operations import BY_NAME, Operation
 from engine.aws.pacing import (
     CATEGORIES,
     DEFAULT_RATES,
+    Lane,
     Pacer,
     PacingConfigError,
     Rate,
+    RealClock,
     TokenBucket,
+    Unit,
     VirtualClock,
     env_var,
     parse_rate,
     participating,
     resolve_rates,
+    run_lanes,
 )
 
 UPDATE_SERVICE = BY_NAME[("ecs", "UpdateService")]
@@ -380,3 +385,137 @@ def test_assumed_role_credentials_refresh_before_they_expire() -> None:
             aws_session_token=credentials.token,
         ).get_caller_identity()
         assert identity["Account"] == "111111111111"
+
+
+def test_installed_leaves_the_clients_as_it_found_them() -> None:
+    clients = Clients(region="ap-northeast-1")
+    pacer = Pacer(clock=ManualClock(), environ={})
+    with pacer.installed(clients):
+        assert clients.before_call == [pacer.before_call]
+        assert clients.after_attempt == [pacer.after_attempt]
+    assert clients.before_call == [] and clients.after_attempt == []
+    pacer.install(clients)
+    with pacer.installed(clients):  # installed by someone else: stays installed
+        pass
+    assert clients.before_call == [pacer.before_call]
+
+
+def test_concurrent_threads_assume_each_role_once() -> None:
+    with mock_aws():
+        clients = Clients(region="ap-northeast-1", role_name="teiji-target")
+        assumed: list[str | None] = []
+        clients.before_call.append(
+            lambda op, account, region: assumed.append(account) if op.name == "AssumeRole" else None
+        )
+        start = threading.Barrier(8)
+
+        def use(account: str, region: str) -> None:
+            start.wait()
+            clients.ecs(account, region)
+
+        accounts, regions = ("111111111111", "222222222222"), ("ap-northeast-1", "us-east-1")
+        threads = [
+            threading.Thread(target=use, args=(account, region))
+            for account in accounts
+            for region in regions
+            for _ in range(2)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=10)
+        assert len(assumed) == 2
+        ecs_clients = {key for key in clients._cache if key[0] == "ecs"}
+        assert ecs_clients == {("ecs", a, r) for a in accounts for r in regions}
+
+
+# Lanes: bounded concurrency on the clock ---------------------------------------------------
+
+
+class Tally:
+    """How many units of each lane run at once, at most."""
+
+    def __init__(self, clock: VirtualClock, seconds: float = 1.0) -> None:
+        self.clock = clock
+        self.seconds = seconds
+        self.lock = threading.Lock()
+        self.now: dict[str, int] = {}
+        self.peak: dict[str, int] = {}
+        self.order: list[str] = []
+
+    def unit(self, lane: str, name: str) -> Unit:
+        def run() -> None:
+            with self.lock:
+                self.order.append(name)
+                self.now[lane] = self.now.get(lane, 0) + 1
+                self.peak[lane] = max(self.peak.get(lane, 0), self.now[lane])
+            self.clock.sleep(self.seconds)
+            with self.lock:
+                self.now[lane] -= 1
+
+        return run
+
+
+def test_lanes_run_side_by_side_each_with_bounded_workers() -> None:
+    clock = VirtualClock(stall_timeout=10)
+    tally = Tally(clock)
+    lanes = [[tally.unit(lane, f"{lane}{n}") for n in range(10)] for lane in "ab"]
+    run_lanes(clock, lanes, workers=3)
+    assert tally.peak == {"a": 3, "b": 3}
+    # 10 one-second units, 3 at a time: 4 s; the lanes overlap instead of adding up.
+    assert clock.monotonic() == pytest.approx(4.0)
+    assert clock.stalls == 0
+
+
+def test_one_worker_takes_a_lanes_units_in_order() -> None:
+    clock = VirtualClock(stall_timeout=10)
+    tally = Tally(clock)
+    run_lanes(clock, [[tally.unit("a", f"a{n}") for n in range(5)]], workers=1)
+    assert tally.order == [f"a{n}" for n in range(5)]
+    assert clock.monotonic() == pytest.approx(5.0)
+
+
+def test_a_lane_of_a_generator_produces_units_in_order_as_workers_ask() -> None:
+    clock = VirtualClock(stall_timeout=10)
+    tally = Tally(clock)
+    produced: list[int] = []
+
+    def units() -> Iterator[Unit]:
+        for n in range(12):
+            produced.append(n)  # runs under the lane's lock: never two at once
+            yield tally.unit("a", f"a{n}")
+
+    run_lanes(clock, [Lane(units(), size=12)], workers=4)
+    assert produced == list(range(12))
+    assert sorted(tally.order) == sorted(f"a{n}" for n in range(12))
+    assert tally.peak == {"a": 4}
+
+
+def test_an_escaping_error_stops_the_workers_and_is_raised_once_all_have_ended() -> None:
+    class Gone(BaseException):
+        pass
+
+    clock = VirtualClock(stall_timeout=10)
+    ran: list[int] = []
+
+    def unit(n: int) -> Unit:
+        def run() -> None:
+            clock.sleep(1)
+            ran.append(n)
+            if n == 1:
+                raise Gone("the process is gone")
+
+        return run
+
+    with pytest.raises(Gone):
+        run_lanes(clock, [[unit(n) for n in range(20)]], workers=2)
+    assert len(ran) < 20  # no new units were taken after the failure
+    assert not [t for t in threading.enumerate() if t.name.startswith("teiji-lane")]
+
+
+def test_a_single_unit_runs_in_the_calling_thread() -> None:
+    seen: list[threading.Thread] = []
+    run_lanes(RealClock(), [[], [lambda: seen.append(threading.current_thread())]], workers=8)
+    assert seen == [threading.current_thread()]
+    with pytest.raises(ValueError, match="workers"):
+        run_lanes(RealClock(), [[]], workers=0)

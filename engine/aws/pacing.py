@@ -451,8 +451,19 @@ class Pacer:
         *,
         clock: Clock | None = None,
         environ: Mapping[str, str] | None = None,
+        share: float = 1.0,
     ) -> None:
-        self.rates = resolve_rates(overrides, environ)
+        """``share`` of every bucket is this pacer's: 1/n for each of n shards ticking at once.
+
+        AWS's buckets belong to the account and Region, not to a Lambda: shards that run at the
+        same quarter hour draw from the same ones, so each may only use its share.
+        """
+        if not 0 < share <= 1:
+            raise ValueError(f"share must be in (0, 1], not {share}")
+        self.rates = {
+            category: Rate(rate.rate * share, max(1.0, rate.burst * share))
+            for category, rate in resolve_rates(overrides, environ).items()
+        }
         self.clock: Clock = clock or RealClock()
         self.stats = CallStats()
         self._buckets: dict[BucketKey, TokenBucket] = {}
@@ -569,10 +580,9 @@ def run_lanes(
         return
     per_lane = max(1, min(workers, max_threads // len(queues)))
     counts = [min(per_lane, queue.size) for queue in queues]
-    if sum(counts) == 1:  # one unit in all: no thread needed
+    if sum(counts) == 1:  # one worker's worth of work: the caller does it, no thread
         with participating(clock):
-            unit = queues[0].take()
-            if unit is not None:
+            while (unit := queues[0].take()) is not None:
                 unit()
         return
 
