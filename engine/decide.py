@@ -571,7 +571,7 @@ class Decider:
                 segment = Segment(
                     a, b, piece.state, piece.source, piece.reason, holiday=piece.holiday
                 )
-            if merged and _same_segment(merged[-1], segment):
+            if merged and merged[-1].same_meaning(segment):
                 segment = replace(merged.pop(), end=b)
             merged.append(segment)
         local = {p: to_local(p, tz) for s in merged for p in (s.start, s.end)}
@@ -653,16 +653,6 @@ def _next_change_with_overrides(
         if state_at(candidate) != now:
             return candidate
     return None
-
-
-def _same_segment(a: Segment, b: Segment) -> bool:
-    return (a.state, a.source, a.reason, a.override_id, a.holiday) == (
-        b.state,
-        b.source,
-        b.reason,
-        b.override_id,
-        b.holiday,
-    )
 
 
 def decide(

@@ -52,3 +52,13 @@ class Segment:
     reason: str
     override_id: str | None = None
     holiday: str | None = None
+
+    def same_meaning(self, other: Segment) -> bool:
+        """True when two segments say the same thing (so adjacent ones can be merged)."""
+        return (self.state, self.source, self.reason, self.override_id, self.holiday) == (
+            other.state,
+            other.source,
+            other.reason,
+            other.override_id,
+            other.holiday,
+        )

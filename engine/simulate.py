@@ -67,20 +67,10 @@ def apply_tick_delay(segments: Sequence[Segment], tick: timedelta = TICK) -> lis
 
 
 def _append_merged(out: list[Segment], segment: Segment) -> None:
-    if out and _same_meaning(out[-1], segment):
+    if out and out[-1].same_meaning(segment):
         out[-1] = replace(out[-1], end=segment.end)
     else:
         out.append(segment)
-
-
-def _same_meaning(a: Segment, b: Segment) -> bool:
-    return (a.state, a.source, a.reason, a.override_id, a.holiday) == (
-        b.state,
-        b.source,
-        b.reason,
-        b.override_id,
-        b.holiday,
-    )
 
 
 # One service -----------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from botocore.exceptions import BotoCoreError, ClientError
 
 from engine.aws.clients import AccountUnreachableError, Clients
+from engine.aws.ecs import chunks
 
 if TYPE_CHECKING:
     from mypy_boto3_ecs import ECSClient
@@ -502,7 +503,7 @@ def _describe_service_tasks(ecs: ECSClient, cluster: str, service_name: str) -> 
         )
     )
     tasks: list[Any] = []
-    for chunk in _chunks(arns, DESCRIBE_CHUNK):
+    for chunk in chunks(arns, DESCRIBE_CHUNK):
         tasks.extend(ecs.describe_tasks(cluster=cluster, tasks=chunk).get("tasks", []))
     return tasks
 
@@ -539,7 +540,7 @@ def _container_instances(
         if arn and arn not in wanted and needs_instance:
             wanted.append(arn)
     found: dict[str, str] = {}
-    for chunk in _chunks(wanted, DESCRIBE_CHUNK):
+    for chunk in chunks(wanted, DESCRIBE_CHUNK):
         answer = ecs.describe_container_instances(cluster=cluster, containerInstances=chunk)
         for instance in answer.get("containerInstances", []):
             arn = instance.get("containerInstanceArn")
@@ -602,8 +603,3 @@ def _by_group(pairs: Sequence[tuple[str, Target]]) -> list[tuple[str, list[Targe
 
 def _listing(targets: Sequence[Target]) -> str:
     return ", ".join(str(t) for t in targets)
-
-
-def _chunks(items: Sequence[str], size: int) -> Iterator[list[str]]:
-    for start in range(0, len(items), size):
-        yield list(items[start : start + size])

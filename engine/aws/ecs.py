@@ -28,6 +28,7 @@ class ServiceLookup:
 
 
 def chunks(items: Sequence[str], size: int) -> Iterator[list[str]]:
+    """``items`` in lists of at most ``size``: the batch sizes the AWS APIs accept."""
     for start in range(0, len(items), size):
         yield list(items[start : start + size])
 
