@@ -3,12 +3,17 @@
 Every write goes through the thin adapters; the first error ends this service's work (the
 plan is ordered so that whatever was done is safe to leave: the baseline is saved before any
 capacity change and deleted only after the restore calls succeeded). Other services go on.
+
+A stop of a service whose baseline slot holds an earlier service's baseline first archives
+that baseline, then deletes it from the slot; a failure of either ends the plan before this
+service's capacity changes. Archived baselines are never deleted by teiji.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -16,13 +21,17 @@ from botocore.exceptions import BotoCoreError, ClientError
 from engine.aws import autoscaling, ecs
 from engine.aws.clients import AccountUnreachableError
 from engine.observe import Observation, error_text
-from engine.plan import Action, ServicePlan
+from engine.plan import Action, Intent, ServicePlan
 from engine.store import StateStore, StoreError
 
 if TYPE_CHECKING:
     from engine.aws.clients import Clients
 
 _AWS_ERRORS = (ClientError, BotoCoreError, AccountUnreachableError, StoreError)
+
+
+class _StateChangedError(Exception):
+    """A write that found the state table other than the plan expects: leave the rest."""
 
 
 @dataclass
@@ -61,7 +70,11 @@ def apply_plan(
             result.failed_action = action
             return result
         try:
-            note = _apply_action(clients, state, action, observation, sleep)
+            note = _apply_action(clients, state, action, observation, sleep, plan.intent)
+        except _StateChangedError as exc:
+            result.error = f"{action.kind}: {exc}"
+            result.failed_action = action
+            return result
         except _AWS_ERRORS as exc:
             result.error = f"{action.kind} failed: {error_text(exc)}"
             result.failed_action = action
@@ -78,8 +91,20 @@ def _apply_action(
     action: Action,
     observation: Observation,
     sleep: Callable[[float], None] | None,
+    intent: Intent,
 ) -> str | None:
     account, region = observation.account, observation.region
+    if action.kind == "archive_baseline":
+        assert action.baseline is not None
+        archived_at = datetime.fromisoformat(str(action.after["archived_at"]))
+        superseded_by = action.after.get("superseded_by")
+        if not state.archive_baseline(
+            action.baseline,
+            archived_at=archived_at,
+            superseded_by=str(superseded_by) if superseded_by else None,
+        ):
+            return "the earlier baseline was already archived by an earlier attempt"
+        return None
     if action.kind == "save_baseline":
         assert action.baseline is not None
         if not state.save_baseline(action.baseline):
@@ -105,5 +130,12 @@ def _apply_action(
         return None
     assert action.baseline is not None
     if not state.delete_baseline(observation.key, action.baseline):
+        if intent == "stop":
+            # The slot must hold no baseline we have not read before this service's own is
+            # saved: whatever is there now is kept, and the next tick plans from it.
+            raise _StateChangedError(
+                "the earlier baseline changed since it was read; it is kept and the stop is "
+                "left to the next tick"
+            )
         return "the baseline changed since it was read; it is kept"
     return None

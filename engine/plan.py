@@ -9,6 +9,11 @@ The rules follow real AWS semantics:
   never overwritten, so a tick that crashes half way loses nothing.
 - Level-triggered: every tick converges the service to its decision; a service that is
   already converged gets no write calls at all.
+- A baseline saved for an earlier service of the same name (deleted and created again) is
+  never restored onto the new one. When the new service must be stopped, the earlier
+  baseline is first moved aside to an archived baseline (``archive_baseline``, then the
+  version-conditional ``delete_baseline``) so the new service's own capacity can be saved.
+  teiji never deletes archived baselines; operators read them in the state table.
 """
 
 from __future__ import annotations
@@ -24,9 +29,17 @@ from engine.aws.autoscaling import ScalableTarget
 from engine.model import Decision
 from engine.observe import Observation
 from schemas.documents import Schedule
-from schemas.records import ALL_SUSPENDED, NONE_SUSPENDED, Baseline, SuspendedState
+from schemas.records import (
+    ALL_SUSPENDED,
+    BASELINE_ARCHIVE_PK,
+    NONE_SUSPENDED,
+    Baseline,
+    SuspendedState,
+)
 
-ActionKind = Literal["save_baseline", "register_target", "update_service", "delete_baseline"]
+ActionKind = Literal[
+    "archive_baseline", "save_baseline", "register_target", "update_service", "delete_baseline"
+]
 Intent = Literal["stop", "start", "keep", "unmanaged"]
 
 # ECS reports createdAt to the millisecond; stored copies may round differently.
@@ -69,6 +82,8 @@ class Action:
             return f"target {_bounds_text(self.before)} -> {_bounds_text(self.after)}"
         if self.kind == "save_baseline":
             return "save baseline"
+        if self.kind == "archive_baseline":
+            return f"archive the earlier baseline to {self.after.get('pk')} {self.after.get('sk')}"
         return "delete baseline"
 
 
@@ -214,17 +229,17 @@ def plan_service(
         raise ValueError(f"{key}: a managed service needs an observation to plan")
 
     notes: list[str] = []
-    usable = baseline
+    usable, earlier = baseline, None
     if baseline is not None and not baseline_matches(baseline, observation):
         notes.append(
             "the saved baseline belongs to an earlier service of the same name (created "
             f"{_when(baseline.service_created_at)}, this one {_when(observation.created_at)}); "
             "it is kept and not restored"
         )
-        usable = None
+        usable, earlier = None, baseline
 
     if decision.state == "stopped":
-        plan = _plan_stop(decision, observation, usable, schedule, stale=usable is not baseline)
+        plan = _plan_stop(decision, observation, usable, schedule, earlier=earlier)
     else:
         plan = _plan_start(decision, observation, usable, schedule)
     plan = ServicePlan(key, plan.intent, plan.actions, (*notes, *plan.notes), plan.error)
@@ -265,8 +280,13 @@ def _plan_stop(
     baseline: Baseline | None,
     schedule: Schedule,
     *,
-    stale: bool,
+    earlier: Baseline | None,
 ) -> ServicePlan:
+    """``earlier``: a baseline saved for an earlier service of the same name, if any.
+
+    It occupies this service's baseline slot, so before this service's own capacity is saved
+    it is archived, then deleted with the version condition; nothing else ever removes it.
+    """
     stopped = schedule.stopped.desired_count
     target = observation.target
     pinned = in_stopped_shape(target, stopped)
@@ -276,11 +296,12 @@ def _plan_stop(
 
     actions: list[Action] = []
     notes: list[str] = []
-    if baseline is None and not pinned and not stale:
+    if baseline is None and not pinned:
+        if earlier is not None:
+            actions.extend(_archive(earlier, decision, observation))
+            notes.append(_archive_note(earlier))
         saved = new_baseline(decision, observation)
         actions.append(Action("save_baseline", {}, _baseline_values(saved), saved))
-    elif stale:
-        notes.append("no new baseline can be saved while the earlier one is kept")
     if target is not None and not pinned:
         actions.append(_register(target, stopped, stopped, ALL_SUSPENDED))
     if observation.desired_count != stopped:
@@ -295,6 +316,40 @@ def _plan_stop(
     else:
         notes.append(f"stopping: {decision.reason}")
     return ServicePlan(key, "stop", tuple(actions), tuple(notes))
+
+
+def _archive(earlier: Baseline, decision: Decision, observation: Observation) -> list[Action]:
+    """Move ``earlier`` out of the baseline slot: copy it to its archive item, then delete it.
+
+    Both writes are safe to repeat after a crash: an identical archive copy counts as done,
+    and the delete is conditional on the version that was read.
+    """
+    before = {
+        "pk": "baseline",
+        "sk": earlier.key,
+        **_baseline_values(earlier),
+        "saved_at": earlier.saved_at.isoformat(),
+        "service_arn": earlier.service_arn,
+        "service_created_at": _when(earlier.service_created_at),
+    }
+    after = {
+        "pk": BASELINE_ARCHIVE_PK,
+        "sk": earlier.archive_sort_key,
+        "archived_at": decision.at.astimezone(UTC).isoformat(),
+        "superseded_by": observation.service_arn,
+    }
+    return [
+        Action("archive_baseline", before, after, earlier),
+        Action("delete_baseline", _baseline_values(earlier), {}, earlier),
+    ]
+
+
+def _archive_note(earlier: Baseline) -> str:
+    return (
+        f"the earlier service's baseline (saved {earlier.saved_at.isoformat()}) is moved to the "
+        f"state table item pk={BASELINE_ARCHIVE_PK} sk={earlier.archive_sort_key} so that this "
+        "service's own capacity can be saved; teiji never deletes archived baselines"
+    )
 
 
 def _plan_start(

@@ -14,6 +14,13 @@ State table:
 - baseline  ``pk="baseline"``, ``sk=<service key>``: the capacity from before the first stop.
   Written with ``attribute_not_exists(pk)`` so it is never overwritten; deleted only with a
   condition on the version that was read.
+- archived baseline  ``pk="baseline-archive"``, ``sk="<service key>#<saved_at, UTC ISO 8601>"``:
+  the baseline of an earlier service of the same name, moved aside so that the service now
+  under that name can save its own (the baseline fields, plus ``key``, ``archived_at`` and
+  ``superseded_by``, the ARN of the service that took the slot). Written with
+  ``attribute_not_exists(pk)``. teiji never deletes or restores archived baselines; operators
+  read them in the state table (``StateStore.get_archived_baselines``) and remove them when
+  they no longer need them.
 - lease     ``pk="lease"``, ``sk="tick"`` (or ``"tick#<i>/<n>"`` per shard).
 """
 
@@ -35,8 +42,8 @@ from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
 from engine.config import DEFAULT_MAX_OVERRIDE, Settings
-from schemas.documents import Calendar, Override, Schedule, parse_service_key
-from schemas.records import Baseline, Lease
+from schemas.documents import DEFAULT_TIMEZONE, Calendar, Override, Schedule, parse_service_key
+from schemas.records import BASELINE_ARCHIVE_PK, Baseline, Lease
 from schemas.validation import DocumentSet, Problem, parse_document, validate_documents
 
 if TYPE_CHECKING:
@@ -51,6 +58,8 @@ BATCH_WRITE_LIMIT = 25  # requests per BatchWriteItem call (API limit)
 UNPROCESSED_ATTEMPTS = 8
 # Attributes that belong to the item, not to the document.
 _ITEM_ONLY = frozenset({"pk", "sk", "expires_at"})
+# Attributes of an archived baseline's item that are not fields of the baseline it holds.
+_ARCHIVE_ONLY = frozenset({"pk", "sk", "key", "archived_at", "superseded_by"})
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -236,15 +245,28 @@ class ConfigStore:
                 return items
 
     def load(
-        self, *, now: datetime | None = None, max_override: timedelta = DEFAULT_MAX_OVERRIDE
+        self,
+        *,
+        now: datetime | None = None,
+        max_override: timedelta = DEFAULT_MAX_OVERRIDE,
+        default_timezone: str = DEFAULT_TIMEZONE,
     ) -> tuple[DocumentSet, list[Problem]]:
-        loaded = self.load_config(now=now, max_override=max_override)
+        loaded = self.load_config(
+            now=now, max_override=max_override, default_timezone=default_timezone
+        )
         return loaded.documents, loaded.problems
 
     def load_config(
-        self, *, now: datetime | None = None, max_override: timedelta = DEFAULT_MAX_OVERRIDE
+        self,
+        *,
+        now: datetime | None = None,
+        max_override: timedelta = DEFAULT_MAX_OVERRIDE,
+        default_timezone: str = DEFAULT_TIMEZONE,
     ) -> LoadedConfig:
-        """Load and validate every document; overrides that ended before ``now`` are dropped."""
+        """Load and validate every document; overrides that ended before ``now`` are dropped.
+
+        A schedule that names no ``timezone`` gets ``default_timezone`` (pass the setting).
+        """
         now = now or datetime.now(UTC)
         raws: list[tuple[str, int, object]] = []
         problems: list[Problem] = []
@@ -252,11 +274,13 @@ class ConfigStore:
         for kind in KINDS:
             for item in self.query_kind(kind):
                 count += 1
-                raw, item_problems = self._check_item(item, count)
+                raw, item_problems = self._check_item(item, count, default_timezone)
                 problems.extend(item_problems)
                 if raw is not None:
                     raws.append((self.source, count, raw))
-        documents, cross = validate_documents(raws, now=now, max_override=max_override)
+        documents, cross = validate_documents(
+            raws, now=now, max_override=max_override, default_timezone=default_timezone
+        )
         problems.extend(cross)
         documents.overrides = [o for o in documents.overrides if o.until > now]
         keys: dict[str, list[Problem]] = {}
@@ -267,7 +291,7 @@ class ConfigStore:
         return LoadedConfig(documents, problems, keys, count)
 
     def _check_item(
-        self, item: Mapping[str, Any], index: int
+        self, item: Mapping[str, Any], index: int, default_timezone: str = DEFAULT_TIMEZONE
     ) -> tuple[dict[str, Any] | None, list[Problem]]:
         kind, sk = str(item.get("pk", "")), str(item.get("sk", ""))
         label = _item_label(kind, sk)
@@ -275,7 +299,9 @@ class ConfigStore:
             raw = document_from_item(item)
         except ValueError as err:
             return None, [Problem(self.source, label, "sk", str(err))]
-        parsed = parse_document(raw, source=self.source, index=index)
+        parsed = parse_document(
+            raw, source=self.source, index=index, default_timezone=default_timezone
+        )
         if isinstance(parsed, list):
             return None, [replace(p, document=label) for p in parsed]
         expected = item_key(parsed)
@@ -425,6 +451,78 @@ class StateStore:
             raise
         return True
 
+    # Archived baselines -------------------------------------------------------------------------
+    def archive_baseline(
+        self, baseline: Baseline, *, archived_at: datetime, superseded_by: str | None = None
+    ) -> bool:
+        """Copy ``baseline`` to its archive item (never overwritten); True when this call wrote it.
+
+        False when an identical copy is already there: an earlier attempt wrote it and then
+        stopped (a crash, a lost lease), so the archiving is done. Raises StoreError when the
+        archive item holds a different baseline, which is kept as it is. teiji never deletes
+        archived baselines.
+        """
+        item = archive_item(baseline, archived_at=archived_at, superseded_by=superseded_by)
+        try:
+            self.clients.dynamodb().put_item(
+                TableName=self.table,
+                Item=to_attribute_map(item),
+                ConditionExpression="attribute_not_exists(pk)",
+                # The item that is already there, in the same round trip.
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as err:
+            if _error_code(err) != "ConditionalCheckFailedException":
+                raise
+            raw: Mapping[str, Any] | None = err.response.get("Item")  # type: ignore[assignment]
+            existing = from_attribute_map(raw) if raw else self._archive_item(item["sk"])
+            if existing is not None and _archived_copy_of(existing, baseline):
+                return False
+            raise StoreError(
+                f"{self.table}: the archived baseline pk={BASELINE_ARCHIVE_PK} "
+                f"sk={item['sk']} already holds a different baseline; both are kept"
+            ) from err
+        return True
+
+    def _archive_item(self, sk: str) -> dict[str, Any] | None:
+        response = self.clients.dynamodb().get_item(
+            TableName=self.table,
+            Key={"pk": {"S": BASELINE_ARCHIVE_PK}, "sk": {"S": sk}},
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        return from_attribute_map(item) if item else None
+
+    def get_archived_baselines(self, key: str) -> list[Baseline]:
+        """The archived baselines of one service key, oldest first (all pages, consistent).
+
+        Items that do not parse are left out.
+        """
+        client = self.clients.dynamodb()
+        found: list[Baseline] = []
+        start: dict[str, Any] | None = None
+        while True:
+            params: dict[str, Any] = {
+                "TableName": self.table,
+                "KeyConditionExpression": "pk = :pk AND begins_with(sk, :key)",
+                "ExpressionAttributeValues": {
+                    ":pk": {"S": BASELINE_ARCHIVE_PK},
+                    ":key": {"S": f"{key}#"},
+                },
+                "ConsistentRead": True,
+            }
+            if start:
+                params["ExclusiveStartKey"] = start
+            response = client.query(**params)
+            for raw in response.get("Items", []):
+                try:
+                    found.append(baseline_from_archive_item(from_attribute_map(raw)))
+                except ValidationError:
+                    continue
+            start = response.get("LastEvaluatedKey")
+            if not start:
+                return sorted(found, key=lambda b: b.saved_at)
+
     # Lease ------------------------------------------------------------------------------------
     def acquire_lease(self, name: str, holder: str, ttl_s: int) -> bool:
         """Take the lease when nobody holds it or the holder's time is up (real wall clock)."""
@@ -495,6 +593,33 @@ def baseline_body(baseline: Baseline) -> dict[str, Any]:
 def baseline_from_item(item: Mapping[str, Any]) -> Baseline:
     data = plain({k: v for k, v in item.items() if k not in ("pk", "sk")})
     return Baseline.model_validate({**data, "key": str(item.get("sk", ""))})
+
+
+def archive_item(
+    baseline: Baseline, *, archived_at: datetime, superseded_by: str | None = None
+) -> dict[str, Any]:
+    """The state-table item (plain Python) that keeps ``baseline`` once it is moved aside."""
+    return {
+        "pk": BASELINE_ARCHIVE_PK,
+        "sk": baseline.archive_sort_key,
+        "key": baseline.key,
+        **baseline_body(baseline),
+        "archived_at": archived_at.astimezone(UTC).isoformat(),
+        "superseded_by": superseded_by,
+    }
+
+
+def baseline_from_archive_item(item: Mapping[str, Any]) -> Baseline:
+    data = plain({k: v for k, v in item.items() if k not in _ARCHIVE_ONLY})
+    return Baseline.model_validate({**data, "key": str(item.get("key", ""))})
+
+
+def _archived_copy_of(item: Mapping[str, Any], baseline: Baseline) -> bool:
+    """True when an archive item holds exactly ``baseline`` (when or why it was archived aside)."""
+    try:
+        return baseline_from_archive_item(item) == baseline
+    except ValidationError:
+        return False
 
 
 # Tables -----------------------------------------------------------------------------------------

@@ -4,12 +4,19 @@ A *baseline* is the capacity a service had before teiji first stopped it: desire
 scalable target's MinCapacity/MaxCapacity and SuspendedState, and the identity of the service
 (ARN and creation time) so that a baseline is never restored onto a different service that
 was later created under the same name.
+
+When a service is deleted and created again under the same name, the earlier service's
+baseline still holds the service's slot. Before teiji stops the new service it moves that
+baseline aside to an *archived baseline* (see ``BASELINE_ARCHIVE_PK`` and
+``Baseline.archive_sort_key``), so the new service's own capacity can be saved. teiji never
+deletes archived baselines and never restores them: they stay in the state table for
+operators to read (and delete when they no longer need them).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -60,6 +67,9 @@ class SuspendedState(_Record):
         return not (self.dynamic_in or self.dynamic_out or self.scheduled)
 
 
+# The state table's partition of archived baselines (the baselines themselves are "baseline").
+BASELINE_ARCHIVE_PK = "baseline-archive"
+
 ALL_SUSPENDED = SuspendedState(dynamic_in=True, dynamic_out=True, scheduled=True)
 NONE_SUSPENDED = SuspendedState()
 
@@ -93,6 +103,15 @@ class Baseline(_Record):
     @property
     def has_target(self) -> bool:
         return self.min_capacity is not None and self.max_capacity is not None
+
+    @property
+    def archive_sort_key(self) -> str:
+        """``<service key>#<saved_at in UTC, ISO 8601>``: where this baseline is archived.
+
+        One baseline always maps to the same archive item, so archiving it twice (after a
+        crash half way) finds its own earlier copy instead of writing a second one.
+        """
+        return f"{self.key}#{self.saved_at.astimezone(UTC).isoformat()}"
 
 
 class Lease(_Record):

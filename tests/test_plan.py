@@ -3,7 +3,7 @@ for all of them under real AWS semantics (RegisterScalableTarget clamps desiredC
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,6 +21,7 @@ from schemas.records import ALL_SUSPENDED, NONE_SUSPENDED, Baseline, SuspendedSt
 AT = datetime(2026, 12, 1, 13, 0, tzinfo=UTC)  # 22:00 in Tokyo
 CREATED = datetime(2026, 1, 5, 1, 2, 3, 456000, tzinfo=UTC)
 ARN = "arn:aws:ecs:ap-northeast-1:123456789012:service/c1/web"
+RECREATED = CREATED + timedelta(days=30)  # the same name, deleted and created again
 IN_ONLY = SuspendedState(dynamic_in=True)
 FLAGS = {"all": ALL_SUSPENDED, "none": NONE_SUSPENDED, "in": IN_ONLY}
 
@@ -83,11 +84,14 @@ def baseline(
 
 
 def compact(plan: ServicePlan) -> list[tuple[Any, ...]]:
-    """Actions as short tuples: ("save", d, min, max, flags), ("register", min, max, flags),
-    ("update", d), ("delete",)."""
+    """Actions as short tuples: ("archive", d), ("save", d, min, max, flags),
+    ("register", min, max, flags), ("update", d), ("delete",)."""
     out: list[tuple[Any, ...]] = []
     for action in plan.actions:
-        if action.kind == "save_baseline":
+        if action.kind == "archive_baseline":
+            assert action.baseline is not None
+            out.append(("archive", action.baseline.desired_count))
+        elif action.kind == "save_baseline":
             b = action.baseline
             assert b is not None
             flags = _flag_name(b.suspended) if b.suspended else None
@@ -389,18 +393,60 @@ CASES: list[tuple[str, str, Observation, Baseline | None, dict[str, Any], list[A
         "autoscaling",
     ),
     (
-        "recreated service: stop does not restore or save over the old baseline",
+        "recreated service: stop archives the old baseline, then saves its own",
         "stopped",
-        observation(2, target(1, 3), created_at=CREATED + timedelta(days=30)),
+        observation(2, target(1, 3), created_at=RECREATED),
         baseline(5, 4, 8),
         {},
-        [("register", 0, 0, "all"), ("update", 0)],
+        [
+            ("archive", 5),
+            ("delete",),
+            ("save", 2, 1, 3, "none"),
+            ("register", 0, 0, "all"),
+            ("update", 0),
+        ],
+        "pk=baseline-archive sk=c1/web#2026-11-30T13:00:00+00:00",
+    ),
+    (
+        "recreated service: stop without a target archives too",
+        "stopped",
+        observation(2, created_at=RECREATED),
+        baseline(5),
+        {},
+        [("archive", 5), ("delete",), ("save", 2, None, None, None), ("update", 0)],
         "earlier service of the same name",
+    ),
+    (
+        "recreated service: already stopped -> no writes, the old baseline stays",
+        "stopped",
+        observation(0, created_at=RECREATED),
+        baseline(5, 4, 8),
+        {},
+        [],
+        "earlier service of the same name",
+    ),
+    (
+        "recreated service: pinned by hand -> nothing to save, nothing archived",
+        "stopped",
+        observation(2, target(0, 0, "all"), created_at=RECREATED),
+        baseline(5, 4, 8),
+        {},
+        [("update", 0)],
+        "earlier service of the same name",
+    ),
+    (
+        "recreated service: crashed after archiving and deleting -> a plain stop",
+        "stopped",
+        observation(2, target(1, 3), created_at=RECREATED),
+        None,
+        {},
+        [("save", 2, 1, 3, "none"), ("register", 0, 0, "all"), ("update", 0)],
+        "stopping",
     ),
     (
         "recreated service: start ignores the old baseline and keeps it",
         "running",
-        observation(0, created_at=CREATED + timedelta(days=30)),
+        observation(0, created_at=RECREATED),
         baseline(5, 4, 8),
         {},
         [("update", 1)],
@@ -429,13 +475,59 @@ def test_plan_table(
 
 
 def test_recreated_service_note_names_both_creation_times() -> None:
-    newer = CREATED + timedelta(days=30)
+    newer = RECREATED
     plan = plan_service(
         decision("running"), observation(0, created_at=newer), baseline(5, 4, 8), schedule()
     )
     assert CREATED.isoformat() in plan.notes[0]
     assert newer.isoformat() in plan.notes[0]
     assert all(a.kind != "delete_baseline" for a in plan.actions)
+
+
+def test_archiving_tells_where_the_old_baseline_goes() -> None:
+    old = baseline(5, 4, 8, "in", version="old")
+    plan = plan_service(
+        decision("stopped"), observation(2, target(1, 3), created_at=RECREATED), old, schedule()
+    )
+    archive, delete, save = plan.actions[:3]
+    assert archive.baseline == old
+    assert delete.baseline == old  # the version-conditional delete of exactly what was read
+    assert save.baseline is not None and save.baseline.service_created_at == RECREATED
+    assert archive.before == {
+        "pk": "baseline",
+        "sk": "c1/web",
+        "desired_count": 5,
+        "min_capacity": 4,
+        "max_capacity": 8,
+        "suspended": {"dynamic_in": True, "dynamic_out": False, "scheduled": False},
+        "saved_at": old.saved_at.isoformat(),
+        "service_arn": ARN,
+        "service_created_at": CREATED.isoformat(),
+    }
+    assert archive.after == {
+        "pk": "baseline-archive",
+        "sk": "c1/web#2026-11-30T13:00:00+00:00",
+        "archived_at": AT.isoformat(),
+        "superseded_by": ARN,
+    }
+    assert archive.summary() == (
+        "archive the earlier baseline to baseline-archive c1/web#2026-11-30T13:00:00+00:00"
+    )
+    note = next(n for n in plan.notes if "baseline-archive" in n)
+    assert "never deletes" in note
+    assert archive.as_json()["action"] == "archive_baseline"
+
+
+def test_a_protected_recreated_service_archives_nothing() -> None:
+    plan = plan_service(
+        decision("stopped"),
+        observation(2, target(1, 3), created_at=RECREATED),
+        baseline(5, 4, 8),
+        schedule(),
+        protected=("c1/web",),
+    )
+    assert plan.actions == ()
+    assert plan.error is not None and "archive the earlier baseline" in plan.error
 
 
 def test_baseline_matches_within_a_second_of_rounding() -> None:
@@ -546,13 +638,21 @@ class Aws:
     desired: int
     target: ScalableTarget | None
     baseline: Baseline | None = None
+    created_at: datetime = CREATED
+    archive: dict[str, Baseline] = field(default_factory=dict)
 
     def observe(self) -> Observation:
-        return observation(self.desired, self.target)
+        return observation(self.desired, self.target, created_at=self.created_at)
 
-    def apply(self, plan: ServicePlan) -> None:
-        for action in plan.actions:
-            if action.kind == "save_baseline":
+    def apply(self, plan: ServicePlan, writes: int | None = None) -> None:
+        """Carry out the plan as apply_plan does; ``writes``: crash after that many."""
+        for action in plan.actions[:writes]:
+            if action.kind == "archive_baseline":
+                assert action.baseline is not None
+                key = action.baseline.archive_sort_key
+                assert self.archive.get(key, action.baseline) == action.baseline
+                self.archive[key] = action.baseline  # conditional: an identical copy is done
+            elif action.kind == "save_baseline":
                 if self.baseline is None:  # conditional write: never overwrite
                     self.baseline = action.baseline
             elif action.kind == "register_target":
@@ -566,8 +666,10 @@ class Aws:
                 self.desired = self.target.clamp(self.desired)
             elif action.kind == "update_service":
                 self.desired = action.desired_count
-            else:
+            elif self.baseline == action.baseline:  # conditional on the version read
                 self.baseline = None
+            elif plan.intent == "stop":
+                return  # the slot changed since it was read: left to the next tick
 
 
 flags_strategy = st.builds(
@@ -668,9 +770,13 @@ def test_baseline_is_saved_before_any_capacity_change(case: tuple[Aws, str, int]
         schedule(stopped={"desired_count": stopped_count}),
     )
     kinds = [a.kind for a in plan.actions]
-    if "save_baseline" in kinds:
-        assert kinds[0] == "save_baseline"
-    if "delete_baseline" in kinds:
+    changes = [k for k in kinds if k in ("register_target", "update_service")]
+    if "save_baseline" in kinds and changes:
+        assert kinds.index("save_baseline") < kinds.index(changes[0])
+    if "archive_baseline" in kinds:
+        # The earlier service's baseline is copied, then removed, then this one's saved.
+        assert kinds[:3] == ["archive_baseline", "delete_baseline", "save_baseline"]
+    elif "delete_baseline" in kinds:
         assert kinds[-1] == "delete_baseline"
     if "register_target" in kinds and "update_service" in kinds:
         # Bounds first, so real AWS's clamping cannot undo the desired count afterwards.
@@ -678,6 +784,48 @@ def test_baseline_is_saved_before_any_capacity_change(case: tuple[Aws, str, int]
     for action in plan.actions:
         if action.kind == "register_target":
             assert set(action.after["suspended"]) == {"dynamic_in", "dynamic_out", "scheduled"}
+
+
+def _assert_nothing_lost(aws: Aws, old: Baseline, before: tuple[Any, ...], context: Any) -> None:
+    """The earlier baseline is in its slot or archived; the service's capacity is as it was
+    or saved in the slot."""
+    assert aws.baseline == old or aws.archive.get(old.archive_sort_key) == old, context
+    if (aws.desired, aws.target) != before:
+        saved = aws.baseline
+        assert saved is not None and saved.service_created_at == RECREATED, context
+        assert saved.desired_count == before[0], context
+
+
+@settings(max_examples=300, deadline=None)
+@given(running_service(), st.integers(0, 3), st.data())
+def test_recreated_service_stop_survives_a_crash_after_any_write(
+    aws: Aws, stopped_count: int, data: st.DataObject
+) -> None:
+    # A tick stopping a recreated service dies after k of its writes; the next tick finishes
+    # the stop, the start after it restores the new service exactly, and the earlier
+    # service's baseline ends up archived, once, unchanged.
+    sched = schedule(stopped={"desired_count": stopped_count})
+    if aws.desired == stopped_count and (
+        aws.target is None or in_stopped_shape(aws.target, stopped_count)
+    ):
+        return  # nothing to stop: already in the stopped state
+    old = baseline(5, 4, 8, "in", version="old")
+    aws.baseline, aws.created_at = old, RECREATED
+    before = (aws.desired, aws.target)
+
+    first = plan_service(decision("stopped"), aws.observe(), aws.baseline, sched)
+    crash_after = data.draw(st.integers(0, len(first.actions)), label="crash after")
+    aws.apply(first, crash_after)
+    _assert_nothing_lost(aws, old, before, (crash_after, first.actions))
+
+    aws.apply(plan_service(decision("stopped"), aws.observe(), aws.baseline, sched))
+    assert aws.desired == stopped_count
+    assert aws.target is None or in_stopped_shape(aws.target, stopped_count)
+    assert aws.archive == {old.archive_sort_key: old}
+    aws.apply(plan_service(decision("running"), aws.observe(), aws.baseline, sched))
+    assert (aws.desired, aws.target) == before
+    assert aws.baseline is None
+    assert aws.archive == {old.archive_sort_key: old}
 
 
 def test_new_baseline_version_is_stable_for_one_instant() -> None:

@@ -235,6 +235,65 @@ def test_baseline_delete_is_conditional_on_what_was_read(world: World) -> None:
     assert store.get_baselines(["c1/web"]) == {}
 
 
+def test_archived_baseline_is_written_once_and_read_back(world: World) -> None:
+    store = world.state_store()
+    old = make_baseline("c1/web", version="old")
+    new_arn = "arn:aws:ecs:ap-northeast-1:123456789012:service/c1/web"
+
+    assert store.archive_baseline(old, archived_at=NOW, superseded_by=new_arn) is True
+
+    item = world.dynamodb.get_item(
+        TableName="teiji-state",
+        Key={"pk": {"S": "baseline-archive"}, "sk": {"S": "c1/web#2026-12-01T03:00:00+00:00"}},
+    )["Item"]
+    assert item["key"] == {"S": "c1/web"}
+    assert item["archived_at"] == {"S": NOW.isoformat()}
+    assert item["superseded_by"] == {"S": new_arn}
+    assert item["desired_count"] == {"N": "3"}
+    assert store.get_archived_baselines("c1/web") == [old]
+    # The slot itself is untouched: archiving copies, the plan deletes separately.
+    assert store.get_baselines(["c1/web"]) == {}
+
+
+def test_an_identical_archived_copy_counts_as_done(world: World) -> None:
+    # A tick that archived and then died: the next one finds its own copy and goes on.
+    store = world.state_store()
+    old = make_baseline("c1/web", version="old")
+    store.archive_baseline(old, archived_at=NOW)
+    log = CallLog()
+    log.attach(store.clients)
+
+    later = NOW + timedelta(minutes=15)
+    assert store.archive_baseline(old, archived_at=later, superseded_by="arn:x") is False
+
+    assert [c.operation for c in log.calls] == ["PutItem"]  # the old item came back with it
+    assert log.calls[0].params["ReturnValuesOnConditionCheckFailure"] == "ALL_OLD"
+    assert store.get_archived_baselines("c1/web") == [old]
+
+
+def test_a_different_archived_baseline_is_never_overwritten(world: World) -> None:
+    store = world.state_store()
+    first = make_baseline("c1/web", desired=3, version="first")
+    store.archive_baseline(first, archived_at=NOW)
+    with pytest.raises(StoreError, match="already holds a different baseline"):
+        store.archive_baseline(make_baseline("c1/web", desired=5, version="x"), archived_at=NOW)
+    assert store.get_archived_baselines("c1/web") == [first]
+
+
+def test_archived_baselines_are_listed_per_service_oldest_first(world: World) -> None:
+    store = world.state_store()
+    older = make_baseline("c1/web", version="a").model_copy(
+        update={"saved_at": NOW - timedelta(days=40)}
+    )
+    newer = make_baseline("c1/web", version="b")
+    for baseline in (newer, older, make_baseline("c1/web2"), make_baseline("c1/web@1/r")):
+        store.archive_baseline(baseline, archived_at=NOW)
+    assert store.get_archived_baselines("c1/web") == [older, newer]
+    assert [b.key for b in store.get_archived_baselines("c1/web2")] == ["c1/web2"]
+    # Archived baselines are not baselines: nothing restores them.
+    assert store.get_baselines(["c1/web", "c1/web2"]) == {}
+
+
 def test_baselines_are_read_100_keys_per_call(world: World) -> None:
     store = world.state_store()
     keys = [f"c{i % 3}/svc-{i:03d}" for i in range(220)]
