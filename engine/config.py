@@ -9,6 +9,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TypeVar
 
+import pytz
+
+from schemas.documents import DEFAULT_TIMEZONE
+
 DEFAULT_CONFIG_TABLE = "teiji-config"
 DEFAULT_STATE_TABLE = "teiji-state"
 DEFAULT_MAX_OVERRIDE = timedelta(days=7)
@@ -16,6 +20,9 @@ DEFAULT_LEASE_SECONDS = 960  # a bit longer than the Lambda's 900 s ceiling
 # Services worked at once within one (account, region); the groups themselves run in parallel.
 DEFAULT_CONCURRENCY = 8
 MAX_CONCURRENCY = 64
+# Schedules ticking a share of the services each; the Terraform module allows 1 to 50.
+DEFAULT_SHARDS = 1
+MAX_SHARDS = 50
 
 ENV_VARS = (
     "TEIJI_CONFIG_TABLE",
@@ -28,6 +35,8 @@ ENV_VARS = (
     "TEIJI_ROLE_NAME",
     "TEIJI_EXTERNAL_ID",
     "TEIJI_CONCURRENCY",
+    "TEIJI_SHARDS",
+    "TEIJI_DEFAULT_TIMEZONE",
 )
 
 T = TypeVar("T")
@@ -54,6 +63,29 @@ def parse_concurrency(text: str) -> int:
     if not 1 <= value <= MAX_CONCURRENCY:
         raise ValueError(f"{value} is out of range; {allowed}")
     return value
+
+
+def parse_shards(text: str) -> int:
+    """``TEIJI_SHARDS``: how many schedules tick a share of the services each (1 to 50)."""
+    allowed = f"write a whole number from 1 to {MAX_SHARDS}, the Terraform module's shards"
+    try:
+        value = int(text.strip())
+    except ValueError:
+        raise ValueError(f"{text!r} is not a whole number; {allowed}") from None
+    if not 1 <= value <= MAX_SHARDS:
+        raise ValueError(f"{value} is out of range; {allowed}")
+    return value
+
+
+def parse_timezone(text: str) -> str:
+    """``TEIJI_DEFAULT_TIMEZONE``: an IANA time zone name, spelled exactly (Asia/Tokyo)."""
+    name = text.strip()
+    if name not in pytz.all_timezones_set:
+        raise ValueError(
+            f"unknown time zone {name!r}; use an IANA name such as Asia/Tokyo, UTC or "
+            "America/New_York"
+        )
+    return name
 
 
 def parse_seconds(text: str) -> int:
@@ -99,6 +131,10 @@ class Settings:
     role_name: str | None = None
     external_id: str | None = None
     concurrency: int = DEFAULT_CONCURRENCY
+    # How many schedules tick a share each; a tick given no shard covers all of them.
+    shards: int = DEFAULT_SHARDS
+    # The zone of a schedule document that names none.
+    default_timezone: str = DEFAULT_TIMEZONE
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -118,4 +154,8 @@ class Settings:
             role_name=env.get("TEIJI_ROLE_NAME") or None,
             external_id=env.get("TEIJI_EXTERNAL_ID") or None,
             concurrency=_setting(env, "TEIJI_CONCURRENCY", parse_concurrency, DEFAULT_CONCURRENCY),
+            shards=_setting(env, "TEIJI_SHARDS", parse_shards, DEFAULT_SHARDS),
+            default_timezone=_setting(
+                env, "TEIJI_DEFAULT_TIMEZONE", parse_timezone, DEFAULT_TIMEZONE
+            ),
         )

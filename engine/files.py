@@ -22,6 +22,7 @@ import yaml
 from yaml.constructor import ConstructorError
 from yaml.nodes import MappingNode, Node, ScalarNode
 
+from schemas.documents import DEFAULT_TIMEZONE
 from schemas.validation import DocumentSet, Problem, validate_documents
 
 Item = tuple[str, int, object]  # (source, 1-based index of the document in it, raw document)
@@ -305,13 +306,20 @@ def load_and_validate(
     now: datetime | None = None,
     max_override: timedelta = timedelta(days=7),
     known_calendars: Collection[str] = (),
+    default_timezone: str = DEFAULT_TIMEZONE,
 ) -> tuple[DocumentSet, list[Problem]]:
     """Read and validate; syntax problems come first, then validation problems.
 
+    A schedule that names no ``timezone`` gets ``default_timezone``: pass the deployment's
+    ``Settings.default_timezone`` so files read here decide as the Lambda will.
     Raises UnreadableFileError for a path that cannot be read at all.
     """
     items, syntax = read_documents(paths)
     docs, problems = validate_documents(
-        items, now=now, max_override=max_override, known_calendars=known_calendars
+        items,
+        now=now,
+        max_override=max_override,
+        known_calendars=known_calendars,
+        default_timezone=default_timezone,
     )
     return docs, syntax + problems

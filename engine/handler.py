@@ -4,8 +4,9 @@ Events:
 - ``{}`` or an EventBridge / EventBridge Scheduler event: a tick over every service;
 - ``{"dry_run": true}``: plan and report, write nothing;
 - ``{"services": ["cluster/service", ...]}``: only these services;
-- ``{"shard": i, "shards": n}``: the services whose sha256(key) % n == i, with one lease per
-  shard.
+- ``{"shard": i, "shards": n}``: the services whose sha256(key) % n == i, under that shard's
+  lease (``tick`` when n is 1, the lease a tick from a terminal takes too). ``n`` should equal
+  ``TEIJI_SHARDS``, which Terraform sets from the same variable.
 
 The tick decides at the CURRENT time, never at the event's ``time``: a late retry of an old
 event must not act on a stale instant. The event itself is never logged (only the options read
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from engine.aws.clients import Clients
+    from engine.report import TickReport
 
 _clients: dict[tuple[str | None, str | None, str | None, str | None], Clients] = {}
 
@@ -99,11 +101,22 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
     report = run_tick(clients, settings, at=now, dry_run=dry_run, services=services, shard=shard)
     result = report.as_json()
     if report.failed:
-        failed = [s.key for s in report.services if s.failed]
-        raise TickFailedError(
-            f"{len(failed)} service(s) failed: {', '.join(failed[:20])}"
-            + (" ..." if len(failed) > 20 else "")
-            + (f"; {len(report.problems)} document problem(s)" if report.problems else "")
-            + ("; the lease ran out" if report.lease == "lost" else "")
-        )
+        raise TickFailedError(failure_text(report))
     return result
+
+
+def failure_text(report: TickReport) -> str:
+    """Why the tick failed, in one line: the error the Lambda ends with."""
+    if report.lease == "not taken":
+        # A setting (a TEIJI_RATE_* value) stopped the tick before it began.
+        return "a setting cannot be used, nothing was done: " + "; ".join(report.problems)
+    failed = [s.key for s in report.services if s.failed]
+    parts = []
+    if failed:
+        more = " ..." if len(failed) > 20 else ""
+        parts.append(f"{len(failed)} service(s) failed: {', '.join(failed[:20])}{more}")
+    if report.problems:
+        parts.append(f"{len(report.problems)} problem(s) in documents")
+    if report.lease == "lost":
+        parts.append("the lease ran out")
+    return "; ".join(parts)

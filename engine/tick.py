@@ -33,7 +33,7 @@ from engine.logs import log_event, log_service, log_tick
 from engine.model import Decision
 from engine.observe import Observation, ObserveResult, ScopeObserver, by_scope, error_text
 from engine.plan import ServicePlan, plan_service, who_decided
-from engine.report import LeaseStatus, ServiceReport, TickReport
+from engine.report import ServiceReport, TickReport
 from engine.store import BATCH_GET_LIMIT, ConfigStore, LoadedConfig, StateStore, StoreError
 from schemas.documents import Override, Schedule
 from schemas.records import Baseline
@@ -52,10 +52,56 @@ class TickError(RuntimeError):
 
 
 def lease_name(shard: tuple[int, int] | None) -> str:
-    if shard is None:
+    """The lease of one shard. With one shard (or none given) it is ``tick``: the scheduled
+    ``{"shard": 0, "shards": 1}`` and a tick from a terminal must contend for the same lease."""
+    if shard is None or shard[1] == 1:
         return LEASE_NAME
     index, count = shard
     return f"{LEASE_NAME}#{index}/{count}"
+
+
+@dataclass(frozen=True)
+class Cover:
+    """The shards whose services a tick may act on: ``indices`` of ``count``.
+
+    ``named`` is true when the shards were chosen for the services a tick was given: a named
+    service found outside them is then reported, not silently left to another shard.
+    """
+
+    indices: tuple[int, ...]
+    count: int
+    named: bool = False
+
+    def holds(self, key: str) -> bool:
+        return self.count == 1 or shard_of(key, self.count) in self.indices
+
+    def lease_names(self) -> list[str]:
+        """In ascending shard order, so that two ticks wanting the same shards never each hold
+        a part of them while waiting for the rest."""
+        return [lease_name((index, self.count)) for index in sorted(self.indices)]
+
+
+def wanted_keys(keys: Collection[str], services: Collection[str]) -> set[str]:
+    """The keys a ``services`` list names: a key exactly, or every scope of ``cluster/service``."""
+    wanted = set(services)
+    return {k for k in keys if k in wanted or k.split("@", 1)[0] in wanted}
+
+
+def cover_for(
+    shard: tuple[int, int] | None, shards: int, named_keys: Collection[str] | None
+) -> Cover:
+    """The shards a tick covers and so the leases it takes.
+
+    An explicit shard (the scheduled Lambda) is that shard. Without one, the tick covers every
+    shard holding a service it will act on: all of them for a full tick, the shards of
+    ``named_keys`` for a tick given services (at least one, so it always holds a lease).
+    """
+    if shard is not None:
+        return Cover((shard[0],), shard[1])
+    if shards == 1 or named_keys is None:
+        return Cover(tuple(range(shards)), shards)
+    indices = sorted({shard_of(key, shards) for key in named_keys}) or [0]
+    return Cover(tuple(indices), shards, named=True)
 
 
 def shard_of(key: str, count: int) -> int:
@@ -73,9 +119,10 @@ def check_shard(shard: tuple[int, int] | None) -> None:
 
 @dataclass
 class _Lease:
-    """The lease this tick holds and the wall-clock instant it must stop acting."""
+    """The leases this tick holds (one per shard it covers, all under one holder id) and the
+    wall-clock instant it must stop acting."""
 
-    name: str
+    names: list[str]
     holder: str
     deadline: float
     clock: Callable[[], float]
@@ -110,6 +157,11 @@ def run_tick(
 ) -> TickReport:
     """Converge every managed service (or the named ones, or one shard) to its decision at ``at``.
 
+    Leases: ``shard`` takes that shard's lease. Without one the tick takes the lease of every
+    shard (``settings.shards``) holding a service it will act on, in ascending order, so it
+    never acts beside a scheduled tick on the same service; when any is held, it gives back
+    what it took and does nothing (lease "held").
+
     ``at`` decides. ``pacing_clock`` (default: the pacer's, else the real clock) paces
     requests, waits between retries and measures the duration; ``clock`` is the wall clock
     of the lease in epoch seconds (default: one that moves with ``pacing_clock``). ``pacer``
@@ -120,6 +172,16 @@ def run_tick(
     if at.utcoffset() is None:
         raise ValueError("the tick instant must carry a UTC offset")
     check_shard(shard)
+    if shard is not None and shard[1] != settings.shards:
+        # The leases of a tick given no shard follow TEIJI_SHARDS; with another count the two
+        # would take different leases and could act on one service at the same time.
+        log_event(
+            "the shard count differs from TEIJI_SHARDS; ticks from a terminal will not wait "
+            "for this one",
+            level=logging.WARNING,
+            shards=shard[1],
+            setting=settings.shards,
+        )
     pace = pacing_clock or (pacer.clock if pacer is not None else RealClock())
     started = pace.monotonic()
     try:
@@ -188,20 +250,21 @@ class _Tick:
     def _still_leased(self) -> bool:
         """May this tick still write? Asked before every write of a service.
 
-        Before the deadline, yes. After it, only while the lease item still names this tick:
-        once another tick has taken it over, that tick may be restoring this very service, and
+        Before the deadline, yes. After it, only while every lease item still names this tick:
+        once another tick has taken one over, that tick may be restoring this very service, and
         finishing a stop here would leave it stopped without a baseline.
         """
         if self.lease is None or self.lease.alive():
             return True
-        try:
-            held = self.state.get_lease(self.lease.name)
-        except (ClientError, BotoCoreError):
-            held = None
-        if held is not None and held.holder == self.lease.holder:
-            return True
-        self.lease_lost = True
-        return False
+        for name in self.lease.names:
+            try:
+                held = self.state.get_lease(name)
+            except (ClientError, BotoCoreError):
+                held = None
+            if held is None or held.holder != self.lease.holder:
+                self.lease_lost = True
+                return False
+        return True
 
     def add(self, report: TickReport, service: ServiceReport) -> None:
         with self._lock:
@@ -211,54 +274,105 @@ class _Tick:
     def run(
         self, at: datetime, services: Collection[str] | None, shard: tuple[int, int] | None
     ) -> TickReport:
-        if not self.dry_run:
-            holder = uuid.uuid4().hex
-            name = lease_name(shard)
-            taken_at = self.wall()  # read before asking: the lease cannot end before this + ttl
-            ttl = self.settings.lease_seconds
+        if self.dry_run:
+            report = TickReport(at=at, dry_run=True, lease="not taken (dry run)")
+            self._run(report, services, cover_for(shard, self.settings.shards, None))
+            return report
+
+        cover = self._cover(at, services, shard)
+        holder = uuid.uuid4().hex
+        taken_at = self.wall()  # read before asking: no lease can end before this + ttl
+        ttl = self.settings.lease_seconds
+        blocked = self._take_leases(cover.lease_names(), holder, ttl)
+        if blocked is not None:
+            return self._held(at, blocked)
+        margin = min(LEASE_MARGIN_S, ttl / 10)
+        self.lease = _Lease(cover.lease_names(), holder, taken_at + ttl - margin, self.wall)
+
+        report = TickReport(at=at, dry_run=False, lease="acquired")
+        try:
+            self._run(report, services, cover)
+            if self.lease_lost:
+                report.lease = "lost"
+        finally:
+            self._release(self.lease.names, holder)
+        return report
+
+    def _cover(
+        self, at: datetime, services: Collection[str] | None, shard: tuple[int, int] | None
+    ) -> Cover:
+        """The shards this tick takes the leases of.
+
+        Given services and no shard, while the services are split over several shards, only
+        the documents say which shards hold them (a ``cluster/service`` may have a schedule in
+        several accounts): read them once to find out. The tick reads them again once it holds
+        the leases, so it never acts on documents older than the last tick that held them.
+        """
+        if shard is not None or services is None or self.settings.shards == 1:
+            return cover_for(shard, self.settings.shards, None)
+        loaded = self._load(at)
+        keys = set(loaded.documents.schedules) | set(loaded.problem_keys)
+        named = wanted_keys(keys, services) or set(services)
+        return cover_for(None, self.settings.shards, named)
+
+    def _take_leases(self, names: Sequence[str], holder: str, ttl: int) -> str | None:
+        """Take every lease in order; None when all were taken, else the one held by another
+        tick (the ones taken before it are given back)."""
+        taken: list[str] = []
+        for name in names:
             try:
                 acquired = self.state.acquire_lease(name, holder, ttl)
             except (ClientError, BotoCoreError) as exc:
+                self._release(taken, holder)
                 raise TickError(
                     f"cannot take the lease in table {self.settings.state_table}: {error_text(exc)}"
                 ) from exc
             if not acquired:
-                held = self.state.get_lease(name)
-                report = TickReport(at=at, dry_run=self.dry_run, lease="held")
-                report.lease_holder = held.holder if held else None
-                log_event("another tick holds the lease; nothing done", lease=name)
-                return report
-            margin = min(LEASE_MARGIN_S, ttl / 10)
-            self.lease = _Lease(name, holder, taken_at + ttl - margin, self.wall)
+                self._release(taken, holder)
+                return name
+            taken.append(name)
+        return None
 
-        status: LeaseStatus = "acquired" if self.lease else "not taken (dry run)"
-        report = TickReport(at=at, dry_run=self.dry_run, lease=status)
+    def _held(self, at: datetime, name: str) -> TickReport:
+        report = TickReport(at=at, dry_run=False, lease="held")
         try:
-            self._run(report, services, shard)
-            if self.lease_lost:
-                report.lease = "lost"
-        finally:
-            if self.lease is not None:
-                try:
-                    self.state.release_lease(self.lease.name, self.lease.holder)
-                except (ClientError, BotoCoreError) as exc:
-                    # It expires by itself; the next tick can take it then.
-                    log_event("could not release the lease", level=logging.WARNING, error=str(exc))
+            held = self.state.get_lease(name)
+        except (ClientError, BotoCoreError):
+            held = None
+        report.lease_holder = held.holder if held else None
+        log_event("another tick holds the lease; nothing done", lease=name)
         return report
 
-    # The phases -------------------------------------------------------------------------------
-    def _run(
-        self, report: TickReport, services: Collection[str] | None, shard: tuple[int, int] | None
-    ) -> None:
-        at = report.at
+    def _release(self, names: Sequence[str], holder: str) -> None:
+        for name in reversed(names):
+            try:
+                self.state.release_lease(name, holder)
+            except (ClientError, BotoCoreError) as exc:
+                # It expires by itself; the next tick can take it then.
+                log_event(
+                    "could not release the lease",
+                    level=logging.WARNING,
+                    lease=name,
+                    error=str(exc),
+                )
+
+    def _load(self, at: datetime) -> LoadedConfig:
         try:
-            loaded = self.config.load_config(now=at, max_override=self.settings.max_override)
+            return self.config.load_config(
+                now=at,
+                max_override=self.settings.max_override,
+                default_timezone=self.settings.default_timezone,
+            )
         except (ClientError, BotoCoreError) as exc:
             raise TickError(
                 f"cannot read the documents in table {self.settings.config_table}: "
                 f"{error_text(exc)}"
             ) from exc
-        schedules, invalid = _select(loaded, services, shard, report, self.config.source)
+
+    # The phases -------------------------------------------------------------------------------
+    def _run(self, report: TickReport, services: Collection[str] | None, cover: Cover) -> None:
+        loaded = self._load(report.at)
+        schedules, invalid = _select(loaded, services, cover, report, self.config.source)
         for key, problems in invalid.items():
             report.services.append(
                 ServiceReport(key, "failed", error="; ".join(str(p) for p in problems))
@@ -460,7 +574,7 @@ class _BaselineReader:
 def _select(
     loaded: LoadedConfig,
     services: Collection[str] | None,
-    shard: tuple[int, int] | None,
+    cover: Cover,
     report: TickReport,
     source: str,
 ) -> tuple[list[Schedule], dict[str, list[Problem]]]:
@@ -468,10 +582,9 @@ def _select(
     schedules = loaded.documents.schedules
     keys = set(schedules) | set(loaded.problem_keys)
     if services is not None:
-        wanted = set(services)
-        chosen = {k for k in keys if k in wanted or k.split("@", 1)[0] in wanted}
-        for name in sorted(wanted):
-            if not any(k == name or k.split("@", 1)[0] == name for k in keys):
+        chosen = wanted_keys(keys, services)
+        for name in sorted(set(services)):
+            if not wanted_keys(keys, [name]):
                 report.services.append(
                     ServiceReport(
                         name,
@@ -480,8 +593,19 @@ def _select(
                     )
                 )
         keys = chosen
-    if shard is not None:
-        keys = {k for k in keys if shard_of(k, shard[1]) == shard[0]}
+    outside = {k for k in keys if not cover.holds(k)}
+    keys -= outside
+    if cover.named:
+        # Its schedule was written after the tick chose its leases: acting without the lease
+        # of its shard could race that shard's own tick.
+        for key in sorted(outside):
+            report.services.append(
+                ServiceReport(
+                    key,
+                    "skipped",
+                    error="its schedule appeared while the tick was starting; run the tick again",
+                )
+            )
     for problem in loaded.problems:
         if not _service_problem(problem.document):
             report.problems.append(str(problem))

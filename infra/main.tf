@@ -26,8 +26,9 @@ locals {
     var.target_group_arns == null ? [local.target_group_all] : var.target_group_arns
   )
 
-  # Read by engine.config.Settings (TEIJI_DEFAULT_TIMEZONE is informational: every document
-  # carries its own timezone). Null and empty values are left out of the function's environment.
+  # Read by engine.config.Settings. TEIJI_DEFAULT_TIMEZONE is the zone of a schedule document
+  # that names none; TEIJI_SHARDS tells a tick given no shard (a manual invocation) which shard
+  # leases to take. Null and empty values are left out of the function's environment.
   lambda_environment = {
     TEIJI_CONFIG_TABLE     = aws_dynamodb_table.config.name
     TEIJI_STATE_TABLE      = aws_dynamodb_table.state.name
@@ -39,6 +40,7 @@ locals {
     TEIJI_ROLE_NAME        = var.role_name
     TEIJI_EXTERNAL_ID      = var.external_id
     TEIJI_CONCURRENCY      = tostring(var.concurrency)
+    TEIJI_SHARDS           = tostring(var.shards)
     TEIJI_DEFAULT_TIMEZONE = var.default_timezone
   }
 

@@ -104,9 +104,14 @@ variable "log_kms_key_arn" {
 # Behaviour (environment of the function) ------------------------------------------------------
 
 variable "default_timezone" {
-  description = "Time zone shown to operators when a document names none (TEIJI_DEFAULT_TIMEZONE; informational: each document decides in its own time zone)."
+  description = "IANA time zone of every schedule document that names no timezone (TEIJI_DEFAULT_TIMEZONE): its windows, cron and holidays are read in it. A document's own timezone always wins. Operators' terminals should set the same TEIJI_DEFAULT_TIMEZONE."
   type        = string
   default     = "Asia/Tokyo"
+
+  validation {
+    condition     = can(regex("^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$", var.default_timezone))
+    error_message = "default_timezone: an IANA time zone name such as Asia/Tokyo, UTC or America/New_York."
+  }
 }
 
 variable "dry_run" {
@@ -175,7 +180,7 @@ variable "external_id" {
 # Scheduling -------------------------------------------------------------------------------------
 
 variable "shards" {
-  description = "Number of schedules, each ticking a share of the services ({\"shard\": i, \"shards\": n}); also the function's reserved concurrency."
+  description = "Number of schedules, each ticking a share of the services ({\"shard\": i, \"shards\": n}) under its own lease; also the function's reserved concurrency and TEIJI_SHARDS."
   type        = number
   default     = 1
 

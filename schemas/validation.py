@@ -26,6 +26,7 @@ from typing import Any, Union, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 
 from schemas.documents import (
+    DEFAULT_TIMEZONE,
     KINDS,
     Calendar,
     Override,
@@ -93,14 +94,17 @@ class DocumentSet:
 # One document
 
 
-def parse_document(raw: object, *, source: str, index: int) -> ParsedDocument | list[Problem]:
+def parse_document(
+    raw: object, *, source: str, index: int, default_timezone: str = DEFAULT_TIMEZONE
+) -> ParsedDocument | list[Problem]:
     """The model for ``raw``, or the problems with it. Never raises.
 
     ``index`` is the document's 1-based position in ``source``; it names the document in
-    problems when nothing better (a service or calendar name) can.
+    problems when nothing better (a service or calendar name) can. A schedule that names no
+    ``timezone`` gets ``default_timezone`` (the deployment's ``TEIJI_DEFAULT_TIMEZONE``).
     """
     try:
-        return _parse(raw, source=source, index=index)
+        return _parse(raw, source=source, index=index, default_timezone=default_timezone)
     except Exception as exc:  # the promise is "never raises": any surprise becomes a problem
         return [
             Problem(
@@ -112,7 +116,9 @@ def parse_document(raw: object, *, source: str, index: int) -> ParsedDocument | 
         ]
 
 
-def _parse(raw: object, *, source: str, index: int) -> ParsedDocument | list[Problem]:
+def _parse(
+    raw: object, *, source: str, index: int, default_timezone: str
+) -> ParsedDocument | list[Problem]:
     if not isinstance(raw, Mapping):
         return [
             Problem(
@@ -129,8 +135,11 @@ def _parse(raw: object, *, source: str, index: int) -> ParsedDocument | list[Pro
     if not isinstance(kind, str) or kind not in _MODELS:
         return [Problem(source, label, "kind", _not_allowed(kind, KINDS))]
     model = _MODELS[kind]
+    fields = dict(raw)
+    if model is Schedule and "timezone" not in fields:
+        fields["timezone"] = default_timezone
     try:
-        parsed = model.model_validate(dict(raw))
+        parsed = model.model_validate(fields)
     except ValidationError as exc:
         return _problems(exc, model, source=source, label=label)
     assert isinstance(parsed, Schedule | Calendar | Override)
@@ -423,13 +432,15 @@ def validate_documents(
     now: datetime | None = None,
     max_override: timedelta = timedelta(days=7),
     known_calendars: Collection[str] = (),
+    default_timezone: str = DEFAULT_TIMEZONE,
 ) -> tuple[DocumentSet, list[Problem]]:
     """Parse each ``(source, index, raw)`` and check the rules that span documents.
 
     ``known_calendars`` are calendars defined elsewhere (for example already stored) that
     schedules here may name. ``now`` (aware; default the current time) measures overrides
-    without a ``start``. Invalid documents are left out of the set; the first of two duplicates
-    is kept. An override that has already ended is valid: it is simply inactive.
+    without a ``start``. ``default_timezone`` is the zone of a schedule that names none.
+    Invalid documents are left out of the set; the first of two duplicates is kept. An override
+    that has already ended is valid: it is simply inactive.
     """
     if now is None:
         now = datetime.now(UTC)
@@ -442,7 +453,7 @@ def validate_documents(
     calendar_origin: dict[str, tuple[str, int]] = {}
     override_origin: dict[str, tuple[str, int]] = {}
     for source, index, raw in items:
-        parsed = parse_document(raw, source=source, index=index)
+        parsed = parse_document(raw, source=source, index=index, default_timezone=default_timezone)
         if isinstance(parsed, list):
             problems.extend(parsed)
             continue

@@ -1,13 +1,21 @@
-"""Settings from the environment: defaults, parsing, and errors that name the variable."""
+"""Settings from the environment: defaults, parsing, errors that name the variable, and the
+settings reaching the code that uses them."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+from moto import mock_aws
 
+from engine.aws.clients import Clients
 from engine.cli.main import main
 from engine.config import Settings, SettingsError, parse_duration
+from engine.files import load_and_validate
+from engine.store import ConfigStore, init_tables, to_attribute_map
+from schemas.documents import Schedule
+from schemas.validation import parse_document, validate_documents
 
 
 def test_defaults_when_nothing_is_set() -> None:
@@ -18,6 +26,8 @@ def test_defaults_when_nothing_is_set() -> None:
     assert settings.concurrency == 8
     assert settings.protected == ()
     assert not settings.dry_run
+    assert settings.shards == 1
+    assert settings.default_timezone == "Asia/Tokyo"
 
 
 def test_values_are_read() -> None:
@@ -28,8 +38,12 @@ def test_values_are_read() -> None:
             "TEIJI_PROTECTED": "*prod*, shared/*",
             "TEIJI_DRY_RUN": "true",
             "TEIJI_LEASE_SECONDS": "600",
+            "TEIJI_SHARDS": " 4 ",
+            "TEIJI_DEFAULT_TIMEZONE": "America/New_York",
         }
     )
+    assert settings.shards == 4
+    assert settings.default_timezone == "America/New_York"
     assert settings.max_override == timedelta(days=1, hours=12)
     assert settings.concurrency == 4
     assert settings.protected == ("*prod*", "shared/*")
@@ -44,6 +58,16 @@ def test_values_are_read() -> None:
         ("TEIJI_CONCURRENCY", "abc", "TEIJI_CONCURRENCY: 'abc' is not a whole number"),
         ("TEIJI_CONCURRENCY", "0", "TEIJI_CONCURRENCY: 0 is out of range"),
         ("TEIJI_LEASE_SECONDS", "10", "TEIJI_LEASE_SECONDS: 10 is too short"),
+        ("TEIJI_SHARDS", "two", "TEIJI_SHARDS: 'two' is not a whole number"),
+        ("TEIJI_SHARDS", "0", "TEIJI_SHARDS: 0 is out of range; write a whole number from 1 to 50"),
+        ("TEIJI_SHARDS", "51", "TEIJI_SHARDS: 51 is out of range"),
+        (
+            "TEIJI_DEFAULT_TIMEZONE",
+            "Tokyo",
+            "TEIJI_DEFAULT_TIMEZONE: unknown time zone 'Tokyo'; use an IANA name such as "
+            "Asia/Tokyo",
+        ),
+        ("TEIJI_DEFAULT_TIMEZONE", "JST", "TEIJI_DEFAULT_TIMEZONE: unknown time zone 'JST'"),
     ],
 )
 def test_bad_values_name_the_variable(name: str, value: str, expected: str) -> None:
@@ -66,3 +90,59 @@ def test_cli_reports_a_bad_setting_in_one_line_with_exit_2(
 def test_parse_duration_rejects_what_it_cannot_read(text: str) -> None:
     with pytest.raises(ValueError, match="is not a duration"):
         parse_duration(text)
+
+
+@pytest.mark.parametrize("command", ["tick", "plan"])
+def test_a_bad_rate_setting_stops_a_tick_from_the_terminal_with_exit_2(
+    command: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("TEIJI_RATE_ECS_SERVICE_MODIFY", "fast")
+    assert main([command, "--endpoint-url", "http://127.0.0.1:9"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("teiji: setting TEIJI_RATE_ECS_SERVICE_MODIFY: 'fast' has no '/'")
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+# TEIJI_DEFAULT_TIMEZONE reaches every reader of documents --------------------------------------
+WINDOWS = [{"days": "mon-fri", "start": "09:00", "end": "17:00"}]
+OFFICE = {"kind": "schedule", "service": "c1/web", "windows": WINDOWS}  # no timezone
+NOW = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
+
+
+def test_a_schedule_without_timezone_gets_the_default_one() -> None:
+    parsed = parse_document(OFFICE, source="t", index=1, default_timezone="America/New_York")
+    assert isinstance(parsed, Schedule) and parsed.timezone == "America/New_York"
+    parsed = parse_document(OFFICE, source="t", index=1)
+    assert isinstance(parsed, Schedule) and parsed.timezone == "Asia/Tokyo"
+    own = {**OFFICE, "timezone": "Europe/Oslo"}
+    parsed = parse_document(own, source="t", index=1, default_timezone="America/New_York")
+    assert isinstance(parsed, Schedule) and parsed.timezone == "Europe/Oslo"  # its own wins
+    docs, problems = validate_documents(
+        [("t", 1, OFFICE)], now=NOW, default_timezone="America/New_York"
+    )
+    assert problems == [] and docs.schedules["c1/web"].timezone == "America/New_York"
+    assert Schedule.model_validate(OFFICE).timezone == "Asia/Tokyo"  # the model's own default
+
+
+def test_files_and_the_config_table_read_with_the_default_timezone(tmp_path: Path) -> None:
+    path = tmp_path / "web.yaml"
+    path.write_text(
+        "kind: schedule\nservice: c1/web\nwindows: [{days: mon-fri, start: '09:00', "
+        "end: '17:00'}]\n",
+        encoding="utf-8",
+    )
+    docs, problems = load_and_validate([str(path)], now=NOW, default_timezone="UTC")
+    assert problems == [] and docs.schedules["c1/web"].timezone == "UTC"
+
+    with mock_aws():
+        clients = Clients(region="ap-northeast-1")
+        init_tables(clients, Settings())
+        item = {"pk": "schedule", "sk": "c1/web", "windows": WINDOWS}
+        clients.dynamodb().put_item(TableName="teiji-config", Item=to_attribute_map(item))
+        store = ConfigStore(clients, "teiji-config")
+        loaded = store.load_config(now=NOW, default_timezone="America/New_York")
+        assert loaded.problems == []
+        assert loaded.documents.schedules["c1/web"].timezone == "America/New_York"
+        docs, _ = store.load(now=NOW)
+        assert docs.schedules["c1/web"].timezone == "Asia/Tokyo"

@@ -132,6 +132,43 @@ def test_a_failed_service_raises_after_the_report_is_logged(
     assert lines[-1]["failed"] is True
 
 
+def test_a_bad_rate_setting_is_named_as_a_setting_not_a_document(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TEIJI_RATE_ECS_MODIFY", "5/50")
+    with freeze_time("2026-12-01T14:00:00Z"), pytest.raises(handler.TickFailedError) as err:
+        handler.lambda_handler({}, Context())
+    message = str(err.value)
+    assert message.startswith("a setting cannot be used, nothing was done: ")
+    assert "TEIJI_RATE_ECS_MODIFY" in message
+    assert "document" not in message
+    assert "service(s) failed" not in message
+    assert world.state("c1", "web").desired == 2
+
+
+def test_document_problems_are_counted_as_such(world: World) -> None:
+    world.put_item({"pk": "calendar", "sk": "company", "dates": ["2026-02-30"]})
+    world.put(schedule("c1/ghost"))
+    with freeze_time("2026-12-01T14:00:00Z"), pytest.raises(handler.TickFailedError) as err:
+        handler.lambda_handler({}, Context())
+    assert str(err.value) == "1 service(s) failed: c1/ghost; 1 problem(s) in documents"
+
+
+def test_the_default_timezone_comes_from_the_environment(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    office = [{"days": "mon-fri", "start": "09:00", "end": "17:00"}]
+    world.put_item({"pk": "schedule", "sk": "c1/web", "windows": office})  # no timezone
+    # Tuesday 23:00 in Tokyo (stopped there), 09:00 in New York (running).
+    with freeze_time("2026-12-01T14:00:00Z"):
+        monkeypatch.setenv("TEIJI_DEFAULT_TIMEZONE", "America/New_York")
+        result = handler.lambda_handler({"dry_run": True}, Context())
+        assert result["services"][0]["decision"] == "running"
+        monkeypatch.delenv("TEIJI_DEFAULT_TIMEZONE")
+        result = handler.lambda_handler({"dry_run": True}, Context())
+        assert result["services"][0]["decision"] == "stopped"
+
+
 def test_importing_the_handler_is_light() -> None:
     import subprocess
 

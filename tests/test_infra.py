@@ -29,9 +29,6 @@ INFRA = Path(__file__).resolve().parent.parent / "infra"
 EXAMPLE = INFRA / "examples" / "basic"
 TF_FILES = sorted(INFRA.glob("*.tf")) + sorted(EXAMPLE.glob("*.tf"))
 
-# Set by Terraform for operators to read, not read by engine.config.
-INFORMATIONAL_ENV = frozenset({"TEIJI_DEFAULT_TIMEZONE"})
-
 
 # Loading -------------------------------------------------------------------------------------
 def _plain(value: Any) -> Any:
@@ -216,7 +213,7 @@ def test_handler_exists() -> None:
 def test_environment_names_are_the_ones_the_engine_reads() -> None:
     environment = locals_()["lambda_environment"]
     names = set(environment)
-    unknown = names - set(ENV_VARS) - INFORMATIONAL_ENV
+    unknown = names - set(ENV_VARS)
     assert not unknown, f"Terraform sets variables nothing reads: {sorted(unknown)}"
     missing = set(ENV_VARS) - names
     assert not missing, f"engine.config reads variables Terraform never sets: {sorted(missing)}"
@@ -224,6 +221,42 @@ def test_environment_names_are_the_ones_the_engine_reads() -> None:
     assert environment["TEIJI_STATE_TABLE"] == "${aws_dynamodb_table.state.name}"
     function = resource("aws_lambda_function", "tick")
     assert "local.lambda_environment" in first(function["environment"])["variables"]
+
+
+def test_environment_carries_the_shards_and_the_default_timezone() -> None:
+    environment = locals_()["lambda_environment"]
+    # A tick given no shard takes the leases of TEIJI_SHARDS shards: the same count the
+    # schedules send, or a terminal's tick and a scheduled one would not contend.
+    assert environment["TEIJI_SHARDS"] == "${tostring(var.shards)}"
+    assert environment["TEIJI_DEFAULT_TIMEZONE"] == "${var.default_timezone}"
+
+
+def test_variable_defaults_are_settings_the_engine_accepts() -> None:
+    from engine.config import Settings
+
+    variables = blocks("variable")
+    settings = Settings.from_env(
+        {
+            "TEIJI_DEFAULT_TIMEZONE": variables["default_timezone"]["default"],
+            "TEIJI_SHARDS": str(variables["shards"]["default"]),
+        }
+    )
+    assert (settings.default_timezone, settings.shards) == ("Asia/Tokyo", 1)
+    condition = first(variables["shards"]["validation"])["condition"]
+    assert "var.shards <= 50" in condition  # engine.config.MAX_SHARDS
+
+
+def test_default_timezone_pattern_admits_every_iana_name() -> None:
+    import pytz
+
+    condition = first(blocks("variable")["default_timezone"]["validation"])["condition"]
+    match = re.search(r'regex\("(.+)", var\.default_timezone\)', condition)
+    assert match, condition
+    pattern = re.compile(match.group(1).replace("\\\\", "\\"))
+    rejected = [name for name in pytz.all_timezones if not pattern.fullmatch(name)]
+    assert rejected == []
+    for wrong in ("", "Asia Tokyo", "/Tokyo", "Asia/"):
+        assert not pattern.fullmatch(wrong), wrong
 
 
 def test_lease_outlasts_the_function_timeout() -> None:

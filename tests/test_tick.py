@@ -375,6 +375,30 @@ def test_shards_split_services_and_take_their_own_lease(env: Env) -> None:
         env.tick(STOP, shard=(3, 3))
 
 
+def test_a_schedule_without_timezone_is_read_in_the_default_timezone(env: Env) -> None:
+    w = env.world
+    office = [{"days": "mon-fri", "start": "09:00", "end": "17:00"}]
+    w.create_service("c1", "web", desired=2)
+    w.create_service("c1", "api", desired=2)
+    # Written in the console with no timezone; the other names its own.
+    w.put_item({"pk": "schedule", "sk": "c1/web", "windows": office})
+    w.put(schedule("c1/api", timezone="Asia/Tokyo", windows=office))
+    when = at("2026-12-02T15:00:00+00:00")  # Wed 10:00 in New York, Thu 00:00 in Tokyo
+
+    new_york = Settings(default_timezone="America/New_York")
+    report = env.tick(when, settings=new_york, dry_run=True)
+    web = report.service("c1/web")
+    assert web.decision is not None and web.decision.state == "running"
+    assert web.outcome == "converged"
+    api = report.service("c1/api")
+    assert api.decision is not None and api.decision.state == "stopped"  # its own zone wins
+
+    report = env.tick(when, dry_run=True)  # the default setting: Asia/Tokyo
+    web = report.service("c1/web")
+    assert web.decision is not None and web.decision.state == "stopped"
+    assert web.outcome == "planned"
+
+
 def test_baselines_that_cannot_be_read_stop_all_acting(env: Env) -> None:
     w = env.world
     w.create_service("c1", "web", desired=3)

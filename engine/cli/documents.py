@@ -118,7 +118,9 @@ def run_validate(args: argparse.Namespace) -> int:
         items, syntax = read_documents(args.files)
     except UnreadableFileError as exc:
         raise CliError(str(exc)) from exc
-    docs, invalid = validate_documents(items, max_override=limit)
+    docs, invalid = validate_documents(
+        items, max_override=limit, default_timezone=Settings.from_env().default_timezone
+    )
     problems = syntax + invalid
     count = len(items)
     if args.json:
@@ -216,7 +218,12 @@ def run_explain(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from exc
     # Override lengths are measured from the instant explained when it is known.
     now = at if at is not None and at.utcoffset() is not None else None
-    docs, invalid = validate_documents(items, now=now, max_override=limit)
+    docs, invalid = validate_documents(
+        items,
+        now=now,
+        max_override=limit,
+        default_timezone=Settings.from_env().default_timezone,
+    )
     problems = syntax + invalid
     if problems:
         for problem in problems:

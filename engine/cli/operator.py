@@ -73,7 +73,7 @@ from engine.store import (
     service_of_problem,
     to_attribute_map,
 )
-from schemas.documents import DEFAULT_TIMEZONE, Calendar, Override, Schedule, State
+from schemas.documents import Calendar, Override, Schedule, State
 from schemas.validation import DocumentSet, Problem, parse_document, validate_documents
 
 if TYPE_CHECKING:
@@ -94,6 +94,11 @@ def utc_now() -> datetime:
 
 # --------------------------------------------------------------------------------------------
 # The parser
+
+
+def _default_zone() -> str:
+    """The zone of a schedule that names none (TEIJI_DEFAULT_TIMEZONE, else Asia/Tokyo)."""
+    return Settings.from_env().default_timezone
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -449,7 +454,9 @@ def load_service_documents(
             raws.append((source, len(raws) + 1, document_from_item(item)))
         except ValueError:
             continue  # an unreadable key: the tick reports it; it says nothing about this service
-    docs, problems = validate_documents(raws, now=now, max_override=limit)
+    docs, problems = validate_documents(
+        raws, now=now, max_override=limit, default_timezone=session.settings.default_timezone
+    )
     return docs, [p for p in problems if service_of_problem(p) in (key, None)]
 
 
@@ -554,7 +561,11 @@ def run_put(args: argparse.Namespace) -> int:
         stored_calendars = [str(i.get("sk", "")) for i in session.config.query_kind("calendar")]
     now = utc_now()
     docs, invalid = validate_documents(
-        items, now=now, max_override=limit, known_calendars=stored_calendars
+        items,
+        now=now,
+        max_override=limit,
+        known_calendars=stored_calendars,
+        default_timezone=session.settings.default_timezone,
     )
     problems = syntax + invalid
     if problems:
@@ -683,7 +694,7 @@ def run_delete(args: argparse.Namespace) -> int:
         return _delete_calendar(session, args.calendar)
     stored = find_schedule(session, args.service)
     key = stored.sk
-    timezone = str(stored.raw.get("timezone") or DEFAULT_TIMEZONE)
+    timezone = str(stored.raw.get("timezone") or _default_zone())
     with aws_errors(f"cannot delete from {session.table}"):
         session.config.delete("schedule", key)
     print(f"deleted the schedule of {key}.")
@@ -807,7 +818,11 @@ def run_list(args: argparse.Namespace) -> int:
     at = parse_at(args.at)
     session = open_session(args)
     with aws_errors(f"cannot read the documents in {session.table}"):
-        loaded = session.config.load_config(now=at, max_override=session.settings.max_override)
+        loaded = session.config.load_config(
+            now=at,
+            max_override=session.settings.max_override,
+            default_timezone=session.settings.default_timezone,
+        )
     docs = loaded.documents
     rows = decide_rows(docs, loaded.problem_keys, at)
     schedules = [docs.schedules[r.key] for r in rows if r.key in docs.schedules]
@@ -855,7 +870,7 @@ def decide_rows(
     rows: list[ServiceRow] = []
     for key in sorted(set(docs.schedules) | set(problem_keys)):
         schedule = docs.schedules.get(key)
-        row = ServiceRow(key, schedule.timezone if schedule else DEFAULT_TIMEZONE)
+        row = ServiceRow(key, schedule.timezone if schedule else _default_zone())
         row.problems = [
             p.message if p.path == "-" else f"{p.path}: {p.message}"
             for p in problem_keys.get(key, ())
@@ -1160,7 +1175,7 @@ def _all_overrides(session: Session) -> list[StoredOverride]:
 def _timezones(session: Session) -> dict[str, str]:
     with aws_errors(f"cannot read the schedules in {session.table}"):
         items = session.config.query_kind("schedule")
-    return {str(i.get("sk", "")): str(i.get("timezone") or DEFAULT_TIMEZONE) for i in items}
+    return {str(i.get("sk", "")): str(i.get("timezone") or _default_zone()) for i in items}
 
 
 def run_override_list(args: argparse.Namespace) -> int:
@@ -1182,7 +1197,7 @@ def run_override_list(args: argparse.Namespace) -> int:
             print(
                 table(
                     ("ID", "SERVICE", "HOLDS", "FROM", "UNTIL", "STATUS", "BY", "REASON"),
-                    [_override_cells(s, now, zones.get(s.key, DEFAULT_TIMEZONE)) for s in shown],
+                    [_override_cells(s, now, zones.get(s.key, _default_zone())) for s in shown],
                 )
             )
         else:
@@ -1254,7 +1269,7 @@ def run_override_cancel(args: argparse.Namespace) -> int:
     detail = ""
     if override is not None:
         author = f" by {override.created_by}" if override.created_by else ""
-        timezone = _timezones(session).get(target.key, DEFAULT_TIMEZONE)
+        timezone = _timezones(session).get(target.key, _default_zone())
         until = _local(override.until.astimezone(_zone(timezone)))
         detail = f" (kept it {override.state} until {until}{author}: {override.reason})"
     print(f"cancelled override {target.id} of {target.key}{detail}.")
@@ -1294,7 +1309,7 @@ def run_override_extend(args: argparse.Namespace) -> int:
             f"override {target.sk} is invalid and cannot be extended; cancel it and write a new "
             "one with teiji start or teiji stop"
         )
-    timezone = _timezones(session).get(target.key, DEFAULT_TIMEZONE)
+    timezone = _timezones(session).get(target.key, _default_zone())
     try:
         until = None
         if args.until:

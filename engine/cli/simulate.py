@@ -251,11 +251,16 @@ def _load(
     try:
         if clients is None:
             docs, problems = load_and_validate(
-                args.files, now=now, max_override=settings.max_override
+                args.files,
+                now=now,
+                max_override=settings.max_override,
+                default_timezone=settings.default_timezone,
             )
         else:
             docs, problems = ConfigStore(clients, settings.config_table).load(
-                now=now, max_override=settings.max_override
+                now=now,
+                max_override=settings.max_override,
+                default_timezone=settings.default_timezone,
             )
     except UnreadableFileError as exc:
         raise CliError(str(exc)) from exc

@@ -24,7 +24,7 @@ from engine.cli.common import (
     print_json,
     table,
 )
-from engine.config import Settings
+from engine.config import Settings, SettingsError
 from engine.logs import LOGGER_NAME, setup_logging
 from engine.report import ServiceReport, TickReport
 
@@ -110,6 +110,17 @@ def _logging(args: argparse.Namespace, settings: Settings) -> None:
         logger.propagate = False
 
 
+def check_rate_settings() -> None:
+    """A ``TEIJI_RATE_*`` value the tick cannot use is a bad setting (one line, exit 2), like
+    any other ``TEIJI_*`` value, not a failed tick."""
+    from engine.aws.pacing import PacingConfigError, resolve_rates
+
+    try:
+        resolve_rates()
+    except PacingConfigError as exc:
+        raise SettingsError(str(exc)) from None
+
+
 def run_init(args: argparse.Namespace) -> int:
     from engine.store import init_tables
 
@@ -124,6 +135,7 @@ def _tick(args: argparse.Namespace, *, dry_run: bool) -> TickReport:
 
     at = parse_at(args.at)
     settings = Settings.from_env()
+    check_rate_settings()
     _logging(args, settings)
     clients = make_clients(args, settings)
     try:
