@@ -62,7 +62,7 @@ _JSON_SERVICES = frozenset({"ecs", "application-auto-scaling", "dynamodb"})
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/]+)/")
 
 
-class _Body(BytesIO):
+class ResponseBody(BytesIO):
     """What botocore reads an ``AWSResponse``'s raw body through."""
 
     def stream(self, **_: Any) -> Iterator[bytes]:
@@ -72,23 +72,32 @@ class _Body(BytesIO):
             contents = self.read()
 
 
+def json_error_response(
+    url: str, status: int, code: str, message: str, *, request_id: str | None = None
+) -> AWSResponse:
+    """An AWS JSON-protocol error answer (ECS, Application Auto Scaling and DynamoDB all use
+    it): botocore parses the code from ``__type``."""
+    headers = HTTPHeaders()
+    headers["x-amzn-RequestId"] = request_id or str(uuid.uuid4())
+    headers["Content-Type"] = "application/x-amz-json-1.1"
+    body = json.dumps({"__type": code, "message": message}).encode()
+    return AWSResponse(url, status, headers, ResponseBody(body))
+
+
 def throttling_response(service_id: str, url: str) -> AWSResponse:
     """The answer AWS gives when a bucket is empty: HTTP 400, ThrottlingException."""
-    request_id = str(uuid.uuid4())
     if service_id in _JSON_SERVICES:
-        body = json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"}).encode()
-        headers = {"x-amzn-RequestId": request_id, "Content-Type": "application/x-amz-json-1.1"}
-    else:
-        body = (
-            "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code>"
-            f"<Message>Rate exceeded</Message></Error><RequestId>{request_id}</RequestId>"
-            "</ErrorResponse>"
-        ).encode()
-        headers = {"x-amzn-RequestId": request_id, "Content-Type": "text/xml"}
-    http_headers = HTTPHeaders()
-    for name, value in headers.items():
-        http_headers[name] = value
-    return AWSResponse(url, 400, http_headers, _Body(body))
+        return json_error_response(url, 400, "ThrottlingException", "Rate exceeded")
+    request_id = str(uuid.uuid4())
+    body = (
+        "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code>"
+        f"<Message>Rate exceeded</Message></Error><RequestId>{request_id}</RequestId>"
+        "</ErrorResponse>"
+    ).encode()
+    headers = HTTPHeaders()
+    headers["x-amzn-RequestId"] = request_id
+    headers["Content-Type"] = "text/xml"
+    return AWSResponse(url, 400, headers, ResponseBody(body))
 
 
 @dataclass

@@ -20,7 +20,6 @@ Monday) and Thanksgiving Day (US, Thursday).
 
 from __future__ import annotations
 
-import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -33,7 +32,7 @@ from unittest import mock
 
 from engine.config import Settings
 from engine.localtime import localize, to_local, zone
-from engine.logs import LOGGER_NAME
+from engine.logs import silence_logging
 from engine.model import Decision
 from engine.overrides import build_override
 from engine.plan import Action
@@ -267,7 +266,8 @@ def _run(
     if on_start is not None:
         on_start(result)
 
-    _quiet_logs()
+    # Each tick logs a JSON line per service for CloudWatch; the demo shows its own lines.
+    silence_logging()
     timezones = {s.key: s.timezone for s in docs.schedules.values()}
     last: dict[str, Decision] = {}
     at = local_instant(result.first_day, 0)
@@ -289,13 +289,6 @@ def _run(
                 if on_event is not None:
                     on_event(event)
         at = (at + TICK).astimezone(zone(DEMO_ZONE))
-
-
-def _quiet_logs() -> None:
-    # Each tick logs a JSON line per service for CloudWatch; the demo shows its own lines.
-    logger = logging.getLogger(LOGGER_NAME)
-    logger.setLevel(logging.CRITICAL + 1)
-    logger.propagate = False
 
 
 def _create_services(

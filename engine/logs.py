@@ -51,6 +51,14 @@ def setup_logging(level: str = "INFO", stream: TextIO | None = None) -> logging.
     return logger
 
 
+def silence_logging() -> None:
+    """Drop teiji's log lines: in a terminal the command's own output is the report, and the
+    JSON lines are for the Lambda's log group."""
+    logger = logging.getLogger(LOGGER_NAME)
+    logger.setLevel(logging.CRITICAL + 1)
+    logger.propagate = False
+
+
 def log_event(
     event: str, *, level: int = logging.INFO, exc_info: bool = False, **fields: Any
 ) -> None:

@@ -193,12 +193,53 @@ def service_of_problem(problem: Problem) -> str | None:
     return None
 
 
-def _error_code(err: ClientError) -> str:
+def error_code(err: ClientError) -> str:
     return str(err.response.get("Error", {}).get("Code", ""))
+
+
+def conditional_write(write: Callable[..., object], **params: Any) -> bool:
+    """Call a conditional DynamoDB write (``put_item``, ``delete_item``) with ``params``;
+    True when it wrote, False when its condition did not hold."""
+    try:
+        write(**params)
+    except ClientError as err:
+        if error_code(err) == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
 
 
 def _backoff(attempt: int, *, base: float = 0.05, cap: float = 2.0) -> float:
     return float(min(cap, base * 2**attempt) * random.random())
+
+
+def query_items(
+    clients: Clients, table: str, pk: str, *, prefix: str | None = None
+) -> list[dict[str, Any]]:
+    """The items under partition ``pk`` (sort key beginning with ``prefix`` when given), all
+    pages, strongly consistent."""
+    condition = "pk = :pk"
+    values: dict[str, Any] = {":pk": {"S": pk}}
+    if prefix is not None:
+        condition += " AND begins_with(sk, :prefix)"
+        values[":prefix"] = {"S": prefix}
+    client = clients.dynamodb()
+    items: list[dict[str, Any]] = []
+    start: dict[str, Any] | None = None
+    while True:
+        params: dict[str, Any] = {
+            "TableName": table,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeValues": values,
+            "ConsistentRead": True,
+        }
+        if start:
+            params["ExclusiveStartKey"] = start
+        response = client.query(**params)
+        items.extend(from_attribute_map(i) for i in response.get("Items", []))
+        start = response.get("LastEvaluatedKey")
+        if not start:
+            return items
 
 
 # Config table -----------------------------------------------------------------------------------
@@ -224,25 +265,10 @@ class ConfigStore:
     document_from_item = staticmethod(document_from_item)
 
     # Reading ----------------------------------------------------------------------------------
-    def query_kind(self, kind: str) -> list[dict[str, Any]]:
-        """Every item of one kind, all pages, strongly consistent (edits show up at once)."""
-        client = self.clients.dynamodb()
-        items: list[dict[str, Any]] = []
-        start: dict[str, Any] | None = None
-        while True:
-            params: dict[str, Any] = {
-                "TableName": self.table,
-                "KeyConditionExpression": "pk = :pk",
-                "ExpressionAttributeValues": {":pk": {"S": kind}},
-                "ConsistentRead": True,
-            }
-            if start:
-                params["ExclusiveStartKey"] = start
-            response = client.query(**params)
-            items.extend(from_attribute_map(i) for i in response.get("Items", []))
-            start = response.get("LastEvaluatedKey")
-            if not start:
-                return items
+    def query_kind(self, kind: str, *, prefix: str | None = None) -> list[dict[str, Any]]:
+        """Every item of one kind, all pages, strongly consistent (edits show up at once);
+        with ``prefix``, only the items whose sort key begins with it."""
+        return query_items(self.clients, self.table, kind, prefix=prefix)
 
     def load(
         self,
@@ -421,35 +447,25 @@ class StateStore:
     def save_baseline(self, baseline: Baseline) -> bool:
         """Save unless one exists (never overwrite); True when this call wrote it."""
         item = {"pk": BASELINE_PK, "sk": baseline.key, **baseline_body(baseline)}
-        try:
-            self.clients.dynamodb().put_item(
-                TableName=self.table,
-                Item=to_attribute_map(item),
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-        except ClientError as err:
-            if _error_code(err) == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return conditional_write(
+            self.clients.dynamodb().put_item,
+            TableName=self.table,
+            Item=to_attribute_map(item),
+            ConditionExpression="attribute_not_exists(pk)",
+        )
 
     def delete_baseline(self, key: str, expected: Baseline) -> bool:
         """Delete the baseline only if it is still the one that was read; True when deleted."""
-        try:
-            self.clients.dynamodb().delete_item(
-                TableName=self.table,
-                Key={"pk": {"S": BASELINE_PK}, "sk": {"S": key}},
-                ConditionExpression="version = :v AND saved_at = :s",
-                ExpressionAttributeValues={
-                    ":v": {"S": expected.version},
-                    ":s": {"S": baseline_body(expected)["saved_at"]},
-                },
-            )
-        except ClientError as err:
-            if _error_code(err) == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return conditional_write(
+            self.clients.dynamodb().delete_item,
+            TableName=self.table,
+            Key={"pk": {"S": BASELINE_PK}, "sk": {"S": key}},
+            ConditionExpression="version = :v AND saved_at = :s",
+            ExpressionAttributeValues={
+                ":v": {"S": expected.version},
+                ":s": {"S": baseline_body(expected)["saved_at"]},
+            },
+        )
 
     # Archived baselines -------------------------------------------------------------------------
     def archive_baseline(
@@ -472,7 +488,7 @@ class StateStore:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as err:
-            if _error_code(err) != "ConditionalCheckFailedException":
+            if error_code(err) != "ConditionalCheckFailedException":
                 raise
             raw: Mapping[str, Any] | None = err.response.get("Item")  # type: ignore[assignment]
             existing = from_attribute_map(raw) if raw else self._archive_item(item["sk"])
@@ -498,30 +514,13 @@ class StateStore:
 
         Items that do not parse are left out.
         """
-        client = self.clients.dynamodb()
         found: list[Baseline] = []
-        start: dict[str, Any] | None = None
-        while True:
-            params: dict[str, Any] = {
-                "TableName": self.table,
-                "KeyConditionExpression": "pk = :pk AND begins_with(sk, :key)",
-                "ExpressionAttributeValues": {
-                    ":pk": {"S": BASELINE_ARCHIVE_PK},
-                    ":key": {"S": f"{key}#"},
-                },
-                "ConsistentRead": True,
-            }
-            if start:
-                params["ExclusiveStartKey"] = start
-            response = client.query(**params)
-            for raw in response.get("Items", []):
-                try:
-                    found.append(baseline_from_archive_item(from_attribute_map(raw)))
-                except ValidationError:
-                    continue
-            start = response.get("LastEvaluatedKey")
-            if not start:
-                return sorted(found, key=lambda b: b.saved_at)
+        for item in query_items(self.clients, self.table, BASELINE_ARCHIVE_PK, prefix=f"{key}#"):
+            try:
+                found.append(baseline_from_archive_item(item))
+            except ValidationError:
+                continue
+        return sorted(found, key=lambda b: b.saved_at)
 
     # Lease ------------------------------------------------------------------------------------
     def acquire_lease(self, name: str, holder: str, ttl_s: int) -> bool:
@@ -540,33 +539,23 @@ class StateStore:
             "acquired_at": lease.acquired_at.isoformat(),
             "expires_at": lease.expires_at,
         }
-        try:
-            self.clients.dynamodb().put_item(
-                TableName=self.table,
-                Item=to_attribute_map(item),
-                ConditionExpression="attribute_not_exists(pk) OR expires_at < :now OR holder = :h",
-                ExpressionAttributeValues={":now": {"N": str(int(now))}, ":h": {"S": holder}},
-            )
-        except ClientError as err:
-            if _error_code(err) == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return conditional_write(
+            self.clients.dynamodb().put_item,
+            TableName=self.table,
+            Item=to_attribute_map(item),
+            ConditionExpression="attribute_not_exists(pk) OR expires_at < :now OR holder = :h",
+            ExpressionAttributeValues={":now": {"N": str(int(now))}, ":h": {"S": holder}},
+        )
 
     def release_lease(self, name: str, holder: str) -> bool:
         """Give the lease back if we still hold it; True when released."""
-        try:
-            self.clients.dynamodb().delete_item(
-                TableName=self.table,
-                Key={"pk": {"S": LEASE_PK}, "sk": {"S": name}},
-                ConditionExpression="holder = :h",
-                ExpressionAttributeValues={":h": {"S": holder}},
-            )
-        except ClientError as err:
-            if _error_code(err) == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return conditional_write(
+            self.clients.dynamodb().delete_item,
+            TableName=self.table,
+            Key={"pk": {"S": LEASE_PK}, "sk": {"S": name}},
+            ConditionExpression="holder = :h",
+            ExpressionAttributeValues={":h": {"S": holder}},
+        )
 
     def get_lease(self, name: str) -> Lease | None:
         response = self.clients.dynamodb().get_item(
@@ -633,7 +622,7 @@ def init_tables(clients: Clients, settings: Settings) -> list[str]:
             done.append(f"table {table} exists")
             continue
         except ClientError as err:
-            if _error_code(err) != "ResourceNotFoundException":
+            if error_code(err) != "ResourceNotFoundException":
                 raise
         client.create_table(
             TableName=table,

@@ -44,3 +44,24 @@ def endpoint(moto_server: str) -> Iterator[str]:
         urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST")
     ).read()
     yield moto_server
+
+
+@pytest.fixture
+def teiji_logging_restored() -> Iterator[None]:
+    """The Lambda handler points teiji's log handler at the stdout of the moment (a test's
+    capture); take it off afterwards so later tests do not write to a closed stream."""
+    import logging
+
+    from engine.logs import LOGGER_NAME
+
+    logger = logging.getLogger(LOGGER_NAME)
+    before = list(logger.handlers)
+    level, propagate = logger.level, logger.propagate
+    try:
+        yield
+    finally:
+        for handler in list(logger.handlers):
+            if handler not in before:
+                logger.removeHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = propagate

@@ -41,14 +41,13 @@ from collections import Counter
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from io import BytesIO
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import pytest
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
-from botocore.compat import HTTPHeaders
 from botocore.exceptions import ConnectionClosedError, ReadTimeoutError
 
+from bench.emulator import json_error_response
 from engine.aws.clients import Clients
 from engine.aws.operations import Operation
 from schemas.records import SuspendedState
@@ -63,15 +62,7 @@ FaultKind = Literal[
     "lost_answer",
     "concurrent_update",
 ]
-FAULT_KINDS: tuple[FaultKind, ...] = (
-    "throttling",
-    "http_500",
-    "http_503",
-    "connection_reset",
-    "read_timeout",
-    "lost_answer",
-    "concurrent_update",
-)
+FAULT_KINDS: tuple[FaultKind, ...] = get_args(FaultKind)
 # Application Auto Scaling raises ConcurrentUpdateException on the calls that change a target.
 _CONCURRENT_UPDATE_OPERATIONS = frozenset({"RegisterScalableTarget", "DeregisterScalableTarget"})
 _FORWARD_LOCK = threading.Lock()
@@ -90,24 +81,9 @@ def zero_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(engine.aws.autoscaling, "_sleep", lambda seconds: None)
 
 
-class _Body(BytesIO):
-    """A raw HTTP body botocore can read (it calls ``stream()``)."""
-
-    def stream(self, **_: Any) -> Iterator[bytes]:
-        chunk = self.read()
-        while chunk:
-            yield chunk
-            chunk = self.read()
-
-
 def error_response(url: str, status: int, code: str, message: str) -> AWSResponse:
-    """An AWS JSON-protocol error answer (ECS, Application Auto Scaling and DynamoDB all use
-    it): botocore parses the code from ``__type``."""
-    body = json.dumps({"__type": code, "message": message}).encode()
-    headers = HTTPHeaders()
-    headers["Content-Type"] = "application/x-amz-json-1.1"
-    headers["x-amzn-RequestId"] = "fault-layer"
-    return AWSResponse(url, status, headers, _Body(body))
+    """An AWS JSON-protocol error answer, as the benchmark's emulated AWS gives it."""
+    return json_error_response(url, status, code, message, request_id="fault-layer")
 
 
 @dataclass
@@ -438,24 +414,3 @@ def _without_none(value: Any) -> Any:
     if isinstance(value, list):
         return [_without_none(v) for v in value]
     return value
-
-
-@contextmanager
-def teiji_logging_restored() -> Iterator[None]:
-    """The Lambda handler points teiji's log handler at the stdout of the moment (a test's
-    capture); take it off afterwards so later tests do not write to a closed stream."""
-    import logging
-
-    from engine.logs import LOGGER_NAME
-
-    logger = logging.getLogger(LOGGER_NAME)
-    before = list(logger.handlers)
-    level, propagate = logger.level, logger.propagate
-    try:
-        yield
-    finally:
-        for handler in list(logger.handlers):
-            if handler not in before:
-                logger.removeHandler(handler)
-        logger.setLevel(level)
-        logger.propagate = propagate

@@ -7,12 +7,11 @@ from collections.abc import Iterator
 from datetime import datetime
 
 import pytest
-from moto import mock_aws
 
 from engine.report import TickReport
 from engine.tick import run_tick
 from tests.faults import InstantClock
-from tests.world import ALL_SUSPENDED, CallLog, World, at, schedule
+from tests.world import ALL_SUSPENDED, CallLog, World, at, moto_tables, schedule
 
 CLUSTERS = {"alpha": 50, "beta": 45, "gamma": 25}  # 120 services
 DAY = at("2026-12-02T12:00:00+09:00")
@@ -21,9 +20,7 @@ NIGHT = at("2026-12-02T23:00:00+09:00")
 
 @pytest.fixture(scope="module")
 def world() -> Iterator[World]:
-    with mock_aws():
-        w = World()
-        w.init_tables()
+    with moto_tables() as w:
         docs = []
         for cluster, count in CLUSTERS.items():
             for i in range(count):

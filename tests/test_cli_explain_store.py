@@ -7,17 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from engine.cli.main import main
 from tests.world import World, schedule
+from tests.world import run_cli as run
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_schedules"
-
-
-def run(capsys: pytest.CaptureFixture[str], endpoint: str, *args: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    code = main([*args, "--endpoint-url", endpoint])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 import engine.cli.operator as operator
-from engine.cli.main import main
 from tests.world import Faults, ServiceState, World, schedule
+from tests.world import run_cli as run
 
 NIGHT = "2026-12-01T23:00:00+09:00"  # Tuesday, outside Mon-Fri 05:00-22:00
 DAY = "2026-12-01T10:00:00+09:00"
@@ -43,13 +43,6 @@ kind: schedule
 service: c1/worker
 mode: always_on
 """
-
-
-def run(capsys: pytest.CaptureFixture[str], endpoint: str, *args: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    code = main([*args, "--endpoint-url", endpoint])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture

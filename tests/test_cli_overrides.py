@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 import engine.cli.operator as operator
-from engine.cli.main import main
 from tests.world import Faults, World, schedule
+from tests.world import run_cli as run
 
 TUESDAY_2100 = datetime.fromisoformat("2026-12-01T21:00:00+09:00")
 
@@ -47,13 +47,6 @@ def world(endpoint: str, clock: Clock) -> World:
     w.create_service("c1", "api", desired=1)
     w.put(schedule("c1/web"), schedule("c1/api"))
     return w
-
-
-def run(capsys: pytest.CaptureFixture[str], endpoint: str, *args: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    code = main([*args, "--endpoint-url", endpoint])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def overrides(world: World) -> list[dict[str, Any]]:

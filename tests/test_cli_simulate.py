@@ -12,7 +12,8 @@ from freezegun import freeze_time
 
 from engine.aws.clients import Clients
 from engine.cli.main import main
-from engine.store import ConfigStore
+from engine.config import Settings
+from engine.store import ConfigStore, init_tables
 from schemas.documents import Schedule
 
 STG = """\
@@ -25,6 +26,7 @@ windows:
     end: "22:00"
 """
 WEEK = ["--from", "2026-11-16", "--to", "2026-11-22"]
+WEEKDAYS = [{"days": "mon-fri", "start": "05:00", "end": "22:00"}]
 
 
 @pytest.fixture
@@ -201,23 +203,12 @@ def test_usage_errors_exit_2(
 
 
 # Online: DynamoDB and ECS over HTTP ----------------------------------------------------------
-def _online(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Clients:
+def _online(endpoint: str, monkeypatch: pytest.MonkeyPatch, *schedules: dict[str, Any]) -> None:
+    """The config table ``sim-config``, as ``teiji init`` makes it, holding ``schedules``."""
     monkeypatch.setenv("TEIJI_CONFIG_TABLE", "sim-config")
     clients = Clients(region="ap-northeast-1", endpoint_url=endpoint)
-    # The config table as `teiji init` makes it (pk/sk strings), without waiting on a waiter.
-    boto3.client("dynamodb", region_name="ap-northeast-1", endpoint_url=endpoint).create_table(
-        TableName="sim-config",
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    return clients
+    init_tables(clients, Settings(config_table="sim-config"))
+    ConfigStore(clients, "sim-config").put([Schedule.model_validate(s) for s in schedules])
 
 
 def _ecs_service(endpoint: str, name: str, *, desired: int, arm: bool) -> None:
@@ -247,22 +238,11 @@ def _ecs_service(endpoint: str, name: str, *, desired: int, arm: bool) -> None:
 def test_online_reads_documents_and_task_sizes(
     capsys: pytest.CaptureFixture[str], endpoint: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    clients = _online(endpoint, monkeypatch)
-    ConfigStore(clients, "sim-config").put(
-        [
-            Schedule.model_validate(
-                {
-                    "service": "example-cluster/web",
-                    "windows": [{"days": "mon-fri", "start": "05:00", "end": "22:00"}],
-                }
-            ),
-            Schedule.model_validate(
-                {
-                    "service": "example-cluster/gone",
-                    "windows": [{"days": "mon-fri", "start": "05:00", "end": "22:00"}],
-                }
-            ),
-        ]
+    _online(
+        endpoint,
+        monkeypatch,
+        {"service": "example-cluster/web", "windows": WEEKDAYS},
+        {"service": "example-cluster/gone", "windows": WEEKDAYS},
     )
     _ecs_service(endpoint, "web", desired=3, arm=True)
     code, out, err = _run(capsys, "--endpoint-url", endpoint, *WEEK, "--json")
@@ -282,14 +262,7 @@ def test_online_reads_documents_and_task_sizes(
 def test_online_warns_about_services_ecs_does_not_know(
     capsys: pytest.CaptureFixture[str], endpoint: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    clients = _online(endpoint, monkeypatch)
-    ConfigStore(clients, "sim-config").put(
-        [
-            Schedule.model_validate(
-                {"service": "example-cluster/gone", "mode": "always_off"},
-            )
-        ]
-    )
+    _online(endpoint, monkeypatch, {"service": "example-cluster/gone", "mode": "always_off"})
     boto3.client("ecs", region_name="ap-northeast-1", endpoint_url=endpoint).create_cluster(
         clusterName="example-cluster"
     )
@@ -302,17 +275,10 @@ def test_online_warns_about_services_ecs_does_not_know(
 def test_online_flags_win_over_the_task_definition(
     capsys: pytest.CaptureFixture[str], endpoint: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    clients = _online(endpoint, monkeypatch)
-    ConfigStore(clients, "sim-config").put(
-        [
-            Schedule.model_validate(
-                {
-                    "service": "example-cluster/web",
-                    "windows": [{"days": "mon-fri", "start": "05:00", "end": "22:00"}],
-                    "running": {"desired_count": 2},
-                }
-            )
-        ]
+    _online(
+        endpoint,
+        monkeypatch,
+        {"service": "example-cluster/web", "windows": WEEKDAYS, "running": {"desired_count": 2}},
     )
     _ecs_service(endpoint, "web", desired=5, arm=True)
     (web,) = _json(capsys, "--endpoint-url", endpoint, *WEEK, "--cpu", "512", "--arch", "x86_64")

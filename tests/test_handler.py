@@ -9,10 +9,9 @@ from typing import Any
 
 import pytest
 from freezegun import freeze_time
-from moto import mock_aws
 
 import engine.handler as handler
-from tests.world import World, schedule
+from tests.world import World, moto_tables, schedule
 
 # EventBridge Scheduler's event for a tick that was due at 12:00 in Tokyo (running hours).
 STALE_EVENT: dict[str, Any] = {
@@ -35,9 +34,7 @@ class Context:
 @pytest.fixture
 def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     monkeypatch.setattr(handler, "_clients", {})
-    with mock_aws():
-        w = World()
-        w.init_tables()
+    with moto_tables() as w:
         w.create_service("c1", "web", desired=2, target=(1, 4))
         w.put(schedule("c1/web"))
         yield w

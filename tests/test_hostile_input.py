@@ -26,13 +26,12 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from moto import mock_aws
 
 from engine.store import ConfigStore
 from engine.tick import run_tick
 from schemas.documents import Calendar, Override, Schedule
 from schemas.validation import Problem, parse_document, validate_documents
-from tests.world import CallLog, World, at, schedule
+from tests.world import CallLog, World, at, moto_tables, schedule
 
 NOW = at("2026-12-01T12:00:00+09:00")
 SURPRISE = "cannot read this document ("  # parse_document's catch-all: never a clear error
@@ -402,9 +401,7 @@ def test_any_config_item_is_loaded_or_named_in_a_problem(items: list[dict[str, A
 # A tick over 1,001 schedules, one of them bad -----------------------------------------------------
 @pytest.fixture
 def big_world() -> Iterator[World]:
-    with mock_aws():
-        world = World()
-        world.init_tables()
+    with moto_tables() as world:
         yield world
 
 
@@ -476,6 +473,25 @@ def _good_batch(indexes: set[int]) -> list[str]:
     return [yaml.safe_dump(doc) for doc in chosen]
 
 
+def _batch_with(good: set[int], bad: dict[str, Any], position: int) -> list[str] | None:
+    """The good documents ``good`` with ``bad`` written among them at ``position``; None when
+    ``bad`` cannot be written as YAML, and the example is rejected when it is valid as written."""
+    from engine.files import parse_text
+
+    try:
+        text = yaml.safe_dump(bad, allow_unicode=True)
+    except yaml.YAMLError:
+        return None  # not a document anyone can write in a file
+    # Only batches whose broken document really is invalid as written (a mutation may keep it
+    # valid, and YAML may read it back differently).
+    items, syntax = parse_text(text, source="bad.yaml")
+    _, problems = validate_documents(items, known_calendars=["company"])
+    assume(syntax or problems)
+    batch = _good_batch(good)
+    batch.insert(min(position, len(batch)), text)
+    return batch
+
+
 @pytest.mark.parametrize("split", [False, True])
 def test_validate_accepts_the_good_batch(split: bool, capsys: pytest.CaptureFixture[str]) -> None:
     with tempfile.TemporaryDirectory() as directory:
@@ -502,19 +518,9 @@ def test_validate_never_reports_success_for_a_partially_valid_batch(
     split: bool,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from engine.files import parse_text
-
-    try:
-        text = yaml.safe_dump(bad, allow_unicode=True)
-    except yaml.YAMLError:
-        return  # not a document anyone can write in a file
-    # Only batches whose broken document really is invalid as written (a mutation may keep it
-    # valid, and YAML may read it back differently).
-    items, syntax = parse_text(text, source="bad.yaml")
-    _, problems = validate_documents(items, known_calendars=["company"])
-    assume(syntax or problems)
-    batch = _good_batch(good)
-    batch.insert(min(position, len(batch)), text)
+    batch = _batch_with(good, bad, position)
+    if batch is None:
+        return
     with tempfile.TemporaryDirectory() as directory:
         code, out, err = _validate(_write_batch(directory, batch, split), capsys)
     assert code != 0, out
@@ -534,20 +540,11 @@ def test_put_writes_nothing_from_a_partially_valid_batch(
     good: set[int], bad: dict[str, Any], position: int, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from engine.cli.main import main
-    from engine.files import parse_text
 
-    try:
-        text = yaml.safe_dump(bad, allow_unicode=True)
-    except yaml.YAMLError:
+    batch = _batch_with(good, bad, position)
+    if batch is None:
         return
-    items, syntax = parse_text(text, source="bad.yaml")
-    _, problems = validate_documents(items, known_calendars=["company"])
-    assume(syntax or problems)
-    batch = _good_batch(good)
-    batch.insert(min(position, len(batch)), text)
-    with mock_aws(), tempfile.TemporaryDirectory() as directory:
-        world = World()
-        world.init_tables()
+    with moto_tables() as world, tempfile.TemporaryDirectory() as directory:
         code = main(["put", *_write_batch(directory, batch, split=False)])
         stored = world.dynamodb.scan(TableName=world.settings.config_table)["Items"]
     captured = capsys.readouterr()
@@ -560,9 +557,7 @@ def test_put_writes_the_good_batch(capsys: pytest.CaptureFixture[str]) -> None:
     from engine.cli.main import main
 
     batch = _good_batch(set(range(len(VALID_DOCUMENTS))))
-    with mock_aws(), tempfile.TemporaryDirectory() as directory:
-        world = World()
-        world.init_tables()
+    with moto_tables() as world, tempfile.TemporaryDirectory() as directory:
         code = main(["put", *_write_batch(directory, batch, split=True)])
         stored = world.dynamodb.scan(TableName=world.settings.config_table)["Items"]
     assert code == 0, capsys.readouterr().err

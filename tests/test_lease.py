@@ -15,14 +15,13 @@ import pytest
 from freezegun import freeze_time
 from hypothesis import given
 from hypothesis import strategies as st
-from moto import mock_aws
 
 import engine.handler as handler
 from engine.config import Settings
 from engine.report import TickReport
 from engine.store import ConfigStore, LoadedConfig
 from engine.tick import Cover, cover_for, lease_name, run_tick, shard_of, wanted_keys
-from tests.world import CallLog, World, at, schedule
+from tests.world import CallLog, World, at, moto_tables, schedule
 
 NIGHT = at("2026-12-01T23:00:00+09:00")  # Tuesday night in Tokyo: every service should stop
 NIGHT_UTC = "2026-12-01T14:00:00Z"
@@ -36,9 +35,7 @@ class Context:
 @pytest.fixture
 def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     monkeypatch.setattr(handler, "_clients", {})
-    with mock_aws():
-        w = World()
-        w.init_tables()
+    with moto_tables() as w:
         yield w
 
 

@@ -30,9 +30,8 @@ from bench.world import (
 from engine.aws.clients import Clients
 from engine.config import Settings
 from engine.report import TickReport
-from engine.store import ConfigStore, init_tables
 from engine.tick import run_tick
-from tests.world import CallLog, Faults
+from tests.world import CallLog, Faults, store_schedules
 
 A, B = "210987654321", "345678901234"
 SPEC = WorldSpec(
@@ -48,9 +47,7 @@ SPEC = WorldSpec(
 def world() -> Iterator[World]:
     with mock_aws():
         built = build_world(SPEC)
-        clients = Clients(region=HOME_REGION)
-        init_tables(clients, Settings())
-        ConfigStore(clients, Settings().config_table).put(built.schedules(targets="ignore"))
+        store_schedules(Clients(region=HOME_REGION), built.schedules(targets="ignore"))
         yield built
 
 

@@ -205,24 +205,17 @@ def _runtime_sdk(directory: Path) -> Path:
 
 
 def _prepare_aws(endpoint: str) -> None:
-    from engine.store import item_from_document, to_attribute_map
+    from engine.aws.clients import Clients
+    from engine.config import Settings
+    from engine.store import init_tables, item_from_document, to_attribute_map
     from schemas.documents import Schedule
 
     region = "ap-northeast-1"
+    init_tables(
+        Clients(region=region, endpoint_url=endpoint),
+        Settings(config_table="teiji-config", state_table="teiji-state"),
+    )
     dynamodb = boto3.client("dynamodb", endpoint_url=endpoint, region_name=region)
-    for table in ("teiji-config", "teiji-state"):
-        dynamodb.create_table(
-            TableName=table,
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
     schedule = Schedule(service="example-cluster/web", mode="always_off")
     dynamodb.put_item(TableName="teiji-config", Item=to_attribute_map(item_from_document(schedule)))
 

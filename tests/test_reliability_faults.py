@@ -25,7 +25,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from moto import mock_aws
 
 from engine.aws.clients import Clients
 from engine.config import Settings
@@ -41,7 +40,7 @@ from tests.faults import (
     stored_items,
     zero_backoff,
 )
-from tests.world import World, at
+from tests.world import World, at, moto_tables
 
 CREATED = at("2026-01-05T09:00:00+09:00")
 WEEK_START = at("2026-04-27T00:00:00+09:00")  # Monday; Wednesday 29 April is a JP holiday
@@ -292,9 +291,7 @@ def _check_tick(
 def week_world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     zero_backoff(monkeypatch)
     fast_dynamodb_answers(monkeypatch)
-    with mock_aws():
-        world = World(settings=Settings(lease_seconds=LEASE_SECONDS))
-        world.init_tables()
+    with moto_tables(Settings(lease_seconds=LEASE_SECONDS)) as world:
         yield world
 
 
@@ -308,19 +305,22 @@ def test_a_week_of_ticks_under_faults_loses_nothing_and_converges(week_world: Wo
     tally = WeekTally()
     baselines: dict[str, dict[str, Any]] = {}
 
+    def tick(when: datetime) -> TickReport:
+        return run_tick(
+            clients,
+            world.settings,
+            at=when,
+            dry_run=False,
+            clock=when.timestamp,
+            pacing_clock=InstantClock(),
+        )
+
     for number in range(TICKS):
         when = WEEK_START + number * TICK
         before = capacities()
         report: TickReport | None
         try:
-            report = run_tick(
-                clients,
-                world.settings,
-                at=when,
-                dry_run=False,
-                clock=when.timestamp,
-                pacing_clock=InstantClock(),
-            )
+            report = tick(when)
         except Exception as exc:  # the Lambda ends in error; nothing may be lost
             report = None
             tally.ticks_in_error += 1
@@ -332,14 +332,7 @@ def test_a_week_of_ticks_under_faults_loses_nothing_and_converges(week_world: Wo
     faults.enabled = False
     when = WEEK_START + TICKS * TICK
     before = capacities()
-    final = run_tick(
-        clients,
-        world.settings,
-        at=when,
-        dry_run=False,
-        clock=when.timestamp,
-        pacing_clock=InstantClock(),
-    )
+    final = tick(when)
     baselines = _check_tick(tally, when, fleet, final, before, baselines, world)
     assert not final.failed, [s.as_json() for s in final.services if s.failed]
     states = capacities()
@@ -375,9 +368,7 @@ def test_a_week_of_ticks_under_faults_loses_nothing_and_converges(week_world: Wo
 
 def test_one_service_at_a_time_still_converges_every_service() -> None:
     # TEIJI_CONCURRENCY=1 once converged only the first service of each account and region.
-    with mock_aws():
-        world = World(settings=Settings(lease_seconds=LEASE_SECONDS, concurrency=1))
-        world.init_tables()
+    with moto_tables(Settings(lease_seconds=LEASE_SECONDS, concurrency=1)) as world:
         for name in ("a", "b", "c"):
             world.create_service("c1", name, desired=2)
         world.put(

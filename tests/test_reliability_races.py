@@ -21,14 +21,11 @@ from engine.aws.operations import Operation
 from engine.config import Settings
 from engine.report import TickReport
 from engine.tick import run_tick
-from tests.faults import Capacity, FaultLayer, baseline_capacity, capacities, teiji_logging_restored
+from tests.faults import Capacity, FaultLayer, baseline_capacity, capacities
 from tests.world import REGION, CallLog, World, at, schedule
 
-
-@pytest.fixture(autouse=True)
-def _logging_restored() -> Iterator[None]:
-    with teiji_logging_restored():
-        yield
+# The handler points teiji's log handler at a test's captured stdout.
+pytestmark = pytest.mark.usefixtures("teiji_logging_restored")
 
 
 STOP = at("2026-12-01T23:00:00+09:00")  # Tuesday night: stopped

@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 from freezegun import freeze_time
-from moto import mock_aws
 
 import engine.handler
 import engine.logs
@@ -20,14 +19,11 @@ from engine.config import Settings
 from engine.report import TickReport
 from engine.tick import run_tick
 from schemas.validation import validate_documents
-from tests.faults import Capacity, baseline_capacity, capacities, teiji_logging_restored
-from tests.world import CallLog, World, at, schedule
+from tests.faults import Capacity, baseline_capacity, capacities
+from tests.world import CallLog, World, at, moto_tables, schedule
 
-
-@pytest.fixture(autouse=True)
-def _logging_restored() -> Iterator[None]:
-    with teiji_logging_restored():
-        yield
+# The handler points teiji's log handler at a test's captured stdout.
+pytestmark = pytest.mark.usefixtures("teiji_logging_restored")
 
 
 STOP = at("2026-12-01T23:00:00+09:00")  # Tuesday night: stopped
@@ -37,9 +33,7 @@ ORIGINAL = Capacity.of(3, (2, 6), {"in": True})
 
 @pytest.fixture
 def world() -> Iterator[World]:
-    with mock_aws():
-        world = World(settings=Settings(lease_seconds=360))
-        world.init_tables()
+    with moto_tables(Settings(lease_seconds=360)) as world:
         yield world
 
 

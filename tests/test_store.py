@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 from botocore.stub import Stubber
-from moto import mock_aws
 
 from engine.config import Settings
 from engine.store import (
@@ -24,16 +23,14 @@ from engine.store import (
 from schemas.documents import Calendar, Override, Schedule
 from schemas.records import Baseline, SuspendedState
 from schemas.validation import Problem
-from tests.world import CallLog, World, schedule
+from tests.world import CallLog, World, moto_tables, schedule
 
 NOW = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
 
 
 @pytest.fixture
 def world() -> Iterator[World]:
-    with mock_aws():
-        w = World()
-        w.init_tables()
+    with moto_tables() as w:
         yield w
 
 
@@ -415,9 +412,7 @@ def test_shard_leases_are_independent(world: World) -> None:
 
 
 def test_settings_table_names_are_used() -> None:
-    with mock_aws():
-        world = World(settings=Settings(config_table="cfg", state_table="st"))
-        world.init_tables()
+    with moto_tables(Settings(config_table="cfg", state_table="st")) as world:
         names = world.dynamodb.list_tables()["TableNames"]
         assert sorted(names) == ["cfg", "st"]
         world.put(schedule("c1/web"))

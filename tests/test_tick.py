@@ -10,7 +10,6 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from moto import mock_aws
 
 import engine.aws.autoscaling as autoscaling
 import engine.targets
@@ -19,7 +18,16 @@ from engine.logs import setup_logging
 from engine.report import TickReport
 from engine.targets import TargetReport
 from engine.tick import lease_name, run_tick, shard_of
-from tests.world import ALL_SUSPENDED, CallLog, Faults, ServiceState, World, at, schedule
+from tests.world import (
+    ALL_SUSPENDED,
+    CallLog,
+    Faults,
+    ServiceState,
+    World,
+    at,
+    moto_tables,
+    schedule,
+)
 
 STOP = at("2026-12-01T23:00:00+09:00")  # Tuesday night
 START = at("2026-12-02T06:00:00+09:00")  # Wednesday morning
@@ -44,9 +52,7 @@ class Env:
 
 @pytest.fixture
 def env() -> Iterator[Env]:
-    with mock_aws():
-        world = World()
-        world.init_tables()
+    with moto_tables() as world:
         yield Env(world, CallLog(), Faults())
 
 

@@ -38,9 +38,8 @@ from engine.aws.operations import Operation
 from engine.aws.pacing import Pacer, Rate, VirtualClock
 from engine.config import DEFAULT_CONCURRENCY, ENV_VARS, Settings
 from engine.report import TickReport
-from engine.store import ConfigStore, init_tables
 from engine.tick import lease_name, run_tick, shard_of
-from tests.world import CallLog, Faults
+from tests.world import CallLog, Faults, store_schedules
 
 OTHER = "210987654321"
 MODIFY = Rate(5, 10)  # a small ECS "service modify" bucket, so pacing shows with few services
@@ -54,8 +53,7 @@ def _world(services: int, accounts: tuple[str, ...] = (OWN_ACCOUNT,), **spec: An
     spec.setdefault("load_balanced_every", 10**6)  # no target groups: the tick ignores them here
     world = build_world(WorldSpec(services, accounts=accounts, regions=(HOME_REGION,), **spec))
     clients = Clients(region=HOME_REGION, role_name=ROLE_NAME)
-    init_tables(clients, Settings())
-    ConfigStore(clients, Settings().config_table).put(world.schedules(targets="ignore"))
+    store_schedules(clients, world.schedules(targets="ignore"))
     return world
 
 

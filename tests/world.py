@@ -14,6 +14,10 @@ hands out a teiji ``Clients`` for the code under test::
         report = run_tick(world.clients(), world.settings, at=..., dry_run=False)
         assert world.state("c1", "web") == ServiceState(0, 0, 0, ALL)
 
+``moto_tables()`` is the usual start (in-process moto, a ``World``, both tables);
+``store_schedules`` fills the tables for worlds built another way (``bench.world``);
+``run_cli`` runs the ``teiji`` command against an endpoint and returns its exit code and output.
+
 ``CallLog`` records every AWS call a teiji ``Clients`` makes (operation and parameters), for
 tests that assert exactly which calls were made.
 
@@ -25,17 +29,22 @@ nothing is registered in target groups.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
+import pytest
+from moto import mock_aws
 
 from engine.aws.clients import Clients
 from engine.aws.operations import lookup
+from engine.cli.main import main
 from engine.config import Settings
 from engine.store import ConfigStore, StateStore, init_tables, to_attribute_map
+from schemas.documents import Schedule
 from schemas.validation import parse_document
 
 REGION = "ap-northeast-1"
@@ -330,6 +339,32 @@ class World:
             ConsistentRead=True,
         ).get("Item")
         return plain(from_attribute_map(item)) if item else None
+
+
+@contextmanager
+def moto_tables(settings: Settings | None = None) -> Iterator[World]:
+    """In-process moto holding teiji's two tables: a ``World`` ready for services and documents."""
+    with mock_aws():
+        world = World(settings=settings)
+        world.init_tables()
+        yield world
+
+
+def store_schedules(
+    clients: Clients, schedules: Iterable[Schedule], settings: Settings | None = None
+) -> None:
+    """teiji's tables, as ``teiji init`` makes them, holding ``schedules``."""
+    settings = settings or Settings()
+    init_tables(clients, settings)
+    ConfigStore(clients, settings.config_table).put(schedules)
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], endpoint: str, *args: str) -> tuple[int, str, str]:
+    """``teiji ARGS --endpoint-url ENDPOINT``: exit code, stdout and stderr of that run only."""
+    capsys.readouterr()
+    code = main([*args, "--endpoint-url", endpoint])
+    out, err = capsys.readouterr()
+    return code, out, err
 
 
 def schedule(service: str, **fields: Any) -> dict[str, Any]:

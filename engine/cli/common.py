@@ -1,4 +1,5 @@
-"""What every command shares: exit codes, errors, AWS options, tables, JSON and colour."""
+"""What every command shares: exit codes, errors, AWS options, settings, ``--at`` and dates,
+document files, tables, JSON and colour."""
 
 from __future__ import annotations
 
@@ -7,10 +8,14 @@ import json
 import os
 import sys
 from collections.abc import Iterable, Sequence
-from typing import Any, TextIO
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, NoReturn, TextIO
 
 from engine.aws.clients import Clients
 from engine.config import Settings
+from engine.files import Item, UnreadableFileError, read_documents
+from schemas.validation import Problem
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -46,6 +51,70 @@ def make_clients(args: argparse.Namespace, settings: Settings | None = None) -> 
         )
     except Exception as exc:  # botocore's ProfileNotFound and friends
         raise CliError(f"cannot set up AWS access: {exc}") from exc
+
+
+def load_settings() -> Settings:
+    """The ``TEIJI_*`` settings; a value that cannot be used is a usage error (exit 2)."""
+    try:
+        return Settings.from_env()
+    except ValueError as exc:
+        raise CliError(f"environment: {exc}") from exc
+
+
+def parse_at(text: str | None, *, naive: bool = False) -> datetime:
+    """``--at``: ISO 8601 such as ``2026-12-01T22:00+09:00`` or ``2026-12-01T13:00Z``; None
+    is now. An offset (or ``Z``) is required unless ``naive``: then a time without one stays
+    naive, for the caller to read in the schedule's timezone."""
+    if text is None:
+        return datetime.now(UTC)
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        if naive:
+            raise CliError(
+                f"--at {text!r} is not a date and time; write it like 2026-12-01T22:00, "
+                "2026-12-01T22:00+09:00 or 2026-12-01T13:00Z"
+            ) from None
+        raise CliError(
+            f"--at {text!r} is not an ISO 8601 instant; write it like 2026-12-01T22:00:00+09:00 "
+            "or 2026-12-01T13:00:00Z"
+        ) from None
+    if value.utcoffset() is None and not naive:
+        raise CliError(
+            f"--at {text!r} has no UTC offset; add one (2026-12-01T22:00:00+09:00) or Z for UTC"
+        )
+    return value
+
+
+def parse_date(flag: str, text: str) -> date:
+    """A ``YYYY-MM-DD`` option such as ``--from``."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise CliError(f"{flag} {text!r} is not a date; write it as YYYY-MM-DD") from None
+
+
+def read_files(paths: Sequence[str]) -> tuple[list[Item], list[Problem]]:
+    """``read_documents``; a file that cannot be read is a usage error (exit 2)."""
+    try:
+        return read_documents(paths)
+    except UnreadableFileError as exc:
+        raise CliError(str(exc)) from exc
+
+
+def fail_with_problems(problems: Sequence[Problem], message: str) -> NoReturn:
+    """Print each problem on stderr, then stop with ``message`` (exit 2)."""
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    raise CliError(message, EXIT_USAGE)
+
+
+def write_file(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` (UTF-8); a file that cannot be written fails (exit 1)."""
+    try:
+        Path(path).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise CliError(f"cannot write {path}: {exc.strerror or exc}", EXIT_FAILED) from exc
 
 
 def use_colour(stream: TextIO = sys.stdout) -> bool:
@@ -86,6 +155,16 @@ def _visible_len(text: str) -> int:
         length += 1
         i += 1
     return length
+
+
+def plural(count: int, word: str) -> str:
+    """``1 document``, ``2 documents``."""
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def indent(text: str, prefix: str = "  ") -> str:
+    """Every line but the empty ones begins with ``prefix``."""
+    return "\n".join(prefix + line if line else line for line in text.splitlines())
 
 
 def print_json(value: Any) -> None:

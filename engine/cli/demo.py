@@ -8,11 +8,21 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from engine.cli.common import EXIT_FAILED, EXIT_OK, CliError, colour, table
+from engine.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    CliError,
+    colour,
+    indent,
+    parse_date,
+    plural,
+    table,
+    write_file,
+)
 from engine.demo import (
     CLUSTER,
     DEFAULT_WEEK_OF,
@@ -80,8 +90,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
 
 def run_demo_command(args: argparse.Namespace) -> int:
-    week_of = _date("--week-of", args.week_of)
-    first_day = _date("--from", args.first_day) if args.first_day else None
+    week_of = parse_date("--week-of", args.week_of)
+    first_day = parse_date("--from", args.first_day) if args.first_day else None
     printer = _Printer(quiet=args.quiet)
     try:
         result = run_demo(
@@ -98,13 +108,6 @@ def run_demo_command(args: argparse.Namespace) -> int:
     if args.html:
         _write_html(args.html, result)
     return EXIT_FAILED if result.failures else EXIT_OK
-
-
-def _date(flag: str, text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise CliError(f"{flag} {text!r} is not a date; write it as YYYY-MM-DD") from None
 
 
 def short_name(key: str) -> str:
@@ -139,11 +142,11 @@ class _Printer:
             )
             for schedule, spec in result.services
         ]
-        print(_indent(table(("SERVICE", "REGION", "DESIRED", "MIN..MAX", "SCALING"), rows)))
+        print(indent(table(("SERVICE", "REGION", "DESIRED", "MIN..MAX", "SCALING"), rows)))
         print()
         print(
-            f"Config table: {_plural(len(result.services), 'schedule')} and "
-            f"{_plural(result.calendars, 'calendar')} from {result.documents.name}/ (not its "
+            f"Config table: {plural(len(result.services), 'schedule')} and "
+            f"{plural(result.calendars, 'calendar')} from {result.documents.name}/ (not its "
             "dated override), and these overrides, as `teiji start` writes them:"
         )
         for override in result.overrides:
@@ -220,14 +223,6 @@ class _Printer:
         )
 
 
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
-
-
-def _indent(text: str) -> str:
-    return "\n".join(f"  {line}" for line in text.splitlines())
-
-
 def _write_html(path: str, result: DemoResult) -> None:
     from engine.cli.simulate import page_label
     from engine.timeline_html import render_page
@@ -240,8 +235,5 @@ def _write_html(path: str, result: DemoResult) -> None:
         price_note="; ".join(sorted({s.prices.describe() for s in result.simulations})),
         generated=datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
     )
-    try:
-        Path(path).write_text(page, encoding="utf-8")
-    except OSError as exc:
-        raise CliError(f"cannot write {path}: {exc.strerror or exc}", EXIT_FAILED) from exc
+    write_file(path, page)
     print(f"wrote {path}", file=sys.stderr)

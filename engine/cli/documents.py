@@ -18,15 +18,17 @@ from typing import Any
 from engine.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
-    EXIT_USAGE,
     CliError,
     add_aws_options,
     colour,
+    fail_with_problems,
+    parse_at,
+    plural,
     print_json,
+    read_files,
 )
 from engine.config import Settings, parse_duration
 from engine.decide import LOOKAHEAD, Decider
-from engine.files import UnreadableFileError, read_documents
 from engine.localtime import localize, to_local, zone
 from engine.model import Decision
 from schemas.documents import Schedule
@@ -114,10 +116,7 @@ def _max_override(args: argparse.Namespace) -> timedelta:
 
 def run_validate(args: argparse.Namespace) -> int:
     limit = _max_override(args)
-    try:
-        items, syntax = read_documents(args.files)
-    except UnreadableFileError as exc:
-        raise CliError(str(exc)) from exc
+    items, syntax = read_files(args.files)
     docs, invalid = validate_documents(
         items, max_override=limit, default_timezone=Settings.from_env().default_timezone
     )
@@ -137,13 +136,13 @@ def run_validate(args: argparse.Namespace) -> int:
     if problems:
         bad = len({(p.source, p.document) for p in problems})
         print(
-            f"teiji: {_plural(len(problems), 'problem')} in {bad} of "
-            f"{_plural(max(count, bad), 'document')}",
+            f"teiji: {plural(len(problems), 'problem')} in {bad} of "
+            f"{plural(max(count, bad), 'document')}",
             file=sys.stderr,
         )
         return EXIT_FAILED
     if not args.json:
-        print(f"{_plural(count, 'document')} OK ({_summary(docs)})")
+        print(f"{plural(count, 'document')} OK ({_summary(docs)})")
     return EXIT_OK
 
 
@@ -159,15 +158,11 @@ def _problem_json(problem: Problem) -> dict[str, str]:
 def _summary(docs: DocumentSet) -> str:
     return ", ".join(
         [
-            _plural(len(docs.schedules), "schedule"),
-            _plural(len(docs.calendars), "calendar"),
-            _plural(len(docs.overrides), "override"),
+            plural(len(docs.schedules), "schedule"),
+            plural(len(docs.calendars), "calendar"),
+            plural(len(docs.overrides), "override"),
         ]
     )
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -203,19 +198,24 @@ class Explanation:
 
 
 def run_explain(args: argparse.Namespace) -> int:
-    at = parse_at(args.at) if args.at else None
+    at = parse_at(args.at, naive=True) if args.at else None
     limit = _max_override(args)
-    if not args.files:
+    if args.files:
+        explanation = _explain_from_files(args, at, limit)
+    else:
         explanation = _explain_from_store(args, at, limit)
-        if args.json:
-            print(json.dumps(explanation.as_json(), ensure_ascii=False))
-        else:
-            print(explanation.sentence())
-        return EXIT_OK
-    try:
-        items, syntax = read_documents(args.files)
-    except UnreadableFileError as exc:
-        raise CliError(str(exc)) from exc
+    if args.json:
+        print(json.dumps(explanation.as_json(), ensure_ascii=False))
+    else:
+        print(explanation.sentence())
+    return EXIT_OK
+
+
+def _explain_from_files(
+    args: argparse.Namespace, at: datetime | None, limit: timedelta
+) -> Explanation:
+    """Explain from document files: every document in them is checked first."""
+    items, syntax = read_files(args.files)
     # Override lengths are measured from the instant explained when it is known.
     now = at if at is not None and at.utcoffset() is not None else None
     docs, invalid = validate_documents(
@@ -226,19 +226,12 @@ def run_explain(args: argparse.Namespace) -> int:
     )
     problems = syntax + invalid
     if problems:
-        for problem in problems:
-            print(problem, file=sys.stderr)
-        raise CliError(
-            f"{_plural(len(problems), 'problem')} in the documents; fix them first "
+        fail_with_problems(
+            problems,
+            f"{plural(len(problems), 'problem')} in the documents; fix them first "
             "(teiji validate shows the same list)",
-            code=EXIT_USAGE,
         )
-    explanation = explain(docs, args.service, at)
-    if args.json:
-        print(json.dumps(explanation.as_json(), ensure_ascii=False))
-    else:
-        print(explanation.sentence())
-    return EXIT_OK
+    return explain(docs, args.service, at)
 
 
 def _explain_from_store(
@@ -253,12 +246,10 @@ def _explain_from_store(
     now = at if at is not None and at.utcoffset() is not None else datetime.now(UTC)
     docs, problems = load_service_documents(session, key, now=now, limit=limit)
     if problems:
-        for problem in problems:
-            print(problem, file=sys.stderr)
-        raise CliError(
-            f"{_plural(len(problems), 'problem')} in the documents of {key} in "
+        fail_with_problems(
+            problems,
+            f"{plural(len(problems), 'problem')} in the documents of {key} in "
             f"{session.table}; the tick does not act on it until they are fixed",
-            code=EXIT_USAGE,
         )
     return explain(docs, key, at, where=session.config.source)
 
@@ -308,17 +299,6 @@ def select_schedule(
     if found is None:
         raise CliError(f"no schedule for {service!r}; schedules here: {', '.join(names)}")
     return found
-
-
-def parse_at(text: str) -> datetime:
-    """``2026-12-01T22:00``, ``2026-12-01 22:00``, with ``+09:00`` or ``Z``; naive stays naive."""
-    try:
-        return datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise CliError(
-            f"--at {text!r} is not a date and time; write it like 2026-12-01T22:00, "
-            "2026-12-01T22:00+09:00 or 2026-12-01T13:00Z"
-        ) from None
 
 
 def _instant(at: datetime | None, schedule: Schedule) -> datetime:

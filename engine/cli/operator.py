@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import logging
 import os
 import re
 import sys
@@ -41,12 +40,18 @@ from engine.cli.common import (
     CliError,
     add_aws_options,
     colour,
+    fail_with_problems,
+    indent,
+    load_settings,
     make_clients,
+    parse_at,
+    plural,
     print_json,
+    read_files,
     table,
 )
 from engine.config import Settings, parse_duration
-from engine.logs import LOGGER_NAME
+from engine.logs import silence_logging
 from engine.model import Decision
 from engine.observe import Observation, error_text
 from engine.overrides import (
@@ -66,8 +71,9 @@ from engine.store import (
     ConfigStore,
     StateStore,
     StoreError,
+    conditional_write,
     document_from_item,
-    from_attribute_map,
+    error_code,
     item_from_document,
     item_key,
     service_of_problem,
@@ -279,10 +285,7 @@ class Session:
 
 
 def open_session(args: argparse.Namespace) -> Session:
-    try:
-        settings = Settings.from_env()
-    except ValueError as exc:
-        raise CliError(f"environment: {exc}") from exc
+    settings = load_settings()
     clients = make_clients(args, settings)
     return Session(settings, clients, ConfigStore(clients, settings.config_table))
 
@@ -293,7 +296,7 @@ def aws_errors(what: str) -> Iterator[None]:
     try:
         yield
     except ClientError as exc:
-        missing = _code(exc) == "ResourceNotFoundException"
+        missing = error_code(exc) == "ResourceNotFoundException"
         hint = " (run `teiji init` to create the tables)" if missing else ""
         raise CliError(f"{what}: {error_text(exc)}{hint}", EXIT_FAILED) from exc
     except _AWS_ERRORS as exc:
@@ -402,23 +405,7 @@ def parse_schedule(stored: StoredDocument, source: str) -> Schedule:
 
 def query_service_overrides(session: Session, key: str) -> list[dict[str, Any]]:
     """The override items of one service (sort keys ``<key>#...``), all pages."""
-    client = session.clients.dynamodb()
-    items: list[dict[str, Any]] = []
-    start: dict[str, Any] | None = None
-    while True:
-        params: dict[str, Any] = {
-            "TableName": session.table,
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
-            "ExpressionAttributeValues": {":pk": {"S": "override"}, ":prefix": {"S": f"{key}#"}},
-            "ConsistentRead": True,
-        }
-        if start:
-            params["ExclusiveStartKey"] = start
-        response = client.query(**params)
-        items.extend(from_attribute_map(i) for i in response.get("Items", []))
-        start = response.get("LastEvaluatedKey")
-        if not start:
-            return items
+    return session.config.query_kind("override", prefix=f"{key}#")
 
 
 def stored_overrides(items: Sequence[Mapping[str, Any]], source: str) -> list[StoredOverride]:
@@ -506,19 +493,12 @@ def yaml_text(document: Mapping[str, Any], header: str) -> str:
     return f"# {header}\n{body}"
 
 
-def quiet_tick_logs() -> None:
-    # The tick's JSON log lines are for the Lambda's log group; here the report is the output.
-    logger = logging.getLogger(LOGGER_NAME)
-    logger.setLevel(logging.CRITICAL + 1)
-    logger.propagate = False
-
-
 def tick_now(session: Session, key: str, at: datetime) -> int:
     """Run the tick for one service at once and print what it did."""
     from engine.cli.tick import render_tick
     from engine.tick import TickError, run_tick
 
-    quiet_tick_logs()
+    silence_logging()
     try:
         report = run_tick(
             session.clients,
@@ -540,23 +520,14 @@ def _local(at: datetime) -> str:
     return local_text(at)
 
 
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
-
-
 # --------------------------------------------------------------------------------------------
 # put
 
 
 def run_put(args: argparse.Namespace) -> int:
-    from engine.files import UnreadableFileError, read_documents
-
     session = open_session(args)
     limit = max_override(args, session.settings)
-    try:
-        items, syntax = read_documents(args.files)
-    except UnreadableFileError as exc:
-        raise CliError(str(exc)) from exc
+    items, syntax = read_files(args.files)
     with aws_errors(f"cannot read the calendars in {session.table}"):
         stored_calendars = [str(i.get("sk", "")) for i in session.config.query_kind("calendar")]
     now = utc_now()
@@ -569,11 +540,8 @@ def run_put(args: argparse.Namespace) -> int:
     )
     problems = syntax + invalid
     if problems:
-        for problem in problems:
-            print(problem, file=sys.stderr)
-        raise CliError(
-            f"{_plural(len(problems), 'problem')} in the documents; nothing was written",
-            EXIT_USAGE,
+        fail_with_problems(
+            problems, f"{plural(len(problems), 'problem')} in the documents; nothing was written"
         )
     # Calendars first, overrides last: an interrupted write never leaves a schedule naming a
     # calendar that is not there yet.
@@ -604,8 +572,8 @@ def run_put(args: argparse.Namespace) -> int:
     else:
         verb = "would write" if args.dry_run else "wrote"
         rows = [("new" if w["new"] else "replaced", w["kind"], w["name"]) for w in written]
-        print(f"{verb} {_plural(len(written), 'document')} to {session.table}:")
-        print(_indent(table(("CHANGE", "KIND", "NAME"), rows)))
+        print(f"{verb} {plural(len(written), 'document')} to {session.table}:")
+        print(indent(table(("CHANGE", "KIND", "NAME"), rows)))
         if args.dry_run:
             print("dry run: nothing was written")
     for warning in warnings:
@@ -634,10 +602,6 @@ def _put_warnings(
                 "until one is added"
             )
     return warnings
-
-
-def _indent(text: str, prefix: str = "  ") -> str:
-    return "\n".join(prefix + line if line else line for line in text.splitlines())
 
 
 # --------------------------------------------------------------------------------------------
@@ -714,7 +678,7 @@ def run_delete(args: argparse.Namespace) -> int:
         remaining = query_service_overrides(session, key)
     if remaining:
         print(
-            f"{_plural(len(remaining), 'override')} for it remain until they end; "
+            f"{plural(len(remaining), 'override')} for it remain until they end; "
             f"`teiji override list {key}` shows them and `teiji override cancel` removes them."
         )
     return EXIT_OK
@@ -744,7 +708,7 @@ def _delete_calendar(session: Session, name: str) -> int:
     if users:
         shown = ", ".join(users[:FEW]) + (" ..." if len(users) > FEW else "")
         raise CliError(
-            f"calendar {stored.sk} is listed in the holidays of {_plural(len(users), 'schedule')} "
+            f"calendar {stored.sk} is listed in the holidays of {plural(len(users), 'schedule')} "
             f"({shown}); remove it from them first (teiji get, edit, teiji put)"
         )
     with aws_errors(f"cannot delete from {session.table}"):
@@ -813,8 +777,6 @@ class ServiceRow:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from engine.cli.tick import parse_at
-
     at = parse_at(args.at)
     session = open_session(args)
     with aws_errors(f"cannot read the documents in {session.table}"):
@@ -851,7 +813,7 @@ def aws_error_lines(rows: Sequence[ServiceRow], *, total: int) -> list[str]:
     everything = len(rows) == total
     lines = [
         "AWS could not be read"
-        + ("" if everything else f" for {_plural(len(rows), 'service')}")
+        + ("" if everything else f" for {plural(len(rows), 'service')}")
         + ": their decisions are listed above, their capacity is not (?)"
     ]
     for message, keys in sorted(by_message.items()):
@@ -955,7 +917,7 @@ def render_list(rows: Sequence[ServiceRow], at: datetime) -> str:
     zones = sorted({row.timezone for row in rows})
     when = _local(at.astimezone(_zone(zones[0])) if len(zones) == 1 else at)
     summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
-    lines.append(f"{_plural(len(rows), 'service')} at {when}: {summary or 'none'}")
+    lines.append(f"{plural(len(rows), 'service')} at {when}: {summary or 'none'}")
     return "\n".join(lines)
 
 
@@ -1089,22 +1051,18 @@ def write_new_override(session: Session, override: Override, taken: set[str]) ->
 
 
 def _put_if_absent(session: Session, override: Override) -> bool:
+    return _put_override(session, item_from_document(override), "attribute_not_exists(pk)")
+
+
+def _put_override(session: Session, item: Mapping[str, Any], condition: str) -> bool:
+    """Write an override item when ``condition`` holds; False when it does not."""
     with aws_errors(f"cannot write the override to {session.table}"):
-        try:
-            session.clients.dynamodb().put_item(
-                TableName=session.table,
-                Item=to_attribute_map(item_from_document(override)),
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-        except ClientError as exc:
-            if _code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise
-    return True
-
-
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
+        return conditional_write(
+            session.clients.dynamodb().put_item,
+            TableName=session.table,
+            Item=to_attribute_map(item),
+            ConditionExpression=condition,
+        )
 
 
 def override_sentence(
@@ -1170,6 +1128,17 @@ def _all_overrides(session: Session) -> list[StoredOverride]:
     with aws_errors(f"cannot read the overrides in {session.table}"):
         items = session.config.query_kind("override")
     return stored_overrides(items, session.config.source)
+
+
+def _find_override(session: Session, ref: str) -> StoredOverride:
+    try:
+        return find_override(ref, _all_overrides(session))
+    except OverrideError as exc:
+        raise CliError(str(exc)) from exc
+
+
+def _timezone_of(session: Session, key: str) -> str:
+    return _timezones(session).get(key, _default_zone())
 
 
 def _timezones(session: Session) -> dict[str, str]:
@@ -1259,17 +1228,14 @@ def _override_cells(stored: StoredOverride, now: datetime, timezone: str) -> lis
 def run_override_cancel(args: argparse.Namespace) -> int:
     now = utc_now()
     session = open_session(args)
-    try:
-        target = find_override(args.ref, _all_overrides(session))
-    except OverrideError as exc:
-        raise CliError(str(exc)) from exc
+    target = _find_override(session, args.ref)
     with aws_errors(f"cannot delete from {session.table}"):
         session.config.delete("override", target.sk)
     override = target.override
     detail = ""
     if override is not None:
         author = f" by {override.created_by}" if override.created_by else ""
-        timezone = _timezones(session).get(target.key, _default_zone())
+        timezone = _timezone_of(session, target.key)
         until = _local(override.until.astimezone(_zone(timezone)))
         detail = f" (kept it {override.state} until {until}{author}: {override.reason})"
     print(f"cancelled override {target.id} of {target.key}{detail}.")
@@ -1299,17 +1265,14 @@ def run_override_extend(args: argparse.Namespace) -> int:
     now = utc_now()
     session = open_session(args)
     limit = max_override(args, session.settings)
-    try:
-        target = find_override(args.ref, _all_overrides(session))
-    except OverrideError as exc:
-        raise CliError(str(exc)) from exc
+    target = _find_override(session, args.ref)
     override = target.override
     if override is None:
         raise CliError(
             f"override {target.sk} is invalid and cannot be extended; cancel it and write a new "
             "one with teiji start or teiji stop"
         )
-    timezone = _timezones(session).get(target.key, _default_zone())
+    timezone = _timezone_of(session, target.key)
     try:
         until = None
         if args.until:
@@ -1319,19 +1282,9 @@ def run_override_extend(args: argparse.Namespace) -> int:
         extended = extend_override(override, until=new_until, now=now, limit=limit)
     except OverrideError as exc:
         raise CliError(str(exc)) from exc
-    with aws_errors(f"cannot write the override to {session.table}"):
-        try:
-            session.clients.dynamodb().put_item(
-                TableName=session.table,
-                Item=to_attribute_map({**item_from_document(extended), "sk": target.sk}),
-                ConditionExpression="attribute_exists(pk)",
-            )
-        except ClientError as exc:
-            if _code(exc) == "ConditionalCheckFailedException":
-                raise CliError(
-                    f"override {target.sk} was cancelled meanwhile; nothing written"
-                ) from exc
-            raise
+    item = {**item_from_document(extended), "sk": target.sk}
+    if not _put_override(session, item, "attribute_exists(pk)"):
+        raise CliError(f"override {target.sk} was cancelled meanwhile; nothing written")
     tz = _zone(timezone)
     was = _local(override.until.astimezone(tz))
     print(

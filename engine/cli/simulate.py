@@ -14,7 +14,6 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -24,12 +23,16 @@ from engine.aws.ecs import describe_services
 from engine.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
-    EXIT_USAGE,
     CliError,
     add_aws_options,
+    fail_with_problems,
+    load_settings,
     make_clients,
+    parse_date,
+    plural,
     print_json,
     table,
+    write_file,
 )
 from engine.config import Settings
 from engine.files import UnreadableFileError, load_and_validate
@@ -44,7 +47,7 @@ from engine.pricing import (
     TaskSize,
     price_for,
 )
-from engine.simulate import ServiceSimulation, region_of, select, simulate, totals
+from engine.simulate import ServiceSimulation, Totals, region_of, select, simulate, totals
 from engine.store import ConfigStore, StoreError
 from engine.timeline_html import render_page
 from schemas.documents import Schedule
@@ -191,7 +194,7 @@ def _price(text: str) -> float:
 
 def run_simulate(args: argparse.Namespace) -> int:
     now = datetime.now(UTC)
-    settings = _settings()
+    settings = load_settings()
     offline = bool(args.files)
     clients = None if offline else make_clients(args, settings)
     docs = _load(args, settings, clients, now)
@@ -238,13 +241,6 @@ def run_simulate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _settings() -> Settings:
-    try:
-        return Settings.from_env()
-    except ValueError as exc:
-        raise CliError(f"environment: {exc}") from exc
-
-
 def _load(
     args: argparse.Namespace, settings: Settings, clients: Clients | None, now: datetime
 ) -> DocumentSet:
@@ -270,12 +266,8 @@ def _load(
             EXIT_FAILED,
         ) from exc
     if problems:
-        for problem in problems:
-            print(problem, file=sys.stderr)
-        raise CliError(
-            f"{len(problems)} problem{'s' if len(problems) != 1 else ''} in the documents; "
-            "fix them and run again",
-            EXIT_USAGE,
+        fail_with_problems(
+            problems, f"{plural(len(problems), 'problem')} in the documents; fix them and run again"
         )
     return docs
 
@@ -304,8 +296,8 @@ def _today(schedules: Sequence[Schedule], now: datetime) -> date:
 
 def date_range(first: str | None, last: str | None, *, today: date) -> tuple[date, date]:
     """--from/--to as local dates, ``last`` inclusive; default: 4 weeks starting today."""
-    start = _date("--from", first) if first else today
-    end = _date("--to", last) if last else start + timedelta(days=DEFAULT_DAYS - 1)
+    start = parse_date("--from", first) if first else today
+    end = parse_date("--to", last) if last else start + timedelta(days=DEFAULT_DAYS - 1)
     if end < start:
         raise CliError(f"--to {end} is before --from {start}")
     days = (end - start).days + 1
@@ -314,18 +306,11 @@ def date_range(first: str | None, last: str | None, *, today: date) -> tuple[dat
     return start, end
 
 
-def _date(flag: str, text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise CliError(f"{flag} {text!r} is not a date; write it as YYYY-MM-DD") from None
-
-
 def describe_range(first: date, last: date, schedules: Sequence[Schedule]) -> str:
     days = (last - first).days + 1
     zones = sorted({s.timezone for s in schedules})
     where = f"zone {zones[0]}" if len(zones) == 1 else f"zones {', '.join(zones)} (each its own)"
-    return f"range {first} to {last} ({days} day{'s' if days != 1 else ''}, local dates), {where}"
+    return f"range {first} to {last} ({plural(days, 'day')}, local dates), {where}"
 
 
 def page_label(first: date, last: date, schedules: Sequence[Schedule]) -> str:
@@ -333,7 +318,7 @@ def page_label(first: date, last: date, schedules: Sequence[Schedule]) -> str:
     days = (last - first).days + 1
     zones = ", ".join(sorted({s.timezone for s in schedules}))
     span = f"{first:%a %d %b %Y}" if days == 1 else f"{first:%a %d %b %Y} – {last:%a %d %b %Y}"
-    return f"{span} · {days} day{'s' if days != 1 else ''} · {zones}"
+    return f"{span} · {plural(days, 'day')} · {zones}"
 
 
 def _prices(args: argparse.Namespace, region: str, arch: Architecture) -> Prices:
@@ -445,36 +430,25 @@ def _add_definition(facts: ServiceFacts, schedule: Schedule, definition: dict[st
 def render_table(sims: Sequence[ServiceSimulation]) -> str:
     """The aligned table: numbers right-aligned, a total row last."""
     summary = totals(sims)
-    currency = summary.currency
-    rows: list[list[str]] = [
-        [
-            sim.service,
-            f"{sim.running_hours:,.2f}",
-            f"{sim.stopped_hours:,.2f}",
-            f"{sim.share_off * 100:.1f}%",
-            _money(sim.cost_without, currency),
-            _money(sim.cost_with, currency),
-            _money(sim.saved, currency),
-            f"{sim.saved_share * 100:.1f}%",
-        ]
-        for sim in sims
-    ]
-    rows.append(
-        [
-            "TOTAL",
-            f"{summary.running_hours:,.2f}",
-            f"{summary.stopped_hours:,.2f}",
-            f"{summary.share_off * 100:.1f}%",
-            _money(summary.cost_without, currency),
-            _money(summary.cost_with, currency),
-            _money(summary.saved, currency),
-            f"{summary.saved_share * 100:.1f}%",
-        ]
-    )
+    rows = [_cells(sim.service, sim, summary.currency) for sim in sims]
+    rows.append(_cells("TOTAL", summary, summary.currency))
     widths = [max(len(_HEADERS[i]), *(len(row[i]) for row in rows)) for i in range(len(_HEADERS))]
     headers = [h if i == 0 else h.rjust(widths[i]) for i, h in enumerate(_HEADERS)]
     aligned = [[c if i == 0 else c.rjust(widths[i]) for i, c in enumerate(row)] for row in rows]
     return table(headers, aligned)
+
+
+def _cells(label: str, figures: ServiceSimulation | Totals, currency: str) -> list[str]:
+    return [
+        label,
+        f"{figures.running_hours:,.2f}",
+        f"{figures.stopped_hours:,.2f}",
+        f"{figures.share_off * 100:.1f}%",
+        _money(figures.cost_without, currency),
+        _money(figures.cost_with, currency),
+        _money(figures.saved, currency),
+        f"{figures.saved_share * 100:.1f}%",
+    ]
 
 
 def _money(value: float, currency: str) -> str:
@@ -496,7 +470,4 @@ def _write_html(
         price_note="; ".join(price_lines),
         generated=now.strftime("%Y-%m-%d %H:%M UTC"),
     )
-    try:
-        Path(path).write_text(page, encoding="utf-8")
-    except OSError as exc:
-        raise CliError(f"cannot write {path}: {exc.strerror or exc}", EXIT_FAILED) from exc
+    write_file(path, page)

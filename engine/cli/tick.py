@@ -9,9 +9,8 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
-from datetime import UTC, datetime
+from collections.abc import Callable
 from typing import Any
 
 from engine.cli.common import (
@@ -21,11 +20,12 @@ from engine.cli.common import (
     add_aws_options,
     colour,
     make_clients,
+    parse_at,
     print_json,
     table,
 )
 from engine.config import Settings, SettingsError
-from engine.logs import LOGGER_NAME, setup_logging
+from engine.logs import setup_logging, silence_logging
 from engine.report import ServiceReport, TickReport
 
 
@@ -82,32 +82,11 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     add_aws_options(parser)
 
 
-def parse_at(text: str | None) -> datetime:
-    """``--at``: ISO 8601 with an offset or ``Z``; a naive time is refused (exit 2)."""
-    if text is None:
-        return datetime.now(UTC)
-    try:
-        value = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise CliError(
-            f"--at {text!r} is not an ISO 8601 instant; write it like 2026-12-01T22:00:00+09:00 "
-            "or 2026-12-01T13:00:00Z"
-        ) from None
-    if value.utcoffset() is None:
-        raise CliError(
-            f"--at {text!r} has no UTC offset; add one (2026-12-01T22:00:00+09:00) or Z for UTC"
-        )
-    return value
-
-
 def _logging(args: argparse.Namespace, settings: Settings) -> None:
     if getattr(args, "verbose", False):
         setup_logging(settings.log_level, sys.stderr)
     else:
-        # The report is the output; the JSON log lines are for the Lambda's log group.
-        logger = logging.getLogger(LOGGER_NAME)
-        logger.setLevel(logging.CRITICAL + 1)
-        logger.propagate = False
+        silence_logging()
 
 
 def check_rate_settings() -> None:
@@ -151,20 +130,18 @@ def _tick(args: argparse.Namespace, *, dry_run: bool) -> TickReport:
 
 
 def run_tick_command(args: argparse.Namespace) -> int:
-    report = _tick(args, dry_run=args.dry_run)
-    if args.json:
-        print_json(report.as_json())
-    else:
-        print(render_tick(report))
-    return EXIT_FAILED if report.failed else EXIT_OK
+    return _show(args, _tick(args, dry_run=args.dry_run), render_tick)
 
 
 def run_plan_command(args: argparse.Namespace) -> int:
-    report = _tick(args, dry_run=True)
+    return _show(args, _tick(args, dry_run=True), render_plan)
+
+
+def _show(args: argparse.Namespace, report: TickReport, render: Callable[[TickReport], str]) -> int:
     if args.json:
         print_json(report.as_json())
     else:
-        print(render_plan(report))
+        print(render(report))
     return EXIT_FAILED if report.failed else EXIT_OK
 
 
