@@ -98,6 +98,19 @@ def test_start_until_writes_an_override_and_says_what_will_happen(
     )
 
 
+def test_now_with_an_unusable_rate_setting_writes_nothing(
+    world: World, endpoint: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TEIJI_RATE_ECS_SERVICE_MODIFY", "fast")
+    code, _, err = run(
+        capsys, endpoint, "start", "c1/web", "--for", "2h", "--reason", "release check", "--now"
+    )
+    assert code == 2
+    assert "TEIJI_RATE_ECS_SERVICE_MODIFY" in err
+    assert "Traceback" not in err
+    assert overrides(world) == []
+
+
 def test_until_a_time_that_has_passed_means_tomorrow(
     world: World, endpoint: str, clock: Clock, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -286,6 +286,11 @@ class Session:
 
 def open_session(args: argparse.Namespace) -> Session:
     settings = load_settings()
+    if getattr(args, "now", False):
+        # --now runs a tick: refuse a rate setting it cannot use before anything is written.
+        from engine.cli.tick import check_rate_settings
+
+        check_rate_settings()
     clients = make_clients(args, settings)
     return Session(settings, clients, ConfigStore(clients, settings.config_table))
 
