@@ -6,6 +6,13 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
+
+# In CI, property tests draw the same examples every run, so a result can be reproduced;
+# developers keep random exploration (and the local example database) by default.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 os.environ.update(
     {
