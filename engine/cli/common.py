@@ -8,12 +8,12 @@ import json
 import os
 import sys
 from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 from engine.aws.clients import Clients
-from engine.config import Settings
+from engine.config import Settings, parse_duration
 from engine.files import Item, UnreadableFileError, read_documents
 from schemas.validation import Problem
 
@@ -53,12 +53,16 @@ def make_clients(args: argparse.Namespace, settings: Settings | None = None) -> 
         raise CliError(f"cannot set up AWS access: {exc}") from exc
 
 
-def load_settings() -> Settings:
-    """The ``TEIJI_*`` settings; a value that cannot be used is a usage error (exit 2)."""
+def override_limit(text: str | None, flag: str, settings: Settings) -> timedelta:
+    """The longest override allowed: ``flag``'s duration when given, else TEIJI_MAX_OVERRIDE.
+
+    (A TEIJI_* value that cannot be used raises SettingsError, which ``main`` reports.)"""
+    if not text:
+        return settings.max_override
     try:
-        return Settings.from_env()
+        return parse_duration(text)
     except ValueError as exc:
-        raise CliError(f"environment: {exc}") from exc
+        raise CliError(f"{flag}: {exc}") from exc
 
 
 def parse_at(text: str | None, *, naive: bool = False) -> datetime:

@@ -22,12 +22,13 @@ from engine.cli.common import (
     add_aws_options,
     colour,
     fail_with_problems,
+    override_limit,
     parse_at,
     plural,
     print_json,
     read_files,
 )
-from engine.config import Settings, parse_duration
+from engine.config import Settings
 from engine.decide import LOOKAHEAD, Decider
 from engine.localtime import localize, to_local, zone
 from engine.model import Decision
@@ -100,14 +101,7 @@ def _add_max_override(parser: argparse.ArgumentParser) -> None:
 
 
 def _max_override(args: argparse.Namespace) -> timedelta:
-    text: str | None = getattr(args, "max_override", None)
-    try:
-        if text:
-            return parse_duration(text)
-        return Settings.from_env().max_override
-    except ValueError as exc:
-        where = "--max-override" if text else "TEIJI_MAX_OVERRIDE"
-        raise CliError(f"{where}: {exc}") from exc
+    return override_limit(args.max_override, "--max-override", Settings.from_env())
 
 
 # --------------------------------------------------------------------------------------------

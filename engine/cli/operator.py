@@ -42,15 +42,15 @@ from engine.cli.common import (
     colour,
     fail_with_problems,
     indent,
-    load_settings,
     make_clients,
+    override_limit,
     parse_at,
     plural,
     print_json,
     read_files,
     table,
 )
-from engine.config import Settings, parse_duration
+from engine.config import Settings
 from engine.logs import silence_logging
 from engine.model import Decision
 from engine.observe import Observation, error_text
@@ -285,7 +285,7 @@ class Session:
 
 
 def open_session(args: argparse.Namespace) -> Session:
-    settings = load_settings()
+    settings = Settings.from_env()
     if getattr(args, "now", False):
         # --now runs a tick: refuse a rate setting it cannot use before anything is written.
         from engine.cli.tick import check_rate_settings
@@ -309,13 +309,7 @@ def aws_errors(what: str) -> Iterator[None]:
 
 
 def max_override(args: argparse.Namespace, settings: Settings) -> timedelta:
-    text: str | None = getattr(args, "max", None)
-    if not text:
-        return settings.max_override
-    try:
-        return parse_duration(text)
-    except ValueError as exc:
-        raise CliError(f"--max: {exc}") from exc
+    return override_limit(args.max, "--max", settings)
 
 
 def near_matches(name: str, candidates: Sequence[str], limit: int = 5) -> list[str]:

@@ -26,7 +26,6 @@ from engine.cli.common import (
     CliError,
     add_aws_options,
     fail_with_problems,
-    load_settings,
     make_clients,
     parse_date,
     plural,
@@ -194,7 +193,7 @@ def _price(text: str) -> float:
 
 def run_simulate(args: argparse.Namespace) -> int:
     now = datetime.now(UTC)
-    settings = load_settings()
+    settings = Settings.from_env()
     offline = bool(args.files)
     clients = None if offline else make_clients(args, settings)
     docs = _load(args, settings, clients, now)
