@@ -8,11 +8,14 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import settings
 
-# In CI, property tests draw the same examples every run, so a result can be reproduced;
-# developers keep random exploration (and the local example database) by default.
-settings.register_profile("ci", derandomize=True, print_blob=True)
-if os.environ.get("CI"):
-    settings.load_profile("ci")
+# Property tests check rules, not speed (speed is measured by `make bench`): no per-example
+# deadline, so a busy machine cannot fail a correct rule. In CI they also draw the same examples
+# every run, so a result can be reproduced; developers keep random exploration by default.
+settings.register_profile("dev", deadline=None)
+settings.register_profile(
+    "ci", parent=settings.get_profile("dev"), derandomize=True, print_blob=True
+)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 os.environ.update(
     {
