@@ -198,7 +198,43 @@ def isolated_aws() -> Iterator[None]:
             "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS": "true",
         }
     )
-    with mock.patch.dict(os.environ, clean, clear=True), mock_aws():
+    with mock.patch.dict(os.environ, clean, clear=True), mock_aws(), _lean_attribute_values():
+        yield
+
+
+@contextmanager
+def _lean_attribute_values() -> Iterator[None]:
+    """Serialize each DynamoDB attribute value by the members it has.
+
+    moto writes every response through a generic serializer that looks up each of a
+    structure's members under several aliases. A DynamoDB attribute value is a structure of ten
+    members (``S``, ``N``, ``M``, ``L``, ...) of which it holds one, so each value costs ten
+    lookups: the three config-table queries of a tick spent half of the demo's time there.
+    Visiting only the members the value holds gives the same JSON (``tests/test_demo.py``
+    compares the two). Should moto's serializer change shape, the demo runs at moto's speed.
+    """
+    try:
+        from moto.core.serialize import BaseJSONSerializer
+    except ImportError:
+        yield
+        return
+    generic = getattr(BaseJSONSerializer, "_serialize_type_structure", None)
+    if generic is None:
+        yield
+        return
+
+    def lean(self: Any, serialized: Any, value: Any, shape: Any, key: str) -> None:
+        if not (key and isinstance(value, dict) and shape.name == "AttributeValue"):
+            generic(self, serialized, value, shape, key)
+            return
+        wrapper = self.MAP_TYPE()
+        for member_key, member_shape in shape.members.items():
+            if member_key in value:
+                member_shape.parent = shape  # as the generic serializer does
+                self._serialize_structure_member(wrapper, value, member_shape, member_key)
+        self._default_serialize(serialized, wrapper, shape, key)
+
+    with mock.patch.object(BaseJSONSerializer, "_serialize_type_structure", lean):
         yield
 
 
@@ -210,10 +246,11 @@ def run_demo(
     documents: Path = SAMPLES,
     on_start: Callable[[DemoResult], None] | None = None,
     on_event: Callable[[DemoEvent], None] | None = None,
+    on_tick: Callable[[TickProgress], None] | None = None,
 ) -> DemoResult:
     """Run the demo over ``days`` days from the Monday of ``week_of`` (or from ``first_day``);
     the overrides go on Wednesday and Thursday of that week. ``on_start`` is called once the
-    world is set up, ``on_event`` for every event as it happens."""
+    world is set up, ``on_event`` for every event as it happens, ``on_tick`` after each tick."""
     from engine.files import UnreadableFileError, load_and_validate
 
     if not 1 <= days <= MAX_DAYS:
@@ -232,18 +269,29 @@ def run_demo(
         raise DemoError(f"the sample documents have problems: {problems[0]}")
     started = time.monotonic()
     with isolated_aws():
-        _run(docs, result, monday, on_start, on_event)
+        _run(docs, result, monday, _Callbacks(on_start, on_event, on_tick))
     result.seconds = time.monotonic() - started
     return result
 
 
-def _run(
-    docs: DocumentSet,
-    result: DemoResult,
-    monday: date,
-    on_start: Callable[[DemoResult], None] | None,
-    on_event: Callable[[DemoEvent], None] | None,
-) -> None:
+@dataclass(frozen=True)
+class TickProgress:
+    """How far the demo is: ``done`` of ``total`` ticks, the last one at ``at``."""
+
+    done: int
+    total: int
+    at: datetime
+    elapsed: float  # seconds since the first tick
+
+
+@dataclass(frozen=True)
+class _Callbacks:
+    on_start: Callable[[DemoResult], None] | None
+    on_event: Callable[[DemoEvent], None] | None
+    on_tick: Callable[[TickProgress], None] | None
+
+
+def _run(docs: DocumentSet, result: DemoResult, monday: date, callbacks: _Callbacks) -> None:
     import boto3
 
     from engine.aws.clients import Clients
@@ -251,7 +299,9 @@ def _run(
     from engine.tick import run_tick
 
     session = boto3.session.Session(region_name=DEMO_REGION)
-    settings = Settings()
+    # Five services need no parallel reads: one worker per group spares each tick the start of
+    # threads that would only wait for one another (the tick makes the same calls either way).
+    settings = Settings(concurrency=1)
     clients = Clients(region=DEMO_REGION, session=session)
     result.services = _create_services(session, docs.schedules.values())
     init_tables(clients, settings)
@@ -263,8 +313,8 @@ def _run(
     )
     demo_docs = DocumentSet(dict(docs.schedules), dict(docs.calendars), list(result.overrides))
     result.simulations = _simulate(demo_docs, result)
-    if on_start is not None:
-        on_start(result)
+    if callbacks.on_start is not None:
+        callbacks.on_start(result)
 
     # Each tick logs a JSON line per service for CloudWatch; the demo shows its own lines.
     silence_logging()
@@ -272,6 +322,8 @@ def _run(
     last: dict[str, Decision] = {}
     at = local_instant(result.first_day, 0)
     end = local_instant(result.last_day + timedelta(days=1), 0)
+    total = (end - at) // TICK
+    began = time.monotonic()
     while at < end:
         report = run_tick(clients, settings, at=at, dry_run=False)
         result.ticks += 1
@@ -286,8 +338,10 @@ def _run(
                 result.failures += 1
             if event is not None:
                 result.events.append(event)
-                if on_event is not None:
-                    on_event(event)
+                if callbacks.on_event is not None:
+                    callbacks.on_event(event)
+        if callbacks.on_tick is not None:
+            callbacks.on_tick(TickProgress(result.ticks, total, at, time.monotonic() - began))
         at = (at + TICK).astimezone(zone(DEMO_ZONE))
 
 

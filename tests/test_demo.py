@@ -15,7 +15,15 @@ import pytest
 
 from engine.cli.demo import _Printer
 from engine.cli.main import build_parser, main
-from engine.demo import DEFAULT_WEEK_OF, DemoEvent, DemoResult, capacity_text, week_start
+from engine.demo import (
+    DEFAULT_WEEK_OF,
+    TICK,
+    DemoEvent,
+    DemoResult,
+    TickProgress,
+    capacity_text,
+    week_start,
+)
 from engine.plan import Action
 
 ALL = {"dynamic_in": True, "dynamic_out": True, "scheduled": True}
@@ -136,3 +144,124 @@ def test_capacity_text_says_what_a_stop_and_a_restore_changed() -> None:
     ]
     assert capacity_text(restore) == "desired 0->2, Min/Max 0..0->1..4, scaling restored"
     assert capacity_text([Action("save_baseline")]) == "baseline saved"
+
+
+# What the demo's faster serialization must not change ------------------------------------------
+EVERY_TYPE = {
+    "pk": {"S": "schedule"},
+    "sk": {"S": "example-cluster/web"},
+    "empty": {"S": ""},
+    "count": {"N": "2"},
+    "fraction": {"N": "-1.5e3"},
+    "blob": {"B": b"\x00\xff teiji"},
+    "days": {"SS": ["mon", "tue"]},
+    "numbers": {"NS": ["1", "2.5"]},
+    "blobs": {"BS": [b"a", b"\x01"]},
+    "flag": {"BOOL": False},
+    "nothing": {"NULL": True},
+    "windows": {
+        "L": [
+            {"M": {"start": {"S": "05:00"}, "end": {"S": "22:00"}, "days": {"S": "mon-fri"}}},
+            {"L": [{"N": "0"}, {"BOOL": True}, {"M": {}}, {"L": []}]},
+        ]
+    },
+}
+
+
+def _dynamodb_answers() -> list[dict[str, object]]:
+    import boto3
+
+    client = boto3.client("dynamodb", region_name="ap-northeast-1")
+    client.create_table(
+        TableName="t",
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    client.put_item(TableName="t", Item=EVERY_TYPE)
+    key = {"pk": EVERY_TYPE["pk"], "sk": EVERY_TYPE["sk"]}
+    answers = [
+        client.get_item(TableName="t", Key=key),
+        client.query(
+            TableName="t",
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": "schedule"}},
+        ),
+        client.scan(TableName="t"),
+        client.batch_get_item(RequestItems={"t": {"Keys": [key]}}),
+        client.update_item(
+            TableName="t",
+            Key=key,
+            UpdateExpression="SET #c = :c",
+            ExpressionAttributeNames={"#c": "count"},
+            ExpressionAttributeValues={":c": {"N": "3"}},
+            ReturnValues="ALL_OLD",
+        ),
+        client.delete_item(TableName="t", Key=key, ReturnValues="ALL_OLD"),
+    ]
+    for answer in answers:
+        answer.pop("ResponseMetadata")
+    return answers
+
+
+def test_the_demo_reads_dynamodb_items_exactly_as_moto_serializes_them() -> None:
+    from moto import mock_aws
+    from moto.core.serialize import BaseJSONSerializer
+
+    from engine.demo import _lean_attribute_values
+
+    generic = BaseJSONSerializer._serialize_type_structure
+    with mock_aws():
+        expected = _dynamodb_answers()
+    with mock_aws(), _lean_attribute_values():
+        # The shortcut is in place (a test of nothing otherwise) and gives the same answers.
+        assert BaseJSONSerializer._serialize_type_structure is not generic
+        assert _dynamodb_answers() == expected
+    assert BaseJSONSerializer._serialize_type_structure is generic
+    assert expected[0]["Item"] == EVERY_TYPE
+
+
+# Progress -----------------------------------------------------------------------------------------
+def _step(done: int, total: int = 192) -> TickProgress:
+    at = datetime.fromisoformat("2026-11-23T00:00:00+09:00") + (done - 1) * TICK
+    return TickProgress(done, total, at, elapsed=done / 10)
+
+
+def test_progress_in_a_pipe_is_one_line_per_simulated_day(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    printer = _Printer(quiet=False, live=False)
+    for done in range(1, 193):
+        printer.progress(_step(done))
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.splitlines() == [
+        "tick 96/192: Mon 11-23 23:45 JST done, 10 s",
+        "tick 192/192: Tue 11-24 23:45 JST done, 19 s",
+    ]
+    _Printer(quiet=True, live=False).progress(_step(96))
+    assert capsys.readouterr() == ("", "")
+
+
+def test_progress_on_a_terminal_is_one_line_that_events_clear(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    printer = _Printer(quiet=False, live=True)
+    printer.progress(_step(1))
+    printer.progress(_step(2))
+    at = datetime.fromisoformat("2026-11-23T00:15:00+09:00")
+    printer.event(DemoEvent(at, "example-cluster/web", "Asia/Tokyo", "stop", "stopped", "", "x"))
+    printer.clear_progress()  # nothing shown: writes nothing
+    out, err = capsys.readouterr()
+    assert err == (
+        "\r\x1b[Ktick 1/192: Mon 11-23 00:00 JST done, 0 s"
+        "\r\x1b[Ktick 2/192: Mon 11-23 00:15 JST done, 0 s"
+        "\r\x1b[K"
+    )
+    assert out.startswith("Mon 11-23 00:15  web ")

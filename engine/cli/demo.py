@@ -32,6 +32,7 @@ from engine.demo import (
     DemoError,
     DemoEvent,
     DemoResult,
+    TickProgress,
     local_text,
     run_demo,
 )
@@ -92,7 +93,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 def run_demo_command(args: argparse.Namespace) -> int:
     week_of = parse_date("--week-of", args.week_of)
     first_day = parse_date("--from", args.first_day) if args.first_day else None
-    printer = _Printer(quiet=args.quiet)
+    printer = _Printer(quiet=args.quiet, live=sys.stderr.isatty())
     try:
         result = run_demo(
             week_of=week_of,
@@ -101,9 +102,12 @@ def run_demo_command(args: argparse.Namespace) -> int:
             documents=Path(args.documents),
             on_start=printer.start,
             on_event=printer.event,
+            on_tick=printer.progress,
         )
     except DemoError as exc:
         raise CliError(str(exc)) from exc
+    finally:
+        printer.clear_progress()
     printer.finish(result)
     if args.html:
         _write_html(args.html, result)
@@ -115,11 +119,35 @@ def short_name(key: str) -> str:
 
 
 class _Printer:
-    """Prints as the demo goes: the set-up, then one aligned line per event."""
+    """Prints as the demo goes: the set-up, then one aligned line per event.
 
-    def __init__(self, *, quiet: bool) -> None:
+    Progress goes to stderr: on a terminal one line that each tick rewrites (and every event
+    line clears first), elsewhere (a pipe, CI) one line per simulated day.
+    """
+
+    def __init__(self, *, quiet: bool, live: bool = False) -> None:
         self.quiet = quiet
+        self.live = live
+        self.showing_progress = False
         self.service_width = len("SERVICE")
+
+    def progress(self, step: TickProgress) -> None:
+        local = to_local(step.at, zone(DEMO_ZONE))
+        text = (
+            f"tick {step.done}/{step.total}: {local:%a %m-%d %H:%M} JST done, {step.elapsed:.0f} s"
+        )
+        if self.live:
+            sys.stderr.write(f"\r\x1b[K{text}")
+            sys.stderr.flush()
+            self.showing_progress = True
+        elif not self.quiet and (step.done % 96 == 0 or step.done == step.total):
+            print(text, file=sys.stderr, flush=True)
+
+    def clear_progress(self) -> None:
+        if self.showing_progress:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+            self.showing_progress = False
 
     def start(self, result: DemoResult) -> None:
         names = [short_name(schedule.key) for schedule, _ in result.services]
@@ -184,6 +212,7 @@ class _Printer:
     def event(self, event: DemoEvent) -> None:
         if self.quiet:
             return
+        self.clear_progress()
         action = event.kind if event.kind != "kept" else f"stays {event.state}"
         if event.kind == "failed":
             action = "FAILED"
