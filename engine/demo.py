@@ -6,8 +6,8 @@ Everything runs inside ``moto.mock_aws``: no AWS account, no credentials, no net
    service per sample schedule, with the capacities a team would really have (staging at
    desired 2 with autoscaling 1..4 and scheduled scaling suspended, dev at 0, a batch worker,
    a reporting job, and the New York team's service in us-east-1, as its schedule says);
-2. puts the sample calendars and schedules into the config table (not the sample's dated
-   override) and two overrides of its own, as ``teiji start`` writes them: staging kept up
+2. puts the sample calendars and schedules into the config table (overrides in the files are
+   left out) and two overrides of its own, as ``teiji start`` writes them: staging kept up
    until 23:30 on Wednesday for late work, dev woken for two hours on Thursday afternoon;
 3. runs the real tick (``engine.tick.run_tick``) every 15 simulated minutes through the week,
    reporting every change as it happens and the moments a holiday or an override keeps a
@@ -307,7 +307,7 @@ def _run(docs: DocumentSet, result: DemoResult, monday: date, callbacks: _Callba
     init_tables(clients, settings)
     result.overrides = demo_overrides(docs.schedules, monday)
     result.calendars = len(docs.calendars)
-    # The sample's own override is dated; the demo writes its own for the week shown.
+    # Overrides are dated: the demo writes its own for the week shown, not any in the files.
     ConfigStore(clients, settings.config_table).put(
         [*docs.calendars.values(), *docs.schedules.values(), *result.overrides]
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,7 @@ import pytest
 from engine.cli.documents import explain_service
 from engine.cli.main import main
 from engine.files import load_and_validate, load_files
+from engine.overrides import build_override
 from schemas.jsonschema import document_json_schema
 from schemas.validation import DocumentSet
 
@@ -48,7 +49,7 @@ def test_teiji_validate_passes_on_every_sample(capsys: pytest.CaptureFixture[str
     code = main(["validate", *paths])
     out, err = capsys.readouterr()
     assert code == 0, out + err
-    assert out.startswith("7 documents OK")
+    assert out.startswith("6 documents OK")
 
 
 def _as_json(value: Any) -> Any:
@@ -138,14 +139,53 @@ def test_cron_pairs(docs: DocumentSet) -> None:
     )
 
 
-def test_dev_is_off_except_for_its_override(docs: DocumentSet) -> None:
+def test_dev_is_off_until_someone_writes_an_override(docs: DocumentSet) -> None:
     service = "example-cluster/example-service-dev"
-    assert at(docs, service, "2026-12-01T19:59")["state"] == "stopped"
-    late = at(docs, service, "2026-12-01T21:00")
-    assert (late["state"], late["source"]) == ("running", "override")
-    assert late["next_change"] == "2026-12-01T23:30:00+09:00"
-    after = at(docs, service, "2026-12-01T23:30")
-    assert (after["state"], after["source"], after["next_change"]) == ("stopped", "mode", None)
+    off = at(docs, service, "2026-12-01T21:00")
+    assert (off["state"], off["source"], off["next_change"]) == ("stopped", "mode", None)
+    # What `teiji start SERVICE --for 2h` writes, and the override in the sample's comment.
+    start = datetime.fromisoformat("2026-12-01T20:00:00+09:00")
+    late = build_override(
+        docs.schedules[service],
+        state="running",
+        start=start,
+        until=start + timedelta(hours=2),
+        reason="debug OPS-1234",
+        created_by="suzuki",
+        now=start,
+        limit=timedelta(days=7),
+        override_id="0a1b2c3d",
+    )
+    with_override = DocumentSet(docs.schedules, docs.calendars, [late])
+    running = at(with_override, service, "2026-12-01T21:00")
+    assert (running["state"], running["source"]) == ("running", "override")
+    assert running["next_change"] == "2026-12-01T22:00:00+09:00"
+    commented = (SAMPLES / "dev-manual.yaml").read_text(encoding="utf-8")
+    assert "#   until: 2026-12-01T22:00:00+09:00" in commented
+
+
+# Samples are copied for years: nothing in them may end. -----------------------------------------
+@pytest.mark.parametrize("years", [0, 1, 3])
+def test_the_samples_validate_without_a_word_years_from_now(years: int) -> None:
+    later = datetime.now(UTC) + timedelta(days=365 * years)
+    docs, problems = load_and_validate([str(SAMPLES)], now=later)
+    assert problems == []
+    assert docs.overrides == []  # dated documents belong in the table, written relative to now
+
+
+def test_putting_the_samples_a_year_from_now_warns_about_nothing(
+    endpoint: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import engine.cli.operator as operator
+    from tests.world import World, run_cli
+
+    later = datetime.now(UTC) + timedelta(days=365)
+    monkeypatch.setattr(operator, "utc_now", lambda: later)
+    World(endpoint).init_tables()
+    code, out, err = run_cli(capsys, endpoint, "put", str(SAMPLES), "--dry-run")
+    assert code == 0, err
+    assert "would write 6 documents" in out
+    assert err == ""
 
 
 @pytest.mark.parametrize(

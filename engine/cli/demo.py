@@ -174,8 +174,8 @@ class _Printer:
         print()
         print(
             f"Config table: {plural(len(result.services), 'schedule')} and "
-            f"{plural(result.calendars, 'calendar')} from {result.documents.name}/ (not its "
-            "dated override), and these overrides, as `teiji start` writes them:"
+            f"{plural(result.calendars, 'calendar')} from {result.documents.name}/, and these "
+            "overrides, as `teiji start` writes them:"
         )
         for override in result.overrides:
             start = override.start or override.until
