@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "engine.cli.operator",  # put, get, delete, list, start, stop, override
     "engine.cli.simulate",  # simulate
     "engine.cli.demo",  # demo
+    "engine.cli.completion",  # completion
 )
 
 
