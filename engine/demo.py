@@ -48,8 +48,9 @@ DEMO_ZONE = "Asia/Tokyo"
 CLUSTER = "example-cluster"
 TICK = timedelta(minutes=15)
 MAX_DAYS = 28
-# The sample documents live next to the package in a checkout (``make demo`` runs there).
-SAMPLES = Path(__file__).resolve().parent.parent / "sample_schedules"
+# The sample documents: package data once installed; in a checkout ``engine/samples`` is a link
+# to the repository's ``sample_schedules/``.
+SAMPLES = (Path(__file__).parent / "samples").resolve()
 
 EventKind = Literal["start", "stop", "adjust", "kept", "failed"]
 
@@ -264,7 +265,7 @@ def run_demo(
     try:
         docs, problems = load_and_validate([str(documents)], now=first_tick)
     except UnreadableFileError as exc:
-        raise DemoError(f"{exc} (the demo reads the sample documents of a checkout)") from exc
+        raise DemoError(f"{exc} (give --documents a directory of documents)") from exc
     if problems:
         raise DemoError(f"the sample documents have problems: {problems[0]}")
     started = time.monotonic()

@@ -8,9 +8,10 @@ the interpreter running this script instead (no network, used by the tests).
 
 What goes in: the ``engine`` and ``schemas`` packages and the dependencies from pyproject.toml,
 minus boto3 and botocore, which the Lambda runtime provides. What stays out: tests, dev tools,
-``__pycache__``, compiled bytecode, scripts, and the installer bookkeeping in ``*.dist-info``
-(RECORD, INSTALLER, ...). The zip is deterministic: files in sorted order, one fixed timestamp
-and fixed permissions, so the same inputs give the same sha256.
+``teiji demo`` and its samples (they need moto), ``__pycache__``, compiled bytecode, scripts,
+and the installer bookkeeping in ``*.dist-info`` (RECORD, INSTALLER, ...). The zip is
+deterministic: files in sorted order, one fixed timestamp and fixed permissions, so the same
+inputs give the same sha256.
 
 Usage: python infra/build_lambda.py [--arch arm64|x86_64] [--python-version 3.12]
                                     [--output dist/teiji-lambda.zip] [--local]
@@ -44,6 +45,9 @@ PROVIDED_BY_RUNTIME = frozenset({"boto3", "botocore", "s3transfer", "jmespath"})
 # Installer bookkeeping that nothing reads at run time. METADATA, licences and entry points stay
 # (importlib.metadata and licence notices need them).
 DIST_INFO_NOISE = frozenset({"RECORD", "INSTALLER", "REQUESTED", "direct_url.json", "WHEEL"})
+
+# `teiji demo` and its sample documents need moto (the `demo` extra): the Lambda never runs them.
+DEMO_ONLY = frozenset({"engine/demo.py", "engine/cli/demo.py", "engine/samples"})
 
 # Every entry gets this timestamp (the zip format's earliest) and these modes.
 FIXED_DATE = (1980, 1, 1, 0, 0, 0)
@@ -89,6 +93,8 @@ def is_packaged(relative: PurePosixPath) -> bool:
     if not parts or parts[0] in ("bin", "tests", "test") or ".." in parts:
         return False
     if "__pycache__" in parts or relative.suffix in (".pyc", ".pyo"):
+        return False
+    if any(str(PurePosixPath(*parts[:n])) in DEMO_ONLY for n in range(1, len(parts) + 1)):
         return False
     if _canonical(parts[0].split("-", 1)[0]) in PROVIDED_BY_RUNTIME:
         return False

@@ -80,6 +80,10 @@ def names(built: Any) -> list[str]:
         ("tests/test_tick.py", False),
         ("bin/croniter", False),
         ("../../bin/pip", False),
+        ("engine/demo.py", False),
+        ("engine/cli/demo.py", False),
+        ("engine/samples/stg.yaml", False),
+        ("engine/cli/main.py", True),
     ],
 )
 def test_what_goes_into_the_zip(path: str, packaged: bool) -> None:
@@ -151,6 +155,7 @@ def test_zip_holds_the_packages_and_nothing_else(names: list[str]) -> None:
         assert required in tops, f"{required} is missing"
     assert {"holidays", "yaml", "dateutil"} <= tops
     assert "engine/handler.py" in names
+    assert not [n for n in names if "demo" in n or n.startswith("engine/samples/")]
     for forbidden in ("boto3", "botocore", "s3transfer", "tests", "bin", "pytest", "moto"):
         assert forbidden not in tops, f"{forbidden} must not be in the zip"
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]

@@ -85,7 +85,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "--documents",
         metavar="DIR",
         default=str(SAMPLES),
-        help="the documents to put (default: the repository's sample_schedules/)",
+        help=f"the documents to put (default: the samples installed with teiji, {SAMPLES})",
     )
     parser.set_defaults(func=run_demo_command)
 
