@@ -286,3 +286,102 @@ def test_handler_runs_from_the_unpacked_zip(built: Any, endpoint: str, tmp_path:
     ecs = boto3.client("ecs", endpoint_url=endpoint, region_name="ap-northeast-1")
     [described] = ecs.describe_services(cluster="example-cluster", services=["web"])["services"]
     assert described["desiredCount"] == 2, "a dry run changes nothing"
+
+
+# pip install / pipx install from the repository ---------------------------------------------------
+def _source_tree(target: Path) -> Path:
+    """The files of a clone that a wheel is built from (engine/samples stays a link)."""
+    target.mkdir()
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy2(REPO / name, target / name)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for name in ("engine", "schemas", "sample_schedules"):
+        shutil.copytree(REPO / name, target / name, symlinks=True, ignore=ignore)
+    assert (target / "engine" / "samples").is_symlink()
+    return target
+
+
+@pytest.mark.slow
+def test_pip_install_gives_a_teiji_that_works_outside_the_repository(tmp_path: Path) -> None:
+    # What `pipx install <repo>` and `pip install <repo>` do: build a wheel, install it into a
+    # fresh virtualenv. Offline: the dependencies are this interpreter's (a .pth line), the
+    # package itself only what the wheel holds.
+    import site
+
+    wheels = tmp_path / "wheels"
+    offline = ["--quiet", "--no-deps", "--no-index"]
+    clone = _source_tree(tmp_path / "clone")
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            *offline,
+            "--no-build-isolation",
+            "-w",
+            wheels,
+            clone,
+        ],
+        check=True,
+        timeout=600,
+    )
+    (wheel,) = wheels.glob("teiji-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        metadata = archive.read(next(n for n in names if n.endswith("dist-info/METADATA")))
+    assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
+    assert "engine/samples/stg.yaml" in names
+    assert b"License-Expression: Apache-2.0" in metadata
+    assert b'Requires-Dist: moto<5.3,>=5.1; extra == "demo"' in metadata
+
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    (packages,) = venv.glob("lib/python*/site-packages")
+    (packages / "dependencies.pth").write_text("\n".join(site.getsitepackages()) + "\n")
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            venv / "bin" / "python",
+            "install",
+            *offline,
+            wheel,
+        ],
+        check=True,
+        timeout=600,
+    )
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    environment = {
+        "PATH": f"{venv / 'bin'}:/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "COLUMNS": "1000",  # help on one line
+    }
+
+    def teiji(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["teiji", *args],
+            cwd=elsewhere,
+            env=environment,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=300,
+        )
+
+    helped = teiji("--help")
+    assert helped.returncode == 0, helped.stderr
+    assert "completion" in helped.stdout and "demo" in helped.stdout
+    demo_help = teiji("demo", "--help")
+    assert demo_help.returncode == 0, demo_help.stderr
+    samples = packages / "engine" / "samples"
+    assert f"the samples installed with teiji, {samples})" in demo_help.stdout
+    validated = teiji("validate", str(samples / "stg.yaml"), str(samples / "company-calendar.yaml"))
+    assert validated.returncode == 0, validated.stderr
+    assert validated.stdout.startswith("2 documents OK")
+    every = teiji("validate", str(samples))
+    assert every.returncode == 0 and every.stdout.startswith("6 documents OK"), every.stderr
