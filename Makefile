@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	@echo "==> [2/3] upgrading pip"
 	$(BIN)/pip install --quiet --upgrade pip
-	@echo "==> [3/3] installing teiji and its development tools (1 to 4 minutes on a fresh clone)"
+	@echo "==> [3/3] installing teiji and its development tools (a few minutes on a fresh clone)"
 	@bash -o pipefail -c '$(BIN)/pip install --progress-bar off -e ".[dev]" | awk \
 		"/^Collecting/ { n++; printf \"  %3d %s\\n\", n, \$$2; fflush() } \
 		 /^Successfully installed/ { print \"  installed\", NF - 2, \"packages\" }"'
