@@ -210,7 +210,8 @@ def _lean_attribute_values() -> Iterator[None]:
     moto writes every response through a generic serializer that looks up each of a
     structure's members under several aliases. A DynamoDB attribute value is a structure of ten
     members (``S``, ``N``, ``M``, ``L``, ...) of which it holds one, so each value costs ten
-    lookups: the three config-table queries of a tick spent half of the demo's time there.
+    lookups: serializing the answers to the three config-table queries of each tick took about
+    a quarter of the demo's time (cProfile, ``teiji demo --quiet``).
     Visiting only the members the value holds gives the same JSON (``tests/test_demo.py``
     compares the two). Should moto's serializer change shape, the demo runs at moto's speed.
     """
