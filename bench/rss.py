@@ -169,7 +169,7 @@ def _clients() -> Any:
 
 
 def tick() -> int:
-    from bench.world import RUNNING_AT, STOPPED_AT
+    from bench.world import RUNNING_AT, STOPPED_AT, deployment_access
     from engine.aws.pacing import Pacer, VirtualClock
     from engine.config import Settings
     from engine.tick import run_tick
@@ -178,7 +178,9 @@ def tick() -> int:
     outcomes = []
     for at in (RUNNING_AT, STOPPED_AT):
         pacer = Pacer(clock=clock, environ={})
-        report = run_tick(_clients(), Settings(), at=at, dry_run=False, pacer=pacer)
+        report = run_tick(
+            _clients(), Settings(access=deployment_access()), at=at, dry_run=False, pacer=pacer
+        )
         outcomes.append({"at": at.isoformat(), "api_calls": report.api_calls, **report.counts})
     print(
         json.dumps(

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bench.micro import DecideRunner, SimulateRunner, Workload
-from bench.world import World
+from bench.world import World, deployment_access
 from engine.aws.clients import Clients
 from engine.aws.pacing import Clock
 from schemas.documents import Override
@@ -61,7 +61,7 @@ def load_tick() -> TeijiTick | None:
     except ImportError:
         return None
 
-    settings = Settings()
+    settings = Settings(access=deployment_access())
 
     def prepare(world: World, clients: Clients) -> None:
         init_tables(clients, settings)

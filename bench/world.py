@@ -22,6 +22,7 @@ import boto3
 import botocore.loaders
 import botocore.session
 
+from engine.config import Access
 from schemas.documents import Schedule, TargetsMode, Window, service_key
 
 OWN_ACCOUNT = "123456789012"  # moto's default account: the deployment's own
@@ -262,3 +263,8 @@ def desired_counts(world: World, session_for: SessionFor | None = None) -> dict[
                 ident = f"{account}/{region}/{cluster}/{found['serviceName']}"
                 counts[ident] = found["desiredCount"]
     return counts
+
+
+def deployment_access() -> Access:
+    """What a deployment managing the default world allows: its accounts and regions."""
+    return Access(accounts=(OWN_ACCOUNT, *OTHER_ACCOUNTS), regions=REGIONS)

@@ -23,6 +23,17 @@ MAX_CONCURRENCY = 64
 # Schedules ticking a share of the services each; the Terraform module allows 1 to 50.
 DEFAULT_SHARDS = 1
 MAX_SHARDS = 50
+# Who may touch what: the accounts, regions and clusters teiji may manage, the largest desired
+# count or maximum it may set, and where each account's ExternalId is kept.
+DEFAULT_MAX_DESIRED = 100
+MAX_MAX_DESIRED = 100_000
+ACCESS_ENV_VARS = (
+    "TEIJI_ALLOWED_ACCOUNTS",
+    "TEIJI_ALLOWED_REGIONS",
+    "TEIJI_ALLOWED_CLUSTERS",
+    "TEIJI_MAX_DESIRED",
+    "TEIJI_EXTERNAL_ID_PARAMETER",
+)
 
 ENV_VARS = (
     "TEIJI_CONFIG_TABLE",
@@ -33,10 +44,10 @@ ENV_VARS = (
     "TEIJI_LEASE_SECONDS",
     "TEIJI_LOG_LEVEL",
     "TEIJI_ROLE_NAME",
-    "TEIJI_EXTERNAL_ID",
     "TEIJI_CONCURRENCY",
     "TEIJI_SHARDS",
     "TEIJI_DEFAULT_TIMEZONE",
+    *ACCESS_ENV_VARS,
 )
 
 T = TypeVar("T")
@@ -101,6 +112,78 @@ def parse_seconds(text: str) -> int:
     return value
 
 
+# Who may touch what --------------------------------------------------------------------------
+_ACCOUNT_ID = re.compile(r"^[0-9]{12}$", re.ASCII)
+_REGION_NAME = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]+$", re.ASCII)
+_CLUSTER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$", re.ASCII)
+# An SSM parameter path: /segments of letters, digits and _.-, no trailing slash.
+_PARAMETER_PATH = re.compile(r"^(/[A-Za-z0-9_.-]+)+$", re.ASCII)
+
+
+def _name_list(text: str, pattern: re.Pattern[str], what: str, example: str) -> tuple[str, ...]:
+    """A comma-separated list; every entry must match ``pattern`` (no empty entries)."""
+    entries = [entry.strip() for entry in text.split(",")]
+    if not "".join(entries):
+        return ()
+    for entry in entries:
+        if not pattern.match(entry):
+            shown = repr(entry) if entry else "an empty entry"
+            raise ValueError(
+                f"{shown} is not {what}; write a comma-separated list such as {example}"
+            )
+    return tuple(dict.fromkeys(entries))
+
+
+def parse_accounts(text: str) -> tuple[str, ...]:
+    """``TEIJI_ALLOWED_ACCOUNTS``: 12-digit account ids, comma-separated."""
+    return _name_list(text, _ACCOUNT_ID, "a 12-digit AWS account id", "111111111111,222222222222")
+
+
+def parse_regions(text: str) -> tuple[str, ...]:
+    """``TEIJI_ALLOWED_REGIONS``: region names, comma-separated."""
+    return _name_list(text, _REGION_NAME, "an AWS region name", "ap-northeast-1,us-east-1")
+
+
+def parse_clusters(text: str) -> tuple[str, ...]:
+    """``TEIJI_ALLOWED_CLUSTERS``: ECS cluster names, comma-separated (empty: every cluster)."""
+    return _name_list(text, _CLUSTER_NAME, "an ECS cluster name", "web,batch")
+
+
+def parse_max_desired(text: str) -> int:
+    """``TEIJI_MAX_DESIRED``: the largest desired count or maximum teiji may set."""
+    allowed = f"write a whole number from 1 to {MAX_MAX_DESIRED:,}, for example 100"
+    try:
+        value = int(text.strip())
+    except ValueError:
+        raise ValueError(f"{text!r} is not a whole number; {allowed}") from None
+    if not 1 <= value <= MAX_MAX_DESIRED:
+        raise ValueError(f"{value} is out of range; {allowed}")
+    return value
+
+
+def parse_parameter_path(text: str) -> str:
+    """``TEIJI_EXTERNAL_ID_PARAMETER``: the SSM path under which ``<path>/<account>`` holds
+    each account's ExternalId."""
+    path = text.strip()
+    if not _PARAMETER_PATH.match(path):
+        raise ValueError(
+            f"{text!r} is not an SSM parameter path; write it like /teiji/external-id "
+            "(each account's ExternalId is then the SecureString /teiji/external-id/<account>)"
+        )
+    return path
+
+
+def _refuse_plain_external_id(env: dict[str, str]) -> None:
+    # A plain-text ExternalId in the environment is what this setting replaced: refuse it
+    # rather than silently assume roles without it.
+    if env.get("TEIJI_EXTERNAL_ID"):
+        raise SettingsError(
+            "TEIJI_EXTERNAL_ID: an ExternalId is no longer read from the environment; store "
+            "each account's in SSM Parameter Store as the SecureString <path>/<account> and set "
+            "TEIJI_EXTERNAL_ID_PARAMETER=<path> (the Terraform variable external_ids does both)"
+        )
+
+
 class SettingsError(ValueError):
     """An environment variable teiji reads holds a value it cannot use."""
 
@@ -120,6 +203,36 @@ def _flag(value: str | None) -> bool:
 
 
 @dataclass(frozen=True)
+class Access:
+    """Who may touch what, set at deployment (Terraform variables -> the Lambda environment).
+
+    Empty ``accounts`` and ``regions`` mean teiji's own only (a document that names none is
+    always its own); empty ``clusters`` means every cluster in those. No document, override or
+    restore may set a desired count or maximum above ``max_desired``. Each other account's
+    ExternalId is the SSM SecureString ``<external_id_parameter>/<account>``.
+    """
+
+    accounts: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()
+    clusters: tuple[str, ...] = ()
+    max_desired: int = DEFAULT_MAX_DESIRED
+    external_id_parameter: str | None = None
+
+    @classmethod
+    def from_env(cls, env: dict[str, str]) -> Access:
+        _refuse_plain_external_id(env)
+        return cls(
+            accounts=_setting(env, "TEIJI_ALLOWED_ACCOUNTS", parse_accounts, ()),
+            regions=_setting(env, "TEIJI_ALLOWED_REGIONS", parse_regions, ()),
+            clusters=_setting(env, "TEIJI_ALLOWED_CLUSTERS", parse_clusters, ()),
+            max_desired=_setting(env, "TEIJI_MAX_DESIRED", parse_max_desired, DEFAULT_MAX_DESIRED),
+            external_id_parameter=_setting(
+                env, "TEIJI_EXTERNAL_ID_PARAMETER", parse_parameter_path, None
+            ),
+        )
+
+
+@dataclass(frozen=True)
 class Settings:
     config_table: str = DEFAULT_CONFIG_TABLE
     state_table: str = DEFAULT_STATE_TABLE
@@ -129,12 +242,13 @@ class Settings:
     lease_seconds: int = DEFAULT_LEASE_SECONDS
     log_level: str = "INFO"
     role_name: str | None = None
-    external_id: str | None = None
     concurrency: int = DEFAULT_CONCURRENCY
     # How many schedules tick a share each; a tick given no shard covers all of them.
     shards: int = DEFAULT_SHARDS
     # The zone of a schedule document that names none.
     default_timezone: str = DEFAULT_TIMEZONE
+    # The allow-list, the growth cap and where the ExternalIds are kept.
+    access: Access = field(default_factory=Access)
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -152,10 +266,10 @@ class Settings:
             ),
             log_level=(env.get("TEIJI_LOG_LEVEL") or "INFO").upper(),
             role_name=env.get("TEIJI_ROLE_NAME") or None,
-            external_id=env.get("TEIJI_EXTERNAL_ID") or None,
             concurrency=_setting(env, "TEIJI_CONCURRENCY", parse_concurrency, DEFAULT_CONCURRENCY),
             shards=_setting(env, "TEIJI_SHARDS", parse_shards, DEFAULT_SHARDS),
             default_timezone=_setting(
                 env, "TEIJI_DEFAULT_TIMEZONE", parse_timezone, DEFAULT_TIMEZONE
             ),
+            access=Access.from_env(env),
         )

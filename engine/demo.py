@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Literal
 from unittest import mock
 
-from engine.config import Settings
+from engine.config import Access, Settings
 from engine.localtime import localize, to_local, zone
 from engine.logs import silence_logging
 from engine.model import Decision
@@ -303,7 +303,9 @@ def _run(docs: DocumentSet, result: DemoResult, monday: date, callbacks: _Callba
     session = boto3.session.Session(region_name=DEMO_REGION)
     # Five services need no parallel reads: one worker per group spares each tick the start of
     # threads that would only wait for one another (the tick makes the same calls either way).
-    settings = Settings(concurrency=1)
+    # The demo's deployment allows the regions its sample schedules name (allowed_regions).
+    regions = sorted({s.region for s in docs.schedules.values() if s.region})
+    settings = Settings(concurrency=1, access=Access(regions=tuple(regions)))
     clients = Clients(region=DEMO_REGION, session=session)
     result.services = _create_services(session, docs.schedules.values())
     init_tables(clients, settings)

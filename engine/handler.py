@@ -61,16 +61,19 @@ def _options(event: Any) -> tuple[bool, list[str] | None, tuple[int, int] | None
     return dry_run, services, shard
 
 
-def _get_clients(role_name: str | None, external_id: str | None) -> Clients:
+def _get_clients(role_name: str | None, external_id_parameter: str | None) -> Clients:
     from engine.aws.clients import Clients
 
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     endpoint = os.environ.get("AWS_ENDPOINT_URL") or None
-    key = (region, endpoint, role_name, external_id)
+    key = (region, endpoint, role_name, external_id_parameter)
     # A warm Lambda container keeps its clients (and their connections) across ticks.
     if key not in _clients:
         _clients[key] = Clients(
-            region=region, endpoint_url=endpoint, role_name=role_name, external_id=external_id
+            region=region,
+            endpoint_url=endpoint,
+            role_name=role_name,
+            external_id_parameter=external_id_parameter,
         )
     return _clients[key]
 
@@ -97,7 +100,7 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
         shard=list(shard) if shard else None,
         request_id=getattr(context, "aws_request_id", None),
     )
-    clients = _get_clients(settings.role_name, settings.external_id)
+    clients = _get_clients(settings.role_name, settings.access.external_id_parameter)
     report = run_tick(clients, settings, at=now, dry_run=dry_run, services=services, shard=shard)
     result = report.as_json()
     if report.failed:

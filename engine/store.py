@@ -44,7 +44,13 @@ from pydantic import ValidationError
 from engine.config import DEFAULT_MAX_OVERRIDE, Settings
 from schemas.documents import DEFAULT_TIMEZONE, Calendar, Override, Schedule, parse_service_key
 from schemas.records import BASELINE_ARCHIVE_PK, Baseline, Lease
-from schemas.validation import DocumentSet, Problem, parse_document, validate_documents
+from schemas.validation import (
+    DocumentCheck,
+    DocumentSet,
+    Problem,
+    parse_document,
+    validate_documents,
+)
 
 if TYPE_CHECKING:
     from engine.aws.clients import Clients
@@ -288,10 +294,12 @@ class ConfigStore:
         now: datetime | None = None,
         max_override: timedelta = DEFAULT_MAX_OVERRIDE,
         default_timezone: str = DEFAULT_TIMEZONE,
+        checks: Sequence[DocumentCheck] = (),
     ) -> LoadedConfig:
         """Load and validate every document; overrides that ended before ``now`` are dropped.
 
-        A schedule that names no ``timezone`` gets ``default_timezone`` (pass the setting).
+        A schedule that names no ``timezone`` gets ``default_timezone`` (pass the setting);
+        ``checks`` hold the documents against the deployment (see ``validate_documents``).
         """
         now = now or datetime.now(UTC)
         raws: list[tuple[str, int, object]] = []
@@ -305,7 +313,11 @@ class ConfigStore:
                 if raw is not None:
                     raws.append((self.source, count, raw))
         documents, cross = validate_documents(
-            raws, now=now, max_override=max_override, default_timezone=default_timezone
+            raws,
+            now=now,
+            max_override=max_override,
+            default_timezone=default_timezone,
+            checks=checks,
         )
         problems.extend(cross)
         documents.overrides = [o for o in documents.overrides if o.until > now]

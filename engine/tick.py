@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Literal, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from engine.access import admit, refuse_growth
 from engine.apply import apply_plan
 from engine.aws.pacing import Clock, Lane, Pacer, PacingConfigError, RealClock, Unit, run_lanes
 from engine.config import Settings
@@ -37,7 +38,7 @@ from engine.report import ServiceReport, TickReport
 from engine.store import BATCH_GET_LIMIT, ConfigStore, LoadedConfig, StateStore, StoreError
 from schemas.documents import Override, Schedule
 from schemas.records import Baseline
-from schemas.validation import Problem
+from schemas.validation import Problem, growth_cap
 
 if TYPE_CHECKING:
     from engine.aws.clients import Clients
@@ -362,6 +363,7 @@ class _Tick:
                 now=at,
                 max_override=self.settings.max_override,
                 default_timezone=self.settings.default_timezone,
+                checks=(growth_cap(self.settings.access.max_desired),),
             )
         except (ClientError, BotoCoreError) as exc:
             raise TickError(
@@ -373,6 +375,7 @@ class _Tick:
     def _run(self, report: TickReport, services: Collection[str] | None, cover: Cover) -> None:
         loaded = self._load(report.at)
         schedules, invalid = _select(loaded, services, cover, report, self.config.source)
+        schedules = admit(schedules, self.settings.access, self.clients.region, report)
         for key, problems in invalid.items():
             report.services.append(
                 ServiceReport(key, "failed", error="; ".join(str(p) for p in problems))
@@ -661,6 +664,7 @@ def _converge(
         report.error = state.invalid_baselines[observation.key]
         return report
     plan = plan_service(decision, observation, baseline, schedule, protected=settings.protected)
+    plan = refuse_growth(plan, settings.access.max_desired)
     report.notes.extend(plan.notes)
     if plan.error:
         report.outcome = "failed"

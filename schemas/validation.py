@@ -17,7 +17,7 @@ import difflib
 import math
 import types
 import unicodedata
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -51,6 +51,10 @@ _MODELS: dict[str, type[BaseModel]] = {
 _WHOLE_DOCUMENT = "-"
 _LABEL_LIMIT = 80
 MAX_OVERRIDE_ENV = "TEIJI_MAX_OVERRIDE"
+MAX_DESIRED_ENV = "TEIJI_MAX_DESIRED"
+
+# A check of one valid schedule or override against the deployment: (field, message) pairs.
+DocumentCheck = Callable[[Schedule | Override], Iterable[tuple[str, str]]]
 
 
 @dataclass(frozen=True)
@@ -433,8 +437,12 @@ def validate_documents(
     max_override: timedelta = timedelta(days=7),
     known_calendars: Collection[str] = (),
     default_timezone: str = DEFAULT_TIMEZONE,
+    checks: Sequence[DocumentCheck] = (),
 ) -> tuple[DocumentSet, list[Problem]]:
     """Parse each ``(source, index, raw)`` and check the rules that span documents.
+
+    ``checks`` hold each valid schedule and override against the deployment (the growth cap,
+    the allow-list): a document any of them finds fault with is left out, like an invalid one.
 
     ``known_calendars`` are calendars defined elsewhere (for example already stored) that
     schedules here may name. ``now`` (aware; default the current time) measures overrides
@@ -459,6 +467,10 @@ def validate_documents(
             continue
         label = document_label(raw, index) if isinstance(raw, Mapping) else f"document {index}"
         labels[id(parsed)] = (source, label)
+        refused = _deployment_problems(parsed, checks, source, label)
+        if refused:
+            problems.extend(refused)
+            continue
         if isinstance(parsed, Schedule):
             first = schedule_origin.get(parsed.key)
             if first:
@@ -503,6 +515,41 @@ def validate_documents(
             problems.extend(unknown)
             del docs.schedules[schedule.key]
     return docs, problems
+
+
+def _deployment_problems(
+    parsed: ParsedDocument, checks: Sequence[DocumentCheck], source: str, label: str
+) -> list[Problem]:
+    if isinstance(parsed, Calendar):
+        return []
+    return [
+        Problem(source, label, path, message) for check in checks for path, message in check(parsed)
+    ]
+
+
+def growth_cap(cap: int) -> DocumentCheck:
+    """No schedule may ask for a desired count, MinCapacity or MaxCapacity above ``cap`` (the
+    deployment's ``TEIJI_MAX_DESIRED``). Overrides carry no capacity of their own."""
+
+    def check(document: Schedule | Override) -> list[tuple[str, str]]:
+        if not isinstance(document, Schedule):
+            return []
+        counts: dict[str, int | None] = {"stopped.desired_count": document.stopped.desired_count}
+        if document.running is not None:
+            counts["running.desired_count"] = document.running.desired_count
+            counts["running.min_capacity"] = document.running.min_capacity
+            counts["running.max_capacity"] = document.running.max_capacity
+        return [
+            (
+                path,
+                f"{value} is above the growth cap of {cap}; use at most {cap}, or raise "
+                f"{MAX_DESIRED_ENV} (Terraform variable max_desired)",
+            )
+            for path, value in counts.items()
+            if value is not None and value > cap
+        ]
+
+    return check
 
 
 def _duplicate(kind: str, name: str, first: tuple[str, int]) -> str:

@@ -449,7 +449,11 @@ def test_one_bad_document_among_a_thousand_good_ones(big_world: World) -> None:
 def _validate(paths: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
     from engine.cli.main import main
 
-    code = main(["validate", *paths])
+    # The deployment these documents are written for allows the account and region they name.
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("TEIJI_ALLOWED_ACCOUNTS", "123456789012")
+        env.setenv("TEIJI_ALLOWED_REGIONS", "us-east-1")
+        code = main(["validate", *paths])
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 

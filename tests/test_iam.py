@@ -1,33 +1,58 @@
 """Least privilege, proven against the code.
 
-The execution role in ``infra/iam.tf`` must allow exactly the actions of the operations the
-engine calls from the Lambda (``engine.aws.operations``, ``lambda_=True``) plus the two
-CloudWatch Logs actions the runtime needs; ``engine.aws.clients`` refuses every call outside that
-catalogue, so the role covers every call the engine can make and nothing more.
+The execution role in ``infra/iam.tf`` (with the ECS, Application Auto Scaling and ELB statements
+of ``infra/modules/ecs-access``) must allow exactly the actions of the operations the engine
+calls from the Lambda (``engine.aws.operations``, ``lambda_=True``) plus the two CloudWatch Logs
+actions the runtime needs; ``engine.aws.clients`` refuses every call outside that catalogue, so
+the role covers every call the engine can make and nothing more. The role in each target
+account (``infra/modules/target-account-role``) allows the catalogue's ECS, Application Auto
+Scaling and ELB operations only.
+
+These checks read the HCL (no terraform needed). Where a terraform binary and a provider mirror
+exist, ``make iac`` also plans the policy with a mock provider and asserts the planned document
+(``infra/tests/policy.tftest.hcl``).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import botocore.session
 import pytest
 
-from engine.aws.operations import OPERATIONS
-from tests.test_infra import first, locals_, typed
+from engine.aws.operations import DYNAMODB_WRITES, OPERATIONS
+from tests.test_infra import INFRA, first, locals_, parse, typed
+
+ECS_ACCESS = INFRA / "modules" / "ecs-access" / "main.tf"
+TARGET_ROLE = INFRA / "modules" / "target-account-role" / "main.tf"
 
 LOGS_ACTIONS = frozenset({"logs:CreateLogStream", "logs:PutLogEvents"})
 LAMBDA_ACTIONS = frozenset(op.iam_action for op in OPERATIONS if op.lambda_)
 WRITE_ACTIONS = frozenset(op.iam_action for op in OPERATIONS if op.write) | LOGS_ACTIONS
+# What a tick calls in a target account: the ECS, Application Auto Scaling and ELB operations.
+TARGET_SERVICES = ("ecs", "application-autoscaling", "elbv2")
+TARGET_ACTIONS = frozenset(
+    op.iam_action for op in OPERATIONS if op.lambda_ and op.service in TARGET_SERVICES
+)
+KMS_TABLE = frozenset({"kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"})
 
-# Statements that exist only when a variable is set, by sid: (the variable, their actions).
+# Statements that exist only when a variable is set: key -> (the enabling expression, actions).
 CONDITIONAL = {
-    "AssumeRoleInOtherAccounts": ("var.role_name", frozenset({"sts:AssumeRole"})),
-    # A customer managed table key, usable only through DynamoDB (kms:ViaService).
-    "TableKeyThroughDynamoDB": (
-        "var.table_kms_key_arn",
-        frozenset({"kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"}),
+    "AssumeRole": (
+        "${length(local.other_accounts) > 0 && var.organization_id == null}",
+        frozenset({"sts:AssumeRole"}),
     ),
+    "AssumeRoleInOrganization": (
+        "${length(local.other_accounts) > 0 && var.organization_id != null}",
+        frozenset({"sts:AssumeRole"}),
+    ),
+    "ReadExternalIds": ("${length(local.other_accounts) > 0}", frozenset({"ssm:GetParameter"})),
+    "ExternalIdKeyThroughSsm": (
+        "${length(local.other_accounts) > 0 && var.external_id_kms_key_arn != null}",
+        frozenset({"kms:Decrypt"}),
+    ),
+    "TableKeyThroughDynamoDB": ("${var.table_kms_key_arn != null}", KMS_TABLE),
 }
 
 # Actions that may be granted on "*": the API offers no resource-level permission, or (ListTasks)
@@ -37,50 +62,58 @@ READ_ON_ANY_RESOURCE = {
     "elasticloadbalancing:DescribeTargetHealth": "no resource-level permission",
     "ecs:ListTasks": "listing without containerInstance is authorized on '*'; ecs:cluster narrows",
 }
+REGIONS_ONLY = {"StringEquals": {"aws:RequestedRegion": "${var.regions}"}}
 # Write actions that may be granted on "*", each only with conditions.
 WRITE_ON_ANY_RESOURCE = {
     # A scalable target's ARN ends in a random id, unknown before it exists; the
-    # service-namespace and scalable-dimension conditions restrict it to ECS desired counts.
+    # service-namespace and scalable-dimension conditions restrict it to ECS desired counts,
+    # aws:RequestedRegion to the allowed regions.
     "application-autoscaling:RegisterScalableTarget": {
-        "application-autoscaling:service-namespace": ["ecs"],
-        "application-autoscaling:scalable-dimension": ["ecs:service:DesiredCount"],
+        "StringEquals": {
+            "aws:RequestedRegion": "${var.regions}",
+            "application-autoscaling:service-namespace": ["ecs"],
+            "application-autoscaling:scalable-dimension": ["ecs:service:DesiredCount"],
+        }
     },
 }
 
 
 # Reading the policy ---------------------------------------------------------------------------
-def execution_document() -> dict[str, Any]:
-    document: dict[str, Any] = typed("data", "aws_iam_policy_document")["execution"]
-    return document
+def _module_locals(path: Path) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for entry in parse(path).get("locals", []):
+        merged.update(entry)
+    return merged
+
+
+def ecs_statements() -> list[dict[str, Any]]:
+    """The ECS, Application Auto Scaling and ELB statements, every variant of each."""
+    found = _module_locals(ECS_ACCESS)
+    always: list[dict[str, Any]] = found["always_statements"]
+    return always + list(found["repair_variants"].values())
 
 
 def static_statements() -> list[dict[str, Any]]:
-    statements: list[dict[str, Any]] = execution_document().get("statement", [])
-    return statements
+    statements: list[dict[str, Any]] = locals_()["execution_statements"]
+    return statements + ecs_statements()
 
 
-def dynamic_statements() -> list[tuple[str, dict[str, Any]]]:
-    """(for_each expression, content) of each ``dynamic "statement"`` block."""
-    found = []
-    for entry in execution_document().get("dynamic", []):
-        for label, body in entry.items():
-            assert label == "statement", f"unexpected dynamic block {label}"
-            found.append((body["for_each"], first(body["content"])))
+def conditional_statements() -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = locals_()["execution_conditional"]
     return found
 
 
 def all_statements() -> list[dict[str, Any]]:
-    return static_statements() + [content for _, content in dynamic_statements()]
+    return static_statements() + list(conditional_statements().values())
 
 
 def actions_of(statements: list[dict[str, Any]]) -> set[str]:
-    return {action for statement in statements for action in statement["actions"]}
+    return {action for statement in statements for action in statement["Action"]}
 
 
-def conditions(statement: dict[str, Any]) -> dict[str, list[str]]:
-    found: dict[str, list[str]] = {}
-    for condition in statement.get("condition", []):
-        found[condition["variable"]] = condition["values"]
+def by_sid(sid: str) -> list[dict[str, Any]]:
+    found = [s for s in all_statements() if s["Sid"] == sid]
+    assert found, sid
     return found
 
 
@@ -91,9 +124,8 @@ def test_static_actions_are_exactly_the_lambda_operations_and_logs() -> None:
     assert actions_of(static_statements()) == expected
 
 
-def test_all_actions_are_the_catalogue_logs_and_the_table_key() -> None:
-    kms = CONDITIONAL["TableKeyThroughDynamoDB"][1]
-    assert actions_of(all_statements()) == LAMBDA_ACTIONS | LOGS_ACTIONS | kms
+def test_all_actions_are_the_catalogue_logs_and_the_keys() -> None:
+    assert actions_of(all_statements()) == LAMBDA_ACTIONS | LOGS_ACTIONS | KMS_TABLE
 
 
 def test_every_lambda_operation_is_granted() -> None:
@@ -112,26 +144,26 @@ def test_operations_the_lambda_does_not_call_are_not_granted() -> None:
     assert not cli_only & actions_of(all_statements())
 
 
-@pytest.mark.parametrize(("sid", "expected"), list(CONDITIONAL.items()))
+def test_update_item_is_neither_called_nor_granted() -> None:
+    assert "dynamodb:UpdateItem" not in {op.iam_action for op in OPERATIONS}
+    assert "dynamodb:UpdateItem" not in actions_of(all_statements())
+
+
+@pytest.mark.parametrize(("key", "expected"), list(CONDITIONAL.items()))
 def test_conditional_statements_exist_only_when_their_variable_is_set(
-    sid: str, expected: tuple[str, frozenset[str]]
+    key: str, expected: tuple[str, frozenset[str]]
 ) -> None:
-    variable, actions = expected
-    [(for_each, content)] = [(f, c) for f, c in dynamic_statements() if c["sid"] == sid]
-    assert for_each == f"${{{variable} == null ? [] : [{variable}]}}"
-    assert set(content["actions"]) == actions
+    enabling, actions = expected
+    assert locals_()["execution_enabled"][key] == enabling
+    assert set(conditional_statements()[key]["Action"]) == actions
+    assert set(locals_()["execution_enabled"]) == set(conditional_statements())
 
 
-def test_sts_assume_role_names_only_the_configured_role() -> None:
-    [content] = [c for _, c in dynamic_statements() if c["sid"] == "AssumeRoleInOtherAccounts"]
-    assert content["resources"] == ["arn:${local.partition}:iam::*:role/${statement.value}"]
-    assert "sts:AssumeRole" not in actions_of(static_statements())
-
-
-def test_table_key_is_usable_only_through_dynamodb() -> None:
-    [content] = [c for _, c in dynamic_statements() if c["sid"] == "TableKeyThroughDynamoDB"]
-    assert content["resources"] == ["${statement.value}"]
-    assert conditions(content) == {"kms:ViaService": ["dynamodb.${local.region}.amazonaws.com"]}
+def test_the_policy_is_every_statement_with_the_enabled_conditional_ones() -> None:
+    policy = locals_()["execution_policy"]
+    assert "local.execution_statements" in policy
+    assert "module.ecs_access.statements" in policy
+    assert "local.execution_conditional : statement if local.execution_enabled[sid]" in policy
 
 
 def test_actions_are_real_api_operations() -> None:
@@ -144,55 +176,83 @@ def test_actions_are_real_api_operations() -> None:
         assert name in model.operation_names, f"{action} is not an operation of {prefix}"
 
 
+# Who may be reached ------------------------------------------------------------------------------
+def test_assume_role_names_exactly_the_role_in_each_other_allowed_account() -> None:
+    for statement in by_sid("AssumeRoleInOtherAccounts"):
+        assert statement["Action"] == ["sts:AssumeRole"]
+        assert statement["Resource"] == "${local.target_role_arns}"
+    assert locals_()["target_role_arns"] == (
+        '${[for account in local.other_accounts : "arn:${local.partition}:iam::${account}:role/'
+        '${coalesce(var.role_name, "-")}"]}'
+    )
+    assert locals_()["other_accounts"] == (
+        "${[for account in local.allowed_accounts : account if account != local.account_id]}"
+    )
+    assert "sts:AssumeRole" not in actions_of(static_statements())
+
+
+def test_an_organization_holds_assume_role_to_its_accounts() -> None:
+    statement = conditional_statements()["AssumeRoleInOrganization"]
+    assert statement["Condition"] == {
+        "StringEquals": {"aws:ResourceOrgID": ['${coalesce(var.organization_id, "-")}']}
+    }
+
+
+def test_external_ids_are_one_parameter_per_other_account() -> None:
+    [statement] = by_sid("ReadExternalIds")
+    assert statement["Action"] == ["ssm:GetParameter"]
+    assert statement["Resource"] == (
+        '${[for account in local.other_accounts : "${local.external_id_parameter_arn}/${account}"]}'
+    )
+    assert "TEIJI_EXTERNAL_ID" not in locals_()["lambda_environment"]
+
+
+def test_keys_are_usable_only_through_their_service() -> None:
+    [table] = by_sid("TableKeyThroughDynamoDB")
+    assert table["Condition"] == {
+        "StringEquals": {"kms:ViaService": ["dynamodb.${local.region}.amazonaws.com"]}
+    }
+    [ssm] = by_sid("ExternalIdKeyThroughSsm")
+    assert ssm["Condition"] == {
+        "StringEquals": {"kms:ViaService": ["ssm.${local.region}.amazonaws.com"]}
+    }
+
+
 # Wildcards and resources ------------------------------------------------------------------------
-def _every_policy_document() -> dict[str, dict[str, Any]]:
-    documents: dict[str, dict[str, Any]] = typed("data", "aws_iam_policy_document")
-    return documents
-
-
 def test_no_wildcard_actions_anywhere() -> None:
-    for name, document in _every_policy_document().items():
-        statements = document.get("statement", []) + [
-            first(body["content"])
-            for entry in document.get("dynamic", [])
-            for body in entry.values()
-        ]
-        for statement in statements:
-            assert "not_actions" not in statement, f"{name}: NotAction grants too much"
-            assert "not_resources" not in statement, f"{name}: NotResource grants too much"
-            for action in statement["actions"]:
-                assert "*" not in action and "?" not in action, f"{name}: wildcard action {action}"
-            assert statement.get("effect", "Allow") == "Allow"
+    for statement in all_statements():
+        assert "NotAction" not in statement, f"{statement['Sid']}: NotAction grants too much"
+        assert "NotResource" not in statement, f"{statement['Sid']}: NotResource grants too much"
+        for action in statement["Action"]:
+            assert "*" not in action and "?" not in action, f"wildcard action {action}"
+        assert statement["Effect"] == "Allow"
 
 
 def test_any_resource_only_where_the_api_allows_nothing_narrower() -> None:
     for statement in all_statements():
-        if "*" not in statement.get("resources", []):
+        if "*" not in statement["Resource"]:
             continue
-        assert statement["resources"] == ["*"], statement["sid"]
-        for action in statement["actions"]:
+        assert statement["Resource"] == ["*"], statement["Sid"]
+        for action in statement["Action"]:
             if action in WRITE_ACTIONS:
                 assert action in WRITE_ON_ANY_RESOURCE, f"write {action} on '*'"
-                assert conditions(statement) == WRITE_ON_ANY_RESOURCE[action], action
+                assert statement["Condition"] == WRITE_ON_ANY_RESOURCE[action], action
             else:
                 assert action in READ_ON_ANY_RESOURCE, f"{action} on '*' though it can be narrowed"
 
 
-def test_list_tasks_is_limited_to_the_clusters() -> None:
-    [statement] = [s for s in all_statements() if "ecs:ListTasks" in s["actions"]]
-    assert statement["actions"] == ["ecs:ListTasks"]
-    [condition] = statement["condition"]
-    assert condition["test"] in ("ArnEquals", "ArnLike")
-    assert condition["variable"] == "ecs:cluster"
-    assert condition["values"] == "${local.cluster_arns}"
-    assert locals_()["cluster_arns"] == (
-        '${[for cluster in var.clusters : "${local.ecs_arn_prefix}:cluster/${cluster}"]}'
-    )
+@pytest.mark.parametrize(
+    "sid", ["DescribeScalableTargets", "DescribeTargetHealth", "RegisterEcsScalableTargets"]
+)
+def test_grants_on_any_resource_are_held_to_the_allowed_regions(sid: str) -> None:
+    [statement] = by_sid(sid)
+    assert statement["Condition"]["StringEquals"]["aws:RequestedRegion"] == "${var.regions}"
 
 
-def _resources_for(action: str) -> Any:
-    [statement] = [s for s in all_statements() if action in s["actions"]]
-    return statement["resources"]
+def test_list_tasks_is_limited_to_the_clusters_of_the_allowed_regions() -> None:
+    [statement] = by_sid("ListTasksInClusters")
+    assert statement["Action"] == ["ecs:ListTasks"]
+    assert statement["Condition"] == {"ArnLike": {"ecs:cluster": "${local.cluster_arns}"}}
 
 
 @pytest.mark.parametrize(
@@ -204,38 +264,59 @@ def _resources_for(action: str) -> Any:
         ("ecs:DescribeContainerInstances", "instance_arns", "container-instance"),
     ],
 )
-def test_ecs_actions_are_limited_to_the_clusters(action: str, local: str, kind: str) -> None:
-    assert _resources_for(action) == f"${{local.{local}}}"
-    pattern = (
-        f'${{[for cluster in var.clusters : "${{local.ecs_arn_prefix}}:{kind}/${{cluster}}/*"]}}'
+def test_ecs_actions_are_limited_to_the_clusters_of_the_allowed_regions(
+    action: str, local: str, kind: str
+) -> None:
+    [statement] = [s for s in ecs_statements() if action in s["Action"]]
+    assert statement["Resource"] == f"${{local.{local}}}"
+    found = _module_locals(ECS_ACCESS)
+    suffix = "/*" if kind != "cluster" else ""
+    assert found[local] == (
+        f'${{flatten([for p in local.ecs_prefixes : [for c in local.clusters : "${{p}}:{kind}/'
+        f'${{c}}{suffix}"]])}}'
     )
-    assert locals_()[local] == pattern
-    assert locals_()["ecs_arn_prefix"] == (
-        "arn:${local.partition}:ecs:${local.region}:${local.account_id}"
+    assert found["ecs_prefixes"] == (
+        '${[for region in var.regions : "arn:${var.partition}:ecs:${region}:${var.account_id}"]}'
     )
 
 
-def test_table_actions_are_limited_to_the_two_tables() -> None:
-    [statement] = [s for s in all_statements() if s["sid"] == "Tables"]
-    assert {a.split(":")[0] for a in statement["actions"]} == {"dynamodb"}
-    assert actions_of([statement]) == {a for a in LAMBDA_ACTIONS if a.startswith("dynamodb:")}
-    assert statement["resources"] == [
-        "${aws_dynamodb_table.config.arn}",
-        "${aws_dynamodb_table.state.arn}",
-    ]
+def test_the_root_module_passes_exactly_the_allowed_regions() -> None:
+    module = parse(INFRA / "iam.tf")["module"][0]["ecs_access"]
+    assert module["regions"] == "${local.allowed_regions}"
+    assert module["account_id"] == "${local.account_id}"
+    assert locals_()["allowed_regions"] == (
+        "${distinct(concat([local.region], var.allowed_regions))}"
+    )
+
+
+def test_the_config_table_is_read_only_and_the_state_table_read_write() -> None:
+    config_arn, state_arn = "${aws_dynamodb_table.config.arn}", "${aws_dynamodb_table.state.arn}"
+    dynamodb = {a for a in LAMBDA_ACTIONS if a.startswith("dynamodb:")}
+    for statement in all_statements():
+        if config_arn in statement["Resource"]:
+            assert not set(statement["Action"]) & DYNAMODB_WRITES, statement["Sid"]
+    [config] = by_sid("ReadConfigTable")
+    assert config["Resource"] == [config_arn]
+    assert set(config["Action"]) == dynamodb - DYNAMODB_WRITES
+    [state] = by_sid("StateTable")
+    assert state["Resource"] == [state_arn]
+    assert set(state["Action"]) == dynamodb
 
 
 def test_logs_are_limited_to_the_function_log_group() -> None:
-    assert _resources_for("logs:PutLogEvents") == ["${aws_cloudwatch_log_group.tick.arn}:*"]
-    assert _resources_for("logs:CreateLogStream") == ["${aws_cloudwatch_log_group.tick.arn}:*"]
+    [statement] = by_sid("WriteOwnLogs")
+    assert statement["Resource"] == ["${aws_cloudwatch_log_group.tick.arn}:*"]
 
 
-def test_target_registration_is_limited_to_target_groups() -> None:
-    assert _resources_for("elasticloadbalancing:RegisterTargets") == "${local.target_group_arns}"
-    assert _resources_for("elasticloadbalancing:DeregisterTargets") == "${local.target_group_arns}"
-    assert locals_()["target_group_all"] == (
-        "arn:${local.partition}:elasticloadbalancing:${local.region}:${local.account_id}"
-        ":targetgroup/*"
+def test_target_repair_is_the_list_given_or_only_tagged_groups() -> None:
+    variants = _module_locals(ECS_ACCESS)["repair_variants"]
+    assert variants["listed"]["Resource"] == '${coalesce(var.target_group_arns, ["-"])}'
+    assert "Condition" not in variants["listed"]
+    tagged = variants["tagged"]
+    assert tagged["Resource"] == "${local.target_groups_in_regions}"
+    assert tagged["Condition"] == {"StringEquals": {"aws:ResourceTag/teiji:repair": ["true"]}}
+    assert _module_locals(ECS_ACCESS)["repair_variant"] == (
+        '${var.target_group_arns == null ? "tagged" : "listed"}'
     )
 
 
@@ -252,5 +333,32 @@ def test_the_role_is_for_lambda_only() -> None:
     )
     policies = typed("resource", "aws_iam_role_policy")
     attached = [p for p in policies.values() if p["role"] == "${aws_iam_role.execution.id}"]
-    assert [p["policy"] for p in attached] == ["${data.aws_iam_policy_document.execution.json}"]
+    assert [p["policy"] for p in attached] == ["${local.execution_policy}"]
     assert not typed("resource", "aws_iam_role_policy_attachment")
+
+
+# The role in a target account -----------------------------------------------------------------
+def test_the_target_role_allows_exactly_what_a_tick_calls_there() -> None:
+    assert actions_of(ecs_statements()) == TARGET_ACTIONS
+    module = parse(TARGET_ROLE)
+    [policy] = [
+        entry["aws_iam_role_policy"]["target"]
+        for entry in module["resource"]
+        if "aws_iam_role_policy" in entry
+    ]
+    assert policy["policy"] == (
+        '${jsonencode({Version = "2012-10-17", Statement = module.ecs_access.statements})}'
+    )
+    assert module["module"][0]["ecs_access"]["source"] == "../ecs-access"
+
+
+def test_the_target_role_trusts_teiji_with_its_external_id_only() -> None:
+    module = parse(TARGET_ROLE)
+    [role] = [
+        entry["aws_iam_role"]["target"] for entry in module["resource"] if "aws_iam_role" in entry
+    ]
+    trust = role["assume_role_policy"]
+    assert "Principal = {AWS = var.teiji_role_arn}" in trust
+    assert 'Condition = {StringEquals = {"sts:ExternalId" = var.external_id}}' in trust
+    variables = {name for entry in module["variable"] for name in entry}
+    assert {"teiji_role_arn", "external_id", "regions"} <= variables

@@ -27,7 +27,11 @@ from engine.config import ENV_VARS
 
 INFRA = Path(__file__).resolve().parent.parent / "infra"
 EXAMPLE = INFRA / "examples" / "basic"
-TF_FILES = sorted(INFRA.glob("*.tf")) + sorted(EXAMPLE.glob("*.tf"))
+TF_FILES = (
+    sorted(INFRA.glob("*.tf"))
+    + sorted(INFRA.glob("modules/*/*.tf"))
+    + sorted(INFRA.glob("examples/*/*.tf"))
+)
 
 
 # Loading -------------------------------------------------------------------------------------
@@ -372,7 +376,12 @@ def test_user_facing_variables_exist() -> None:
         "protected",
         "max_override",
         "role_name",
-        "external_id",
+        "allowed_accounts",
+        "allowed_regions",
+        "organization_id",
+        "max_desired",
+        "external_ids",
+        "external_id_parameter_path",
         "shards",
         "schedule_expression_timezone",
         "alarm_sns_topic_arn",
@@ -382,7 +391,39 @@ def test_user_facing_variables_exist() -> None:
         "tags",
     }
     assert expected <= set(blocks("variable"))
-    assert blocks("variable")["external_id"]["sensitive"] is True
+    # ExternalIds go to SSM SecureStrings, never into the function's environment.
+    assert blocks("variable")["external_ids"]["sensitive"] is True
+    assert "external_id" not in blocks("variable")
+
+
+def test_access_variables_are_the_engine_settings() -> None:
+    """The allow-list and the growth cap reach the engine as the settings it parses."""
+    from engine.config import DEFAULT_MAX_DESIRED, MAX_MAX_DESIRED, Settings
+
+    environment = locals_()["lambda_environment"]
+    assert environment["TEIJI_ALLOWED_ACCOUNTS"] == '${join(",", local.allowed_accounts)}'
+    assert environment["TEIJI_ALLOWED_REGIONS"] == '${join(",", local.allowed_regions)}'
+    assert environment["TEIJI_MAX_DESIRED"] == "${tostring(var.max_desired)}"
+    assert "local.external_id_parameter_path" in environment["TEIJI_EXTERNAL_ID_PARAMETER"]
+    variables = blocks("variable")
+    assert variables["max_desired"]["default"] == DEFAULT_MAX_DESIRED
+    assert (
+        f"var.max_desired <= {MAX_MAX_DESIRED}"
+        in first(variables["max_desired"]["validation"])["condition"]
+    )
+    assert variables["allowed_accounts"]["default"] == []
+    assert variables["allowed_regions"]["default"] == []
+    assert variables["clusters"]["default"] == ["*"]
+    # The patterns Terraform checks are ones the engine accepts (and the engine fails closed).
+    access = Settings.from_env(
+        {
+            "TEIJI_ALLOWED_ACCOUNTS": "111111111111,222222222222",
+            "TEIJI_ALLOWED_REGIONS": "ap-northeast-1,us-east-1",
+            "TEIJI_ALLOWED_CLUSTERS": "web,batch_1",
+            "TEIJI_EXTERNAL_ID_PARAMETER": "/teiji/external-id",
+        }
+    ).access
+    assert access.regions == ("ap-northeast-1", "us-east-1")
 
 
 def test_max_override_default_is_a_duration_the_engine_accepts() -> None:

@@ -31,6 +31,7 @@ from bench.world import (
     World,
     WorldSpec,
     build_world,
+    deployment_access,
     desired_counts,
 )
 from engine.aws.clients import Clients
@@ -89,7 +90,7 @@ def _tick(
             clients.before_call.append(hook)
         rates = pacer_rates if pacer_rates is not None else {"ecs_service_modify": MODIFY}
         pacer = Pacer(rates, clock=clock, environ={})
-        settings = Settings(concurrency=concurrency)
+        settings = Settings(concurrency=concurrency, access=deployment_access())
         started = clock.monotonic()
         report = run_tick(clients, settings, at=at, dry_run=False, pacer=pacer, **kwargs)
         seconds = clock.monotonic() - started
@@ -182,7 +183,7 @@ def test_concurrency_bounds_the_requests_in_flight_per_account_and_region(
         clients.after_attempt.append(flight.after)
         report = run_tick(
             clients,
-            Settings(concurrency=concurrency),
+            Settings(concurrency=concurrency, access=deployment_access()),
             at=STOPPED_AT,
             dry_run=False,
             pacer=Pacer(clock_free, clock=clock, environ={}),
@@ -250,7 +251,7 @@ def test_a_misspelled_rate_setting_is_a_reported_problem_and_nothing_is_done(
     monkeypatch.setenv("TEIJI_RATE_ECS_MODIFY", "5/50")
     log = CallLog()
     clients = log.attach(Clients(region=HOME_REGION, role_name=ROLE_NAME))
-    report = run_tick(clients, Settings(), at=STOPPED_AT, dry_run=False)
+    report = run_tick(clients, Settings(access=deployment_access()), at=STOPPED_AT, dry_run=False)
     assert report.failed
     assert report.lease == "not taken"
     assert report.services == []
@@ -266,7 +267,7 @@ def test_the_pacer_is_removed_from_long_lived_clients_after_the_tick(aws: None) 
     _world(2)
     clients = Clients(region=HOME_REGION, role_name=ROLE_NAME)
     for _ in range(3):  # a warm Lambda container runs many ticks on the same clients
-        run_tick(clients, Settings(), at=RUNNING_AT, dry_run=False)
+        run_tick(clients, Settings(access=deployment_access()), at=RUNNING_AT, dry_run=False)
     assert clients.before_call == [] and clients.after_attempt == []
 
 
@@ -336,7 +337,7 @@ def test_shards_ticking_at_once_share_the_accounts_buckets(
         clients = Clients(region=HOME_REGION, role_name=ROLE_NAME)
         reports[index] = run_tick(
             clients,
-            Settings(),
+            Settings(access=deployment_access()),
             at=STOPPED_AT,
             dry_run=False,
             shard=(index, 2),

@@ -28,6 +28,7 @@ nothing is registered in target groups.
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -384,12 +385,15 @@ def on_new_clients(clients: Clients, hook: Callable[[str, Any], None]) -> Client
     """Run ``hook(service, client)`` once for every boto3 client ``clients`` hands out."""
     original: Callable[[str, str | None, str | None], Any] = clients._client
     hooked: set[int] = set()
+    # Threads share clients: none may use a client before its hook is in place.
+    lock = threading.Lock()
 
     def client(service: str, account: str | None, region: str | None) -> Any:
         made = original(service, account, region)
-        if id(made) not in hooked:
-            hooked.add(id(made))
-            hook(service, made)
+        with lock:
+            if id(made) not in hooked:
+                hook(service, made)
+                hooked.add(id(made))
         return made
 
     clients._client = client  # type: ignore[method-assign]

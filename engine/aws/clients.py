@@ -5,6 +5,11 @@ Every client refuses operations that are not in ``engine.aws.operations``, runs 
 ``after_attempt`` hooks (call and throttle counting) after every request sent, retries
 included. Credentials for other accounts come from AssumeRole and refresh themselves before
 they expire, so a Lambda container that lives across many ticks keeps working.
+
+Each other account's ExternalId is the SSM Parameter Store SecureString
+``<external_id_parameter>/<account>``, never an environment variable. It is read only when that
+account's role is first assumed and kept for the life of the clients (a warm Lambda container
+keeps them across ticks); a failed AssumeRole forgets it, so a rotated ExternalId is read again.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_ecs import ECSClient
     from mypy_boto3_elbv2 import ElasticLoadBalancingv2Client
+    from mypy_boto3_ssm import SSMClient
     from mypy_boto3_sts import STSClient
 
 # (operation, account or None for the deployment's own, region) -> None; may block (pacing).
@@ -63,7 +69,7 @@ class Clients:
         endpoint_url: str | None = None,
         profile: str | None = None,
         role_name: str | None = None,
-        external_id: str | None = None,
+        external_id_parameter: str | None = None,
         session: boto3.session.Session | None = None,
         max_attempts: int = 5,
     ) -> None:
@@ -71,7 +77,8 @@ class Clients:
         self.region: str = self._session.region_name or region or "ap-northeast-1"
         self.endpoint_url = endpoint_url
         self.role_name = role_name
-        self.external_id = external_id
+        self.external_id_parameter = external_id_parameter
+        self._external_ids: dict[str, str] = {}  # account -> ExternalId, read from SSM
         self.config = retry_config(max_attempts)
         self.before_call: list[BeforeCall] = []
         self.after_attempt: list[AfterAttempt] = []
@@ -90,6 +97,10 @@ class Clients:
 
     def sts(self) -> STSClient:
         client: STSClient = self._client("sts", None, None)
+        return client
+
+    def ssm(self) -> SSMClient:
+        client: SSMClient = self._client("ssm", None, None)
         return client
 
     def ecs(self, account: str | None = None, region: str | None = None) -> ECSClient:
@@ -215,13 +226,16 @@ class Clients:
             "RoleSessionName": "teiji",
             "DurationSeconds": ASSUMED_ROLE_SECONDS,
         }
-        if self.external_id:
-            params["ExternalId"] = self.external_id
 
         def fetch() -> dict[str, str]:
+            external_id = self._external_id(account)
+            if external_id is not None:
+                params["ExternalId"] = external_id
             try:
                 creds = self.sts().assume_role(**params)["Credentials"]
             except Exception as exc:  # this account's services fail, not the tick
+                with self._lock:  # perhaps rotated: read it again next time
+                    self._external_ids.pop(account, None)
                 raise AccountUnreachableError(
                     f"account {account}: cannot assume role: {exc}"
                 ) from exc
@@ -233,6 +247,35 @@ class Clients:
             }
 
         return fetch
+
+    def _external_id(self, account: str) -> str | None:
+        """The account's ExternalId from SSM (cached), or None when none is configured."""
+        if self.external_id_parameter is None:
+            return None
+        with self._lock:
+            cached = self._external_ids.get(account)
+        if cached is not None:
+            return cached
+        name = f"{self.external_id_parameter}/{account}"
+        try:
+            answer = self.ssm().get_parameter(Name=name, WithDecryption=True)
+            value = answer["Parameter"]["Value"]
+            kind = answer["Parameter"].get("Type")
+        except Exception as exc:  # missing, denied or unreadable: this account fails
+            raise AccountUnreachableError(
+                f"account {account}: cannot read its ExternalId from the SSM parameter {name}: "
+                f"{exc}"
+            ) from exc
+        if kind != "SecureString" or not value:
+            # Fail closed: a plain String is readable by anyone allowed to describe parameters.
+            raise AccountUnreachableError(
+                f"account {account}: the SSM parameter {name} must be a non-empty SecureString "
+                f"(it is a {kind or 'parameter of unknown type'}); put it again with "
+                "--type SecureString"
+            )
+        with self._lock:
+            self._external_ids[account] = value
+        return value
 
 
 def _error_code(response: Any) -> str | None:

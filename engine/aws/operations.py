@@ -65,7 +65,6 @@ OPERATIONS: tuple[Operation, ...] = (
     _op("dynamodb", "GetItem", "dynamodb"),
     _op("dynamodb", "BatchGetItem", "dynamodb"),
     _op("dynamodb", "PutItem", "dynamodb", write=True),
-    _op("dynamodb", "UpdateItem", "dynamodb", write=True),
     _op("dynamodb", "DeleteItem", "dynamodb", write=True),
     _op("dynamodb", "BatchWriteItem", "dynamodb", write=True, lambda_=False),
     _op("dynamodb", "CreateTable", "dynamodb", write=True, lambda_=False),
@@ -74,6 +73,14 @@ OPERATIONS: tuple[Operation, ...] = (
     # STS
     _op("sts", "AssumeRole", "sts"),
     _op("sts", "GetCallerIdentity", "sts", lambda_=False),
+    # SSM Parameter Store: each other account's ExternalId (a SecureString), read once per
+    # account and container right before its AssumeRole, so it shares that small bucket.
+    _op("ssm", "GetParameter", "sts"),
+)
+
+# The DynamoDB operations that write; the Lambda's access to the config table excludes them.
+DYNAMODB_WRITES = frozenset(
+    op.iam_action for op in OPERATIONS if op.service == "dynamodb" and op.write
 )
 
 BY_NAME: dict[tuple[str, str], Operation] = {(op.service, op.name): op for op in OPERATIONS}

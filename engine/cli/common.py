@@ -47,7 +47,7 @@ def make_clients(args: argparse.Namespace, settings: Settings | None = None) -> 
             endpoint_url=getattr(args, "endpoint_url", None) or os.environ.get("AWS_ENDPOINT_URL"),
             profile=getattr(args, "profile", None),
             role_name=settings.role_name,
-            external_id=settings.external_id,
+            external_id_parameter=settings.access.external_id_parameter,
         )
     except Exception as exc:  # botocore's ProfileNotFound and friends
         raise CliError(f"cannot set up AWS access: {exc}") from exc

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from engine.access import document_checks
 from engine.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -111,8 +112,12 @@ def _max_override(args: argparse.Namespace) -> timedelta:
 def run_validate(args: argparse.Namespace) -> int:
     limit = _max_override(args)
     items, syntax = read_files(args.files)
+    settings = Settings.from_env()
     docs, invalid = validate_documents(
-        items, max_override=limit, default_timezone=Settings.from_env().default_timezone
+        items,
+        max_override=limit,
+        default_timezone=settings.default_timezone,
+        checks=document_checks(settings.access, None),
     )
     problems = syntax + invalid
     count = len(items)

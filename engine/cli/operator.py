@@ -32,6 +32,7 @@ import yaml
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel
 
+from engine.access import document_checks
 from engine.aws.clients import AccountUnreachableError
 from engine.cli.common import (
     EXIT_FAILED,
@@ -536,6 +537,7 @@ def run_put(args: argparse.Namespace) -> int:
         max_override=limit,
         known_calendars=stored_calendars,
         default_timezone=session.settings.default_timezone,
+        checks=document_checks(session.settings.access, session.clients.region, allow_list=False),
     )
     problems = syntax + invalid
     if problems:
