@@ -1,7 +1,11 @@
 # The execution role: exactly the API actions the engine calls from the Lambda
 # (engine/aws/operations.py, lambda_=True) plus the two CloudWatch Logs actions the runtime
-# needs, each on the narrowest resources its API supports. tests/test_iam.py proves the action
-# set equals the catalogue; engine/aws/clients.py refuses any call outside it.
+# needs, each on the narrowest resources its API supports, in the allowed regions only.
+# tests/test_iam.py proves the action set equals the catalogue and tests/*.tftest.hcl assert the
+# planned policy; engine/aws/clients.py refuses any call outside the catalogue.
+#
+# The policy is built from plain values (jsonencode) rather than aws_iam_policy_document, so that
+# `terraform test` with a mock provider can read the planned document.
 
 data "aws_iam_policy_document" "execution_trust" {
   statement {
@@ -20,131 +24,128 @@ resource "aws_iam_role" "execution" {
   tags               = local.tags
 }
 
-data "aws_iam_policy_document" "execution" {
-  statement {
-    sid       = "WriteOwnLogs"
-    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-    resources = ["${aws_cloudwatch_log_group.tick.arn}:*"]
-  }
+# The ECS, Application Auto Scaling and ELB statements for this account: the same module writes
+# them for each target account's role (modules/target-account-role).
+module "ecs_access" {
+  source = "./modules/ecs-access"
 
-  statement {
-    sid = "Tables"
-    actions = [
-      "dynamodb:BatchGetItem",
-      "dynamodb:DeleteItem",
-      "dynamodb:GetItem",
-      "dynamodb:PutItem",
-      "dynamodb:Query",
-      "dynamodb:UpdateItem",
-    ]
-    resources = [aws_dynamodb_table.config.arn, aws_dynamodb_table.state.arn]
-  }
+  partition         = local.partition
+  account_id        = local.account_id
+  regions           = local.allowed_regions
+  clusters          = var.clusters
+  target_group_arns = var.target_group_arns
+}
 
-  statement {
-    sid       = "Services"
-    actions   = ["ecs:DescribeServices", "ecs:UpdateService"]
-    resources = local.service_arns
-  }
+locals {
+  target_role_arns = [for account in local.other_accounts : "arn:${local.partition}:iam::${account}:role/${coalesce(var.role_name, "-")}"]
 
-  statement {
-    sid       = "Tasks"
-    actions   = ["ecs:DescribeTasks"]
-    resources = local.task_arns
-  }
+  # Statements every deployment has.
+  execution_statements = [
+    {
+      Sid      = "WriteOwnLogs"
+      Effect   = "Allow"
+      Action   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+      Resource = ["${aws_cloudwatch_log_group.tick.arn}:*"]
+    },
+    # The documents are written by people (teiji put); the tick only reads them.
+    {
+      Sid      = "ReadConfigTable"
+      Effect   = "Allow"
+      Action   = ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:Query"]
+      Resource = [aws_dynamodb_table.config.arn]
+    },
+    # Baselines and leases.
+    {
+      Sid    = "StateTable"
+      Effect = "Allow"
+      Action = [
+        "dynamodb:BatchGetItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:Query",
+      ]
+      Resource = [aws_dynamodb_table.state.arn]
+    },
+  ]
 
-  statement {
-    sid       = "ContainerInstances"
-    actions   = ["ecs:DescribeContainerInstances"]
-    resources = local.instance_arns
-  }
-
-  # ListTasks names the container-instance resource type, but a call without a containerInstance
-  # filter (listing a service's tasks) is authorized against "*"; the ecs:cluster condition keeps
-  # it to the listed clusters. Read-only.
-  statement {
-    sid       = "ListTasksInClusters"
-    actions   = ["ecs:ListTasks"]
-    resources = ["*"]
-
-    condition {
-      test     = "ArnLike"
-      variable = "ecs:cluster"
-      values   = local.cluster_arns
+  # Statements that exist only when their variable is set, by Sid.
+  execution_conditional = {
+    # Exactly the role in each allowed other account ...
+    AssumeRole = {
+      Sid      = "AssumeRoleInOtherAccounts"
+      Effect   = "Allow"
+      Action   = ["sts:AssumeRole"]
+      Resource = local.target_role_arns
+    }
+    # ... or, with organization_id, only while that account belongs to the organization.
+    AssumeRoleInOrganization = {
+      Sid       = "AssumeRoleInOtherAccounts"
+      Effect    = "Allow"
+      Action    = ["sts:AssumeRole"]
+      Resource  = local.target_role_arns
+      Condition = { StringEquals = { "aws:ResourceOrgID" = [coalesce(var.organization_id, "-")] } }
+    }
+    # Each other account's ExternalId, a SecureString of its own.
+    ReadExternalIds = {
+      Sid      = "ReadExternalIds"
+      Effect   = "Allow"
+      Action   = ["ssm:GetParameter"]
+      Resource = [for account in local.other_accounts : "${local.external_id_parameter_arn}/${account}"]
+    }
+    # A customer managed key for those parameters: usable only through SSM, only to decrypt.
+    ExternalIdKeyThroughSsm = {
+      Sid       = "ExternalIdKeyThroughSsm"
+      Effect    = "Allow"
+      Action    = ["kms:Decrypt"]
+      Resource  = [coalesce(var.external_id_kms_key_arn, "-")]
+      Condition = { StringEquals = { "kms:ViaService" = ["ssm.${local.region}.amazonaws.com"] } }
+    }
+    # A customer managed table key: usable only through DynamoDB, only for these tables' traffic.
+    TableKeyThroughDynamoDB = {
+      Sid       = "TableKeyThroughDynamoDB"
+      Effect    = "Allow"
+      Action    = ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"]
+      Resource  = [coalesce(var.table_kms_key_arn, "-")]
+      Condition = { StringEquals = { "kms:ViaService" = ["dynamodb.${local.region}.amazonaws.com"] } }
     }
   }
-
-  # DescribeScalableTargets supports no resource-level permission: "*" is the only choice.
-  statement {
-    sid       = "DescribeScalableTargets"
-    actions   = ["application-autoscaling:DescribeScalableTargets"]
-    resources = ["*"]
+  execution_enabled = {
+    AssumeRole               = length(local.other_accounts) > 0 && var.organization_id == null
+    AssumeRoleInOrganization = length(local.other_accounts) > 0 && var.organization_id != null
+    ReadExternalIds          = length(local.other_accounts) > 0
+    ExternalIdKeyThroughSsm  = length(local.other_accounts) > 0 && var.external_id_kms_key_arn != null
+    TableKeyThroughDynamoDB  = var.table_kms_key_arn != null
   }
 
-  # A scalable target's ARN ends in a random id, unknown before it exists, so a policy cannot name
-  # the targets of given services; the conditions restrict the write to ECS desired counts.
-  statement {
-    sid       = "RegisterEcsScalableTargets"
-    actions   = ["application-autoscaling:RegisterScalableTarget"]
-    resources = ["*"]
-
-    condition {
-      test     = "StringEquals"
-      variable = "application-autoscaling:service-namespace"
-      values   = ["ecs"]
-    }
-
-    condition {
-      test     = "StringEquals"
-      variable = "application-autoscaling:scalable-dimension"
-      values   = ["ecs:service:DesiredCount"]
-    }
-  }
-
-  # Elastic Load Balancing's Describe* actions support no resource-level permission.
-  statement {
-    sid       = "DescribeTargetHealth"
-    actions   = ["elasticloadbalancing:DescribeTargetHealth"]
-    resources = ["*"]
-  }
-
-  statement {
-    sid       = "RepairTargets"
-    actions   = ["elasticloadbalancing:DeregisterTargets", "elasticloadbalancing:RegisterTargets"]
-    resources = local.target_group_arns
-  }
-
-  # Other accounts: only the one role name, in any account (the role's trust policy decides who
-  # may assume it).
-  dynamic "statement" {
-    for_each = var.role_name == null ? [] : [var.role_name]
-
-    content {
-      sid       = "AssumeRoleInOtherAccounts"
-      actions   = ["sts:AssumeRole"]
-      resources = ["arn:${local.partition}:iam::*:role/${statement.value}"]
-    }
-  }
-
-  # A customer managed table key: usable only through DynamoDB, only for these tables' traffic.
-  dynamic "statement" {
-    for_each = var.table_kms_key_arn == null ? [] : [var.table_kms_key_arn]
-
-    content {
-      sid       = "TableKeyThroughDynamoDB"
-      actions   = ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"]
-      resources = [statement.value]
-
-      condition {
-        test     = "StringEquals"
-        variable = "kms:ViaService"
-        values   = ["dynamodb.${local.region}.amazonaws.com"]
-      }
-    }
-  }
+  execution_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = concat(
+      local.execution_statements,
+      module.ecs_access.statements,
+      [for sid, statement in local.execution_conditional : statement if local.execution_enabled[sid]],
+    )
+  })
 }
 
 resource "aws_iam_role_policy" "execution" {
   name   = "teiji-tick"
   role   = aws_iam_role.execution.id
-  policy = data.aws_iam_policy_document.execution.json
+  policy = local.execution_policy
+
+  lifecycle {
+    precondition {
+      condition     = length(local.other_accounts) == 0 || var.role_name != null
+      error_message = "allowed_accounts names other accounts: set role_name, the role teiji assumes in each of them (modules/target-account-role creates it)."
+    }
+    precondition {
+      condition     = alltrue([for account in nonsensitive(keys(var.external_ids)) : contains(local.other_accounts, account)])
+      error_message = "external_ids: every key must be one of allowed_accounts other than this account."
+    }
+  }
+}
+
+locals {
+  # The planned policy by Sid: what tests/policy.tftest.hcl asserts on.
+  execution_by_sid = { for statement in jsondecode(local.execution_policy).Statement : statement.Sid => statement }
 }

@@ -16,15 +16,13 @@ locals {
   log_group_name = "/aws/lambda/${local.function_name}"
   zip_path       = coalesce(var.lambda_zip_path, "${path.module}/../dist/teiji-lambda.zip")
 
-  ecs_arn_prefix   = "arn:${local.partition}:ecs:${local.region}:${local.account_id}"
-  cluster_arns     = [for cluster in var.clusters : "${local.ecs_arn_prefix}:cluster/${cluster}"]
-  service_arns     = [for cluster in var.clusters : "${local.ecs_arn_prefix}:service/${cluster}/*"]
-  task_arns        = [for cluster in var.clusters : "${local.ecs_arn_prefix}:task/${cluster}/*"]
-  instance_arns    = [for cluster in var.clusters : "${local.ecs_arn_prefix}:container-instance/${cluster}/*"]
-  target_group_all = "arn:${local.partition}:elasticloadbalancing:${local.region}:${local.account_id}:targetgroup/*"
-  target_group_arns = (
-    var.target_group_arns == null ? [local.target_group_all] : var.target_group_arns
-  )
+  # Who may touch what. This account and region are always allowed; the lists add to them.
+  allowed_accounts = distinct(concat([local.account_id], var.allowed_accounts))
+  allowed_regions  = distinct(concat([local.region], var.allowed_regions))
+  other_accounts   = [for account in local.allowed_accounts : account if account != local.account_id]
+
+  external_id_parameter_path = coalesce(var.external_id_parameter_path, "/${var.name_prefix}/external-id")
+  external_id_parameter_arn  = "arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter${local.external_id_parameter_path}"
 
   # Read by engine.config.Settings. TEIJI_DEFAULT_TIMEZONE is the zone of a schedule document
   # that names none; TEIJI_SHARDS tells a tick given no shard (a manual invocation) which shard
@@ -38,10 +36,16 @@ locals {
     TEIJI_LEASE_SECONDS    = tostring(var.timeout + 60)
     TEIJI_LOG_LEVEL        = var.log_level
     TEIJI_ROLE_NAME        = var.role_name
-    TEIJI_EXTERNAL_ID      = var.external_id
     TEIJI_CONCURRENCY      = tostring(var.concurrency)
     TEIJI_SHARDS           = tostring(var.shards)
     TEIJI_DEFAULT_TIMEZONE = var.default_timezone
+    # The allow-list and the growth cap, read fail-closed by engine.config.Access.
+    TEIJI_ALLOWED_ACCOUNTS = join(",", local.allowed_accounts)
+    TEIJI_ALLOWED_REGIONS  = join(",", local.allowed_regions)
+    TEIJI_ALLOWED_CLUSTERS = contains(var.clusters, "*") ? "" : join(",", var.clusters)
+    TEIJI_MAX_DESIRED      = tostring(var.max_desired)
+    # Where each other account's ExternalId is kept (never the ExternalId itself).
+    TEIJI_EXTERNAL_ID_PARAMETER = length(local.other_accounts) > 0 ? local.external_id_parameter_path : null
   }
 
   alarm_topic_arns = [

@@ -12,8 +12,9 @@ variable "name_prefix" {
 }
 
 variable "clusters" {
-  description = "Names of the ECS clusters (in this account and region) whose services teiji may read and change. \"*\" allows every cluster."
+  description = "Names of the ECS clusters whose services teiji may read and change, in every allowed account and region (TEIJI_ALLOWED_CLUSTERS). [\"*\"]: every cluster."
   type        = list(string)
+  default     = ["*"]
 
   validation {
     condition     = length(var.clusters) > 0 && alltrue([for c in var.clusters : can(regex("^([A-Za-z0-9][A-Za-z0-9_-]{0,254}|\\*)$", c))])
@@ -21,8 +22,52 @@ variable "clusters" {
   }
 }
 
+variable "allowed_accounts" {
+  description = "Other AWS accounts teiji may manage (TEIJI_ALLOWED_ACCOUNTS, with this account first). Empty: this account only. Each needs role_name's role (modules/target-account-role) and an ExternalId."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for a in var.allowed_accounts : can(regex("^[0-9]{12}$", a))])
+    error_message = "allowed_accounts: 12-digit AWS account ids."
+  }
+}
+
+variable "allowed_regions" {
+  description = "Other regions teiji may manage (TEIJI_ALLOWED_REGIONS, with this region first). Empty: this region only. The role's ECS, Application Auto Scaling and ELB grants cover exactly these regions."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for r in var.allowed_regions : can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]+$", r))])
+    error_message = "allowed_regions: AWS region names such as us-east-1."
+  }
+}
+
+variable "organization_id" {
+  description = "AWS Organizations id (o-...). When set, teiji may assume roles only in accounts of this organization (aws:ResourceOrgID)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.organization_id == null ? true : can(regex("^o-[a-z0-9]{10,32}$", var.organization_id))
+    error_message = "organization_id: an AWS Organizations id such as o-a1b2c3d4e5."
+  }
+}
+
+variable "max_desired" {
+  description = "Growth cap (TEIJI_MAX_DESIRED): no document, override or restore may set a desired count or maximum above it."
+  type        = number
+  default     = 100
+
+  validation {
+    condition     = var.max_desired >= 1 && var.max_desired <= 100000 && floor(var.max_desired) == var.max_desired
+    error_message = "max_desired: a whole number from 1 to 100000."
+  }
+}
+
 variable "target_group_arns" {
-  description = "ARNs or ARN patterns of the target groups teiji may register and deregister targets in (targets mode \"repair\"). Null allows every target group in this account and region."
+  description = "ARNs or ARN patterns of the target groups teiji may register and deregister targets in (targets mode \"repair\"). Null: only target groups in the allowed regions tagged teiji:repair = true."
   type        = list(string)
   default     = null
 
@@ -160,7 +205,7 @@ variable "concurrency" {
 }
 
 variable "role_name" {
-  description = "Name of the role teiji assumes in other accounts (TEIJI_ROLE_NAME). Null: this account only. Setting it grants sts:AssumeRole on arn:aws:iam::*:role/<role_name>."
+  description = "Name of the role teiji assumes in each of allowed_accounts (TEIJI_ROLE_NAME). The execution role may assume exactly that role in exactly those accounts."
   type        = string
   default     = null
 
@@ -170,11 +215,28 @@ variable "role_name" {
   }
 }
 
-variable "external_id" {
-  description = "External ID passed when assuming role_name in other accounts (TEIJI_EXTERNAL_ID)."
+variable "external_ids" {
+  description = "ExternalId of the role in each other account, by account id. Each is written to the SecureString <external_id_parameter_path>/<account> (and so sits in the Terraform state); leave it empty to create the parameters yourself."
+  type        = map(string)
+  default     = {}
+  sensitive   = true
+}
+
+variable "external_id_parameter_path" {
+  description = "SSM path of the ExternalId parameters (TEIJI_EXTERNAL_ID_PARAMETER). Null: /<name_prefix>/external-id."
   type        = string
   default     = null
-  sensitive   = true
+
+  validation {
+    condition     = var.external_id_parameter_path == null ? true : can(regex("^(/[A-Za-z0-9_.-]+)+$", var.external_id_parameter_path))
+    error_message = "external_id_parameter_path: an SSM path such as /teiji/external-id (no trailing slash)."
+  }
+}
+
+variable "external_id_kms_key_arn" {
+  description = "Customer managed KMS key for the ExternalId parameters. Null: the AWS managed key aws/ssm."
+  type        = string
+  default     = null
 }
 
 # Scheduling -------------------------------------------------------------------------------------
