@@ -17,12 +17,14 @@ from engine.config import Access
 from engine.plan import Action, ServicePlan
 from engine.report import ServiceReport, TickReport
 from schemas.documents import Override, Schedule
-from schemas.validation import DocumentCheck, growth_cap
+from schemas.validation import MAX_DESIRED_ENV, DocumentCheck, growth_cap
 
-ACCOUNTS_ENV = "TEIJI_ALLOWED_ACCOUNTS"
-REGIONS_ENV = "TEIJI_ALLOWED_REGIONS"
-CLUSTERS_ENV = "TEIJI_ALLOWED_CLUSTERS"
-MAX_DESIRED_ENV = "TEIJI_MAX_DESIRED"
+# Each list: (the setting, the Terraform variable that sets it).
+_SETTINGS = {
+    "accounts": ("TEIJI_ALLOWED_ACCOUNTS", "allowed_accounts"),
+    "regions": ("TEIJI_ALLOWED_REGIONS", "allowed_regions"),
+    "clusters": ("TEIJI_ALLOWED_CLUSTERS", "clusters"),
+}
 
 
 def outside_allow_list(
@@ -51,10 +53,10 @@ def outside_allow_list(
 
 
 def _not_allowed(what: str, allowed: Sequence[str], setting: str) -> str:
-    env = {"accounts": ACCOUNTS_ENV, "regions": REGIONS_ENV, "clusters": CLUSTERS_ENV}[setting]
+    env, variable = _SETTINGS[setting]
     return (
         f"{what} is not one teiji may manage; allowed {setting}: {', '.join(allowed)} "
-        f"({env}, Terraform variable allowed_{setting})"
+        f"({env}, Terraform variable {variable})"
     )
 
 

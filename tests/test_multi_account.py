@@ -266,7 +266,9 @@ def test_a_cluster_list_keeps_teiji_to_those_clusters(world: World) -> None:
     assert changed == {world.key(s) for s in world.services if s.cluster == clusters[0]}
     refused = [s.error or "" for s in report.services if s.failed]
     assert refused and all(
-        f"allowed clusters: {clusters[0]} (TEIJI_ALLOWED_CLUSTERS" in e for e in refused
+        f"allowed clusters: {clusters[0]} (TEIJI_ALLOWED_CLUSTERS, Terraform variable clusters)"
+        in e
+        for e in refused
     )
 
 
