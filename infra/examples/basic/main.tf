@@ -32,14 +32,15 @@ module "teiji" {
   runtime         = "python3.12"
   architecture    = "arm64"
 
-  # Who may touch what: this account and region only, unless listed (README "Deploy"). To manage
-  # other accounts, list them, name the role modules/target-account-role creates in each, and
-  # give each its ExternalId (kept in SSM SecureStrings, never in the environment):
+  # Who may touch what: this account and region only, unless listed (README "Deploy"). The
+  # sample schedules also name example-service-us@us-east-1. To manage other accounts, list
+  # them, name the role modules/target-account-role creates in each, and give each its
+  # ExternalId (kept in SSM SecureStrings, never in the environment):
   #   allowed_accounts = ["222222222222"]
-  #   allowed_regions  = ["us-east-1"]
   #   role_name        = "teiji-target"
   #   external_ids     = { "222222222222" = var.external_id_222222222222 }
-  max_desired = 20
+  allowed_regions = ["us-east-1"]
+  max_desired     = 20
 
   default_timezone   = "Asia/Tokyo"
   dry_run            = true
