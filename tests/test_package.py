@@ -360,6 +360,8 @@ def test_pip_install_gives_a_teiji_that_works_outside_the_repository(tmp_path: P
         "PATH": f"{venv / 'bin'}:/usr/bin:/bin",
         "HOME": str(tmp_path),
         "COLUMNS": "1000",  # help on one line
+        # The samples also name a service in us-east-1: a deployment that allows that region.
+        "TEIJI_ALLOWED_REGIONS": "us-east-1",
     }
 
     def teiji(*args: str) -> subprocess.CompletedProcess[str]:
