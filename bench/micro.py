@@ -105,6 +105,47 @@ def simulate_workload(services: int = 1_000) -> Workload:
     return decision_workload(services)
 
 
+def _distinct_template(n: int, service: str) -> Schedule:
+    """The n-th of 10,500 schedules whose rules all differ (minute, end hour, zone, kind)."""
+    kind, zone = n % 5, TIMEZONES[(n // 5) % len(TIMEZONES)]
+    minute, end = (n // 25) % 60, 17 + (n // 1500) % 7
+    start = 6
+    if kind == 0:
+        windows = [Window(days="mon-fri", start=f"{start:02d}:{minute:02d}", end=f"{end:02d}:30")]
+        return Schedule(service=service, timezone=zone, windows=windows)
+    if kind == 1:
+        windows = [
+            Window(days="mon-fri", start=f"{start:02d}:{minute:02d}", end=f"{end:02d}:00"),
+            Window(days="fri-sat", start="20:00", end=f"02:{minute:02d}"),
+        ]
+        return Schedule(service=service, timezone=zone, windows=windows)
+    if kind == 2:
+        pair = CronPair(start=f"{minute} {start} * * mon-fri", stop=f"30 {end} * * mon-fri")
+        return Schedule(service=service, timezone=zone, cron=[pair])
+    if kind == 3:
+        window = Window(days="mon-thu", start=f"{start:02d}:{minute:02d}", end=f"{end:02d}:00")
+        return Schedule(
+            service=service,
+            timezone=zone,
+            windows=[window],
+            cron=[CronPair(start=f"{minute} 9 * * fri", stop=f"0 {end - 2} * * fri")],
+            holidays=["JP", "company"],
+        )
+    return Schedule(
+        service=service,
+        timezone=zone,
+        windows=[Window(days="mon-fri", start=f"{start:02d}:{minute:02d}", end=f"{end:02d}:45")],
+        holidays=["US" if n % 2 else "DE", "company"],
+    )
+
+
+def distinct_workload(services: int = 10_000, override_every: int = 20) -> Workload:
+    """``services`` services, no two with the same rules: the worst case for teiji's caches."""
+    shared = decision_workload(services, override_every=override_every)
+    schedules = [_distinct_template(n, s.service) for n, s in enumerate(shared.schedules)]
+    return Workload(schedules, shared.calendars, shared.overrides, shared.at)
+
+
 # The naive comparison ----------------------------------------------------------------------
 
 

@@ -52,28 +52,33 @@ Decider when calendar documents change.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import pairwise
 from typing import Final
 
 import pytz
-from croniter import croniter
 
 from engine.calendars import HolidayCalendars
+from engine.cron import compiled
 from engine.localtime import localize, require_aware, to_local, zone
 from engine.model import Decision, DecisionSource, DecisionState, Segment
 from schemas.documents import Calendar, Override, Schedule, Window
+from schemas.validation import MAX_CRON_SILENCE, cron_rule_problems
 
 __all__ = ["CRON_LOOKBACK", "LOOKAHEAD", "Decider", "decide"]
 
 LOOKAHEAD: Final = timedelta(days=14)
-CRON_LOOKBACK: Final = timedelta(days=35)
+# Every expression teiji accepts fires at least once a year; a few days more cover DST shifts.
+CRON_LOOKBACK: Final = MAX_CRON_SILENCE + timedelta(days=4)
 
 _DAY: Final = timedelta(days=1)
 _TICK: Final = timedelta(microseconds=1)  # the resolution of datetime
 _EARLIEST: Final = datetime.min.replace(tzinfo=UTC)
+# A decision first builds a timeline this far ahead, and the whole look-ahead only when the
+# state does not change in it: most schedules change within a day or two.
+_FIRST_REACH: Final = timedelta(days=1)
 # A cached timeline grows to cover neighbouring requests up to this span, then starts afresh.
 _MAX_TIMELINE_SPAN: Final = timedelta(days=120)
 # Bounds on the caches, so a long-lived Decider cannot grow without limit.
@@ -182,10 +187,11 @@ class _Piece:
 class _Timeline:
     """A schedule's base decision over [lo, hi), as contiguous pieces."""
 
-    __slots__ = ("changes", "hi", "lo", "next_change", "next_change_local", "pieces", "starts")
+    __slots__ = ("_local", "changes", "hi", "lo", "next_change", "pieces", "starts", "tz")
 
     def __init__(self, pieces: list[_Piece], tz: pytz.BaseTzInfo) -> None:
         self.pieces = pieces
+        self.tz = tz
         self.lo = pieces[0].start
         self.hi = pieces[-1].end
         self.starts = [piece.start for piece in pieces]
@@ -199,9 +205,14 @@ class _Timeline:
             if pieces[i].state != pieces[i - 1].state:
                 upcoming = pieces[i].start
             self.next_change[i - 1] = upcoming
-        self.next_change_local = [
-            None if change is None else to_local(change, tz) for change in self.next_change
-        ]
+        # Next changes in local time, converted when first asked for (a tick asks for one).
+        self._local: dict[datetime, datetime] = {}
+
+    def local(self, at: datetime) -> datetime:
+        found = self._local.get(at)
+        if found is None:
+            found = self._local[at] = to_local(at, self.tz)
+        return found
 
     def covers(self, lo: datetime, hi: datetime) -> bool:
         return self.lo <= lo and hi < self.hi
@@ -226,9 +237,13 @@ class _Span:
     holiday: str | None
 
 
+# What a segment says: state, source, reason, override id, holiday.
+_Meaning = tuple[DecisionState, DecisionSource, str, str | None, str | None]
+
 # Cron fires by (expression, timezone, lo, hi): schedules with different rule keys often share
-# a cron expression, and croniter is the slow part of building a timeline.
-_FireCache = dict[tuple[str, str, datetime, datetime], list[tuple[datetime, date]]]
+# a cron expression. Each fire is (UTC instant, naive local wall-clock time it was scheduled at).
+_Fire = tuple[datetime, datetime]
+_FireCache = dict[tuple[str, str, datetime, datetime], list[_Fire]]
 
 
 def _build_timeline(
@@ -304,20 +319,29 @@ def _cron_spans(
 ) -> list[_Span]:
     spans: list[_Span] = []
     rank0 = len(rules.windows)
-    since = lo - CRON_LOOKBACK  # so that the look-back is complete at ``lo``
+    wall_lo, wall_hi = _wall_range(tz, lo, hi)
+
+    def holiday_of(wall: datetime) -> str | None:
+        return calendars.lookup(rules.holidays, wall.date()) if rules.holidays else None
+
     for offset, pair in enumerate(rules.cron):
-        starts = _cached_fires(cache, pair.start, rules.timezone, since, hi)
-        stops = sorted({i for i, _ in _cached_fires(cache, pair.stop, rules.timezone, since, hi)})
-        for start, day in starts:
-            # Running from the fire until the first stop fire at or after it (a stop at the same
-            # instant is a tie: stopped), for at most the look-back.
+        stops = _cached_fires(cache, pair.stop, rules.timezone, wall_lo, wall_hi)
+        stop_walls = [wall for _, wall in stops]
+        before = _earlier_starts(pair, wall_lo, holiday_of)
+        starts = [(localize(tz, wall).astimezone(UTC), wall) for wall in before]
+        starts += _cached_fires(cache, pair.start, rules.timezone, wall_lo, wall_hi)
+        for start, wall in starts:
+            # Running from the fire until the first stop fire scheduled at or after it, in
+            # wall-clock order (a stop scheduled at the same time is a tie: stopped), for at
+            # most the look-back. Ordering by wall clock matters where a DST gap moves fires
+            # onto one instant: a stop scheduled at 02:30 ends the run before a 03:00 start.
             end = start + CRON_LOOKBACK
-            k = bisect_left(stops, start)
-            if k < len(stops) and stops[k] < end:
-                end = stops[k]
-            if end <= lo or end <= start:
+            k = bisect_left(stop_walls, wall)
+            if k < len(stops) and stops[k][0] < end:
+                end = stops[k][0]
+            if end <= lo or end <= start or start >= hi:
                 continue
-            holiday = calendars.lookup(rules.holidays, day) if rules.holidays else None
+            holiday = holiday_of(wall)
             if holiday is None:
                 reason = f"{pair.label} started it and has not stopped it"
                 spans.append(_Span(start, end, rank0 + offset, "cron", reason, None))
@@ -327,33 +351,69 @@ def _cron_spans(
     return spans
 
 
+def _wall_range(tz: pytz.BaseTzInfo, lo: datetime, hi: datetime) -> tuple[datetime, datetime]:
+    """Naive wall-clock times whose fires can fall in [lo, hi], with a day to spare."""
+    return (
+        to_local(lo, tz).replace(tzinfo=None) - _DAY,
+        to_local(hi, tz).replace(tzinfo=None) + _DAY,
+    )
+
+
+def _earlier_starts(
+    pair: _CronRule,
+    wall_lo: datetime,
+    holiday_of: Callable[[datetime], str | None],
+) -> list[datetime]:
+    """The start fires before ``wall_lo`` that can still be running at it, oldest first.
+
+    Only starts after the latest stop before ``wall_lo`` can be, and among those the latest
+    (which names a holiday when it is suppressed) and the latest that is not suppressed (which
+    keeps the pair running). However rare the expressions, this looks back at most
+    ``CRON_LOOKBACK``: one walk back over dates, not an enumeration of every fire.
+    """
+    start_cron, stop_cron = compiled(pair.start), compiled(pair.stop)
+    window = CRON_LOOKBACK + _DAY
+    last_stop = stop_cron.previous(wall_lo, window)
+    floor = wall_lo - window if last_stop is None else last_stop
+    found: list[datetime] = []
+    fire = start_cron.previous(wall_lo, wall_lo - floor)
+    while fire is not None and fire > floor:
+        found.append(fire)
+        if holiday_of(fire) is None:
+            break
+        # The whole local date is a holiday: look before it.
+        day_start = datetime.combine(fire.date(), time())
+        fire = start_cron.previous(day_start, day_start - floor) if day_start > floor else None
+    if len(found) > 2:
+        found = [found[0], found[-1]]
+    # The stops from wall_lo on, which end these runs, are among the pair's enumerated fires.
+    return found[::-1]
+
+
 def _cached_fires(
-    cache: _FireCache, expression: str, timezone: str, lo: datetime, hi: datetime
-) -> list[tuple[datetime, date]]:
-    key = (expression, timezone, lo, hi)
+    cache: _FireCache, expression: str, timezone: str, wall_lo: datetime, wall_hi: datetime
+) -> list[_Fire]:
+    key = (expression, timezone, wall_lo, wall_hi)
     fires = cache.get(key)
     if fires is None:
         if len(cache) >= _MAX_RULE_KEYS:
             cache.clear()
-        fires = cache[key] = _fires(expression, zone(timezone), lo, hi)
+        fires = cache[key] = _fires(expression, zone(timezone), wall_lo, wall_hi)
     return fires
 
 
 def _fires(
-    expression: str, tz: pytz.BaseTzInfo, lo: datetime, hi: datetime
-) -> list[tuple[datetime, date]]:
-    """Fires of ``expression`` in [lo, hi] as (UTC instant, local date it was scheduled on)."""
-    wall_lo = to_local(lo, tz).replace(tzinfo=None) - _DAY
-    wall_hi = to_local(hi, tz).replace(tzinfo=None) + _DAY
-    schedule = croniter(expression, wall_lo)
-    fires: list[tuple[datetime, date]] = []
-    while True:
-        wall = schedule.get_next(datetime)
-        if wall > wall_hi:
-            return fires
-        instant = localize(tz, wall).astimezone(UTC)
-        if lo <= instant <= hi:
-            fires.append((instant, wall.date()))
+    expression: str, tz: pytz.BaseTzInfo, wall_lo: datetime, wall_hi: datetime
+) -> list[_Fire]:
+    """Fires of ``expression`` scheduled in [wall_lo, wall_hi] as (UTC instant, wall clock).
+
+    A wall-clock time in a DST gap fires at the first instant after the gap, an ambiguous one
+    once, at its first occurrence (``engine.localtime.localize``), so instants never decrease.
+    """
+    return [
+        (localize(tz, wall).astimezone(UTC), wall)
+        for wall in compiled(expression).walls(wall_lo, wall_hi)
+    ]
 
 
 def _resolve(spans: list[_Span], lo: datetime, hi: datetime, default_reason: str) -> list[_Piece]:
@@ -362,8 +422,10 @@ def _resolve(spans: list[_Span], lo: datetime, hi: datetime, default_reason: str
     Running spans win over suppressed ones; among running spans the first window (then cron
     pair) in document order names the reason; among suppressed ones the latest to start.
     """
-    points = sorted({lo, hi} | {p for s in spans for p in (s.start, s.end) if lo < p < hi})
     spans = sorted(spans, key=lambda s: s.start)
+    if all(a.end <= b.start for a, b in pairwise(spans)):
+        return _resolve_apart(spans, lo, hi, default_reason)
+    points = sorted({lo, hi} | {p for s in spans for p in (s.start, s.end) if lo < p < hi})
     pieces: list[_Piece] = []
     active: list[_Span] = []
     j = 0
@@ -377,6 +439,35 @@ def _resolve(spans: list[_Span], lo: datetime, hi: datetime, default_reason: str
             last = pieces.pop()
             piece = _Piece(last.start, b, piece.state, piece.source, piece.reason, piece.holiday)
         pieces.append(piece)
+    return pieces
+
+
+def _resolve_apart(
+    spans: list[_Span], lo: datetime, hi: datetime, default_reason: str
+) -> list[_Piece]:
+    """``_resolve`` for spans sorted by start that do not overlap (the usual case): each
+    stretch is one span or none, so no stretch needs the spans active in it worked out."""
+    pieces: list[_Piece] = []
+
+    def add(piece: _Piece) -> None:
+        if pieces and pieces[-1].same_decision(piece):
+            last = pieces.pop()
+            piece = _Piece(
+                last.start, piece.end, piece.state, piece.source, piece.reason, piece.holiday
+            )
+        pieces.append(piece)
+
+    cursor = lo
+    for span in spans:
+        a, b = max(span.start, lo), min(span.end, hi)
+        if b <= a:
+            continue
+        if a > cursor:
+            add(_Piece(cursor, a, "stopped", "default", default_reason))
+        add(_piece_for([span], a, b, default_reason))
+        cursor = b
+    if cursor < hi:
+        add(_Piece(cursor, hi, "stopped", "default", default_reason))
     return pieces
 
 
@@ -495,12 +586,17 @@ class Decider:
         if not own and rules.last is not None and rules.last[0] == t:
             return rules.last[1]
         horizon = t + self._lookahead
-        timeline = self._timeline(rules, t, horizon, schedule)
+        timeline = self._timeline(rules, t, min(horizon, t + _FIRST_REACH), schedule)
+        if not own and timeline.next_change[timeline.index(t)] is None:
+            # No change in the short stretch built first: the look-ahead needs all of it.
+            timeline = self._timeline(rules, t, horizon, schedule)
+        elif own:
+            timeline = self._timeline(rules, t, horizon, schedule)
         if not own:
             i = timeline.index(t)
             piece = timeline.pieces[i]
             change = timeline.next_change[i]
-            next_local = timeline.next_change_local[i] if change and change <= horizon else None
+            next_local = timeline.local(change) if change and change <= horizon else None
             decision = Decision(
                 piece.state, piece.source, piece.reason, local_at, next_local, holiday=piece.holiday
             )
@@ -551,13 +647,17 @@ class Decider:
             ]
         timeline = self._timeline(rules, lo, hi, schedule)
         own = _own_overrides(schedule, overrides, lo)
+        first = timeline.index(lo)
         points = sorted(
             {lo, hi}
-            | {s for s in timeline.starts[timeline.index(lo) + 1 :] if s < hi}
+            | {s for s in timeline.starts[first + 1 :] if s < hi}
             | _override_boundaries(own, lo, hi)
         )
+        # (start, end, meaning) where the meaning is state, source, reason, override id and
+        # holiday; merged while equal, turned into Segments once at the end.
+        runs: list[tuple[datetime, datetime, _Meaning]] = []
         reasons: dict[int, str] = {}
-        merged: list[Segment] = []
+        index = first
         for a, b in pairwise(points):
             winner = _winning_override(own, a) if own else None
             if winner is not None:
@@ -565,17 +665,22 @@ class Decider:
                 if reason is None:
                     reason = reasons[id(winner)] = _override_reason(winner, tz)
                 override = winner.override
-                segment = Segment(a, b, override.state, "override", reason, override_id=override.id)
+                meaning: _Meaning = (override.state, "override", reason, override.id, None)
             else:
-                piece = timeline.pieces[timeline.index(a)]
-                segment = Segment(
-                    a, b, piece.state, piece.source, piece.reason, holiday=piece.holiday
-                )
-            if merged and merged[-1].same_meaning(segment):
-                segment = replace(merged.pop(), end=b)
-            merged.append(segment)
-        local = {p: to_local(p, tz) for s in merged for p in (s.start, s.end)}
-        return [replace(s, start=local[s.start], end=local[s.end]) for s in merged]
+                # Points only grow, so the piece is this one or a later one.
+                while index + 1 < len(timeline.starts) and timeline.starts[index + 1] <= a:
+                    index += 1
+                piece = timeline.pieces[index]
+                meaning = (piece.state, piece.source, piece.reason, None, piece.holiday)
+            if runs and runs[-1][2] == meaning:
+                runs[-1] = (runs[-1][0], b, meaning)
+            else:
+                runs.append((a, b, meaning))
+        local = timeline.local
+        return [
+            Segment(local(a), local(b), state, source, reason, override_id, holiday)
+            for a, b, (state, source, reason, override_id, holiday) in runs
+        ]
 
     # ----------------------------------------------------------------------------------------
 
@@ -586,6 +691,7 @@ class Decider:
         key = _rule_key(schedule)
         rules = self._rules_by_key.get(key)
         if rules is None:
+            _refuse_costly_rules(schedule)
             if len(self._rules_by_key) >= _MAX_RULE_KEYS:
                 self._rules_by_key.clear()
                 self._rules_by_schedule.clear()
@@ -630,6 +736,15 @@ class Decider:
                     "use a country code the holidays library knows (such as JP or US-NY) or "
                     "the name of a calendar document"
                 )
+
+
+def _refuse_costly_rules(schedule: Schedule) -> None:
+    """Deciding walks every fire of a cron pair: refuse, before any work, the rules validation
+    refuses (documents made without validating them reach here too)."""
+    problems = cron_rule_problems(schedule)
+    if problems:
+        path, message = problems[0]
+        raise ValueError(f"schedule {schedule.service}: {path}: {message}")
 
 
 def _next_change_with_overrides(

@@ -24,6 +24,11 @@ import pytz
 __all__ = ["localize", "require_aware", "to_local", "zone"]
 
 _SECOND = timedelta(seconds=1)
+# localize is pure and pytz's is slow; deciding asks for the same few wall-clock times (each
+# window's start and end on each date) over and over, across schedules. Bounded: cleared when
+# full.
+_LOCALIZED: dict[tuple[pytz.BaseTzInfo, datetime], datetime] = {}
+_MAX_LOCALIZED = 65536
 
 
 @cache
@@ -50,6 +55,16 @@ def localize(tz: pytz.BaseTzInfo, naive: datetime) -> datetime:
     """
     if naive.tzinfo is not None:
         raise ValueError(f"localize needs a wall-clock time without offset, got {naive!r}")
+    key = (tz, naive)
+    found = _LOCALIZED.get(key)
+    if found is None:
+        if len(_LOCALIZED) >= _MAX_LOCALIZED:
+            _LOCALIZED.clear()
+        found = _LOCALIZED[key] = _localize(tz, naive)
+    return found
+
+
+def _localize(tz: pytz.BaseTzInfo, naive: datetime) -> datetime:
     try:
         return tz.localize(naive, is_dst=None)
     except pytz.AmbiguousTimeError:

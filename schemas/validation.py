@@ -506,6 +506,11 @@ def validate_documents(
     calendar_names = set(docs.calendars) | set(known_calendars)
     for schedule in list(docs.schedules.values()):
         source, label = labels[id(schedule)]
+        costly = [Problem(source, label, path, text) for path, text in cron_rule_problems(schedule)]
+        if costly:
+            problems.extend(costly)
+            del docs.schedules[schedule.key]
+            continue
         unknown = [
             Problem(source, label, f"holidays[{i}]", _unknown_calendar(name, calendar_names))
             for i, name in enumerate(schedule.holidays)
@@ -626,3 +631,101 @@ def duration_text(span: timedelta) -> str:
         if amount:
             parts.append(f"{amount} {unit}{'s' if amount != 1 else ''}")
     return " ".join(parts) or "less than a minute"
+
+
+# --------------------------------------------------------------------------------------------
+# What a cron pair may cost to decide, and how rarely it may fire
+
+# Deciding enumerates every fire of a pair's expressions near the instant asked about, so one
+# expression that fires every minute costs 1,440 fires a day and a few such schedules cost
+# a tick's whole deadline. teiji acts every 15 minutes: more fires than that do nothing.
+MAX_CRON_FIRES_PER_DAY = 96
+# Deciding looks back to a pair's last start and stop fire; every expression must fire at least
+# once in this span (a year), or its last fire could be forgotten.
+MAX_CRON_SILENCE = timedelta(days=366)
+
+
+def cron_rule_problems(schedule: Schedule) -> list[tuple[str, str]]:
+    """(field, message) for each cron expression that is too costly or fires too rarely."""
+    found: list[tuple[str, str]] = []
+    for i, pair in enumerate(schedule.cron):
+        for end, expression in (("start", pair.start), ("stop", pair.stop)):
+            message = cron_cost_problem(expression) or cron_silence_problem(expression)
+            if message:
+                found.append((f"cron[{i}].{end}", message))
+    return found
+
+
+@cache
+def cron_fires_per_day(expression: str) -> int:
+    """The most fires ``expression`` can have on one local date (minutes x hours)."""
+    from croniter import croniter
+
+    minutes, hours = croniter(expression).expanded[:2]
+    return (60 if minutes == ["*"] else len(minutes)) * (24 if hours == ["*"] else len(hours))
+
+
+def cron_cost_problem(expression: str) -> str | None:
+    fires = cron_fires_per_day(expression)
+    if fires <= MAX_CRON_FIRES_PER_DAY:
+        return None
+    return (
+        f"{expression!r} fires up to {fires} times a day; a start or stop may fire at most "
+        f"{MAX_CRON_FIRES_PER_DAY} times a day (every 15 minutes, as often as teiji acts), "
+        "because deciding walks every fire: name the hours and minutes it should act at, "
+        "for example '0 9 * * mon-fri'"
+    )
+
+
+@cache
+def cron_silence_problem(expression: str) -> str | None:
+    """Why ``expression`` can go longer than ``MAX_CRON_SILENCE`` without firing, or None."""
+    from croniter import croniter
+
+    parsed = croniter(expression)
+    _, _, doms, months, dows = parsed.expanded[:5]
+    special = parsed.nth_weekday_of_month or getattr(parsed, "nearest_weekday", None)
+    special = special or any(isinstance(v, str) and v != "*" for v in (*doms, *dows))
+    if not special:
+        if dows != ["*"] or doms == ["*"]:
+            return None  # every month has every weekday and every day up to the 28th
+        month_set = range(1, 13) if months == ["*"] else [int(m) for m in months]
+        # A common year's month lengths: 29 February is the only date not in every year.
+        lengths = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+        if any(int(d) <= lengths[m - 1] for m in month_set for d in doms):
+            return None
+        return _silence_message(expression, _longest_silence(expression))
+    silence = _longest_silence(expression)
+    return (
+        None
+        if silence is not None and silence <= MAX_CRON_SILENCE
+        else _silence_message(expression, silence)
+    )
+
+
+def _longest_silence(expression: str) -> timedelta | None:
+    """The longest stretch between fire dates over 2024-2052 (a whole 28-year weekday cycle),
+    or None when it never fires."""
+    from croniter import croniter
+
+    walk_from, end = datetime(2024, 1, 1), datetime(2052, 1, 1)
+    longest, previous = timedelta(0), walk_from
+    while previous < end:
+        try:
+            fire = croniter(expression, previous).get_next(datetime)
+        except Exception:  # croniter gives up after years without a fire
+            return None
+        longest = max(longest, fire - previous)
+        # The next date: one call per firing date, however many fires a date has.
+        previous = datetime.combine(fire.date(), datetime.min.time()) + timedelta(days=1)
+        previous = max(previous, fire)
+    return longest
+
+
+def _silence_message(expression: str, silence: timedelta | None) -> str:
+    how = "never fires" if silence is None else f"can go {silence.days} days without firing"
+    return (
+        f"{expression!r} {how}; deciding looks back at most a year for a pair's last start "
+        "and stop, so each expression must fire at least once a year (29 February, for "
+        "example, comes only in leap years)"
+    )

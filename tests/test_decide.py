@@ -79,6 +79,7 @@ CRON_DAILY_START_FRIDAY_STOP_JP = schedule(
 )
 CRON_TIE = schedule(cron=[{"start": "0 12 * * *", "stop": "0 12 * * *"}])
 CRON_NEW_YEAR_ONLY = schedule(cron=[{"start": "0 0 1 1 *", "stop": "0 0 31 12 *"}])
+CRON_APRIL_TO_JUNE = schedule(cron=[{"start": "0 0 1 4 *", "stop": "0 0 1 6 *"}])
 CRON_OVERNIGHT = schedule(cron=[{"start": "0 22 * * *", "stop": "0 6 * * *"}])
 WINDOW_AND_CRON = schedule(
     windows=[{"days": "mon-fri", "start": "09:00", "end": "17:00"}],
@@ -295,20 +296,36 @@ SCHEDULED_CASES = [
         id="cron-tie-stays-stopped",
     ),
     pytest.param(
-        CRON_NEW_YEAR_ONLY, jst(2026, 6, 1, 10), "stopped", "default", None, None,
-        id="cron-no-start-fire-in-look-back-is-stopped",
+        CRON_NEW_YEAR_ONLY, jst(2026, 6, 1, 10), "running", "cron", None, None,
+        id="cron-yearly-start-still-runs-five-months-later",
     ),
     pytest.param(
         CRON_NEW_YEAR_ONLY, jst(2026, 1, 1, 10), "running", "cron", None, None,
         id="cron-start-without-stop-runs",
     ),
     pytest.param(
-        CRON_NEW_YEAR_ONLY, jst(2026, 2, 4, 23, 59), "running", "cron", jst(2026, 2, 5), None,
-        id="cron-start-fire-just-inside-35-day-look-back",
+        CRON_NEW_YEAR_ONLY, jst(2026, 12, 30, 23, 59), "running", "cron", jst(2026, 12, 31), None,
+        id="cron-yearly-start-runs-until-its-stop",
     ),
     pytest.param(
-        CRON_NEW_YEAR_ONLY, jst(2026, 2, 5), "stopped", "default", None, None,
-        id="cron-start-fire-35-days-ago-has-left-the-look-back",
+        CRON_NEW_YEAR_ONLY, jst(2026, 12, 31, 12), "stopped", "default", jst(2027, 1, 1), None,
+        id="cron-yearly-stop-stops-until-the-next-start",
+    ),
+    pytest.param(
+        CRON_APRIL_TO_JUNE, jst(2026, 5, 10), "running", "cron", None, None,
+        id="cron-rare-start-40-days-ago-still-runs",
+    ),
+    pytest.param(
+        CRON_APRIL_TO_JUNE, jst(2026, 5, 31, 12), "running", "cron", jst(2026, 6, 1), None,
+        id="cron-rare-start-runs-until-its-stop",
+    ),
+    pytest.param(
+        CRON_APRIL_TO_JUNE, jst(2027, 2, 1), "stopped", "default", None, None,
+        id="cron-rare-stop-holds-until-the-next-start",
+    ),
+    pytest.param(
+        CRON_APRIL_TO_JUNE, jst(2027, 3, 25), "stopped", "default", jst(2027, 4, 1), None,
+        id="cron-rare-pair-next-start-in-look-ahead",
     ),
     pytest.param(
         CRON_OVERNIGHT, jst(2026, 6, 2, 3), "running", "cron", jst(2026, 6, 2, 6), None,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta, timezone
 from itertools import pairwise
@@ -41,7 +41,14 @@ HOLIDAYS = HolidayCalendars(CALENDARS)
 # Shared across examples, so it answers from timelines built for other instants and rules.
 WARM = Decider(CALENDARS)
 
-ZONES = ["Asia/Tokyo", "America/New_York", "Europe/London", "Australia/Lord_Howe", "UTC"]
+ZONES = [
+    "Asia/Tokyo",
+    "America/New_York",
+    "Europe/London",
+    "Australia/Lord_Howe",
+    "America/Havana",
+    "UTC",
+]
 DAYS = ["mon-fri", "sat,sun", "fri-mon", "daily", "fri", "sun-thu", "wed"]
 TIMES = ["00:00", "01:30", "02:00", "02:30", "05:00", "09:00", "17:00", "22:00", "23:59"]
 CRON_PAIRS = [
@@ -53,6 +60,9 @@ CRON_PAIRS = [
     ("0 9 * * 1", "0 17 * * 5"),
     ("0 0 1 * *", "0 0 15 * *"),
     ("0 8,20 * * *", "30 14 * * *"),
+    ("0 3 * * *", "30 2 * * *"),  # a stop in the spring-forward gap ties with the start
+    ("0 1 * * *", "30 0 * * *"),  # the same where the clocks change at midnight
+    ("0 0 1 4 *", "0 0 1 6 *"),  # fires once a year: the look-back reaches a year back
 ]
 HOLIDAY_LISTS = [[], ["JP"], ["company"], ["JP", "company"], ["US-NY"]]
 # Days around DST changes, Japanese holidays and the company's dates.
@@ -161,16 +171,13 @@ def reference(
                 else:
                     runs_window = True
     for pair in schedule.cron:
-        starts = fires(pair.start, tz, at)
-        stops = [instant for instant, _ in fires(pair.stop, tz, at)]
-        latest_stop = max(stops, default=None)
-
-        def runs(fire_times: list[datetime], latest_stop: datetime | None = latest_stop) -> bool:
-            return bool(fire_times) and (latest_stop is None or max(fire_times) > latest_stop)
-
-        if runs([i for i, day in starts if not is_holiday(schedule, day)]):
+        # Fires are ordered by (instant, wall clock): a DST gap moves fires onto one instant.
+        stop = latest_fire(pair.stop, tz, at)
+        start = latest_fire(pair.start, tz, at, lambda day: not is_holiday(schedule, day))
+        any_start = latest_fire(pair.start, tz, at)
+        if start is not None and (stop is None or start > stop):
             runs_cron = True
-        elif runs([i for i, _ in starts]):
+        elif any_start is not None and (stop is None or any_start > stop):
             suppressed = True
     if runs_window:
         return "running", "window"
@@ -183,18 +190,19 @@ def is_holiday(schedule: Schedule, day: date) -> bool:
     return HOLIDAYS.lookup(schedule.holidays, day) is not None
 
 
-def fires(expression: str, tz: Any, at: datetime) -> list[tuple[datetime, date]]:
-    """Fires in the look-back (at - 35 days, at], as (instant, local date)."""
-    wall = croniter(
-        expression, to_local(at - CRON_LOOKBACK, tz).replace(tzinfo=None) - timedelta(1)
-    )
-    last = to_local(at, tz).replace(tzinfo=None) + timedelta(days=1)
-    found = []
-    while (fire := wall.get_next(datetime)) <= last:
+def latest_fire(
+    expression: str, tz: Any, at: datetime, counts: Callable[[date], bool] = lambda day: True
+) -> tuple[datetime, datetime] | None:
+    """The latest fire in the look-back (at - CRON_LOOKBACK, at] scheduled on a local date that
+    ``counts``, as (instant, wall clock); walked back one fire at a time with croniter."""
+    walk = croniter(expression, to_local(at, tz).replace(tzinfo=None) + timedelta(days=1))
+    while True:
+        fire = walk.get_prev(datetime)
         instant = localize(tz, fire)
-        if at - CRON_LOOKBACK < instant <= at:
-            found.append((instant, fire.date()))
-    return found
+        if instant <= at - CRON_LOOKBACK:
+            return None
+        if instant <= at and counts(fire.date()):
+            return instant, fire
 
 
 # --- properties ----------------------------------------------------------------------------
