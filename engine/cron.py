@@ -15,7 +15,7 @@ Days follow croniter: when both day-of-month and weekday are restricted, a date 
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Final
@@ -37,7 +37,6 @@ class CompiledCron:
         "_months",
         "_times",
         "expression",
-        "fires_per_day",
         "plain",
     )
 
@@ -48,8 +47,6 @@ class CompiledCron:
         minute_set = list(range(60)) if minutes == ["*"] else sorted(int(m) for m in minutes)
         hour_set = list(range(24)) if hours == ["*"] else sorted(int(h) for h in hours)
         self._times = tuple(time(h, m) for h in hour_set for m in minute_set)
-        # An upper bound on the fires of any one local date: what one rule may cost.
-        self.fires_per_day = len(self._times)
         special = bool(parsed.nth_weekday_of_month) or bool(getattr(parsed, "nearest_weekday", ()))
         special = special or any(isinstance(v, str) and v != "*" for v in (*doms, *dows))
         self.plain = not special
@@ -117,7 +114,7 @@ class CompiledCron:
             yield fire
 
 
-def _int_set(field: list[object]) -> frozenset[int] | None:
+def _int_set(field: Sequence[object]) -> frozenset[int] | None:
     """A croniter field as a set of numbers, or None for ``*`` (any)."""
     return None if field == ["*"] else frozenset(int(str(value)) for value in field)
 

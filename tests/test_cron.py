@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from croniter import CroniterBadDateError, croniter
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.cron import compiled
+from schemas.validation import cron_fires_per_day
 
 MINUTES = ["0", "*/15", "5,35", "59", "*", "10-20/5"]
 HOURS = ["0", "2", "9-17", "*/6", "23", "*"]
@@ -58,7 +59,15 @@ def test_previous_is_croniters_previous_fire(expression: str, before: datetime) 
     assert compiled(expression).previous(before, within) == expected
 
 
-def test_fires_per_day_bounds_one_date() -> None:
-    assert compiled("*/2 * * * *").fires_per_day == 720
-    assert compiled("0 5 * * mon-fri").fires_per_day == 1
-    assert compiled("0,30 9-17 * * *").fires_per_day == 18
+@settings(max_examples=60, deadline=None)
+@given(expression=expressions(), day=st.dates(date(2024, 1, 1), date(2028, 12, 31)))
+def test_fires_per_day_bounds_every_date(expression: str, day: date) -> None:
+    first = datetime.combine(day, datetime.min.time())
+    fires = compiled(expression).walls(first, first + timedelta(days=1, microseconds=-1))
+    assert len(fires) <= cron_fires_per_day(expression)
+
+
+def test_fires_per_day() -> None:
+    assert cron_fires_per_day("*/2 * * * *") == 720
+    assert cron_fires_per_day("0 5 * * mon-fri") == 1
+    assert cron_fires_per_day("0,30 9-17 * * *") == 18
