@@ -282,9 +282,13 @@ class ConfigStore:
         now: datetime | None = None,
         max_override: timedelta = DEFAULT_MAX_OVERRIDE,
         default_timezone: str = DEFAULT_TIMEZONE,
+        keep_ended: bool = False,
     ) -> tuple[DocumentSet, list[Problem]]:
         loaded = self.load_config(
-            now=now, max_override=max_override, default_timezone=default_timezone
+            now=now,
+            max_override=max_override,
+            default_timezone=default_timezone,
+            keep_ended=keep_ended,
         )
         return loaded.documents, loaded.problems
 
@@ -295,8 +299,10 @@ class ConfigStore:
         max_override: timedelta = DEFAULT_MAX_OVERRIDE,
         default_timezone: str = DEFAULT_TIMEZONE,
         checks: Sequence[DocumentCheck] = (),
+        keep_ended: bool = False,
     ) -> LoadedConfig:
-        """Load and validate every document; overrides that ended before ``now`` are dropped.
+        """Load and validate every document; overrides that ended before ``now`` are dropped
+        unless ``keep_ended`` (simulating a past range needs them, as files give them).
 
         A schedule that names no ``timezone`` gets ``default_timezone`` (pass the setting);
         ``checks`` hold the documents against the deployment (see ``validate_documents``).
@@ -320,7 +326,8 @@ class ConfigStore:
             checks=checks,
         )
         problems.extend(cross)
-        documents.overrides = [o for o in documents.overrides if o.until > now]
+        if not keep_ended:
+            documents.overrides = [o for o in documents.overrides if o.until > now]
         keys: dict[str, list[Problem]] = {}
         for problem in problems:
             key = service_of_problem(problem)

@@ -14,7 +14,7 @@ from engine.aws.clients import Clients
 from engine.cli.main import main
 from engine.config import Settings
 from engine.store import ConfigStore, init_tables
-from schemas.documents import Schedule
+from schemas.documents import Override, Schedule
 
 STG = """\
 kind: schedule
@@ -295,3 +295,34 @@ def test_online_read_failure_exits_1(
     assert code == 1
     assert "no-such-table" in err
     assert out == ""
+
+
+def test_table_and_files_agree_on_a_past_range_with_an_ended_override(
+    capsys: pytest.CaptureFixture[str],
+    endpoint: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    # The override kept dev running on Tuesday 10:00-13:30 of a week that is over by the real
+    # clock. Simulating that week from the table must count it, as simulating the files does.
+    dev = {"service": "example-cluster/dev", "mode": "always_off"}
+    override = {
+        "kind": "override",
+        "service": "example-cluster/dev",
+        "state": "running",
+        "start": "2026-11-17T10:00:00+09:00",
+        "until": "2026-11-17T13:30:00+09:00",
+        "reason": "release check",
+        "id": "release-check",
+    }
+    _online(endpoint, monkeypatch, dev)
+    _ecs_service(endpoint, "dev", desired=0, arm=False)
+    clients = Clients(region="ap-northeast-1", endpoint_url=endpoint)
+    ConfigStore(clients, "sim-config").put([Override.model_validate(override)])
+    (tmp_path / "dev.json").write_text(
+        json.dumps([{"kind": "schedule", **dev}, override]), encoding="utf-8"
+    )
+    online = _json(capsys, "--endpoint-url", endpoint, *WEEK, "--tasks", "1")
+    offline = _json(capsys, "--file", str(tmp_path), *WEEK, "--tasks", "1")
+    assert online[0]["running_hours"] == offline[0]["running_hours"] == 3.5
+    assert online[0]["segments"] == offline[0]["segments"]

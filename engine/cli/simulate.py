@@ -252,10 +252,13 @@ def _load(
                 default_timezone=settings.default_timezone,
             )
         else:
+            # Overrides are read as files give them, ended ones too: the simulated range may
+            # lie in the past, and each override counts where it falls in that range.
             docs, problems = ConfigStore(clients, settings.config_table).load(
                 now=now,
                 max_override=settings.max_override,
                 default_timezone=settings.default_timezone,
+                keep_ended=True,
             )
     except UnreadableFileError as exc:
         raise CliError(str(exc)) from exc
