@@ -218,16 +218,39 @@ _TIME_TEXT = 'a time as quoted text "HH:MM", for example "05:00"'
 
 
 def _time_text(value: Any) -> Any:
-    # A YAML 1.1 loader reads an unquoted 05:00 as the number 300 (base 60): say so.
-    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 24 * 60:
-        hours, minutes = divmod(value, 60)
-        raise ValueError(
-            f"expected {_TIME_TEXT}, got the number {value} (an unquoted {hours:02d}:{minutes:02d} "
-            f'read as base 60); quote it: "{hours:02d}:{minutes:02d}"'
-        )
+    if isinstance(value, int) and not isinstance(value, bool):
+        raise ValueError(time_number_hint(value))
     if not isinstance(value, str):
         raise ValueError(f"expected {_TIME_TEXT}, got {describe_value(value)}")
     return value
+
+
+def time_number_hint(value: int) -> str:
+    """What a number written where a time belongs probably meant.
+
+    teiji's YAML loader reads an unquoted 05:00 as the text "05:00"; a number gets here as
+    ``0500`` or ``500`` in YAML or JSON, or a DynamoDB number such as 900, all most likely
+    HHMM. ``5`` is most likely 05:00. A YAML 1.1 tool (PyYAML, for one) that wrote the
+    document reads an unquoted 08:20 as 500 (base 60): that reading is offered second.
+    """
+    guesses: list[str] = []
+    hours, minutes = divmod(value, 100)
+    if 0 <= value < 24:
+        guesses.append(f"{value:02d}:00")
+    elif 0 <= value <= 2400 and minutes < 60 and (hours < 24 or value == 2400):
+        guesses.append(f"{hours:02d}:{minutes:02d}")
+    text = f"expected {_TIME_TEXT}, got the number {value}"
+    if guesses:
+        text += f'; if you meant {guesses[0]}, write "{guesses[0]}" in quotes'
+    if 60 <= value <= 24 * 60:
+        sixty = "{:02d}:{:02d}".format(*divmod(value, 60))
+        if sixty not in guesses:
+            lead = "; or, if" if guesses else "; if"
+            text += (
+                f'{lead} a YAML 1.1 tool wrote it, "{sixty}" (such tools read an unquoted '
+                f"{sixty} as {value}, base 60)"
+            )
+    return text
 
 
 class Window(_Document):

@@ -59,6 +59,28 @@ def test_unquoted_time_stays_text_not_sexagesimal() -> None:
     assert raw["windows"][0]["end"] == "22:00"
 
 
+@pytest.mark.parametrize(
+    ("written", "meant"),
+    [("0500", "05:00"), ("900", "09:00"), ("5", "05:00"), ("1730", "17:30"), ("0", "00:00")],
+)
+def test_a_time_written_as_a_number_gets_the_time_it_looks_like(
+    tmp_path: Path, written: str, meant: str
+) -> None:
+    # teiji reads an unquoted 05:00 as text; 0500 (no colon) is the number 500.
+    text = STG.replace("start: 05:00", f"start: {written}")
+    assert text != STG
+    _, problems = load_and_validate([write(tmp_path, "stg.yaml", text)])
+    [problem] = problems
+    assert problem.path == "windows[0].start"
+    assert f'got the number {int(written)}; if you meant {meant}, write "{meant}"' in str(problem)
+
+
+def test_an_unquoted_time_needs_no_hint(tmp_path: Path) -> None:
+    docs, problems = load_and_validate([write(tmp_path, "stg.yaml", STG)])
+    assert not problems
+    assert docs.schedules["example-cluster/example-service-stg"].windows[0].start == "05:00"
+
+
 def test_norway_stays_a_country_code() -> None:
     raw = one(STG)
     assert isinstance(raw, dict)

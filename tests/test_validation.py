@@ -238,12 +238,14 @@ def test_whole_day_and_overnight_windows_are_fine() -> None:
     assert isinstance(night, Schedule) and night.windows[0].overnight
 
 
-def test_sexagesimal_number_as_time_explains_the_yaml_trap() -> None:
-    # What a YAML 1.1 loader makes of an unquoted 05:00.
+def test_a_number_as_time_suggests_hhmm_then_base_60() -> None:
+    # 300 is most likely 03:00 written without a colon; a YAML 1.1 tool would have made it
+    # of an unquoted 05:00.
     assert only_line(schedule(windows=[window(start=300)])) == (
         f'{SCHEDULE_LABEL}: windows[0].start: expected a time as quoted text "HH:MM", for '
-        'example "05:00", got the number 300 (an unquoted 05:00 read as base 60); quote it: '
-        '"05:00"'
+        'example "05:00", got the number 300; if you meant 03:00, write "03:00" in quotes; '
+        'or, if a YAML 1.1 tool wrote it, "05:00" (such tools read an unquoted 05:00 as 300, '
+        "base 60)"
     )
 
 
