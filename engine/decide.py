@@ -164,7 +164,8 @@ def _window_rule(window: Window) -> _WindowRule:
 # Base timelines
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass is several times slower to make, and timelines make many.
+@dataclass(slots=True)
 class _Piece:
     """A stretch [start, end) of constant base decision. Instants are in UTC."""
 
@@ -211,7 +212,7 @@ class _Timeline:
     def local(self, at: datetime) -> datetime:
         found = self._local.get(at)
         if found is None:
-            found = self._local[at] = to_local(at, self.tz)
+            found = self._local[at] = at.astimezone(self.tz)  # at is aware (UTC)
         return found
 
     def covers(self, lo: datetime, hi: datetime) -> bool:
@@ -225,7 +226,7 @@ class _Timeline:
         return self.pieces[self.index(at)].state
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen, like _Piece: made once per occurrence
 class _Span:
     """One window occurrence or cron run, before overlaps are resolved. Instants in UTC."""
 
@@ -464,7 +465,10 @@ def _resolve_apart(
             continue
         if a > cursor:
             add(_Piece(cursor, a, "stopped", "default", default_reason))
-        add(_piece_for([span], a, b, default_reason))
+        if span.source == "holiday":
+            add(_Piece(a, b, "stopped", "holiday", span.reason, span.holiday))
+        else:
+            add(_Piece(a, b, "running", span.source, span.reason))
         cursor = b
     if cursor < hi:
         add(_Piece(cursor, hi, "stopped", "default", default_reason))
