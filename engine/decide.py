@@ -12,13 +12,19 @@ The rules, in order (``Decider.decide``):
    - a window occurrence starts on each local date whose weekday is in ``days`` at ``start``
      and ends at ``end`` that day, or the next day when ``end <= start``; ``24:00`` is the next
      day's 00:00;
-   - a cron pair is running at t when its latest ``start`` fire at or before t is later than its
-     latest ``stop`` fire at or before t. Fires are looked for in the 35 days up to t
-     (``CRON_LOOKBACK``, the interval (t - 35 days, t]): a start fire with no stop fire after it
-     keeps the pair running for at most 35 days; a stop fire at the same instant as the start
-     (a tie) means stopped; no start fire in that look-back means stopped. Cron expressions are
-     evaluated on naive local wall-clock times and each fire is mapped to an instant with
-     ``engine.localtime.localize`` (croniter's own DST handling is unreliable);
+   - a cron pair is running at t when its latest ``start`` fire at or before t comes after its
+     latest ``stop`` fire at or before t. Fires are ordered by the naive local wall-clock time
+     they were scheduled at (which orders their instants too): where a DST gap moves a 02:30
+     stop and a 03:00 start onto one instant, the stop comes first and the pair keeps running,
+     as the window ``03:00-02:30`` does. A start and a stop scheduled at the same wall-clock
+     time are a tie: stopped. Fires are looked for back to the previous one however far, up to
+     ``CRON_LOOKBACK`` (a year and four days; ``schemas.validation`` refuses expressions that
+     can go longer without firing, and ones that fire more than ``MAX_CRON_FIRES_PER_DAY``
+     times a day); a start fire with no stop after it keeps the pair running for at most that
+     long. Cron expressions are evaluated on naive local wall-clock times (``engine.cron``)
+     and each fire is mapped to an instant with ``engine.localtime.localize``, as window times
+     are, so a window and the cron pair that says the same hours decide the same at every
+     instant;
    - a window occurrence or cron start fire whose start falls on a local date that is a holiday
      in any calendar listed in ``holidays`` is suppressed. An occurrence that began the evening
      before a holiday still runs to its end; a suppressed start fire is ignored (the latest
@@ -37,10 +43,12 @@ slow. So a ``Decider`` computes each schedule's *base timeline* (the decision wi
 once per *rule key* -- mode, timezone, windows, cron pairs and holiday calendars, never the
 service name -- as a sorted list of pieces, each a stretch of constant state, source, reason and
 holiday. A timeline covers whole UTC days from the day before the first instant asked about to
-two days after ``t + lookahead``; cron fires are enumerated from 35 days before its start so the
-look-back is complete at its first instant. Each piece also records the next instant at which
-the base state changes. A decision is then a bisect into the timeline plus that service's own
-overrides, and ``segments`` clips the same pieces.
+two days after ``t + lookahead`` (a decision first builds one day ahead, and the whole
+look-ahead only when the state does not change within it); cron fires are enumerated over its
+span plus the latest start fires before it that can still be running, found by walking back
+over dates, so the look-back is complete at its first instant. Each piece also records the
+next instant at which the base state changes. A decision is then a bisect into the timeline
+plus that service's own overrides, and ``segments`` clips the same pieces.
 
 The pieces of a timeline do not depend on the range it was built for (only the first and the
 last piece are cut at its edges, and an answer is only ever read well inside it), so a warm
