@@ -75,7 +75,7 @@ from engine.model import Decision, DecisionSource, DecisionState, Segment
 from schemas.documents import Calendar, Override, Schedule, Window
 from schemas.validation import MAX_CRON_SILENCE, cron_rule_problems
 
-__all__ = ["CRON_LOOKBACK", "LOOKAHEAD", "Decider", "decide"]
+__all__ = ["CRON_LOOKBACK", "LOOKAHEAD", "Decider", "Meaning", "Run", "decide", "local_segments"]
 
 LOOKAHEAD: Final = timedelta(days=14)
 # Every expression teiji accepts fires at least once a year; a few days more cover DST shifts.
@@ -247,7 +247,27 @@ class _Span:
 
 
 # What a segment says: state, source, reason, override id, holiday.
-_Meaning = tuple[DecisionState, DecisionSource, str, str | None, str | None]
+Meaning = tuple[DecisionState, DecisionSource, str, str | None, str | None]
+# A segment before it is put in local time: [start, end) in UTC and what it says.
+Run = tuple[datetime, datetime, Meaning]
+
+
+def local_segments(runs: Sequence[Run], tz: pytz.BaseTzInfo) -> list[Segment]:
+    """Runs as Segments in ``tz``; each boundary is converted once (it ends one, starts the
+    next)."""
+    segments: list[Segment] = []
+    start_utc: datetime | None = None
+    start_local = None
+    for a, b, (state, source, reason, override_id, holiday) in runs:
+        if a != start_utc or start_local is None:
+            start_local = a.astimezone(tz)
+        end_local = b.astimezone(tz)
+        segments.append(
+            Segment(start_local, end_local, state, source, reason, override_id, holiday)
+        )
+        start_utc, start_local = b, end_local
+    return segments
+
 
 # Cron fires by (expression, timezone, lo, hi): schedules with different rule keys often share
 # a cron expression. Each fire is (UTC instant, naive local wall-clock time it was scheduled at).
@@ -644,6 +664,18 @@ class Decider:
         Adjacent segments are merged when state, source, reason, override id and holiday are
         all equal.
         """
+        runs = self.runs(schedule, start, end, overrides)
+        return local_segments(runs, self._rules(schedule).tz)
+
+    def runs(
+        self,
+        schedule: Schedule,
+        start: datetime,
+        end: datetime,
+        overrides: Sequence[Override] = (),
+    ) -> list[Run]:
+        """``segments`` as ``Run`` tuples in UTC: cheaper for callers that compute with them
+        (``simulate``) before turning them into Segments with ``local_segments``."""
         require_aware(start, "start")
         require_aware(end, "end")
         if end < start:
@@ -654,9 +686,7 @@ class Decider:
         if lo == hi:
             return []
         if rules.mode == "unmanaged":
-            return [
-                Segment(to_local(lo, tz), to_local(hi, tz), "unmanaged", "mode", _UNMANAGED_REASON)
-            ]
+            return [(lo, hi, ("unmanaged", "mode", _UNMANAGED_REASON, None, None))]
         timeline = self._timeline(rules, lo, hi, schedule)
         own = _own_overrides(schedule, overrides, lo)
         first = timeline.index(lo)
@@ -665,9 +695,7 @@ class Decider:
             | {s for s in timeline.starts[first + 1 :] if s < hi}
             | _override_boundaries(own, lo, hi)
         )
-        # (start, end, meaning) where the meaning is state, source, reason, override id and
-        # holiday; merged while equal, turned into Segments once at the end.
-        runs: list[tuple[datetime, datetime, _Meaning]] = []
+        runs: list[Run] = []
         reasons: dict[int, str] = {}
         index = first
         for a, b in pairwise(points):
@@ -677,7 +705,7 @@ class Decider:
                 if reason is None:
                     reason = reasons[id(winner)] = _override_reason(winner, tz)
                 override = winner.override
-                meaning: _Meaning = (override.state, "override", reason, override.id, None)
+                meaning: Meaning = (override.state, "override", reason, override.id, None)
             else:
                 # Points only grow, so the piece is this one or a later one.
                 while index + 1 < len(timeline.starts) and timeline.starts[index + 1] <= a:
@@ -688,11 +716,7 @@ class Decider:
                 runs[-1] = (runs[-1][0], b, meaning)
             else:
                 runs.append((a, b, meaning))
-        local = timeline.local
-        return [
-            Segment(local(a), local(b), state, source, reason, override_id, holiday)
-            for a, b, (state, source, reason, override_id, holiday) in runs
-        ]
+        return runs
 
     # ----------------------------------------------------------------------------------------
 

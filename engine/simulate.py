@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING
 import pytz
 
 from engine.calendars import HolidayCalendars
-from engine.decide import Decider
+from engine.decide import Decider, Run, local_segments
+from engine.localtime import zone
 from engine.model import DecisionState, Segment
 from engine.pricing import DEFAULT_REGION, DEFAULT_TASK_SIZE, Prices, TaskSize
 
@@ -89,6 +90,30 @@ class _Counted:
 
     segments: tuple[Segment, ...]
     minutes: Mapping[DecisionState, int]
+
+
+def _count_runs(runs: Sequence[Run], tz: pytz.BaseTzInfo, tick: timedelta) -> _Counted:
+    """``_count`` of ``local_segments(runs, tz)``, with the tick delay applied to the UTC runs
+    (the same boundaries and merges as ``apply_tick_delay``, without making a Segment twice)."""
+    if not runs:
+        return _Counted((), dict.fromkeys(_STATES, 0))
+    range_end = runs[-1][1]
+    delayed: list[Run] = []
+    start = runs[0][0]
+    last = len(runs) - 1
+    for index, (_, end, meaning) in enumerate(runs):
+        moved = range_end if index == last else min(tick_at_or_after(end, tick), range_end)
+        if moved > start:
+            if delayed and delayed[-1][2] == meaning:
+                delayed[-1] = (delayed[-1][0], moved, meaning)
+            else:
+                delayed.append((start, moved, meaning))
+            start = moved
+    seconds: dict[DecisionState, float] = dict.fromkeys(_STATES, 0.0)
+    for a, b, meaning in delayed:
+        seconds[meaning[0]] += (b - a).total_seconds()
+    minutes = {state: int(value // 60) for state, value in seconds.items()}
+    return _Counted(tuple(local_segments(delayed, tz)), minutes)
 
 
 def _count(segments: Sequence[Segment], tick: timedelta) -> _Counted:
@@ -338,7 +363,7 @@ def simulate(
     service_prices = service_prices or {}
     ranges: dict[str, tuple[datetime, datetime]] = {}
     by_shape: dict[_Shape, _Counted] = {}
-    by_segments: dict[tuple[Segment, ...], _Counted] = {}
+    by_runs: dict[tuple[Run, ...], _Counted] = {}
     results: list[ServiceSimulation] = []
     for schedule in select(docs.schedules.values(), services):
         own = overrides.get(schedule.key, [])
@@ -350,10 +375,11 @@ def simulate(
             if schedule.timezone not in ranges:
                 ranges[schedule.timezone] = local_range(start, end, schedule.timezone)
             range_start, range_end = ranges[schedule.timezone]
-            segments = tuple(decider.segments(schedule, range_start, range_end, own))
-            counted = by_segments.get(segments)
+            runs = tuple(decider.runs(schedule, range_start, range_end, own))
+            counted = by_runs.get(runs)
             if counted is None:
-                counted = by_segments[segments] = _count(segments, tick)
+                tz = zone(schedule.timezone)
+                counted = by_runs[runs] = _count_runs(runs, tz, tick)
             if shape is not None:
                 by_shape[shape] = counted
         names = tuple(schedule.holidays)

@@ -24,7 +24,7 @@ import pytz
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.decide import Decider
+from engine.decide import Decider, Run
 from engine.model import DecisionSource, DecisionState, Segment
 from engine.pricing import DEFAULT_TASK_SIZE, TaskSize, parse_price_table, price_for
 from engine.simulate import (
@@ -387,6 +387,14 @@ class _FakeDecider:
         self.calls.append((sched.key, start, end, len(overrides)))
         monday = start.astimezone(pytz.timezone(sched.timezone)).date()
         return build(start, end, weekdays(sched.timezone, monday, "05:00", "22:00"))
+
+    def runs(
+        self, sched: Schedule, start: datetime, end: datetime, overrides: Sequence[Override]
+    ) -> list[Run]:
+        return [
+            (s.start, s.end, (s.state, s.source, s.reason, s.override_id, s.holiday))
+            for s in self.segments(sched, start, end, overrides)
+        ]
 
 
 def _docs(*schedules: Schedule, overrides: Sequence[Override] = ()) -> DocumentSet:
