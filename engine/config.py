@@ -184,6 +184,102 @@ def _refuse_plain_external_id(env: dict[str, str]) -> None:
         )
 
 
+_TRUE = frozenset({"true", "1", "yes"})
+_FALSE = frozenset({"false", "0", "no"})
+
+
+def parse_bool(text: str) -> bool:
+    """A yes/no setting: true/false, 1/0 or yes/no, in any case. Anything else is refused, so
+    that a typo (``ture``) never reads as off."""
+    word = text.strip().lower()
+    if word in _TRUE:
+        return True
+    if word in _FALSE:
+        return False
+    raise ValueError(f"{text!r} is not a yes/no value; write true or false (also 1/0, yes/no)")
+
+
+# A protected pattern: fnmatch over ``cluster``, ``cluster/service`` or a full service key
+# (``cluster/service@account/region``). Names hold letters, digits, ``_`` and ``-``; the
+# wildcards are ``*``, ``?`` and ``[...]`` / ``[!...]``.
+_PATTERN_CHARS = re.compile(r"^[A-Za-z0-9_*?\[\]!.@/-]+$", re.ASCII)
+_SCOPE_PART = re.compile(r"^[A-Za-z0-9_*?\[\]!.-]+$", re.ASCII)
+
+
+def parse_protected(text: str) -> tuple[str, ...]:
+    """``TEIJI_PROTECTED``: comma-separated patterns, every one checked.
+
+    Spaces around a comma are allowed. Refused: an empty part (``a,,b``, a trailing comma), a
+    space inside a pattern, separators other than a comma
+    (``;``), characters no service name or wildcard uses, unbalanced ``[`` ``]`` and a
+    pattern that is not ``cluster``, ``cluster/service`` or ``cluster/service@scope``. A
+    pattern that silently matched nothing would leave the service it meant unprotected.
+    """
+    allowed = (
+        "write comma-separated patterns such as prod-*/* or example-cluster/example-service, "
+        "with no spaces inside a pattern"
+    )
+    if not text.strip():
+        return ()
+    patterns = [part.strip() for part in text.split(",")]
+    for number, pattern in enumerate(patterns, 1):
+        where = f"pattern {number} ({pattern!r})"
+        if not pattern:
+            raise ValueError(f"{where} is empty; {allowed}")
+        if not _PATTERN_CHARS.match(pattern):
+            bad = sorted({ch for ch in pattern if not _PATTERN_CHARS.match(ch)})
+            raise ValueError(f"{where} holds {', '.join(map(repr, bad))}; {allowed}")
+        problem = _pattern_shape(pattern)
+        if problem:
+            raise ValueError(f"{where} {problem}; {allowed}")
+    return tuple(patterns)
+
+
+def _pattern_shape(pattern: str) -> str | None:
+    depth = 0
+    for ch in pattern:
+        if ch == "[":
+            depth += 1
+            if depth > 1:
+                return "nests '['"
+        elif ch == "]":
+            depth -= 1
+            if depth < 0:
+                return "closes a ']' it never opened"
+    if depth:
+        return "opens a '[' it never closes"
+    name, at, scope = pattern.partition("@")
+    parts = name.split("/")
+    if len(parts) > 2 or not all(parts):
+        return "is not cluster or cluster/service"
+    if at and (len(parts) != 2 or not all(_SCOPE_PART.match(p) for p in scope.split("/"))):
+        return "has a scope that is not @account, @region or @account/region"
+    if at and len(scope.split("/")) > 2:
+        return "has a scope that is not @account, @region or @account/region"
+    return None
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+_TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}$", re.ASCII)
+
+
+def parse_log_level(text: str) -> str:
+    """``TEIJI_LOG_LEVEL``: one of DEBUG, INFO, WARNING, ERROR (any case)."""
+    level = text.strip().upper()
+    if level not in LOG_LEVELS:
+        raise ValueError(f"{text!r} is not a log level; write one of {', '.join(LOG_LEVELS)}")
+    return level
+
+
+def parse_table_name(text: str) -> str:
+    """A DynamoDB table name: 3 to 255 letters, digits, ``_``, ``-`` and ``.``."""
+    if not _TABLE_NAME.match(text):
+        raise ValueError(
+            f"{text!r} is not a DynamoDB table name (3 to 255 letters, digits, '_', '-', '.')"
+        )
+    return text
+
+
 class SettingsError(ValueError):
     """An environment variable teiji reads holds a value it cannot use."""
 
@@ -196,10 +292,6 @@ def _setting(env: dict[str, str], name: str, parse: Callable[[str], T], default:
         return parse(raw)
     except ValueError as exc:
         raise SettingsError(f"{name}: {exc}") from None
-
-
-def _flag(value: str | None) -> bool:
-    return (value or "").strip().lower() in ("1", "true", "yes", "on")
 
 
 @dataclass(frozen=True)
@@ -254,17 +346,25 @@ class Settings:
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         env = dict(os.environ if environ is None else environ)
-        protected = tuple(p.strip() for p in env.get("TEIJI_PROTECTED", "").split(",") if p.strip())
+        config_table = _setting(env, "TEIJI_CONFIG_TABLE", parse_table_name, DEFAULT_CONFIG_TABLE)
+        state_table = _setting(env, "TEIJI_STATE_TABLE", parse_table_name, DEFAULT_STATE_TABLE)
+        if config_table == state_table:
+            # teiji would read what operators write as its own records: a baseline-shaped item
+            # among the documents would be restored as a service's capacity.
+            raise SettingsError(
+                f"TEIJI_STATE_TABLE: {state_table!r} is also TEIJI_CONFIG_TABLE; the state "
+                "table must be a table of its own (the Terraform module makes teiji-state)"
+            )
         return cls(
-            config_table=env.get("TEIJI_CONFIG_TABLE") or DEFAULT_CONFIG_TABLE,
-            state_table=env.get("TEIJI_STATE_TABLE") or DEFAULT_STATE_TABLE,
-            dry_run=_flag(env.get("TEIJI_DRY_RUN")),
-            protected=protected,
+            config_table=config_table,
+            state_table=state_table,
+            dry_run=_setting(env, "TEIJI_DRY_RUN", parse_bool, False),
+            protected=_setting(env, "TEIJI_PROTECTED", parse_protected, ()),
             max_override=_setting(env, "TEIJI_MAX_OVERRIDE", parse_duration, DEFAULT_MAX_OVERRIDE),
             lease_seconds=_setting(
                 env, "TEIJI_LEASE_SECONDS", parse_seconds, DEFAULT_LEASE_SECONDS
             ),
-            log_level=(env.get("TEIJI_LOG_LEVEL") or "INFO").upper(),
+            log_level=_setting(env, "TEIJI_LOG_LEVEL", parse_log_level, "INFO"),
             role_name=env.get("TEIJI_ROLE_NAME") or None,
             concurrency=_setting(env, "TEIJI_CONCURRENCY", parse_concurrency, DEFAULT_CONCURRENCY),
             shards=_setting(env, "TEIJI_SHARDS", parse_shards, DEFAULT_SHARDS),

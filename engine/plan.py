@@ -123,10 +123,17 @@ class ServicePlan:
         )
 
 
-def is_protected(schedule: Schedule, patterns: Sequence[str]) -> bool:
-    """fnmatch patterns against ``cluster/service``, ``cluster`` and the full service key."""
+def protecting_pattern(schedule: Schedule, patterns: Sequence[str]) -> str | None:
+    """The first pattern matching ``cluster/service``, ``cluster`` or the full service key."""
     names = (schedule.service, schedule.cluster, schedule.key)
-    return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns for name in names)
+    for pattern in patterns:
+        if any(fnmatch.fnmatchcase(name, pattern) for name in names):
+            return pattern
+    return None
+
+
+def is_protected(schedule: Schedule, patterns: Sequence[str]) -> bool:
+    return protecting_pattern(schedule, patterns) is not None
 
 
 def in_stopped_shape(target: ScalableTarget | None, stopped_count: int) -> bool:
@@ -243,35 +250,29 @@ def plan_service(
     else:
         plan = _plan_start(decision, observation, usable, schedule)
     plan = ServicePlan(key, plan.intent, plan.actions, (*notes, *plan.notes), plan.error)
-    if plan.actions and is_protected(schedule, protected) and _shrinks(plan):
-        return ServicePlan(
-            key,
-            plan.intent,
-            (),
-            plan.notes,
-            f"protected by TEIJI_PROTECTED ({', '.join(protected)}): teiji does not stop or "
-            f"shrink this service; planned {', '.join(a.summary() for a in plan.actions)}",
-        )
+    pattern = protecting_pattern(schedule, protected)
+    if pattern is not None:
+        return _refuse_protected(plan, pattern)
     return plan
+
+
+def _refuse_protected(plan: ServicePlan, pattern: str) -> ServicePlan:
+    """A protected service is never changed: no stop, no start, no growth, whatever a schedule
+    or an override says. The document naming it is a mistake worth an alarm: it fails."""
+    planned = ", ".join(a.summary() for a in plan.actions) or "nothing"
+    return ServicePlan(
+        plan.key,
+        plan.intent,
+        (),
+        plan.notes,
+        f"protected by TEIJI_PROTECTED (pattern {pattern}): teiji changes nothing about this "
+        "service, whatever a document or override says; remove the documents naming it or the "
+        f"pattern (planned: {planned})",
+    )
 
 
 def _when(value: Any) -> str:
     return value.isoformat() if value is not None else "unknown"
-
-
-def _shrinks(plan: ServicePlan) -> bool:
-    if plan.intent == "stop":
-        return True
-    for action in plan.actions:
-        if action.kind == "update_service" and action.desired_count < int(
-            action.before.get("desired_count", 0)
-        ):
-            return True
-        if action.kind == "register_target" and action.max_capacity < int(
-            action.before.get("max_capacity", 0)
-        ):
-            return True
-    return False
 
 
 def _plan_stop(

@@ -3,6 +3,7 @@ settings reaching the code that uses them."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -146,3 +147,125 @@ def test_files_and_the_config_table_read_with_the_default_timezone(tmp_path: Pat
         assert loaded.documents.schedules["c1/web"].timezone == "America/New_York"
         docs, _ = store.load(now=NOW)
         assert docs.schedules["c1/web"].timezone == "Asia/Tokyo"
+
+
+# Fail closed: every setting is checked, a typo never reads as a default ------------------------
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("true", True),
+        ("TRUE", True),
+        ("Yes", True),
+        ("1", True),
+        (" true ", True),
+        ("false", False),
+        ("No", False),
+        ("0", False),
+        ("FALSE", False),
+    ],
+)
+def test_booleans_accept_true_false_one_zero_yes_no_in_any_case(text: str, value: bool) -> None:
+    assert Settings.from_env({"TEIJI_DRY_RUN": text}).dry_run is value
+
+
+@pytest.mark.parametrize("text", ["ture", "on", "off", "y", "2", "enabled", "tru e", "-1"])
+def test_a_boolean_that_is_not_one_refuses_to_run(text: str) -> None:
+    with pytest.raises(SettingsError, match=r"^TEIJI_DRY_RUN: .* is not a yes/no value"):
+        Settings.from_env({"TEIJI_DRY_RUN": text})
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("prod-*/*;shared/*", "holds ';'"),
+        ("prod-* /*", "holds ' '"),
+        ("prod-*/*,,shared/*", "('') is empty"),
+        ("prod-*/*,", "('') is empty"),
+        (",prod-*/*", "('') is empty"),
+        ("prod-*/*\tshared", "holds '\\t'"),
+        ("prod/web/extra", "is not cluster or cluster/service"),
+        ("prod//web", "is not cluster or cluster/service"),
+        ("/web", "is not cluster or cluster/service"),
+        ("prod-[ab/*", "opens a '[' it never closes"),
+        ("prod-]/*", "closes a ']' it never opened"),
+        ("prod/*@", "has a scope"),
+        ("prod/*@a/b/c", "has a scope"),
+        ("prod@ap-northeast-1", "has a scope"),
+        ("prod/web'", 'holds "\'"'),
+        ("prod/wéb", "holds 'é'"),
+    ],
+)
+def test_protected_patterns_are_checked_one_by_one(text: str, reason: str) -> None:
+    with pytest.raises(SettingsError, match=rf"^TEIJI_PROTECTED: pattern \d .*{re.escape(reason)}"):
+        Settings.from_env({"TEIJI_PROTECTED": text})
+
+
+@pytest.mark.parametrize(
+    ("text", "patterns"),
+    [
+        ("prod-*/*", ("prod-*/*",)),
+        ("prod-*/*, shared/*", ("prod-*/*", "shared/*")),
+        ("prod", ("prod",)),
+        ("c1/web@123456789012/us-east-1", ("c1/web@123456789012/us-east-1",)),
+        ("c1/web@*", ("c1/web@*",)),
+        ("prod-[!x]?/*", ("prod-[!x]?/*",)),
+        ("  ", ()),
+    ],
+)
+def test_protected_patterns_that_can_match_are_kept(text: str, patterns: tuple[str, ...]) -> None:
+    assert Settings.from_env({"TEIJI_PROTECTED": text}).protected == patterns
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("TEIJI_LOG_LEVEL", "verbose", "TEIJI_LOG_LEVEL: 'verbose' is not a log level"),
+        ("TEIJI_CONFIG_TABLE", "a b", "TEIJI_CONFIG_TABLE: 'a b' is not a DynamoDB table name"),
+        ("TEIJI_STATE_TABLE", "x", "TEIJI_STATE_TABLE: 'x' is not a DynamoDB table name"),
+    ],
+)
+def test_other_settings_name_the_variable(name: str, value: str, expected: str) -> None:
+    with pytest.raises(SettingsError, match=expected):
+        Settings.from_env({name: value})
+
+
+def test_the_state_table_cannot_be_the_config_table() -> None:
+    with pytest.raises(SettingsError, match=r"^TEIJI_STATE_TABLE: 'teiji-config' is also"):
+        Settings.from_env({"TEIJI_STATE_TABLE": "teiji-config"})
+    with pytest.raises(SettingsError, match=r"^TEIJI_STATE_TABLE: 'shared' is also"):
+        Settings.from_env({"TEIJI_STATE_TABLE": "shared", "TEIJI_CONFIG_TABLE": "shared"})
+    assert Settings.from_env({"TEIJI_LOG_LEVEL": "debug"}).log_level == "DEBUG"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("TEIJI_DRY_RUN", "ture"),
+        ("TEIJI_PROTECTED", "prod-*/*;c1/*"),
+        ("TEIJI_STATE_TABLE", "teiji-config"),
+    ],
+)
+def test_a_tick_from_the_terminal_refuses_to_run_and_writes_nothing(
+    name: str,
+    value: str,
+    endpoint: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from tests.invariant import assert_invariant, snapshot
+    from tests.world import World, schedule
+
+    world = World(endpoint)
+    world.create_service("c1", "web", desired=3, target=(2, 6), suspended={"in": True})
+    assert main(["init", "--endpoint-url", endpoint]) == 0
+    world.put(schedule("c1/web", mode="always_off"))
+    expected = snapshot(["c1/web"])
+    monkeypatch.setenv(name, value)
+    capsys.readouterr()
+    assert main(["tick", "--endpoint-url", endpoint]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"teiji: setting {name}: ")
+    assert "Traceback" not in err
+    assert world.state("c1", "web").desired == 3
+    assert world.baseline("c1/web") is None
+    assert_invariant(world, expected)

@@ -592,15 +592,24 @@ def test_protected_service_is_never_shrunk_on_start() -> None:
     assert plan.actions == ()
 
 
-def test_protected_service_may_be_started_and_may_converge() -> None:
+def test_protected_service_is_never_started_and_its_document_is_reported() -> None:
     start = plan_service(decision("running"), observation(0), None, schedule(), protected=("c1/*",))
-    assert start.error is None
-    assert compact(start) == [("update", 1)]
+    assert start.actions == ()
+    assert start.error is not None and "pattern c1/*" in start.error
+    assert "planned: desired 0->1" in start.error
+    grow = plan_service(
+        decision("running", "override", override_id="x1"),
+        observation(0, target(0, 0, "all")),
+        baseline(3, 2, 6),
+        schedule(),
+        protected=("*/web",),
+    )
+    assert grow.actions == () and grow.error is not None
     converged = plan_service(
         decision("stopped"), observation(0), None, schedule(), protected=("c1/*",)
     )
-    assert converged.error is None
-    assert converged.converged
+    assert converged.actions == ()
+    assert converged.error is not None and "planned: nothing" in converged.error
 
 
 def test_protection_patterns_match_only_their_services() -> None:

@@ -123,7 +123,7 @@ def test_protected_services_are_never_stopped_whatever_the_document_says(world: 
     assert _writes_for(log, "stg/web").count("UpdateService") == 2
 
 
-def test_a_protected_service_is_not_shrunk_but_may_be_started(world: World) -> None:
+def test_a_protected_service_is_neither_shrunk_nor_started(world: World) -> None:
     world.create_service("prod-api", "web", desired=3, target=(2, 6), suspended={"in": True})
     world.put(schedule("prod-api/web"))
     _tick(world, STOP)  # stopped before anyone protected it
@@ -139,8 +139,9 @@ def test_a_protected_service_is_not_shrunk_but_may_be_started(world: World) -> N
 
     world.set_desired("prod-api", "web", 0)
     started = _tick(world, START, PROTECTED).service("prod-api/web")
-    assert started.outcome == "changed"  # bringing it back is never refused
-    assert capacities()["prod-api/web"] == ORIGINAL
+    assert started.outcome == "failed"  # teiji changes nothing about it, not even a start
+    assert "teiji changes nothing" in (started.error or "")
+    assert capacities()["prod-api/web"].desired == 0
 
 
 def test_protection_through_the_handler_fails_the_invocation_and_logs_the_refusal(
