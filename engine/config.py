@@ -16,7 +16,8 @@ from schemas.documents import DEFAULT_TIMEZONE
 DEFAULT_CONFIG_TABLE = "teiji-config"
 DEFAULT_STATE_TABLE = "teiji-state"
 DEFAULT_MAX_OVERRIDE = timedelta(days=7)
-DEFAULT_LEASE_SECONDS = 960  # a bit longer than the Lambda's 900 s ceiling
+# Renewed while the tick works (engine.lease): a tick that dies blocks the others this long.
+DEFAULT_LEASE_SECONDS = 120
 # Services worked at once within one (account, region); the groups themselves run in parallel.
 DEFAULT_CONCURRENCY = 8
 MAX_CONCURRENCY = 64
@@ -104,10 +105,10 @@ def parse_seconds(text: str) -> int:
     try:
         value = int(text.strip())
     except ValueError:
-        raise ValueError(f"{text!r} is not a whole number of seconds, for example 960") from None
+        raise ValueError(f"{text!r} is not a whole number of seconds, for example 120") from None
     if value < 60:
         raise ValueError(
-            f"{value} is too short; use at least 60 (the Lambda timeout plus a minute)"
+            f"{value} is too short; use at least 60 (the lease is renewed every quarter of it)"
         )
     return value
 

@@ -5,8 +5,10 @@ Events:
 - ``{"dry_run": true}``: plan and report, write nothing;
 - ``{"services": ["cluster/service", ...]}``: only these services;
 - ``{"shard": i, "shards": n}``: the services whose sha256(key) % n == i, under that shard's
-  lease (``tick`` when n is 1, the lease a tick from a terminal takes too). ``n`` should equal
-  ``TEIJI_SHARDS``, which Terraform sets from the same variable.
+  slot of the lease (``engine.lease``). ``n`` must be the deployment's shard count recorded in
+  the state table (Terraform sets ``TEIJI_SHARDS`` and the schedules from the same variable);
+  any other count is refused, so a stray event can never act beside the scheduled ticks.
+  Both must be whole numbers (not booleans, not text), 1 <= n <= 50 and 0 <= i < n.
 
 The tick decides at the CURRENT time, never at the event's ``time``: a late retry of an old
 event must not act on a stale instant. The event itself is never logged (only the options read
@@ -20,9 +22,10 @@ this module stays cheap.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 if TYPE_CHECKING:
     from engine.aws.clients import Clients
@@ -50,15 +53,28 @@ def _options(event: Any) -> tuple[bool, list[str] | None, tuple[int, int] | None
         not isinstance(services, list) or not all(isinstance(s, str) for s in services)
     ):
         raise BadEventError("services must be a list of 'cluster/service' strings")
-    shard: tuple[int, int] | None = None
-    if "shard" in event or "shards" in event:
-        index, count = event.get("shard"), event.get("shards")
-        if not isinstance(index, int) or not isinstance(count, int) or isinstance(index, bool):
-            raise BadEventError("shard and shards must both be integers")
-        if count < 1 or not 0 <= index < count:
-            raise BadEventError(f"shard {index} of {count}: need shards >= 1, 0 <= shard < shards")
-        shard = (index, count)
-    return dry_run, services, shard
+    return dry_run, services, _shard(event)
+
+
+def _shard(event: Mapping[str, Any]) -> tuple[int, int] | None:
+    from engine.config import MAX_SHARDS
+
+    if "shard" not in event and "shards" not in event:
+        return None
+    index, count = event.get("shard"), event.get("shards")
+    if not _whole(index) or not _whole(count):
+        raise BadEventError("shard and shards must both be whole numbers")
+    if not 1 <= count <= MAX_SHARDS or not 0 <= index < count:
+        # Never echo a huge number back whole into the logs.
+        raise BadEventError(
+            f"shard {str(index)[:12]} of {str(count)[:12]}: need 1 <= shards <= {MAX_SHARDS} "
+            "and 0 <= shard < shards"
+        )
+    return index, count
+
+
+def _whole(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _get_clients(role_name: str | None, external_id_parameter: str | None) -> Clients:
@@ -80,6 +96,7 @@ def _get_clients(role_name: str | None, external_id_parameter: str | None) -> Cl
 
 def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
     from engine.config import Settings
+    from engine.lease import holder_id
     from engine.logs import log_event, setup_logging
     from engine.tick import run_tick
 
@@ -101,18 +118,37 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
         request_id=getattr(context, "aws_request_id", None),
     )
     clients = _get_clients(settings.role_name, settings.access.external_id_parameter)
-    report = run_tick(clients, settings, at=now, dry_run=dry_run, services=services, shard=shard)
+    request_id = getattr(context, "aws_request_id", None)
+    report = run_tick(
+        clients,
+        settings,
+        at=now,
+        dry_run=dry_run,
+        services=services,
+        shard=shard,
+        holder=holder_id(request_id if isinstance(request_id, str) else None),
+        deadline=_deadline(context),
+    )
     result = report.as_json()
     if report.failed:
         raise TickFailedError(failure_text(report))
     return result
 
 
+def _deadline(context: Any) -> float | None:
+    """When the Lambda will be stopped (wall epoch seconds), if the context says."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if not callable(remaining):
+        return None
+    millis = remaining()
+    return time.time() + millis / 1000 if isinstance(millis, int | float) else None
+
+
 def failure_text(report: TickReport) -> str:
     """Why the tick failed, in one line: the error the Lambda ends with."""
     if report.lease == "not taken":
-        # A setting (a TEIJI_RATE_* value) stopped the tick before it began.
-        return "a setting cannot be used, nothing was done: " + "; ".join(report.problems)
+        # A setting (a TEIJI_RATE_* value) or the lease's shard count stopped the tick.
+        return "the tick could not start, nothing was done: " + "; ".join(report.problems)
     failed = [s.key for s in report.services if s.failed]
     parts = []
     if failed:

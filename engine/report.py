@@ -71,7 +71,11 @@ class TickReport:
     services: list[ServiceReport] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     duration_s: float = 0.0
+    # When another tick holds the lease: which slot, who, since when and until when.
+    lease_name: str | None = None
     lease_holder: str | None = None
+    lease_taken_at: datetime | None = None
+    lease_expires_at: datetime | None = None
     # Requests sent to AWS (every attempt, retries included) and throttling errors among them.
     api_calls: int = 0
     throttle_errors: int = 0
@@ -100,7 +104,10 @@ class TickReport:
             "at": self.at.isoformat(),
             "dry_run": self.dry_run,
             "lease": self.lease,
+            "lease_name": self.lease_name,
             "lease_holder": self.lease_holder,
+            "lease_taken_at": _iso(self.lease_taken_at),
+            "lease_expires_at": _iso(self.lease_expires_at),
             "failed": self.failed,
             "counts": self.counts,
             "duration_s": round(self.duration_s, 3),
@@ -109,3 +116,7 @@ class TickReport:
             "problems": list(self.problems),
             "services": [s.as_json() for s in self.services],
         }
+
+
+def _iso(when: datetime | None) -> str | None:
+    return when.isoformat() if when is not None else None

@@ -21,7 +21,8 @@ State table:
   ``attribute_not_exists(pk)``. teiji never deletes or restores archived baselines; operators
   read them in the state table (``StateStore.get_archived_baselines``) and remove them when
   they no longer need them.
-- lease     ``pk="lease"``, ``sk="tick"`` (or ``"tick#<i>/<n>"`` per shard).
+- lease     ``pk="lease"``, ``sk="ticks"``: the shard count and the slots ticks hold (read and
+  written by ``engine.lease``, the only home of the lease protocol).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from pydantic import ValidationError
 
 from engine.config import DEFAULT_MAX_OVERRIDE, Settings
 from schemas.documents import DEFAULT_TIMEZONE, Calendar, Override, Schedule, parse_service_key
-from schemas.records import BASELINE_ARCHIVE_PK, Baseline, Lease
+from schemas.records import BASELINE_ARCHIVE_PK, Baseline
 from schemas.validation import (
     DocumentCheck,
     DocumentSet,
@@ -57,7 +58,6 @@ if TYPE_CHECKING:
 
 KINDS = ("schedule", "calendar", "override")
 BASELINE_PK = "baseline"
-LEASE_PK = "lease"
 OVERRIDE_TTL_GRACE = timedelta(days=1)
 BATCH_GET_LIMIT = 100  # keys per BatchGetItem call (API limit)
 BATCH_WRITE_LIMIT = 25  # requests per BatchWriteItem call (API limit)
@@ -409,7 +409,7 @@ class ConfigStore:
 
 # State table ------------------------------------------------------------------------------------
 class StateStore:
-    """Baselines and the tick lease."""
+    """Baselines (the lease is ``engine.lease``'s)."""
 
     def __init__(
         self,
@@ -540,58 +540,6 @@ class StateStore:
             except ValidationError:
                 continue
         return sorted(found, key=lambda b: b.saved_at)
-
-    # Lease ------------------------------------------------------------------------------------
-    def acquire_lease(self, name: str, holder: str, ttl_s: int) -> bool:
-        """Take the lease when nobody holds it or the holder's time is up (real wall clock)."""
-        now = self._clock()
-        lease = Lease(
-            name=name,
-            holder=holder,
-            acquired_at=datetime.fromtimestamp(now, UTC),
-            expires_at=int(now + ttl_s),
-        )
-        item = {
-            "pk": LEASE_PK,
-            "sk": name,
-            "holder": holder,
-            "acquired_at": lease.acquired_at.isoformat(),
-            "expires_at": lease.expires_at,
-        }
-        return conditional_write(
-            self.clients.dynamodb().put_item,
-            TableName=self.table,
-            Item=to_attribute_map(item),
-            ConditionExpression="attribute_not_exists(pk) OR expires_at < :now OR holder = :h",
-            ExpressionAttributeValues={":now": {"N": str(int(now))}, ":h": {"S": holder}},
-        )
-
-    def release_lease(self, name: str, holder: str) -> bool:
-        """Give the lease back if we still hold it; True when released."""
-        return conditional_write(
-            self.clients.dynamodb().delete_item,
-            TableName=self.table,
-            Key={"pk": {"S": LEASE_PK}, "sk": {"S": name}},
-            ConditionExpression="holder = :h",
-            ExpressionAttributeValues={":h": {"S": holder}},
-        )
-
-    def get_lease(self, name: str) -> Lease | None:
-        response = self.clients.dynamodb().get_item(
-            TableName=self.table,
-            Key={"pk": {"S": LEASE_PK}, "sk": {"S": name}},
-            ConsistentRead=True,
-        )
-        item = response.get("Item")
-        if not item:
-            return None
-        data = plain(from_attribute_map(item))
-        return Lease(
-            name=name,
-            holder=str(data.get("holder", "")),
-            acquired_at=datetime.fromisoformat(str(data.get("acquired_at"))),
-            expires_at=int(data.get("expires_at", 0)),
-        )
 
 
 def baseline_body(baseline: Baseline) -> dict[str, Any]:

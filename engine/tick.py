@@ -13,16 +13,14 @@ by a ``Pacer`` so that it stays inside AWS's token buckets instead of being thro
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
-from typing import TYPE_CHECKING, Literal, cast
+from typing import TYPE_CHECKING, Literal, TypeVar, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -30,6 +28,22 @@ from engine.access import admit, refuse_growth
 from engine.apply import apply_plan
 from engine.aws.pacing import Clock, Lane, Pacer, PacingConfigError, RealClock, Unit, run_lanes
 from engine.config import Settings
+from engine.lease import (
+    Blocked,
+    CountRefused,
+    Cover,
+    HeldLease,
+    LeaseError,
+    LeaseTable,
+    Snapshot,
+    acquire,
+    check_shard,
+    cover_for,
+    describe,
+    holder_id,
+    utc,
+    wanted_keys,
+)
 from engine.logs import log_event, log_service, log_tick
 from engine.model import Decision
 from engine.observe import Observation, ObserveResult, ScopeObserver, by_scope, error_text
@@ -43,93 +57,17 @@ from schemas.validation import Problem, growth_cap
 if TYPE_CHECKING:
     from engine.aws.clients import Clients
 
-LEASE_NAME = "tick"
-# Stop acting this long before the lease runs out, so a slow call cannot outlive it.
-LEASE_MARGIN_S = 30.0
+_T = TypeVar("_T")
+
+# Deciding may use this much of the tick's wall-clock time at most (and no more than half of
+# what is left before its deadline): the services not decided by then are reported, not lost.
+DECIDE_BUDGET_S = 60.0
+# Stop starting services this long before the tick's deadline (the Lambda's timeout).
+DEADLINE_MARGIN_S = 30.0
 
 
 class TickError(RuntimeError):
     """The tick could not run at all (a table is missing or unreadable); nothing was done."""
-
-
-def lease_name(shard: tuple[int, int] | None) -> str:
-    """The lease of one shard. With one shard (or none given) it is ``tick``: the scheduled
-    ``{"shard": 0, "shards": 1}`` and a tick from a terminal must contend for the same lease."""
-    if shard is None or shard[1] == 1:
-        return LEASE_NAME
-    index, count = shard
-    return f"{LEASE_NAME}#{index}/{count}"
-
-
-@dataclass(frozen=True)
-class Cover:
-    """The shards whose services a tick may act on: ``indices`` of ``count``.
-
-    ``named`` is true when the shards were chosen for the services a tick was given: a named
-    service found outside them is then reported, not silently left to another shard.
-    """
-
-    indices: tuple[int, ...]
-    count: int
-    named: bool = False
-
-    def holds(self, key: str) -> bool:
-        return self.count == 1 or shard_of(key, self.count) in self.indices
-
-    def lease_names(self) -> list[str]:
-        """In ascending shard order, so that two ticks wanting the same shards never each hold
-        a part of them while waiting for the rest."""
-        return [lease_name((index, self.count)) for index in sorted(self.indices)]
-
-
-def wanted_keys(keys: Collection[str], services: Collection[str]) -> set[str]:
-    """The keys a ``services`` list names: a key exactly, or every scope of ``cluster/service``."""
-    wanted = set(services)
-    return {k for k in keys if k in wanted or k.split("@", 1)[0] in wanted}
-
-
-def cover_for(
-    shard: tuple[int, int] | None, shards: int, named_keys: Collection[str] | None
-) -> Cover:
-    """The shards a tick covers and so the leases it takes.
-
-    An explicit shard (the scheduled Lambda) is that shard. Without one, the tick covers every
-    shard holding a service it will act on: all of them for a full tick, the shards of
-    ``named_keys`` for a tick given services (at least one, so it always holds a lease).
-    """
-    if shard is not None:
-        return Cover((shard[0],), shard[1])
-    if shards == 1 or named_keys is None:
-        return Cover(tuple(range(shards)), shards)
-    indices = sorted({shard_of(key, shards) for key in named_keys}) or [0]
-    return Cover(tuple(indices), shards, named=True)
-
-
-def shard_of(key: str, count: int) -> int:
-    """A service's shard: stable across runs and machines (sha256 of the key)."""
-    return int(hashlib.sha256(key.encode()).hexdigest(), 16) % count
-
-
-def check_shard(shard: tuple[int, int] | None) -> None:
-    if shard is None:
-        return
-    index, count = shard
-    if count < 1 or not 0 <= index < count:
-        raise ValueError(f"shard {index} of {count}: need shards >= 1 and 0 <= shard < shards")
-
-
-@dataclass
-class _Lease:
-    """The leases this tick holds (one per shard it covers, all under one holder id) and the
-    wall-clock instant it must stop acting."""
-
-    names: list[str]
-    holder: str
-    deadline: float
-    clock: Callable[[], float]
-
-    def alive(self) -> bool:
-        return self.clock() < self.deadline
 
 
 def wall_clock(pacing: Clock) -> Callable[[], float]:
@@ -155,13 +93,19 @@ def run_tick(
     clock: Callable[[], float] | None = None,
     pacing_clock: Clock | None = None,
     pacer: Pacer | None = None,
+    holder: str | None = None,
+    deadline: float | None = None,
+    decide_budget_s: float = DECIDE_BUDGET_S,
 ) -> TickReport:
     """Converge every managed service (or the named ones, or one shard) to its decision at ``at``.
 
-    Leases: ``shard`` takes that shard's lease. Without one the tick takes the lease of every
-    shard (``settings.shards``) holding a service it will act on, in ascending order, so it
-    never acts beside a scheduled tick on the same service; when any is held, it gives back
-    what it took and does nothing (lease "held").
+    Leases (``engine.lease``): ``shard`` takes that shard's slot and must name the deployment's
+    shard count (recorded in the state table); without one the tick takes the slot of every
+    shard, by the recorded count, holding a service it will act on. When any is held it does
+    nothing (lease "held"); a count other than the recorded one is refused ("not taken").
+    ``holder`` names the tick in the lease (default: host and pid). ``deadline`` (wall epoch
+    seconds, the Lambda's timeout) is when it must have stopped: it starts no service within
+    ``DEADLINE_MARGIN_S`` of it and decides for ``decide_budget_s`` at most.
 
     ``at`` decides. ``pacing_clock`` (default: the pacer's, else the real clock) paces
     requests, waits between retries and measures the duration; ``clock`` is the wall clock
@@ -173,16 +117,6 @@ def run_tick(
     if at.utcoffset() is None:
         raise ValueError("the tick instant must carry a UTC offset")
     check_shard(shard)
-    if shard is not None and shard[1] != settings.shards:
-        # The leases of a tick given no shard follow TEIJI_SHARDS; with another count the two
-        # would take different leases and could act on one service at the same time.
-        log_event(
-            "the shard count differs from TEIJI_SHARDS; ticks from a terminal will not wait "
-            "for this one",
-            level=logging.WARNING,
-            shards=shard[1],
-            setting=settings.shards,
-        )
     pace = pacing_clock or (pacer.clock if pacer is not None else RealClock())
     started = pace.monotonic()
     try:
@@ -194,7 +128,16 @@ def run_tick(
 
     calls_before, throttles_before = pacer.stats.api_calls, pacer.stats.throttle_errors
     with pacer.installed(clients):
-        tick = _Tick(clients, settings, pace, clock or wall_clock(pace), dry_run)
+        tick = _Tick(
+            clients,
+            settings,
+            pace,
+            clock or wall_clock(pace),
+            dry_run,
+            holder=holder or holder_id(),
+            deadline=deadline,
+            decide_budget_s=decide_budget_s,
+        )
         report = tick.run(at, services, shard)
     report.api_calls = pacer.stats.api_calls - calls_before
     report.throttle_errors = pacer.stats.throttle_errors - throttles_before
@@ -208,11 +151,16 @@ def run_tick(
 
 def _refused(at: datetime, dry_run: bool, problem: str, started: float, pace: Clock) -> TickReport:
     """A tick that cannot start because a setting is wrong: nothing done, the problem told."""
-    report = TickReport(at=at, dry_run=dry_run, lease="not taken")
-    report.problems.append(problem)
-    log_event("a setting cannot be used; nothing done", level=logging.ERROR, error=problem)
+    report = _not_taken(at, dry_run, problem)
     report.duration_s = pace.monotonic() - started
     log_tick(report)
+    return report
+
+
+def _not_taken(at: datetime, dry_run: bool, problem: str) -> TickReport:
+    report = TickReport(at=at, dry_run=dry_run, lease="not taken")
+    report.problems.append(problem)
+    log_event("the tick cannot start; nothing done", level=logging.ERROR, error=problem)
     return report
 
 
@@ -225,8 +173,10 @@ class _Tick:
     pace: Clock
     wall: Callable[[], float]
     dry_run: bool
-    lease: _Lease | None = None
-    lease_lost: bool = False  # a write was refused because the lease was gone
+    holder: str
+    deadline: float | None = None
+    decide_budget_s: float = DECIDE_BUDGET_S
+    lease: HeldLease | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -235,37 +185,38 @@ class _Tick:
         # Retries of a busy scalable target wait on the tick's clock; on the real clock the
         # adapter's own sleep (which tests replace) does the same.
         self.retry_sleep = None if isinstance(self.pace, RealClock) else self.pace.sleep
+        self.decide_until = self._decide_until()
 
     def _state_store(self) -> StateStore:
         return StateStore(
             self.clients, self.settings.state_table, clock=self.wall, sleep=self.pace.sleep
         )
 
-    def _may_write(self, report: TickReport) -> bool:
-        """True while the lease lasts (a dry run has none and writes nothing anyway)."""
-        if self.lease is None or self.lease.alive():
-            return True
-        report.lease = "lost"
-        return False
+    def _decide_until(self) -> float:
+        start = self.wall()
+        until = start + self.decide_budget_s
+        if self.deadline is not None:
+            until = min(until, start + (self.deadline - start) / 2)
+        return until
 
-    def _still_leased(self) -> bool:
-        """May this tick still write? Asked before every write of a service.
-
-        Before the deadline, yes. After it, only while every lease item still names this tick:
-        once another tick has taken one over, that tick may be restoring this very service, and
-        finishing a stop here would leave it stopped without a baseline.
-        """
-        if self.lease is None or self.lease.alive():
+    def _leased(self) -> bool:
+        """May this tick still act? Asked before each service is started and before every
+        write: while its lease is held (renewed when due) and its deadline is not near."""
+        if self._past_deadline():
+            return False
+        if self.lease is None:  # a dry run holds none and writes nothing anyway
             return True
-        for name in self.lease.names:
-            try:
-                held = self.state.get_lease(name)
-            except (ClientError, BotoCoreError):
-                held = None
-            if held is None or held.holder != self.lease.holder:
-                self.lease_lost = True
-                return False
-        return True
+        self.lease.keep()
+        return self.lease.still_held()
+
+    def _past_deadline(self) -> bool:
+        return self.deadline is not None and self.wall() >= self.deadline - DEADLINE_MARGIN_S
+
+    def _may_decide(self) -> bool:
+        """Deciding is bounded: past ``decide_until`` the rest is reported, not decided."""
+        if self.lease is not None:
+            self.lease.keep()
+        return self.wall() < self.decide_until
 
     def add(self, report: TickReport, service: ServiceReport) -> None:
         with self._lock:
@@ -280,82 +231,90 @@ class _Tick:
             self._run(report, services, cover_for(shard, self.settings.shards, None))
             return report
 
-        cover = self._cover(at, services, shard)
-        holder = uuid.uuid4().hex
-        taken_at = self.wall()  # read before asking: no lease can end before this + ttl
-        ttl = self.settings.lease_seconds
-        blocked = self._take_leases(cover.lease_names(), holder, ttl)
-        if blocked is not None:
-            return self._held(at, blocked)
-        margin = min(LEASE_MARGIN_S, ttl / 10)
-        self.lease = _Lease(cover.lease_names(), holder, taken_at + ttl - margin, self.wall)
-
+        table = LeaseTable(self.clients, self.settings.state_table, sleep=self.pace.sleep)
+        snapshot = self._lease_call(table.read)
+        count, may_switch = self._count(shard, snapshot)
+        cover = self._cover(at, services, shard, count)
+        outcome = self._lease_call(
+            lambda: acquire(
+                table,
+                snapshot,
+                cover,
+                self.holder,
+                self.settings.lease_seconds,
+                self.wall,
+                may_switch=may_switch,
+            )
+        )
+        if isinstance(outcome, Blocked):
+            return self._held(at, outcome)
+        if isinstance(outcome, CountRefused):
+            return _not_taken(at, False, f"lease: {outcome}")
+        self.lease = outcome
         report = TickReport(at=at, dry_run=False, lease="acquired")
         try:
-            self._run(report, services, cover)
-            if self.lease_lost:
+            # On an emulated clock the checkpoints renew it: a thread would sleep in real time.
+            with outcome.heartbeat(enabled=isinstance(self.pace, RealClock)):
+                self._run(report, services, cover)
+            if outcome.lost:
                 report.lease = "lost"
         finally:
-            self._release(self.lease.names, holder)
+            outcome.release()
         return report
 
+    def _lease_call(self, call: Callable[[], _T]) -> _T:
+        try:
+            return call()
+        except (ClientError, BotoCoreError, LeaseError) as exc:
+            raise TickError(
+                f"cannot take the lease in table {self.settings.state_table}: {error_text(exc)}"
+            ) from exc
+
+    def _count(self, shard: tuple[int, int] | None, snapshot: Snapshot) -> tuple[int, bool]:
+        """The shard count this tick uses, and whether it may move the record to it.
+
+        A tick given a shard uses its count; only the deployment's own (``TEIJI_SHARDS``) may
+        replace a recorded other one. A tick given none uses the recorded count.
+        """
+        if shard is not None:
+            return shard[1], shard[1] == self.settings.shards
+        if snapshot.record is not None:
+            return snapshot.record.shards, False
+        return self.settings.shards, False
+
     def _cover(
-        self, at: datetime, services: Collection[str] | None, shard: tuple[int, int] | None
+        self,
+        at: datetime,
+        services: Collection[str] | None,
+        shard: tuple[int, int] | None,
+        count: int,
     ) -> Cover:
-        """The shards this tick takes the leases of.
+        """The shards this tick takes the slots of.
 
         Given services and no shard, while the services are split over several shards, only
         the documents say which shards hold them (a ``cluster/service`` may have a schedule in
         several accounts): read them once to find out. The tick reads them again once it holds
-        the leases, so it never acts on documents older than the last tick that held them.
+        the slots, so it never acts on documents older than the last tick that held them.
         """
-        if shard is not None or services is None or self.settings.shards == 1:
-            return cover_for(shard, self.settings.shards, None)
+        if shard is not None or services is None or count == 1:
+            return cover_for(shard, count, None)
         loaded = self._load(at)
         keys = set(loaded.documents.schedules) | set(loaded.problem_keys)
         named = wanted_keys(keys, services) or set(services)
-        return cover_for(None, self.settings.shards, named)
+        return cover_for(None, count, named)
 
-    def _take_leases(self, names: Sequence[str], holder: str, ttl: int) -> str | None:
-        """Take every lease in order; None when all were taken, else the one held by another
-        tick (the ones taken before it are given back)."""
-        taken: list[str] = []
-        for name in names:
-            try:
-                acquired = self.state.acquire_lease(name, holder, ttl)
-            except (ClientError, BotoCoreError) as exc:
-                self._release(taken, holder)
-                raise TickError(
-                    f"cannot take the lease in table {self.settings.state_table}: {error_text(exc)}"
-                ) from exc
-            if not acquired:
-                self._release(taken, holder)
-                return name
-            taken.append(name)
-        return None
-
-    def _held(self, at: datetime, name: str) -> TickReport:
+    def _held(self, at: datetime, blocked: Blocked) -> TickReport:
         report = TickReport(at=at, dry_run=False, lease="held")
-        try:
-            held = self.state.get_lease(name)
-        except (ClientError, BotoCoreError):
-            held = None
-        report.lease_holder = held.holder if held else None
-        log_event("another tick holds the lease; nothing done", lease=name)
+        slot = blocked.slot
+        report.lease_name = blocked.name
+        report.lease_holder = slot.holder
+        report.lease_taken_at = utc(slot.taken_at)
+        report.lease_expires_at = utc(slot.expires_at)
+        log_event(
+            "another tick holds the lease; nothing done",
+            lease=describe(blocked.name, slot, self.wall()),
+        )
         return report
-
-    def _release(self, names: Sequence[str], holder: str) -> None:
-        for name in reversed(names):
-            try:
-                self.state.release_lease(name, holder)
-            except (ClientError, BotoCoreError) as exc:
-                # It expires by itself; the next tick can take it then.
-                log_event(
-                    "could not release the lease",
-                    level=logging.WARNING,
-                    lease=name,
-                    error=str(exc),
-                )
 
     def _load(self, at: datetime) -> LoadedConfig:
         try:
@@ -381,7 +340,7 @@ class _Tick:
                 ServiceReport(key, "failed", error="; ".join(str(p) for p in problems))
             )
 
-        decisions = _decide(loaded, schedules, report)
+        decisions = _decide(loaded, schedules, report, self._may_decide)
         managed = [
             s for s in schedules if s.key in decisions and decisions[s.key].state != "unmanaged"
         ]
@@ -500,14 +459,17 @@ class _Tick:
         # right before each service is handed to a worker.
         for schedule in schedules:
             decision = decisions[schedule.key]
-            if not self._may_write(report):
+            if not self._leased():
+                why = "time" if self._past_deadline() else "its lease"
+                if why == "its lease":
+                    report.lease = "lost"
                 self.add(
                     report,
                     ServiceReport(
                         schedule.key,
                         "skipped",
                         decision,
-                        error="the tick ran out of its lease before acting on this service",
+                        error=f"the tick ran out of {why} before acting on this service",
                     ),
                 )
                 continue
@@ -534,7 +496,7 @@ class _Tick:
                 baseline,
                 dry_run=self.dry_run,
                 retry_sleep=self.retry_sleep,
-                still_leased=self._still_leased if self.lease is not None else None,
+                still_leased=self._leased if not self.dry_run else None,
             )
         except Exception as exc:  # a defect in one service's handling must not stop the rest
             log_event("unexpected error", level=logging.ERROR, service=schedule.key, exc_info=True)
@@ -623,8 +585,14 @@ def _service_problem(document: str) -> bool:
 
 
 def _decide(
-    loaded: LoadedConfig, schedules: Sequence[Schedule], report: TickReport
+    loaded: LoadedConfig,
+    schedules: Sequence[Schedule],
+    report: TickReport,
+    may_go_on: Callable[[], bool] = lambda: True,
 ) -> dict[str, Decision]:
+    """Each schedule's decision, one at a time, while ``may_go_on`` (the tick's time for
+    deciding; it also renews the lease). The schedules not reached are reported as skipped,
+    so the tick acts on what it decided instead of running out of its lease."""
     from engine.decide import Decider  # the decision engine loads holiday data: import late
 
     decider = Decider(loaded.documents.calendars)
@@ -632,7 +600,10 @@ def _decide(
     for override in loaded.documents.overrides:
         overrides.setdefault(override.key, []).append(override)
     decisions: dict[str, Decision] = {}
-    for schedule in schedules:
+    for done, schedule in enumerate(schedules):
+        if not may_go_on():
+            _not_decided(schedules[done:], done, report)
+            break
         try:
             decisions[schedule.key] = decider.decide(
                 schedule, report.at, overrides.get(schedule.key, ())
@@ -642,6 +613,21 @@ def _decide(
                 ServiceReport(schedule.key, "failed", error=f"cannot decide: {exc}")
             )
     return decisions
+
+
+def _not_decided(rest: Sequence[Schedule], done: int, report: TickReport) -> None:
+    why = (
+        f"not decided: the tick's time for deciding ran out after {done} of "
+        f"{done + len(rest)} services; the next tick decides it (see `teiji explain`)"
+    )
+    for schedule in rest:
+        report.services.append(ServiceReport(schedule.key, "skipped", error=why))
+    log_event(
+        "the time for deciding ran out; the rest is left to the next tick",
+        level=logging.WARNING,
+        decided=done,
+        not_decided=len(rest),
+    )
 
 
 def _converge(

@@ -1,4 +1,4 @@
-"""Records teiji keeps for itself in the state table: baselines and the tick lease.
+"""Records teiji keeps for itself in the state table: baselines (the lease: ``engine.lease``).
 
 A *baseline* is the capacity a service had before teiji first stopped it: desiredCount, the
 scalable target's MinCapacity/MaxCapacity and SuspendedState, and the identity of the service
@@ -112,12 +112,3 @@ class Baseline(_Record):
         crash half way) finds its own earlier copy instead of writing a second one.
         """
         return f"{self.key}#{self.saved_at.astimezone(UTC).isoformat()}"
-
-
-class Lease(_Record):
-    """Who runs the tick now; another tick waits until ``expires_at`` (epoch seconds)."""
-
-    name: str
-    holder: str
-    acquired_at: datetime
-    expires_at: int

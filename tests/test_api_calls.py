@@ -53,17 +53,17 @@ def test_no_op_tick_makes_only_batched_reads(world: World) -> None:
     assert log.count("DescribeServices") == sum(math.ceil(n / 10) for n in CLUSTERS.values())
     assert log.count("DescribeScalableTargets") == math.ceil(total / 50)
     assert log.count("BatchGetItem") == math.ceil(total / 100)
-    assert log.count("Query") == 3  # schedules, calendars, overrides: one page each
+    # The lease record, then schedules, calendars, overrides: one page each.
+    assert log.count("Query") == 4
     assert log.writes() == []  # no ECS or Application Auto Scaling writes
     dynamodb_writes = [c.operation for c in log.writes(("dynamodb",))]
-    assert dynamodb_writes == ["PutItem", "DeleteItem"]  # the lease, taken and given back
+    assert dynamodb_writes == ["PutItem", "PutItem"]  # the lease, taken and given back
     for call in log.named("DescribeServices"):
         assert len(call.params["services"]) <= 10
     for call in log.named("DescribeScalableTargets"):
         assert len(call.params["ResourceIds"]) <= 50
     assert sorted(log.counts()) == [
         "BatchGetItem",
-        "DeleteItem",
         "DescribeScalableTargets",
         "DescribeServices",
         "PutItem",
@@ -77,7 +77,7 @@ def test_stop_transition_costs_one_write_of_each_kind_per_service(world: World) 
     with_target = sum(1 for n in CLUSTERS.values() for i in range(n) if i % 4 != 0)
     assert log.count("UpdateService") == 120
     assert log.count("RegisterScalableTarget") == with_target
-    assert log.count("PutItem") == 120 + 1  # baselines + the lease
+    assert log.count("PutItem") == 120 + 2  # baselines + the lease, taken and given back
     assert log.count("DescribeServices") == sum(math.ceil(n / 10) for n in CLUSTERS.values())
     for call in log.named("RegisterScalableTarget"):
         assert call.params["SuspendedState"] == ALL_SUSPENDED

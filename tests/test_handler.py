@@ -136,7 +136,7 @@ def test_a_bad_rate_setting_is_named_as_a_setting_not_a_document(
     with freeze_time("2026-12-01T14:00:00Z"), pytest.raises(handler.TickFailedError) as err:
         handler.lambda_handler({}, Context())
     message = str(err.value)
-    assert message.startswith("a setting cannot be used, nothing was done: ")
+    assert message.startswith("the tick could not start, nothing was done: ")
     assert "TEIJI_RATE_ECS_MODIFY" in message
     assert "document" not in message
     assert "service(s) failed" not in message

@@ -1,8 +1,8 @@
-"""Leases: any two ticks that could touch the same service contend for the same lease.
+"""Leases: any two ticks that could touch the same service contend for the same slot.
 
 The scheduled Lambda sends ``{"shard": i, "shards": n}``; a tick from a terminal (``teiji tick``,
-``--now``) gives no shard and takes the lease of every shard holding a service it will act on,
-as ``TEIJI_SHARDS`` splits them.
+``--now``) gives no shard and takes the slot of every shard holding a service it will act on,
+as the deployment's recorded shard count splits them.
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ from hypothesis import strategies as st
 
 import engine.handler as handler
 from engine.config import Settings
+from engine.lease import Cover, cover_for, lease_name, record_from_item, shard_of, wanted_keys
 from engine.report import TickReport
 from engine.store import ConfigStore, LoadedConfig
-from engine.tick import Cover, cover_for, lease_name, run_tick, shard_of, wanted_keys
+from engine.tick import run_tick
 from tests.world import CallLog, World, at, moto_tables, schedule
 
 NIGHT = at("2026-12-01T23:00:00+09:00")  # Tuesday night in Tokyo: every service should stop
@@ -55,12 +56,13 @@ def _services(world: World, *keys: str) -> None:
 
 
 def _lease_puts(log: CallLog) -> list[str]:
-    """The leases a tick asked for, in order."""
-    return [
-        call.params["Item"]["sk"]["S"]
-        for call in log.named("PutItem")
-        if call.params["Item"]["pk"]["S"] == "lease"
-    ]
+    """The slots a tick took (its first write of the lease record), by name."""
+    for call in log.named("PutItem"):
+        item = call.params["Item"]
+        if item["pk"]["S"] == "lease":
+            record = record_from_item(item, "teiji-state")
+            return [lease_name((i, record.shards)) for i in sorted(record.slots)]
+    return []
 
 
 def _during_the_lease(monkeypatch: pytest.MonkeyPatch, act: Callable[[], Any]) -> list[Any]:
@@ -134,7 +136,7 @@ def test_a_terminal_tick_waits_for_the_scheduled_one(
     assert terminal.lease == "held"
     assert terminal.services == []  # it acted on nothing
     assert world.state("c1", "web").desired == 0  # the scheduled tick did its work
-    assert world.state_store().get_lease("tick") is None  # and gave the lease back
+    assert world.lease_slots() == {}  # and gave the lease back
 
 
 def test_the_scheduled_tick_waits_for_a_terminal_one(
@@ -165,7 +167,7 @@ def test_a_service_tick_takes_only_the_lease_of_that_services_shard(world: World
     assert [s.key for s in report.services] == [second]
     assert report.service(second).outcome == "changed"
     assert world.state("c1", first.split("/")[1]).desired == 2  # not named: left alone
-    assert world.state_store().get_lease(lease_name((1, 2))) is None  # given back
+    assert world.lease_slots() == {}  # given back
 
 
 def test_a_full_tick_takes_every_shards_lease(world: World) -> None:
@@ -175,9 +177,7 @@ def test_a_full_tick_takes_every_shards_lease(world: World) -> None:
     assert _lease_puts(log) == [lease_name((0, 2)), lease_name((1, 2))]
     assert report.lease == "acquired"
     assert report.counts["changed"] == 2
-    store = world.state_store()
-    assert store.get_lease(lease_name((0, 2))) is None
-    assert store.get_lease(lease_name((1, 2))) is None
+    assert world.lease_slots() == {}
 
 
 def test_a_service_tick_runs_beside_the_other_shards_tick_but_not_its_own(
@@ -185,8 +185,7 @@ def test_a_service_tick_runs_beside_the_other_shards_tick_but_not_its_own(
 ) -> None:
     first, second = _keys_in_both_shards()
     _services(world, first, second)
-    store = world.state_store()
-    assert store.acquire_lease(lease_name((0, 2)), "shard-0-lambda", 960)
+    assert world.hold_lease("shard-0-lambda", (0, 2))
 
     beside, _ = _tick(world, services=[second])  # shard 1: nobody is acting on it
     assert beside.lease == "acquired"
@@ -203,18 +202,16 @@ def test_a_service_tick_runs_beside_the_other_shards_tick_but_not_its_own(
 def test_a_full_tick_gives_back_what_it_took_when_one_shard_is_held(world: World) -> None:
     first, second = _keys_in_both_shards()
     _services(world, first, second)
-    store = world.state_store()
-    assert store.acquire_lease(lease_name((1, 2)), "shard-1-lambda", 960)
+    assert world.hold_lease("shard-1-lambda", (1, 2))
 
     report, log = _tick(world)
     assert report.lease == "held"
     assert report.lease_holder == "shard-1-lambda"
     assert report.services == []
     assert log.writes(("ecs", "application-autoscaling")) == []
-    assert store.get_lease(lease_name((0, 2))) is None  # taken, then given back
-    assert store.get_lease(lease_name((1, 2))).holder == "shard-1-lambda"  # type: ignore[union-attr]
+    assert world.lease_slots() == {lease_name((1, 2)): "shard-1-lambda"}  # nothing taken
     # The scheduled shard 0 is not blocked by the tick that gave up.
-    assert store.acquire_lease(lease_name((0, 2)), "shard-0-lambda", 960)
+    assert world.hold_lease("shard-0-lambda", (0, 2))
 
 
 def test_a_full_tick_and_a_shards_lambda_contend(
@@ -240,7 +237,7 @@ def test_the_handler_takes_only_its_shards_lease(
     first, second = _keys_in_both_shards()
     _services(world, first, second)
     monkeypatch.setenv("TEIJI_SHARDS", "2")
-    assert world.state_store().acquire_lease(lease_name((0, 2)), "shard-0-lambda", 960)
+    assert world.hold_lease("shard-0-lambda", (0, 2))
     with freeze_time(NIGHT_UTC):
         result = handler.lambda_handler({"shard": 1, "shards": 2}, Context())
     assert result["lease"] == "acquired"

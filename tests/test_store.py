@@ -385,32 +385,6 @@ def test_unreadable_baseline_is_listed_not_returned(world: World) -> None:
     assert "c1/odd" in store.invalid_baselines
 
 
-# Lease ------------------------------------------------------------------------------------------
-def test_lease_acquire_expire_release(world: World) -> None:
-    now = [1_000_000.0]
-    store = StateStore(world.clients(), "teiji-state", clock=lambda: now[0])
-    assert store.acquire_lease("tick", "a", 960) is True
-    assert store.acquire_lease("tick", "b", 960) is False
-    lease = store.get_lease("tick")
-    assert lease is not None
-    assert (lease.holder, lease.expires_at) == ("a", 1_000_960)
-    now[0] += 959
-    assert store.acquire_lease("tick", "b", 960) is False
-    now[0] += 2  # a's lease has run out by the wall clock
-    assert store.acquire_lease("tick", "b", 960) is True
-    assert store.release_lease("tick", "a") is False  # only the holder releases
-    assert store.release_lease("tick", "b") is True
-    assert store.get_lease("tick") is None
-    assert store.acquire_lease("tick", "c", 960) is True
-
-
-def test_shard_leases_are_independent(world: World) -> None:
-    store = world.state_store()
-    assert store.acquire_lease("tick#0/2", "a", 60) is True
-    assert store.acquire_lease("tick#1/2", "b", 60) is True
-    assert store.acquire_lease("tick", "c", 60) is True
-
-
 def test_settings_table_names_are_used() -> None:
     with moto_tables(Settings(config_table="cfg", state_table="st")) as world:
         names = world.dynamodb.list_tables()["TableNames"]

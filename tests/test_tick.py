@@ -14,10 +14,11 @@ import pytest
 import engine.aws.autoscaling as autoscaling
 import engine.targets
 from engine.config import Settings
+from engine.lease import shard_of
 from engine.logs import setup_logging
 from engine.report import TickReport
 from engine.targets import TargetReport
-from engine.tick import lease_name, run_tick, shard_of
+from engine.tick import run_tick
 from tests.world import (
     ALL_SUSPENDED,
     CallLog,
@@ -97,7 +98,7 @@ def test_stop_and_start_restore_capacity_exactly(env: Env) -> None:
         "RegisterScalableTarget",
         "UpdateService",
         "DeleteItem",  # baseline, after both calls succeeded
-        "DeleteItem",  # lease
+        "PutItem",  # lease given back
     ]
 
 
@@ -129,7 +130,7 @@ def test_lease_held_by_another_tick_means_nothing_is_done(env: Env) -> None:
     w = env.world
     w.create_service("c1", "web", desired=3, target=(2, 6))
     w.put(schedule("c1/web"))
-    assert w.state_store().acquire_lease("tick", "other", 960)
+    assert w.hold_lease("other")
     report = env.tick(STOP)
     assert report.lease == "held"
     assert report.lease_holder == "other"
@@ -141,7 +142,7 @@ def test_lease_held_by_another_tick_means_nothing_is_done(env: Env) -> None:
 def test_lease_is_released_after_the_tick(env: Env) -> None:
     env.world.put(schedule("c1/web", mode="unmanaged"))
     env.tick(DAY)
-    assert env.world.state_store().get_lease("tick") is None
+    assert env.world.lease_slots() == {}
 
 
 def test_a_tick_that_outlives_its_lease_stops_acting(env: Env) -> None:
@@ -150,13 +151,21 @@ def test_a_tick_that_outlives_its_lease_stops_acting(env: Env) -> None:
         w.create_service("c1", name, desired=2)
     w.put(schedule("c1/a"), schedule("c1/b"))
     now = [1_000_000.0]
+    acting: list[bool] = []
 
     def clock() -> float:
-        now[0] += 400  # every reading of the wall clock is 400 s later
+        if acting:
+            now[0] += 2000  # once acting, every reading is later than the lease can reach
         return now[0]
 
+    def first_change(operation: Any, account: str | None, region: str) -> None:
+        if operation.name == "UpdateService":
+            acting.append(True)
+
     clients = env.log.attach(w.clients())
-    report = run_tick(clients, Settings(lease_seconds=960), at=STOP, dry_run=False, clock=clock)
+    clients.before_call.append(first_change)
+    one_at_a_time = Settings(lease_seconds=960, concurrency=1)
+    report = run_tick(clients, one_at_a_time, at=STOP, dry_run=False, clock=clock)
     assert report.lease == "lost"
     assert report.failed
     assert report.service("c1/a").outcome == "changed"
@@ -374,7 +383,7 @@ def test_shards_split_services_and_take_their_own_lease(env: Env) -> None:
         assert all(shard_of(s.key, 3) == index for s in report.services)
     assert sorted(seen) == sorted(keys)
     # A shard's lease does not block another shard.
-    assert w.state_store().acquire_lease(lease_name((0, 3)), "other", 960)
+    assert w.hold_lease("other", (0, 3))
     report = env.tick(STOP, shard=(1, 3))
     assert report.lease == "acquired"
     with pytest.raises(ValueError, match="shard"):

@@ -38,8 +38,9 @@ from engine.aws.clients import Clients
 from engine.aws.operations import Operation
 from engine.aws.pacing import Pacer, Rate, VirtualClock
 from engine.config import DEFAULT_CONCURRENCY, ENV_VARS, Settings
+from engine.lease import lease_name, record_from_item, shard_of
 from engine.report import TickReport
-from engine.tick import lease_name, run_tick, shard_of
+from engine.tick import run_tick
 from tests.world import CallLog, Faults, store_schedules
 
 OTHER = "210987654321"
@@ -223,21 +224,30 @@ def test_a_failing_service_fails_alone_while_the_others_run_concurrently(aws: No
 def test_the_lease_is_checked_before_each_service_even_with_many_workers(aws: None) -> None:
     world = _world(20, services_per_cluster=20)
     now = [1_000_000.0]
+    acting = threading.Event()
     lock = threading.Lock()
 
     def wall() -> float:
         with lock:
-            now[0] += 100  # every reading is 100 s later: the lease runs out part way
-            return now[0]
+            if acting.is_set():
+                now[0] += 2000  # once acting, every reading is 2,000 s later: the lease
+            return now[0]  # runs out before the next renewal can keep it
 
-    run = _tick(world, concurrency=4, clock=wall)
+    def first_change(operation: Any, account: str | None, region: str) -> None:
+        if operation.name == "UpdateService":
+            acting.set()
+
+    run = _tick(world, concurrency=4, clock=wall, hooks=(first_change,))
     report = run.report
     assert report.lease == "lost"
     assert report.failed
     outcomes = [s.outcome for s in report.services]
     assert outcomes.count("changed") >= 1 and outcomes.count("skipped") >= 1
-    # Services are handed out in key order, and none is handed out after the deadline.
-    assert outcomes == sorted(outcomes, key=lambda o: o != "changed")
+    assert set(outcomes) <= {"changed", "failed", "skipped"}  # failed: refused at its write
+    # Services are handed out in key order, and none is handed out once the lease is lost
+    # (those in flight then are refused at their next write: failed, not half-done).
+    assert outcomes == sorted(outcomes, key=lambda o: o == "skipped")
+    assert outcomes.count("changed") + outcomes.count("failed") <= 4
     updated = {c.params["service"] for c in run.log.named("UpdateService")}
     for service in report.services:
         name = service.key.split("/", 1)[1]
@@ -313,7 +323,12 @@ def test_the_shards_of_a_tick_stop_every_service_exactly_once(aws: None) -> None
         assert run.report.lease == "acquired" and not run.report.failed
         changed.update(s.key for s in run.report.services if s.outcome == "changed")
         assert all(shard_of(s.key, 4) == index for s in run.report.services)
-        leases |= {c.params["Item"]["sk"]["S"] for c in run.log.named("PutItem") if _lease(c)}
+        leases |= {
+            lease_name((i, 4))
+            for c in run.log.named("PutItem")
+            if _lease(c)
+            for i in record_from_item(c.params["Item"], "state").slots
+        }
     assert set(changed) == {world.key(s) for s in world.services}
     assert set(changed.values()) == {1}
     assert leases == {lease_name((i, 4)) for i in range(4)}

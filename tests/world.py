@@ -29,6 +29,7 @@ nothing is registered in target groups.
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -44,6 +45,7 @@ from engine.aws.clients import Clients
 from engine.aws.operations import lookup
 from engine.cli.main import main
 from engine.config import Settings
+from engine.lease import Cover, HeldLease, LeaseTable, acquire, slots_of
 from engine.store import ConfigStore, StateStore, init_tables, to_attribute_map
 from schemas.documents import Schedule
 from schemas.validation import parse_document
@@ -315,6 +317,33 @@ class World:
 
     def state_store(self) -> StateStore:
         return StateStore(self.clients(), self.settings.state_table)
+
+    def leases(self) -> LeaseTable:
+        return LeaseTable(self.clients(), self.settings.state_table)
+
+    def hold_lease(
+        self,
+        holder: str,
+        shard: tuple[int, int] = (0, 1),
+        *,
+        ttl: float = 960,
+        now: float | None = None,
+    ) -> bool:
+        """Hold one shard's slot as another tick would; False when it is not free."""
+        held = acquire(
+            self.leases(),
+            None,
+            Cover((shard[0],), shard[1]),
+            holder,
+            ttl,
+            (lambda: now) if now is not None else time.time,
+            may_switch=True,
+        )
+        return isinstance(held, HeldLease)
+
+    def lease_slots(self) -> dict[str, str]:
+        """Every lease held now (run out or not), by name: its holder."""
+        return {name: slot.holder for name, slot in slots_of(self.leases().read())}
 
     def put(self, *documents: Mapping[str, Any]) -> None:
         """Validate plain documents and write them to the config table as teiji would."""

@@ -21,6 +21,7 @@ from engine.config import SettingsError
 COMMAND_MODULES = (
     "engine.cli.documents",  # validate, explain, schema
     "engine.cli.tick",  # init, tick, plan
+    "engine.cli.lease",  # lease, lease break
     "engine.cli.operator",  # put, get, delete, list, start, stop, override
     "engine.cli.simulate",  # simulate
     "engine.cli.demo",  # demo

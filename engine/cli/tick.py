@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from engine.cli.common import (
@@ -168,7 +169,7 @@ def _outcome_text(service: ServiceReport) -> str:
 
 def render_tick(report: TickReport) -> str:
     if report.lease == "held":
-        return f"another tick holds the lease ({report.lease_holder or 'unknown'}); nothing done"
+        return held_text(report) + "; nothing done"
     rows = [
         (
             s.key,
@@ -183,6 +184,20 @@ def render_tick(report: TickReport) -> str:
     lines = [table(("SERVICE", "OUTCOME", "DECISION", "SOURCE", "ACTIONS", "NOTE"), rows)]
     lines.extend(_footer(report))
     return "\n".join(lines)
+
+
+def held_text(report: TickReport) -> str:
+    """``another tick holds the lease tick#1/2: HOLDER, taken ..., expires ... (in 87 s)``."""
+    if report.lease_taken_at is None or report.lease_expires_at is None:
+        return f"another tick holds the lease ({report.lease_holder or 'unknown'})"
+    left = (report.lease_expires_at - datetime.now(UTC)).total_seconds()
+    return (
+        f"another tick holds the lease {report.lease_name}: {report.lease_holder}, "
+        f"taken {report.lease_taken_at:%Y-%m-%dT%H:%M:%SZ}, "
+        f"expires {report.lease_expires_at:%Y-%m-%dT%H:%M:%SZ}"
+        + (f" (in {left:.0f} s)" if 0 <= left <= 3600 else "")
+        + "; `teiji lease` lists the leases"
+    )
 
 
 def render_plan(report: TickReport) -> str:
