@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -18,6 +20,7 @@ from moto import mock_aws
 import engine.handler
 from engine.aws.clients import Clients
 from engine.aws.operations import Operation
+from engine.cli.tick import render_tick
 from engine.config import Settings
 from engine.report import TickReport
 from engine.tick import run_tick
@@ -281,3 +284,222 @@ def test_a_retried_invocation_decides_at_the_current_time_not_the_events(
     assert result["services"][0]["decision"] == "running"
     assert capacities()["c1/a"] == ORIGINAL
     assert world.baseline("c1/a") is None
+
+
+# Ticks started with different shard settings ------------------------------------------------------
+RACERS: list[tuple[tuple[int, int] | None, int]] = [
+    ((0, 2), 2),  # the scheduled Lambda of shard 0 of 2
+    ((1, 2), 2),  # and of shard 1
+    (None, 1),  # a tick from a terminal without TEIJI_SHARDS
+    ((2, 3), 3),  # a Lambda of an older deployment, split in three
+]
+
+
+def _assert_capacity_kept(world: World, names: list[str] = SERVICES) -> None:
+    """The capacity invariant: what people gave each service, or a baseline holding it."""
+    states = capacities()
+    for name in names:
+        key = f"c1/{name}"
+        if states[key] == ORIGINAL:
+            continue
+        stored = world.baseline(key)
+        assert stored is not None and baseline_capacity(stored) == ORIGINAL, key
+        assert states[key].in_stopped_shape(0), key
+
+
+def test_ticks_of_different_shard_counts_in_threads_never_act_on_one_service_at_once() -> None:
+    with mock_aws():
+        world = World(settings=Settings(lease_seconds=LEASE_SECONDS))
+        _fleet(world, [f"svc-{n}" for n in range(12)])
+        names = [f"svc-{n}" for n in range(12)]
+        barrier = threading.Barrier(len(RACERS))
+        done = [threading.Event() for _ in RACERS]
+        reports: list[TickReport | None] = [None] * len(RACERS)
+        logs = [CallLog() for _ in RACERS]
+
+        def hold_first_write(me: int) -> Callable[[Operation, str | None, str], None]:
+            # A tick that got its slot waits at its first change until every other tick has
+            # finished: they really overlap, whichever wins.
+            def hook(operation: Operation, account: str | None, region: str) -> None:
+                if operation.write and operation.service != "dynamodb":
+                    for n, event in enumerate(done):
+                        if n != me:
+                            event.wait(timeout=20)
+
+            return hook
+
+        def run(me: int) -> None:
+            shard, count = RACERS[me]
+            clients = FaultLayer(serialize=True).attach(logs[me].attach(world.clients()))
+            clients.before_call.append(hold_first_write(me))
+            settings = Settings(lease_seconds=LEASE_SECONDS, shards=count)
+            barrier.wait()
+            try:
+                reports[me] = run_tick(
+                    clients, settings, at=STOP, dry_run=False, shard=shard, clock=STOP.timestamp
+                )
+            finally:
+                done[me].set()
+
+        threads = [threading.Thread(target=run, args=(n,)) for n in range(len(RACERS))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=90)
+        assert all(r is not None for r in reports)
+        writers: dict[str, set[int]] = {}
+        for n, log in enumerate(logs):
+            for service in _ecs_writes(log):
+                writers.setdefault(service, set()).add(n)
+        assert writers, "no tick acted"
+        assert all(len(ticks) == 1 for ticks in writers.values()), writers
+        acted = {n for n, r in enumerate(reports) if r is not None and r.lease == "acquired"}
+        # Ticks that acted together hold disjoint slots of one count.
+        assert len({RACERS[n][1] for n in acted}) == 1
+        _assert_capacity_kept(world, names)
+        # Whatever was left, the next tick finishes it.
+        final = run_tick(world.clients(), world.settings, at=STOP, dry_run=False)
+        assert not final.failed
+        _assert_capacity_kept(world, names)
+        assert all(capacities()[f"c1/{n}"].in_stopped_shape(0) for n in names)
+
+
+def _racer_in_process(
+    endpoint: str, start: Any, results: Any, shard: tuple[int, int] | None, count: int
+) -> None:
+    def slow(operation: Operation, account: str | None, region: str) -> None:
+        if operation.write and operation.service != "dynamodb":
+            time.sleep(0.2)
+
+    clients = Clients(region=REGION, endpoint_url=endpoint, max_attempts=2)
+    clients.before_call.append(slow)
+    start.wait(timeout=60)
+    report = run_tick(
+        clients,
+        Settings(lease_seconds=LEASE_SECONDS, shards=count),
+        at=STOP,
+        dry_run=False,
+        shard=shard,
+        clock=time.time,
+    )
+    writes = [s["service"] for s in report.as_json()["services"] if s["actions"]]
+    results.put(json.dumps({"racer": [shard, count], "lease": report.lease, "wrote": writes}))
+
+
+def test_ticks_of_different_shard_counts_in_processes_never_act_on_one_service_at_once(
+    endpoint: str,
+) -> None:
+    world = World(endpoint, settings=Settings(lease_seconds=LEASE_SECONDS))
+    _fleet(world)
+    context = multiprocessing.get_context("spawn")
+    racers = [((0, 2), 2), (None, 1)]
+    start = context.Barrier(len(racers))
+    results = context.Queue()
+    processes = [
+        context.Process(target=_racer_in_process, args=(endpoint, start, results, shard, count))
+        for shard, count in racers
+    ]
+    for process in processes:
+        process.start()
+    reports = [json.loads(results.get(timeout=120)) for _ in processes]
+    for process in processes:
+        process.join(timeout=60)
+    acted = [r for r in reports if r["lease"] == "acquired"]
+    assert len(acted) == 1, reports  # the other was held or refused
+    wrote = [key for r in reports for key in r["wrote"]]
+    assert len(wrote) == len(set(wrote))
+    for name in SERVICES:
+        state = world.state("c1", name)
+        if f"c1/{name}" in wrote:
+            assert (state.desired, state.min, state.max) == (0, 0, 0)
+            stored = world.baseline(f"c1/{name}")
+            assert stored is not None and baseline_capacity(stored) == ORIGINAL
+        else:
+            assert (state.desired, state.min, state.max) == (3, 2, 6)
+
+
+# A tick killed mid-run ----------------------------------------------------------------------------
+SHORT_LEASE_S = 2
+
+
+def _doomed_tick(endpoint: str, started: Any) -> None:
+    """A tick whose changes are slow; the test kills it with SIGKILL half way."""
+
+    def slow(operation: Operation, account: str | None, region: str) -> None:
+        if operation.write and operation.service != "dynamodb":
+            started.set()
+            time.sleep(0.5)
+
+    clients = Clients(region=REGION, endpoint_url=endpoint, max_attempts=2)
+    clients.before_call.append(slow)
+    run_tick(
+        clients,
+        Settings(lease_seconds=SHORT_LEASE_S, concurrency=1),
+        at=STOP,
+        dry_run=False,
+        clock=time.time,
+    )
+
+
+def test_a_killed_tick_blocks_the_next_for_one_short_lease_at_most(endpoint: str) -> None:
+    world = World(endpoint, settings=Settings(lease_seconds=SHORT_LEASE_S))
+    _fleet(world)
+    context = multiprocessing.get_context("spawn")
+    started = context.Event()
+    doomed = context.Process(target=_doomed_tick, args=(endpoint, started))
+    doomed.start()
+    assert started.wait(timeout=60)
+    time.sleep(0.8)  # a change or two done, then killed where it stands
+    os.kill(doomed.pid, signal.SIGKILL)  # type: ignore[arg-type]
+    doomed.join(timeout=10)
+    killed_at = time.time()
+
+    blocked = run_tick(world.clients(), world.settings, at=STOP, dry_run=False)
+    assert blocked.lease == "held"
+    assert blocked.lease_holder is not None and f":{doomed.pid}/" in blocked.lease_holder
+    assert blocked.lease_expires_at is not None and blocked.lease_taken_at is not None
+    expires = blocked.lease_expires_at.timestamp()
+    assert expires <= killed_at + SHORT_LEASE_S + 0.5  # nobody renews a dead tick's lease
+    text = render_tick(blocked)
+    assert blocked.lease_holder in text and "expires" in text and "taken" in text
+
+    deadline = time.time() + 20
+    while True:
+        following = run_tick(world.clients(), world.settings, at=STOP, dry_run=False)
+        if following.lease != "held" or time.time() > deadline:
+            break
+        time.sleep(0.2)
+    assert following.lease == "acquired"
+    assert time.time() >= expires  # not before the dead tick's lease ran out
+    assert not following.failed
+    for name in SERVICES:
+        state = world.state("c1", name)
+        assert (state.desired, state.min, state.max) == (0, 0, 0)
+        stored = world.baseline(f"c1/{name}")
+        assert stored is not None and baseline_capacity(stored) == ORIGINAL
+
+
+def test_a_live_tick_renews_its_short_lease_while_it_works() -> None:
+    """The tick takes longer than its lease; its heartbeat keeps it, so a tick started after
+    the first expiry is still refused, and the first one finishes every service."""
+    with mock_aws():
+        world = World(settings=Settings(lease_seconds=SHORT_LEASE_S, concurrency=1))
+        _fleet(world)
+        competitor: list[TickReport] = []
+
+        def slow(operation: Operation, account: str | None, region: str) -> None:
+            if operation.name == "UpdateService":
+                time.sleep(0.5)  # six services: about 3 s, longer than the 2 s lease
+                if not competitor and time.time() > taken[0] + SHORT_LEASE_S + 0.2:
+                    competitor.append(
+                        run_tick(world.clients(), world.settings, at=STOP, dry_run=False)
+                    )
+
+        taken = [time.time()]
+        clients = world.clients()
+        clients.before_call.append(slow)
+        report = run_tick(clients, world.settings, at=STOP, dry_run=False)
+        assert report.lease == "acquired"
+        assert report.counts["changed"] == len(SERVICES)
+        assert competitor and competitor[0].lease == "held"
+        _assert_capacity_kept(world)
