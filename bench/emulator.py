@@ -4,9 +4,11 @@ moto answers every request at once and never throttles. ``AwsEmulator`` stands i
 moto's in-process stub (a botocore ``before-send`` handler) and, for every request:
 
 1. waits the network latency on the benchmark's clock;
-2. takes a token from the (account, region, category) bucket AWS keeps for ECS actions, and if
-   the bucket is empty answers HTTP 400 ``ThrottlingException`` / ``Rate exceeded`` itself, as
-   an ``AWSResponse``, so botocore's retry machinery sees exactly what AWS would send;
+2. takes a token from the (account, region, category) bucket AWS keeps for ECS actions (its
+   own ``AwsBucket``, not teiji's pacing class, so the two cannot agree by construction), and
+   if the bucket is empty answers HTTP 400 ``ThrottlingException`` / ``Rate exceeded`` itself,
+   as an ``AWSResponse``, so botocore's retry machinery sees exactly what AWS would send.
+   ``others`` lets another caller in the account draw a share of a category's bucket;
 3. otherwise lets moto answer (one request at a time: moto's backends are not thread-safe).
 
 It also counts what reached AWS, per operation, so teiji's and the hand-written tool's figures
@@ -34,7 +36,7 @@ from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from botocore.compat import HTTPHeaders
 from botocore.handlers import BUILTIN_HANDLERS
 
-from engine.aws.pacing import Clock, Rate, TokenBucket
+from engine.aws.pacing import Clock, Rate
 
 # Amazon ECS API Reference, "Request throttling for the Amazon ECS API": per account and Region.
 AWS_ECS_LIMITS: dict[str, Rate] = {
@@ -60,6 +62,43 @@ DEFAULT_LATENCY_S = 0.020
 # Services whose errors are JSON ({"__type": ...}); the others here speak the query protocol.
 _JSON_SERVICES = frozenset({"ecs", "application-auto-scaling", "dynamodb"})
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/]+)/")
+
+
+class AwsBucket:
+    """AWS's token bucket: ``burst`` at most, refilled at ``rate`` a second; AWS never queues a
+    request, it admits or refuses it. ``other`` requests a second of another caller in the same
+    account come first, whenever there is a token for them."""
+
+    def __init__(self, rate: float, burst: float, clock: Clock, *, other: float = 0.0) -> None:
+        self.rate, self.burst, self.other, self.clock = rate, burst, other, clock
+        self._tokens = burst
+        self._owed = 0.0  # the other caller's requests still waiting for a token
+        self._stamp = clock.monotonic()
+        self._lock = threading.Lock()
+
+    @property
+    def tokens(self) -> float:
+        with self._lock:
+            self._refill()
+            return self._tokens
+
+    def try_acquire(self) -> bool:
+        with self._lock:
+            self._refill()
+            if self._tokens < 1 - 1e-9:
+                return False
+            self._tokens -= 1
+            return True
+
+    def _refill(self) -> None:
+        now = self.clock.monotonic()
+        elapsed = max(0.0, now - self._stamp)
+        self._stamp = now
+        self._tokens = min(self.burst, self._tokens + elapsed * self.rate)
+        self._owed += elapsed * self.other
+        taken = min(self._owed, self._tokens)
+        self._tokens -= taken
+        self._owed -= taken
 
 
 class ResponseBody(BytesIO):
@@ -144,7 +183,9 @@ class AwsEmulator:
         latency: float = DEFAULT_LATENCY_S,
         limits: Mapping[str, Rate] = AWS_ECS_LIMITS,
         categories: Mapping[tuple[str, str], str] = ECS_ACTION_CATEGORIES,
+        others: Mapping[str, float] | None = None,
     ) -> None:
+        """``others``: category -> the share of its bucket's rate another caller uses."""
         from moto.core.models import botocore_stubber  # moto is a benchmark-only dependency
 
         self.clock = clock
@@ -152,8 +193,9 @@ class AwsEmulator:
         self.limits = dict(limits)
         self.categories = dict(categories)
         self.traffic = Traffic()
+        self.others = dict(others or {})
         self._moto = botocore_stubber
-        self._buckets: dict[tuple[str, str, str], TokenBucket] = {}
+        self._buckets: dict[tuple[str, str, str], AwsBucket] = {}
         self._accounts: dict[str, str] = {}
         self._lock = threading.Lock()  # buckets, counters
         self._moto_lock = threading.Lock()  # one request inside moto at a time
@@ -190,13 +232,14 @@ class AwsEmulator:
         with self._lock:
             self._buckets.clear()
 
-    def bucket(self, account: str, region: str, category: str) -> TokenBucket:
+    def bucket(self, account: str, region: str, category: str) -> AwsBucket:
         key = (account, region, category)
         with self._lock:
             bucket = self._buckets.get(key)
             if bucket is None:
                 limit = self.limits[category]
-                bucket = TokenBucket(limit.rate, limit.burst, self.clock)
+                other = limit.rate * self.others.get(category, 0.0)
+                bucket = AwsBucket(limit.rate, limit.burst, self.clock, other=other)
                 self._buckets[key] = bucket
             return bucket
 

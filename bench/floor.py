@@ -5,7 +5,7 @@ Call floor (a no-op tick reads; a transition also writes):
 - per (account, region): ceil(services / 50) DescribeScalableTargets (50 ResourceIds per call);
 - one AssumeRole per account other than the deployment's own;
 - DynamoDB: the Query pages that hold every document (1 MB a page), ceil(services / 100)
-  BatchGetItem for the baselines (100 keys a call), and the lease taken and given back;
+  BatchGetItem for the baselines (100 keys a call), and the lease read, taken and given back;
 - a transition adds, per changed service, one UpdateService, one RegisterScalableTarget (the
   bounds, or autoscaling scales a stopped service back out) and one baseline write.
 
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
 from bench.emulator import AWS_ECS_LIMITS
@@ -31,7 +32,8 @@ DESCRIBE_SCALABLE_TARGETS_BATCH = 50
 BATCH_GET_ITEM_KEYS = 100
 QUERY_PAGE_BYTES = 1024 * 1024
 DOCUMENT_BYTES = 600  # a schedule item with one window and a holiday calendar, generously
-LEASE_CALLS = 2
+# The lease record read (it holds the deployment's shard count), taken and given back.
+LEASE_CALLS = 3
 
 
 @dataclass(frozen=True)
@@ -89,11 +91,18 @@ def ecs_requests_by_bucket(world: World, *, transition: bool) -> Counter[tuple[s
     return requests
 
 
-def time_floor(world: World, *, transition: bool, latency: float) -> float:
+def time_floor(
+    world: World,
+    *,
+    transition: bool,
+    latency: float,
+    limits: Mapping[str, Rate] = AWS_ECS_LIMITS,
+) -> float:
+    """``limits``: the buckets as the tick finds them (less when another caller shares them)."""
     round_trips = 3 if transition else 2
     buckets = ecs_requests_by_bucket(world, transition=transition)
     slowest = max(
-        (drain_seconds(n, AWS_ECS_LIMITS[category]) for (_, _, category), n in buckets.items()),
+        (drain_seconds(n, limits[category]) for (_, _, category), n in buckets.items()),
         default=0.0,
     )
     return round_trips * latency + slowest

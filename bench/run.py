@@ -24,6 +24,7 @@ import platform
 import random
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,6 +44,7 @@ from bench.seams import TeijiTick, TickEnv, TickOutcome, load_decide, load_simul
 from bench.seed_tool import LAMBDA_TIMEOUT_S, run_seed_tool  # noqa: E402
 from bench.world import (  # noqa: E402
     HOME_REGION,
+    OWN_ACCOUNT,
     ROLE_NAME,
     RUNNING_AT,
     STOPPED_AT,
@@ -53,10 +55,14 @@ from bench.world import (  # noqa: E402
     moto_sessions,
 )
 from engine.aws.clients import Clients  # noqa: E402
-from engine.aws.pacing import VirtualClock  # noqa: E402
+from engine.aws.pacing import Rate, VirtualClock  # noqa: E402
 from engine.cli.common import table  # noqa: E402
 
 SIZES = (100, 1_000, 3_000)
+# The shared-bucket world: a stop in one account and Region while another caller in the account
+# uses this share of ECS's service-modify bucket.
+SHARED_SERVICES = 1_000
+SHARED_OTHER_SHARE = 0.10
 # Emulated time moves on by itself only when a worker has been busy outside the clock this long
 # (real seconds): generous, so that a loaded machine does not distort the figures. ``stalls``
 # in results.json says whether it ever happened.
@@ -96,9 +102,10 @@ def _figures(
     *,
     transition: bool,
     latency: float,
+    limits: Mapping[str, Rate] = AWS_ECS_LIMITS,
 ) -> dict[str, Any]:
     floor = call_floor(world, transition=transition)
-    floor_s = time_floor(world, transition=transition, latency=latency)
+    floor_s = time_floor(world, transition=transition, latency=latency, limits=limits)
     calls = wall_s = throttles = None
     extra: dict[str, Any] = {}
     if measured is not None:
@@ -164,6 +171,44 @@ def run_teiji(spec: WorldSpec, latency: float) -> dict[str, Any]:
             result["transition"]["services_stopped"] = stopped
             result["stalls"] = clock.stalls
     return result
+
+
+def left_by(share: float) -> dict[str, Rate]:
+    """The ECS buckets as a tick finds them when another caller uses ``share`` of the
+    service-modify one: its rate less that share (its burst is drawn on as well)."""
+    limits = dict(AWS_ECS_LIMITS)
+    modify = limits["ecs_service_modify"]
+    limits["ecs_service_modify"] = Rate(modify.rate * (1 - share), modify.burst)
+    return limits
+
+
+def run_shared(services: int, share: float, latency: float) -> dict[str, Any]:
+    """A stop of ``services`` in one account and Region while another caller in the account
+    uses ``share`` of the service-modify bucket (the tick is not told: it must learn it)."""
+    teiji = load_tick()
+    spec = WorldSpec(services, accounts=(OWN_ACCOUNT,), regions=(HOME_REGION,))
+    with mock_aws():
+        world = build_world(spec)
+        if teiji is None:
+            return {}
+        teiji.prepare(world, Clients(region=HOME_REGION, role_name=ROLE_NAME))
+        clock = VirtualClock(stall_timeout=STALL_TIMEOUT_S)
+        others = {"ecs_service_modify": share}
+        emulator = AwsEmulator(clock, latency=latency, others=others)
+        with emulator.installed():
+            log(f"  teiji stop, {services} services, another caller using {share:.0%}")
+            transition = _measure_tick(teiji, world, emulator, clock, STOPPED_AT)
+        stopped = sum(1 for count in desired_counts(world).values() if count == 0)
+        figures = _figures(
+            world, transition, transition=True, latency=latency, limits=left_by(share)
+        )
+    return {
+        "services": services,
+        "other_caller_share": share,
+        "services_stopped": stopped,
+        "stalls": clock.stalls,
+        **figures,
+    }
 
 
 def run_seed(spec: WorldSpec, latency: float) -> dict[str, Any]:
@@ -257,6 +302,15 @@ def bounds(results: dict[str, Any], *, micro: bool, rss: bool) -> list[Bound]:
             found.append(
                 Bound(f"{size} transition time_ratio", change["time_ratio"], TIME_RATIO_MAX, False)
             )
+    shared = results.get("shared_bucket") or {}
+    if shared:
+        name = f"shared bucket {shared['services']}"
+        found.append(Bound(f"{name} failed services", shared["failed_services"], 0, False))
+        left = shared["services"] - shared["services_stopped"]
+        found.append(Bound(f"{name} services left running", left, 0, False))
+        found.append(
+            Bound(f"{name} time_ratio (bucket left)", shared["time_ratio"], TIME_RATIO_MAX, False)
+        )
     for figure, value, limit in micro_bounds(results):
         found.append(Bound(figure, value, limit, True, micro))
     found.append(Bound("peak_rss_mb_3k", results["peak_rss_mb_3k"], PEAK_RSS_3K_MAX_MB, True, rss))
@@ -309,6 +363,15 @@ def print_table(results: dict[str, Any]) -> None:
     micro.update({k: results[k] for k in ("peak_rss_mb_3k", "rss_mb_idle_process")})
     print()
     print(table(["figure", "value"], [[k, _cell(v)] for k, v in micro.items()]))
+    shared = results.get("shared_bucket") or {}
+    if shared:
+        print(
+            f"\nshared bucket: {shared['services']} services stopped in one account and Region "
+            f"while another caller uses {shared['other_caller_share']:.0%} of service modify: "
+            f"{_cell(shared['wall_s'])} s (floor of the bucket left {shared['floor_s']} s, "
+            f"ratio {_cell(shared['time_ratio'])}), {_cell(shared['throttle_errors'])} throttles, "
+            f"{_cell(shared.get('failed_services'))} failed"
+        )
     print("\nseconds are emulated (virtual clock) except the decide/simulate figures (CPU)")
 
 
@@ -319,6 +382,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-ms", type=float, default=DEFAULT_LATENCY_S * 1000)
     parser.add_argument("--no-micro", action="store_true", help="skip decide/simulate timing")
     parser.add_argument("--no-rss", action="store_true", help="skip the peak RSS child")
+    parser.add_argument(
+        "--no-shared",
+        action="store_true",
+        help="skip the stop in a bucket shared with another caller",
+    )
     parser.add_argument("--seed", type=int, default=7, help="seed for botocore's retry jitter")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results.json")
     args = parser.parse_args(argv)
@@ -350,6 +418,9 @@ def main(argv: list[str] | None = None) -> int:
         spec = WorldSpec(size)
         results["sizes"][str(size)] = {"services": size, **run_teiji(spec, latency)}
         results["sizes"][str(size)].update(run_seed(spec, latency))
+    if not args.no_shared:
+        log(f"shared bucket: {SHARED_SERVICES} services")
+        results["shared_bucket"] = run_shared(SHARED_SERVICES, SHARED_OTHER_SHARE, latency)
     empty_micro = dict.fromkeys(MICRO_FIGURES)
     results.update(empty_micro if args.no_micro else run_micro())
     measure_memory = not (args.quick or args.no_rss)

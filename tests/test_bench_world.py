@@ -11,7 +11,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from bench.emulator import AwsEmulator, throttling_response
+from bench.emulator import AWS_ECS_LIMITS, AwsBucket, AwsEmulator, throttling_response
 from bench.floor import call_floor, drain_seconds, time_floor
 from bench.micro import DECIDE_AT, Workload, decision_workload, naive_decide, window_crons
 from bench.seed_tool import run_seed_tool
@@ -246,11 +246,30 @@ def test_call_and_time_floor_of_a_known_world() -> None:
     world = World(spec, services)
     noop = call_floor(world, transition=False)
     assert (noop.describe_services, noop.describe_scalable_targets) == (12, 3)
-    assert (noop.assume_role, noop.document_pages, noop.baseline_reads, noop.lease) == (0, 1, 2, 2)
-    assert noop.total == 20
-    assert call_floor(world, transition=True).total == 20 + 3 * 120
+    assert (noop.assume_role, noop.document_pages, noop.baseline_reads, noop.lease) == (0, 1, 2, 3)
+    assert noop.total == 21
+    assert call_floor(world, transition=True).total == 21 + 3 * 120
     assert time_floor(world, transition=False, latency=0.02) == pytest.approx(0.04)
     assert time_floor(world, transition=True, latency=0.02) == pytest.approx(0.06 + 70 / 5)
+    # Another caller using 10% of service modify leaves 4.5/s: the floor of what is left.
+    left = {**AWS_ECS_LIMITS, "ecs_service_modify": Rate(4.5, 50)}
+    assert time_floor(world, transition=True, latency=0.02, limits=left) == pytest.approx(
+        0.06 + 70 / 4.5
+    )
+
+
+def test_another_caller_in_the_account_takes_its_share_of_the_emulated_bucket() -> None:
+    clock = VirtualClock()
+    alone = AwsBucket(5, 50, clock)
+    shared = AwsBucket(5, 50, clock, other=0.5)
+    admitted = {"alone": 0, "shared": 0}
+    for _ in range(1000):  # 100 emulated seconds, asking ten times a second
+        clock.sleep(0.1)
+        admitted["alone"] += alone.try_acquire()
+        admitted["shared"] += shared.try_acquire()
+    assert admitted["alone"] == pytest.approx(50 + 5 * 100, abs=2)  # the burst, then the rate
+    # The other caller took 0.5 a second of the 5: 50 fewer in 100 s.
+    assert admitted["alone"] - admitted["shared"] == pytest.approx(0.5 * 100, abs=2)
 
 
 def _fake_service(cluster: str, index: int) -> Any:

@@ -16,8 +16,13 @@ from moto import mock_aws
 from engine.aws.clients import AfterAttempt, Clients
 from engine.aws.operations import BY_NAME, Operation
 from engine.aws.pacing import (
+    BACKOFF_BASE_S,
+    BACKOFF_CAP_S,
     CATEGORIES,
     DEFAULT_RATES,
+    RATE_FLOOR_SHARE,
+    THROTTLE_ATTEMPTS,
+    THROTTLE_CUT,
     Lane,
     Pacer,
     PacingConfigError,
@@ -303,9 +308,96 @@ def test_pacer_counts_attempts_and_throttles_and_backs_off() -> None:
     assert snapshot["api_calls"] == 3
     assert snapshot["throttle_errors"] == 1
     assert snapshot["throttles_by_category"] == {"ecs_service_modify": 1}
-    # The throttle drained the modify bucket: the next UpdateService waits one refill.
+    # The throttle drained the modify bucket and cut its rate: the retry waited one refill at
+    # the lower rate (no back-off: jitter 0 would be drawn below), and the next one another.
+    assert clock.now == pytest.approx(0.0, abs=1.0)
+    bucket = pacer.bucket(None, region, "ecs_service_modify")
+    assert bucket.rate == pytest.approx(5 * THROTTLE_CUT)
+    before = clock.now
     pacer.before_call(UPDATE_SERVICE, None, region)
-    assert clock.now == pytest.approx(0.2)
+    assert clock.now - before == pytest.approx(1 / bucket.rate, rel=0.01)
+
+
+# Learning from throttling (a virtual clock: no real time passes) ---------------------------------
+
+
+class SharedAwsBucket:
+    """AWS's side for these tests: a bucket of ``rate``/``burst`` another caller in the account
+    also draws ``other`` requests a second from; AWS never waits, it refuses."""
+
+    def __init__(self, clock: ManualClock, rate: float, burst: float, other: float) -> None:
+        self.clock, self.rate, self.burst, self.other = clock, rate, burst, other
+        self.tokens, self.stamp, self.owed = burst, 0.0, 0.0
+
+    def admit(self) -> bool:
+        elapsed, self.stamp = self.clock.now - self.stamp, self.clock.now
+        self.tokens = min(self.burst, self.tokens + elapsed * self.rate)
+        self.owed += elapsed * self.other  # the other caller takes its share first
+        taken = min(self.owed, self.tokens)
+        self.tokens -= taken
+        self.owed -= taken
+        if self.tokens >= 1 - 1e-9:
+            self.tokens -= 1
+            return True
+        return False
+
+
+def _send(pacer: Pacer, aws: SharedAwsBucket, region: str) -> int:
+    """One UpdateService through the pacer as botocore would send it; attempts made."""
+    pacer.before_call(UPDATE_SERVICE, None, region)
+    attempts = 0
+    while True:
+        attempts += 1
+        code = None if aws.admit() else "ThrottlingException"
+        if pacer.after_attempt(UPDATE_SERVICE, None, region, code) is None:
+            assert code is None, f"gave up after {attempts} attempts"
+            return attempts
+
+
+@pytest.mark.parametrize("other_share", [0.1, 0.3])
+def test_the_pacer_learns_the_bucket_another_caller_leaves_and_every_request_gets_through(
+    other_share: float,
+) -> None:
+    clock = ManualClock()
+    pacer = Pacer(clock=clock, environ={}, jitter=lambda: 0.5)
+    aws = SharedAwsBucket(clock, 5, 50, other=5 * other_share)
+    region = "ap-northeast-1"
+    attempts = [_send(pacer, aws, region) for _ in range(1000)]
+    left = 5 * (1 - other_share)
+    floor = (1000 - 50) / left  # the bucket that is left: its burst at once, then its rate
+    assert floor <= clock.now <= 1.15 * floor
+    assert max(attempts) < THROTTLE_ATTEMPTS  # nobody gave up
+    throttles = pacer.stats.throttle_errors
+    assert 0 < throttles < 100  # it learned: a handful of cuts, not one refusal per request
+    bucket = pacer.bucket(None, region, "ecs_service_modify")
+    assert bucket.cuts > 0
+
+
+def test_without_anyone_else_the_pacer_is_never_throttled_and_keeps_its_rate() -> None:
+    clock = ManualClock()
+    pacer = Pacer(clock=clock, environ={}, jitter=lambda: 0.5)
+    aws = SharedAwsBucket(clock, 5, 50, other=0)
+    for _ in range(300):
+        _send(pacer, aws, "ap-northeast-1")
+    assert pacer.stats.throttle_errors == 0
+    assert clock.now == pytest.approx((300 - 50) / 5)
+    assert pacer.bucket(None, "ap-northeast-1", "ecs_service_modify").rate == 5
+
+
+def test_a_request_refused_every_time_is_given_up_after_its_attempts() -> None:
+    clock = ManualClock()
+    pacer = Pacer(clock=clock, environ={}, jitter=lambda: 1.0)
+    region = "ap-northeast-1"
+    pacer.before_call(UPDATE_SERVICE, None, region)
+    delays = [
+        pacer.after_attempt(UPDATE_SERVICE, None, region, "ThrottlingException")
+        for _ in range(THROTTLE_ATTEMPTS)
+    ]
+    assert delays[:-1] == [0.0] * (THROTTLE_ATTEMPTS - 1) and delays[-1] is None
+    # It backed off: exponential, capped.
+    assert clock.now >= sum(min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2**n) for n in range(1, 11))
+    bucket = pacer.bucket(None, region, "ecs_service_modify")
+    assert bucket.rate >= 5 * RATE_FLOOR_SHARE  # never below its floor
 
 
 # Clients hooks -----------------------------------------------------------------------------

@@ -37,7 +37,9 @@ if TYPE_CHECKING:
 # (operation, account or None for the deployment's own, region) -> None; may block (pacing).
 BeforeCall = Callable[[Operation, str | None, str], None]
 # (operation, account, region, AWS error code or None) -> None; once per request sent.
-AfterAttempt = Callable[[Operation, str | None, str, str | None], None]
+# May return a delay in seconds: retry the request after it (a throttled request the pacer
+# has paced again), even when botocore's own retries have given up.
+AfterAttempt = Callable[[Operation, str | None, str, str | None], float | None]
 
 ASSUMED_ROLE_SECONDS = 3600  # STS's default; botocore refreshes 15 minutes before the end
 
@@ -172,15 +174,17 @@ class Clients:
 
         return guard
 
-    def _make_counter(self, service: str, account: str | None, region: str) -> Callable[..., None]:
+    def _make_counter(
+        self, service: str, account: str | None, region: str
+    ) -> Callable[..., float | None]:
         # needs-retry fires after every attempt, with the parsed answer or the exception.
-        def counter(operation: Any, response: Any = None, **_: Any) -> None:
+        def counter(operation: Any, response: Any = None, **_: Any) -> float | None:
             catalogued = lookup(service, operation.name)
             if catalogued is None or not self.after_attempt:
-                return
+                return None
             code = _error_code(response)
-            for hook in list(self.after_attempt):
-                hook(catalogued, account, region, code)
+            delays = [hook(catalogued, account, region, code) for hook in list(self.after_attempt)]
+            return next((delay for delay in delays if delay is not None), None)
 
         return counter
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import os
+import random
 import threading
 import time
 from collections import Counter
@@ -241,6 +242,14 @@ class TokenBucket:
             self._refill()
             self._tokens = min(self._tokens, 0.0)
 
+    def set_rate(self, rate: float) -> None:
+        """Refill at ``rate`` from now on (what was refilled until now stays)."""
+        if not rate > 0 or not math.isfinite(rate):
+            raise ValueError(f"rate must be a positive number of requests per second, not {rate}")
+        with self._lock:
+            self._refill()
+            self.rate = float(rate)
+
     def _refill(self) -> float:
         now = self.clock.monotonic()
         elapsed = now - self._stamp
@@ -252,6 +261,59 @@ class TokenBucket:
     def _check(self, n: float) -> None:
         if not 0 < n <= self.burst:
             raise ValueError(f"cannot take {n} tokens from a bucket of {self.burst:g}")
+
+
+# Learning from throttling ------------------------------------------------------------------
+
+# A throttle cuts the rate by this factor; every request admitted afterwards gives back this
+# share of the configured rate, never more than it (additive increase, multiplicative decrease).
+THROTTLE_CUT = 0.85
+RECOVERY_STEP = 0.004
+# The requests in flight when AWS says "slow down" are one signal: cut once per this long at
+# most, or per the time a few requests take at the current rate when that is shorter.
+CUT_COOLDOWN_S = 1.0
+CUT_COOLDOWN_REQUESTS = 4
+# The rate never falls below this share of the configured one (a stuck bucket would stall).
+RATE_FLOOR_SHARE = 0.05
+# A throttled request is paced again and retried inside the tick, up to this many attempts in
+# all (botocore's own retries stop after a few, and never for ConcurrentUpdateException),
+# after a jittered back-off of up to BACKOFF_BASE_S * 2**n, at most BACKOFF_CAP_S.
+THROTTLE_ATTEMPTS = 12
+BACKOFF_BASE_S = 0.05
+BACKOFF_CAP_S = 5.0
+
+
+class AdaptiveBucket(TokenBucket):
+    """A ``TokenBucket`` that learns how much of AWS's bucket is left for it.
+
+    Another caller in the account draws from the same AWS bucket, so the documented rate is
+    a ceiling, not a promise. ``throttled`` empties the bucket and cuts the rate (once per
+    ``CUT_COOLDOWN_S``); ``admitted`` raises it by a small step back towards the ceiling. The
+    rate settles just under what is left, and a throttled request waits its turn again.
+    """
+
+    def __init__(self, rate: float, burst: float, clock: Clock | None = None) -> None:
+        super().__init__(rate, burst, clock)
+        self.ceiling = self.rate
+        self.cuts = 0
+        self._last_cut = -math.inf
+        self._adapt = threading.Lock()
+
+    def throttled(self) -> None:
+        with self._adapt:
+            now = self.clock.monotonic()
+            cooldown = min(CUT_COOLDOWN_S, CUT_COOLDOWN_REQUESTS / self.rate)
+            if now - self._last_cut >= cooldown:
+                self._last_cut = now
+                self.cuts += 1
+                self.set_rate(max(self.ceiling * RATE_FLOOR_SHARE, self.rate * THROTTLE_CUT))
+        self.drain()
+
+    def admitted(self) -> None:
+        if self.rate >= self.ceiling:
+            return
+        with self._adapt:
+            self.set_rate(min(self.ceiling, self.rate + self.ceiling * RECOVERY_STEP))
 
 
 # Rates -------------------------------------------------------------------------------------
@@ -441,8 +503,9 @@ class Pacer:
     """One token bucket per (account, region, category), plugged into ``Clients``.
 
     ``install(clients)`` adds ``before_call`` (waits for a token) and ``after_attempt``
-    (counts the request; a throttling answer drains that bucket, because it means someone
-    else in the account is using the same AWS bucket and we must back off too).
+    (counts the request). A throttling answer means someone else in the account uses the same
+    AWS bucket: that bucket is emptied, its rate cut, and the request paced and retried; the
+    rate creeps back as requests get through (``AdaptiveBucket``).
     """
 
     def __init__(
@@ -452,6 +515,7 @@ class Pacer:
         clock: Clock | None = None,
         environ: Mapping[str, str] | None = None,
         share: float = 1.0,
+        jitter: Callable[[], float] = random.random,
     ) -> None:
         """``share`` of every bucket is this pacer's: 1/n for each of n shards ticking at once.
 
@@ -466,32 +530,52 @@ class Pacer:
         }
         self.clock: Clock = clock or RealClock()
         self.stats = CallStats()
-        self._buckets: dict[BucketKey, TokenBucket] = {}
+        self._buckets: dict[BucketKey, AdaptiveBucket] = {}
         self._lock = threading.Lock()
+        self._attempt = threading.local()
+        self._jitter = jitter
 
-    def bucket(self, account: str | None, region: str, category: Category) -> TokenBucket:
+    def bucket(self, account: str | None, region: str, category: Category) -> AdaptiveBucket:
         key: BucketKey = (account, region, category)
         with self._lock:
             bucket = self._buckets.get(key)
             if bucket is None:
                 rate = self.rates[category]
-                bucket = TokenBucket(rate.rate, rate.burst, self.clock)
+                bucket = AdaptiveBucket(rate.rate, rate.burst, self.clock)
                 self._buckets[key] = bucket
             return bucket
 
     def before_call(self, operation: Operation, account: str | None, region: str) -> None:
-        """A ``Clients.before_call`` hook: blocks until the request may go."""
+        """A ``Clients.before_call`` hook (once per call): blocks until the request may go."""
+        self._attempt.throttled = 0
         waited = self.bucket(account, region, operation.category).acquire()
         self.stats.record_wait(waited)
 
     def after_attempt(
         self, operation: Operation, account: str | None, region: str, error_code: str | None
-    ) -> None:
-        """A ``Clients.after_attempt`` hook: runs once per request sent, retries included."""
+    ) -> float | None:
+        """A ``Clients.after_attempt`` hook: runs once per request sent, retries included.
+
+        A throttle teaches the bucket (``AdaptiveBucket.throttled``); the request then backs
+        off (jittered, exponential), waits for its turn again and is retried at once (returns
+        0 s, so botocore retries even past its own attempts), up to ``THROTTLE_ATTEMPTS``.
+        """
         throttled = is_throttling_error(error_code)
         self.stats.record_attempt(operation.category, throttled)
-        if throttled:
-            self.bucket(account, region, operation.category).drain()
+        bucket = self.bucket(account, region, operation.category)
+        if not throttled:
+            bucket.admitted()
+            return None
+        bucket.throttled()
+        # Calls run on one thread from before_call to their last attempt: count per thread.
+        self._attempt.throttled = getattr(self._attempt, "throttled", 0) + 1
+        throttles: int = self._attempt.throttled
+        if throttles >= THROTTLE_ATTEMPTS:
+            return None  # give up: the service fails this tick and the next one tries again
+        backoff = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2**throttles) * self._jitter()
+        self.clock.sleep(backoff)
+        self.stats.record_wait(backoff + bucket.acquire())
+        return 0.0
 
     def install(self, clients: Clients) -> None:
         if self.before_call not in clients.before_call:
