@@ -7,7 +7,8 @@ Where things live:
                          that changes next
 - ``engine.model``       the small value types shared by deciding, planning and reporting
 - ``engine.plan``        what to change on one service, a pure function of what was observed
-- ``engine.store``       DynamoDB: config table (documents), state table (baselines, lease)
+- ``engine.store``       DynamoDB: config table (documents), state table (baselines)
+- ``engine.lease``       the tick lease: shards, the lease record, take, renew, release
 - ``engine.aws``         boto3 clients, the catalogue of AWS operations teiji may call, adapters
 - ``engine.targets``     load balancer target checks and repair
 - ``engine.tick``        one run: lease, load, decide, observe, plan, apply, report

@@ -25,15 +25,15 @@ locals {
   external_id_parameter_arn  = "arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter${local.external_id_parameter_path}"
 
   # Read by engine.config.Settings. TEIJI_DEFAULT_TIMEZONE is the zone of a schedule document
-  # that names none; TEIJI_SHARDS tells a tick given no shard (a manual invocation) which shard
-  # leases to take. Null and empty values are left out of the function's environment.
+  # that names none; TEIJI_SHARDS is the deployment's shard count (a tick records it in the
+  # state table's lease record and refuses events of any other count). Null and empty values are left out of the function's environment.
   lambda_environment = {
     TEIJI_CONFIG_TABLE     = aws_dynamodb_table.config.name
     TEIJI_STATE_TABLE      = aws_dynamodb_table.state.name
     TEIJI_DRY_RUN          = var.dry_run ? "true" : "false"
     TEIJI_PROTECTED        = join(",", var.protected)
     TEIJI_MAX_OVERRIDE     = var.max_override
-    TEIJI_LEASE_SECONDS    = tostring(var.timeout + 60)
+    TEIJI_LEASE_SECONDS    = "120" # renewed while the tick works: a dead tick blocks 2 minutes
     TEIJI_LOG_LEVEL        = var.log_level
     TEIJI_ROLE_NAME        = var.role_name
     TEIJI_CONCURRENCY      = tostring(var.concurrency)

@@ -108,7 +108,7 @@ variable "architecture" {
 }
 
 variable "timeout" {
-  description = "Seconds one tick may run (the Lambda ceiling is 900). The tick lease lasts this plus 60 seconds."
+  description = "Seconds one tick may run (the Lambda ceiling is 900). The tick stops starting services 30 seconds before it; its lease is renewed while it works."
   type        = number
   default     = 300
 
