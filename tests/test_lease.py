@@ -40,7 +40,8 @@ from engine.lease import (
 from engine.report import TickReport
 from engine.store import ConfigStore, LoadedConfig
 from engine.tick import TickError, run_tick
-from tests.faults import Capacity, baseline_capacity, capacities
+from tests.faults import capacities
+from tests.invariant import Capacity, assert_invariant
 from tests.world import CallLog, World, at, moto_tables, run_cli, schedule
 
 NIGHT = at("2026-12-01T23:00:00+09:00")  # Tuesday night in Tokyo: every service should stop
@@ -390,14 +391,7 @@ def test_an_unreadable_lease_record_stops_the_tick_before_it_acts(world: World) 
 
 # Ticks started with different shard settings ---------------------------------------------------
 def _kept(world: World, originals: dict[str, Capacity]) -> None:
-    """The capacity invariant: each service has what people gave it, or a baseline of it."""
-    states = capacities()
-    for key, original in originals.items():
-        if states[key] == original:
-            continue
-        stored = world.baseline(key)
-        assert stored is not None and baseline_capacity(stored) == original, key
-        assert states[key].in_stopped_shape(0), key
+    assert_invariant(world, originals)
 
 
 def _fleet(world: World, count: int = 6) -> dict[str, Capacity]:

@@ -25,6 +25,7 @@ from engine.config import Settings
 from engine.report import TickReport
 from engine.tick import run_tick
 from tests.faults import Capacity, FaultLayer, baseline_capacity, capacities
+from tests.invariant import assert_invariant
 from tests.world import REGION, CallLog, World, at, schedule
 
 # The handler points teiji's log handler at a test's captured stdout.
@@ -296,15 +297,7 @@ RACERS: list[tuple[tuple[int, int] | None, int]] = [
 
 
 def _assert_capacity_kept(world: World, names: list[str] = SERVICES) -> None:
-    """The capacity invariant: what people gave each service, or a baseline holding it."""
-    states = capacities()
-    for name in names:
-        key = f"c1/{name}"
-        if states[key] == ORIGINAL:
-            continue
-        stored = world.baseline(key)
-        assert stored is not None and baseline_capacity(stored) == ORIGINAL, key
-        assert states[key].in_stopped_shape(0), key
+    assert_invariant(world, {f"c1/{name}": ORIGINAL for name in names})
 
 
 def test_ticks_of_different_shard_counts_in_threads_never_act_on_one_service_at_once() -> None:
@@ -408,6 +401,7 @@ def test_ticks_of_different_shard_counts_in_processes_never_act_on_one_service_a
     assert len(acted) == 1, reports  # the other was held or refused
     wrote = [key for r in reports for key in r["wrote"]]
     assert len(wrote) == len(set(wrote))
+    _assert_capacity_kept(world)
     for name in SERVICES:
         state = world.state("c1", name)
         if f"c1/{name}" in wrote:
@@ -472,6 +466,7 @@ def test_a_killed_tick_blocks_the_next_for_one_short_lease_at_most(endpoint: str
     assert following.lease == "acquired"
     assert time.time() >= expires  # not before the dead tick's lease ran out
     assert not following.failed
+    _assert_capacity_kept(world)
     for name in SERVICES:
         state = world.state("c1", name)
         assert (state.desired, state.min, state.max) == (0, 0, 0)
