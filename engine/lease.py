@@ -253,6 +253,13 @@ def holder_id(request_id: str | None = None) -> str:
     return f"{who}/{uuid.uuid4().hex[:8]}"
 
 
+def printable(text: str, limit: int = 200) -> str:
+    """A holder as people may read it: control characters (a forged item's ANSI escapes)
+    shown as ``?``, and no longer than ``limit``."""
+    shown = "".join(c if c.isprintable() else "?" for c in text[:limit])
+    return shown + ("…" if len(text) > limit else "")
+
+
 def utc(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, UTC)
 
@@ -262,7 +269,7 @@ def describe(name: str, slot: Slot, now: float) -> str:
     left = slot.expires_at - now
     when = f"in {left:.0f} s" if left >= 0 else f"{-left:.0f} s ago"
     return (
-        f"{name} held by {slot.holder} since {utc(slot.taken_at):%Y-%m-%dT%H:%M:%SZ}, "
+        f"{name} held by {printable(slot.holder)} since {utc(slot.taken_at):%Y-%m-%dT%H:%M:%SZ}, "
         f"expires {utc(slot.expires_at):%Y-%m-%dT%H:%M:%SZ} ({when})"
     )
 

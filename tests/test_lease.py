@@ -598,3 +598,11 @@ def test_a_lambda_near_its_timeout_starts_no_service(world: World) -> None:
         handler.lambda_handler({}, Ending())
     assert world.state("c1", "web").desired == 2
     assert world.lease_slots() == {}
+
+
+def test_a_forged_holder_reaches_the_terminal_without_its_escapes(
+    server_world: World, endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert server_world.hold_lease("\x1b[2Jevil\x07", (0, 1))
+    code, out, _ = run_cli(capsys, endpoint, "lease")
+    assert code == 0 and "\x1b" not in out and "\x07" not in out and "?[2Jevil?" in out

@@ -28,7 +28,16 @@ from engine.cli.common import (
     table,
 )
 from engine.config import Settings
-from engine.lease import LeaseError, LeaseTable, Slot, Snapshot, break_holder, slots_of, utc
+from engine.lease import (
+    LeaseError,
+    LeaseTable,
+    Slot,
+    Snapshot,
+    break_holder,
+    printable,
+    slots_of,
+    utc,
+)
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -101,7 +110,7 @@ def run_lease_list(args: argparse.Namespace) -> int:
             [
                 (
                     row["lease"],
-                    row["holder"],
+                    printable(row["holder"]),
                     row["taken_at"],
                     row["expires_at"],
                     "live" if row["live"] else "ran out",

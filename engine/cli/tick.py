@@ -26,6 +26,7 @@ from engine.cli.common import (
     table,
 )
 from engine.config import Settings, SettingsError
+from engine.lease import printable
 from engine.logs import setup_logging, silence_logging
 from engine.report import ServiceReport, TickReport
 
@@ -191,8 +192,9 @@ def held_text(report: TickReport) -> str:
     if report.lease_taken_at is None or report.lease_expires_at is None:
         return f"another tick holds the lease ({report.lease_holder or 'unknown'})"
     left = (report.lease_expires_at - datetime.now(UTC)).total_seconds()
+    holder = printable(report.lease_holder or "")
     return (
-        f"another tick holds the lease {report.lease_name}: {report.lease_holder}, "
+        f"another tick holds the lease {report.lease_name}: {holder}, "
         f"taken {report.lease_taken_at:%Y-%m-%dT%H:%M:%SZ}, "
         f"expires {report.lease_expires_at:%Y-%m-%dT%H:%M:%SZ}"
         + (f" (in {left:.0f} s)" if 0 <= left <= 3600 else "")
