@@ -70,7 +70,7 @@ import pytz
 
 from engine.calendars import HolidayCalendars
 from engine.cron import compiled
-from engine.localtime import localize, require_aware, to_local, zone
+from engine.localtime import localize, require_aware, time_text, to_local, zone
 from engine.model import Decision, DecisionSource, DecisionState, Segment
 from schemas.documents import Calendar, Override, Schedule, Window
 from schemas.validation import MAX_CRON_SILENCE, cron_rule_problems
@@ -565,7 +565,7 @@ def _override_reason(own: _Own, tz: pytz.BaseTzInfo) -> str:
     override = own.override
     name = f" {override.id}" if override.id else ""
     author = f" by {override.created_by}" if override.created_by else ""
-    until = own.until.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
+    until = time_text(own.until, tz)
     return f"override{name}{author} keeps it {override.state} until {until}: {override.reason}"
 
 

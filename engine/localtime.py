@@ -21,7 +21,9 @@ from functools import cache
 
 import pytz
 
-__all__ = ["localize", "require_aware", "to_local", "zone"]
+__all__ = ["localize", "require_aware", "time_text", "to_local", "zone"]
+
+_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 _SECOND = timedelta(seconds=1)
 # localize is pure and pytz's is slow; deciding asks for the same few wall-clock times (each
@@ -82,6 +84,29 @@ def to_local(at: datetime, tz: tzinfo) -> datetime:
     # astimezone goes through tz.fromutc, which for pytz zones picks the offset in force at
     # that instant: no normalize() needed (that is only for arithmetic on local times).
     return at.astimezone(tz)
+
+
+def time_text(at: datetime, timezone: str | tzinfo | None = None) -> str:
+    """An instant as people read it everywhere teiji prints one: ``Wed 2026-12-02 21:00 JST``.
+
+    Local time in ``timezone`` (a zone or its IANA name) with the zone's abbreviation; without
+    one, in the zone ``at`` carries when that is a named zone, else in UTC (an offset such as
+    +09:00 names no zone, and ``UTC+09:00`` is no abbreviation). Weekdays are English
+    whatever the locale. JSON output uses ISO 8601 (``datetime.isoformat``) instead.
+    """
+    require_aware(at)
+    if isinstance(timezone, str):
+        tz: tzinfo = zone(timezone)
+    elif timezone is not None:
+        tz = timezone
+    elif at.tzinfo is not None and (
+        isinstance(at.tzinfo, pytz.BaseTzInfo) or hasattr(at.tzinfo, "key")
+    ):
+        tz = at.tzinfo  # a pytz zone or a zoneinfo.ZoneInfo
+    else:
+        tz = pytz.utc
+    local = to_local(at, tz)
+    return f"{_WEEKDAYS[local.weekday()]} {local:%Y-%m-%d %H:%M} {local.tzname()}"
 
 
 def _utc(at: datetime) -> datetime:

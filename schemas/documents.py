@@ -111,10 +111,16 @@ def quote(text: str, limit: int = 60) -> str:
 
 def _as_int(value: Any) -> Any:
     # DynamoDB returns every number as Decimal; accept whole ones as int. A YAML ``true`` is
-    # not a count (pydantic would read it as 1).
+    # not a count (pydantic would read it as 1), nor is text such as "2" (a DynamoDB S where
+    # the stored shape is N; pydantic would read it as 2).
     if isinstance(value, bool):
         raise ValueError(
             f"expected a whole number from 0 to {MAX_COUNT}, got {describe_value(value)}"
+        )
+    if isinstance(value, str):
+        raise ValueError(
+            f"expected a whole number from 0 to {MAX_COUNT}, got {describe_value(value)}; "
+            "write it as a number, not text (in DynamoDB a number N, not a string S)"
         )
     if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
         return int(value)
@@ -193,8 +199,9 @@ def _day_index(name: str) -> int:
     key = _DAY_ALIASES.get(name.strip().lower(), name.strip().lower())
     if key not in DAY_NAMES:
         raise ValueError(
-            f"unknown day {quote(name.strip())}; use mon, tue, wed, thu, fri, sat, sun, ranges "
-            "such as mon-fri or fri-mon, lists such as sat,sun, or daily"
+            f"unknown day {quote(name.strip())}; use mon, tue, wed, thu, fri, sat, sun (or the "
+            "full names, tues, thur, thurs; any case), ranges such as mon-fri or fri-mon, lists "
+            "such as sat,sun, or daily"
         )
     return DAY_NAMES.index(key)
 
@@ -259,10 +266,11 @@ class Window(_Document):
     ``end`` is exclusive; ``24:00`` is allowed; an end at or before start runs past midnight.
     """
 
-    days: str | list[str] = Field(
-        description="Weekdays on which the window starts: names (mon..sun), ranges that may "
-        "wrap (mon-fri, fri-mon), lists (sat,sun) or daily.",
-        examples=["mon-fri", "sat,sun", ["mon", "wed-fri"]],
+    days: str = Field(
+        description="Weekdays on which the window starts, as one text: names (mon..sun; also "
+        "monday..sunday, tues, thur, thurs; any case), ranges that may wrap (mon-fri, "
+        "fri-mon), comma lists (sat,sun or mon,wed-fri) or daily.",
+        examples=["mon-fri", "sat,sun", "mon,wed-fri"],
     )
     start: str = Field(
         description="Local start time HH:MM (00:00 to 23:59), inclusive.",
@@ -279,12 +287,24 @@ class Window(_Document):
     @field_validator("days", mode="before")
     @classmethod
     def _days_shape(cls, value: Any) -> Any:
-        return _text_or_list(value, "day names such as mon-fri or a list of them")
+        # One shape, text, in files and in DynamoDB (S): a list (L) or string set (SS) is
+        # refused with the text to write instead.
+        if isinstance(value, str):
+            return value
+        expected = "the days as one text such as 'mon-fri' or 'sat,sun'"
+        if isinstance(value, list | tuple | set | frozenset):
+            names = sorted(value, key=str) if isinstance(value, set | frozenset) else value
+            if names and all(isinstance(name, str) for name in names):
+                joined = ",".join(name.strip() for name in names)
+                raise ValueError(
+                    f"expected {expected}, got {describe_value(value)}; write {quote(joined)}"
+                )
+        raise ValueError(f"expected {expected}, got {describe_value(value)}")
 
     @field_validator("days")
     @classmethod
-    def _check_days(cls, value: str | list[str]) -> str | list[str]:
-        if isinstance(value, str) and len(value) > MAX_SPEC_LENGTH:
+    def _check_days(cls, value: str) -> str:
+        if len(value) > MAX_SPEC_LENGTH:
             raise ValueError(f"longer than {MAX_SPEC_LENGTH} characters; write it like mon-fri")
         parse_days(value)
         return value

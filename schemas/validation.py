@@ -438,6 +438,7 @@ def validate_documents(
     known_calendars: Collection[str] = (),
     default_timezone: str = DEFAULT_TIMEZONE,
     checks: Sequence[DocumentCheck] = (),
+    check_calendars: bool = True,
 ) -> tuple[DocumentSet, list[Problem]]:
     """Parse each ``(source, index, raw)`` and check the rules that span documents.
 
@@ -445,8 +446,10 @@ def validate_documents(
     the allow-list): a document any of them finds fault with is left out, like an invalid one.
 
     ``known_calendars`` are calendars defined elsewhere (for example already stored) that
-    schedules here may name. ``now`` (aware; default the current time) measures overrides
-    without a ``start``. ``default_timezone`` is the zone of a schedule that names none.
+    schedules here may name; ``check_calendars=False`` takes every name that is not a country
+    for a calendar defined elsewhere (a first pass before the table can be read). ``now``
+    (aware; default the current time) measures overrides without a ``start``.
+    ``default_timezone`` is the zone of a schedule that names none.
     Invalid documents are left out of the set; the first of two duplicates is kept. An override
     that has already ended is valid: it is simply inactive.
     """
@@ -460,10 +463,14 @@ def validate_documents(
     schedule_origin: dict[str, tuple[str, int]] = {}
     calendar_origin: dict[str, tuple[str, int]] = {}
     override_origin: dict[str, tuple[str, int]] = {}
+    invalid_calendars: dict[str, tuple[str, str]] = {}  # name -> (source, label)
     for source, index, raw in items:
         parsed = parse_document(raw, source=source, index=index, default_timezone=default_timezone)
         if isinstance(parsed, list):
             problems.extend(parsed)
+            name = _calendar_name(raw)
+            if name is not None and parsed:
+                invalid_calendars.setdefault(name, (source, parsed[0].document))
             continue
         label = document_label(raw, index) if isinstance(raw, Mapping) else f"document {index}"
         labels[id(parsed)] = (source, label)
@@ -503,7 +510,31 @@ def validate_documents(
                 problems.append(Problem(source, label, "until", too_long))
                 continue
             docs.overrides.append(parsed)
+    problems.extend(
+        _check_holiday_names(
+            docs, labels, invalid_calendars, known_calendars, check_calendars=check_calendars
+        )
+    )
+    return docs, problems
+
+
+def _check_holiday_names(
+    docs: DocumentSet,
+    labels: Mapping[int, tuple[str, str]],
+    invalid_calendars: Mapping[str, tuple[str, str]],
+    known_calendars: Collection[str],
+    *,
+    check_calendars: bool,
+) -> list[Problem]:
+    """Every schedule's holiday names must be countries or calendars; a schedule that names
+    one that is not is left out of ``docs``.
+
+    A calendar that is present but invalid is named as such: its own problems say why (once),
+    one more line on it names the schedules it stops, and each of those says which calendar.
+    """
+    problems: list[Problem] = []
     calendar_names = set(docs.calendars) | set(known_calendars)
+    affected: dict[str, list[str]] = {}
     for schedule in list(docs.schedules.values()):
         source, label = labels[id(schedule)]
         costly = [Problem(source, label, path, text) for path, text in cron_rule_problems(schedule)]
@@ -511,15 +542,50 @@ def validate_documents(
             problems.extend(costly)
             del docs.schedules[schedule.key]
             continue
-        unknown = [
-            Problem(source, label, f"holidays[{i}]", _unknown_calendar(name, calendar_names))
-            for i, name in enumerate(schedule.holidays)
-            if not is_country(name) and name not in calendar_names
-        ]
+        unknown: list[Problem] = []
+        for i, name in enumerate(schedule.holidays):
+            if is_country(name) or name in calendar_names:
+                continue
+            if name in invalid_calendars:
+                where = invalid_calendars[name][1]
+                message = (
+                    f"calendar {name!r} is invalid (its problems are listed under {where}); "
+                    "this schedule is not acted on until it is fixed"
+                )
+                affected.setdefault(name, []).append(schedule.key)
+            elif check_calendars or Schedule.is_country_code(name):
+                message = _unknown_calendar(name, calendar_names)
+            else:
+                continue
+            unknown.append(Problem(source, label, f"holidays[{i}]", message))
         if unknown:
             problems.extend(unknown)
             del docs.schedules[schedule.key]
-    return docs, problems
+    for name, keys in sorted(affected.items()):
+        source, label = invalid_calendars[name]
+        problems.append(
+            Problem(
+                source,
+                label,
+                _WHOLE_DOCUMENT,
+                f"this calendar is invalid, so {_count(len(keys), 'schedule')} that "
+                f"list{'s' if len(keys) == 1 else ''} it cannot be decided until it is fixed: "
+                f"{', '.join(sorted(keys))}",
+            )
+        )
+    return problems
+
+
+def _count(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _calendar_name(raw: object) -> str | None:
+    """The name an invalid calendar document gives itself, if it gives one."""
+    if not isinstance(raw, Mapping) or raw.get("kind") != "calendar":
+        return None
+    name = raw.get("name")
+    return name.strip() if isinstance(name, str) and name.strip() else None
 
 
 def _deployment_problems(

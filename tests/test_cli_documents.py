@@ -85,8 +85,8 @@ def test_validate_prints_one_line_per_problem(
     assert code == 1
     assert out.splitlines() == [
         f"{path}: schedule example-cluster/svc: windows[0].days: unknown day 'fir'; use mon, "
-        "tue, wed, thu, fri, sat, sun, ranges such as mon-fri or fri-mon, lists such as "
-        "sat,sun, or daily",
+        "tue, wed, thu, fri, sat, sun (or the full names, tues, thur, thurs; any case), ranges "
+        "such as mon-fri or fri-mon, lists such as sat,sun, or daily",
         f"{path}: schedule example-cluster/svc: timezon: unknown field 'timezon' (did you mean "
         "'timezone'? allowed: kind, service, mode, timezone, windows, cron, holidays, running, "
         "stopped, targets, account, region, description)",

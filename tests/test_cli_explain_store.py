@@ -61,7 +61,7 @@ def test_explain_sees_the_stored_override(
         "service": "c1/web",
         "state": "running",
         "source": "override",
-        "reason": "override 3fa2c1d0 by suzuki keeps it running until 2026-12-01 23:30 JST: "
+        "reason": "override 3fa2c1d0 by suzuki keeps it running until Tue 2026-12-01 23:30 JST: "
         "release check",
         "at": "2026-12-01T22:30:00+09:00",
         "next_change": "2026-12-01T23:30:00+09:00",
@@ -103,7 +103,10 @@ def test_explain_unknown_service(
 ) -> None:
     code, _, err = run(capsys, endpoint, "explain", "c1/nope")
     assert code == 2
-    assert "no schedule for 'c1/nope' in teiji-config; schedules: c1/api@us-east-1, c1/web" in err
+    assert (
+        "no schedule for 'c1/nope' in teiji-config; no stored name is like it; schedules: "
+        "c1/api@us-east-1, c1/web"
+    ) in err
 
 
 def test_explain_refuses_when_this_services_documents_are_invalid(

@@ -136,7 +136,7 @@ reason: late work
     code, _, err = run(capsys, endpoint, "put", write(tmp_path, "o.yaml", text))
     assert code == 0
     assert "c1/nobody has no schedule, so the override does nothing" in err
-    assert "ended at 2026-12-01T09:00:00+09:00: it does nothing" in err
+    assert "ended at Tue 2026-12-01 09:00 JST: it does nothing" in err
 
 
 def test_put_of_a_missing_file_is_a_usage_error(
@@ -197,14 +197,32 @@ def test_get_finds_a_service_by_its_short_names(
         assert json.loads(out)["region"] == "us-east-1"
 
 
-def test_get_unknown_lists_the_services_when_few(
+def test_get_unknown_suggests_only_the_similar_service(
     world: World, endpoint: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     world.put(schedule("c1/web"), schedule("c1/api"))
     code, out, err = run(capsys, endpoint, "get", "c1/wbe")
     assert code == 2
     assert out == ""
-    assert err == "teiji: no schedule for 'c1/wbe' in teiji-config; schedules: c1/api, c1/web\n"
+    assert err == "teiji: no schedule for 'c1/wbe' in teiji-config; did you mean c1/web?\n"
+
+
+def test_get_unknown_suggests_nothing_unrelated_and_lists_the_few(
+    world: World, endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The shared cluster name made every service "close" to any name in it.
+    keys = ("example-cluster/example-service-dev", "example-cluster/example-service-stg")
+    world.put(*(schedule(k) for k in keys))
+    code, _, err = run(capsys, endpoint, "get", "example-cluster/nosuch")
+    assert code == 2
+    assert "did you mean" not in err
+    assert err == (
+        "teiji: no schedule for 'example-cluster/nosuch' in teiji-config; no stored name is like "
+        f"it; schedules: {', '.join(keys)}\n"
+    )
+    code, _, err = run(capsys, endpoint, "get", "example-cluster/example-service-stgg")
+    assert "did you mean example-cluster/example-service-stg?" in err
+    assert "-dev" not in err
 
 
 def test_get_unknown_suggests_near_matches_when_many(

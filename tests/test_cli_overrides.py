@@ -218,7 +218,9 @@ def test_a_service_without_schedule_is_refused_with_near_matches(
 ) -> None:
     code, _, err = run(capsys, endpoint, "start", "c1/wbe", "--for", "2h", "--reason", "x")
     assert code == 2
-    assert err == "teiji: no schedule for 'c1/wbe' in teiji-config; schedules: c1/api, c1/web\n"
+    assert err == "teiji: no schedule for 'c1/wbe' in teiji-config; did you mean c1/web?\n"
+    code, _, err = run(capsys, endpoint, "start", "c1/nosuch", "--for", "2h", "--reason", "x")
+    assert "did you mean" not in err and "no stored name is like it" in err
 
 
 def test_an_unmanaged_service_is_refused(

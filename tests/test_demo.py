@@ -66,7 +66,7 @@ def test_demo_over_a_holiday_with_late_work(
     assert "stays stopped" in holiday and "holiday: Showa Day (JP)" in holiday
     assert "start " in start
     assert "desired 0->2, Min/Max 0..0->1..4, scaling restored" in start
-    assert "override 3fa2c1d0 by suzuki keeps it running until 2026-04-29 23:30 JST" in start
+    assert "override 3fa2c1d0 by suzuki keeps it running until Wed 2026-04-29 23:30 JST" in start
     assert "stop " in stop_again and "outside every window" in stop_again
 
     # The New York service is shown in its own local time too.

@@ -82,9 +82,11 @@ def test_window_properties() -> None:
     assert Window(days="mon", start="00:00", end="24:00").end_minute == 1440
 
 
-def test_window_days_from_a_set_and_a_tuple() -> None:
-    assert Window(days={"sun", "sat"}, start="10:00", end="12:00").days == ["sat", "sun"]
-    assert Window(days=("mon", "tue"), start="10:00", end="12:00").weekdays == {0, 1}
+def test_window_days_are_text_only() -> None:
+    assert Window(days="sat,sun", start="10:00", end="12:00").weekdays == {5, 6}
+    for shape in ({"sun", "sat"}, ("mon", "tue"), ["mon"]):
+        with pytest.raises(ValidationError, match="expected the days as one text"):
+            Window(days=shape, start="10:00", end="12:00")
 
 
 def test_schedule_defaults_and_names() -> None:

@@ -269,7 +269,7 @@ def test_sets_and_decimals_from_dynamodb_are_read_like_lists_and_numbers() -> No
     raw = {
         "kind": "schedule",
         "service": "c1/web",
-        "windows": [{"days": {"sat", "sun"}, "start": "10:00", "end": "16:00"}],
+        "windows": [{"days": "sat,sun", "start": "10:00", "end": "16:00"}],
         "holidays": {"JP"},
         "stopped": {"desired_count": Decimal("1")},
     }

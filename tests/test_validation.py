@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from schemas.documents import Calendar, Override, Schedule
+from schemas.documents import Calendar, Override, Schedule, describe_value
 from schemas.validation import (
     DocumentSet,
     Problem,
@@ -190,15 +190,40 @@ def test_no_pydantic_boilerplate_in_any_message() -> None:
 def test_bad_day_name() -> None:
     assert only_line(schedule(windows=[window(days="mon-fir")])) == (
         f"{SCHEDULE_LABEL}: windows[0].days: unknown day 'fir'; use mon, tue, wed, thu, fri, "
-        "sat, sun, ranges such as mon-fri or fri-mon, lists such as sat,sun, or daily"
+        "sat, sun (or the full names, tues, thur, thurs; any case), ranges such as mon-fri or "
+        "fri-mon, lists such as sat,sun, or daily"
     )
 
 
 def test_days_of_wrong_type() -> None:
     assert only_line(schedule(windows=[window(days=5)])) == (
-        f"{SCHEDULE_LABEL}: windows[0].days: expected day names such as mon-fri or a list of "
-        "them, got the number 5"
+        f"{SCHEDULE_LABEL}: windows[0].days: expected the days as one text such as 'mon-fri' "
+        "or 'sat,sun', got the number 5"
     )
+
+
+@pytest.mark.parametrize(
+    ("days", "got"),
+    [
+        (["mon", "wed-fri"], "a list; write 'mon,wed-fri'"),
+        (("sat", "sun"), "a list; write 'sat,sun'"),
+        ({"sun", "sat"}, "a set; write 'sat,sun'"),  # a DynamoDB string set (SS)
+        (["mon", 1], "a list"),
+        ([], "a list"),
+    ],
+)
+def test_days_are_one_text_never_a_list(days: object, got: str) -> None:
+    assert only_line(schedule(windows=[window(days=days)])) == (
+        f"{SCHEDULE_LABEL}: windows[0].days: expected the days as one text such as 'mon-fri' "
+        f"or 'sat,sun', got {got}"
+    )
+
+
+@pytest.mark.parametrize("spelling", ["thu", "Thu", "THURSDAY", "thur", "thurs"])
+def test_documented_day_spellings_are_accepted(spelling: str) -> None:
+    parsed = parse_document(schedule(windows=[window(days=spelling)]), source=SOURCE, index=1)
+    assert isinstance(parsed, Schedule)
+    assert parsed.windows[0].weekdays == frozenset({3})
 
 
 def test_bad_time() -> None:
@@ -322,7 +347,6 @@ def test_negative_count() -> None:
     ("value", "got"),
     [
         (True, "true"),
-        ("two", "the text 'two'"),
         (1.5, "the number 1.5"),
         (Decimal("2.5"), "the number 2.5"),
     ],
@@ -332,6 +356,19 @@ def test_count_that_is_not_a_whole_number(value: object, got: str) -> None:
         f"{SCHEDULE_LABEL}: running.desired_count: expected a whole number from 0 to 100000, "
         f"got {got}"
     )
+
+
+@pytest.mark.parametrize("text", ["2", "two", " 2 ", ""])
+@pytest.mark.parametrize("field", ["desired_count", "min_capacity", "max_capacity"])
+def test_count_written_as_text_is_refused(field: str, text: str) -> None:
+    # {"S": "2"} in the console: the stored shape of a count is a number (N).
+    problems = parse_document(schedule(running={field: text}), source=SOURCE, index=1)
+    assert isinstance(problems, list)
+    assert [str(p) for p in problems] == [
+        f"{SCHEDULE_LABEL}: running.{field}: expected a whole number from 0 to 100000, got "
+        f"{describe_value(text)}; write it as a number, not text (in DynamoDB a number N, not "
+        "a string S)"
+    ]
 
 
 def test_capacity_of_wrong_type() -> None:
@@ -352,7 +389,7 @@ def test_norway_is_a_country_code() -> None:
 
 def test_decimal_numbers_and_string_sets_from_dynamodb_are_accepted() -> None:
     raw = schedule(
-        windows=[{"days": {"sat", "sun"}, "start": "10:00", "end": "18:00"}],
+        windows=[{"days": "sat,sun", "start": "10:00", "end": "18:00"}],
         holidays={"JP", "company"},
         running={"desired_count": Decimal("2"), "min_capacity": Decimal(1), "max_capacity": 4},
         stopped={"desired_count": Decimal("0")},
@@ -462,6 +499,39 @@ def test_unknown_calendar_names_field_and_lists_calendars() -> None:
         "calendars defined: company; or use a country code such as JP or US"
     ]
     assert docs.schedules == {}
+
+
+def test_an_invalid_calendar_is_named_once_with_the_schedules_it_stops() -> None:
+    bad = {"kind": "calendar", "name": "company", "dates": ["2026-12-29", "2026-02-30"]}
+    other = schedule(service="example-cluster/example-service-dev", holidays=["company"])
+    unrelated = schedule(service="example-cluster/batch", holidays=["JP"])
+    docs, problems = validate(schedule(holidays=["JP", "company"]), bad, other, unrelated)
+    why = [p for p in problems if "2026-02-30" in p]
+    assert len(why) == 1 and why[0].startswith("stg.yaml: calendar company: dates[1]: ")
+    assert (
+        f"{SCHEDULE_LABEL}: holidays[1]: calendar 'company' is invalid (its problems are "
+        "listed under calendar company); this schedule is not acted on until it is fixed"
+    ) in problems
+    assert (
+        "stg.yaml: calendar company: -: this calendar is invalid, so 2 schedules that list it "
+        "cannot be decided until it is fixed: example-cluster/example-service-dev, "
+        "example-cluster/example-service-stg"
+    ) in problems
+    assert not any("no calendar named" in p for p in problems)
+    assert len(problems) == 4  # the date, the calendar's summary, one line per schedule
+    assert list(docs.schedules) == ["example-cluster/batch"]
+
+
+def test_a_schedule_naming_a_missing_and_an_invalid_calendar_gets_both() -> None:
+    bad = {"kind": "calendar", "name": "company", "ranges": [{"from": "2026-12-30", "to": "x"}]}
+    _, problems = validate(schedule(holidays=["company", "compny2"]), bad)
+    assert any("holidays[0]: calendar 'company' is invalid" in p for p in problems)
+    assert any("holidays[1]: no calendar named 'compny2'" in p for p in problems)
+
+
+def test_the_first_pass_without_the_table_still_checks_country_codes() -> None:
+    _, problems = validate(schedule(holidays=["company", "XX"]), check_calendars=False)
+    assert len(problems) == 1 and "holidays[1]: 'XX' is not a country code" in problems[0]
 
 
 def test_lowercase_country_code_suggests_the_country() -> None:

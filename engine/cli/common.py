@@ -172,4 +172,11 @@ def indent(text: str, prefix: str = "  ") -> str:
 
 
 def print_json(value: Any) -> None:
-    print(json.dumps(value, ensure_ascii=False, indent=2, default=str))
+    """JSON on stdout; instants and dates in ISO 8601 (``2026-12-01T13:00:00+00:00``)."""
+    print(json.dumps(value, ensure_ascii=False, indent=2, default=_json_value))
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value)

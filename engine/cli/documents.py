@@ -31,13 +31,11 @@ from engine.cli.common import (
 )
 from engine.config import Settings
 from engine.decide import LOOKAHEAD, Decider
-from engine.localtime import localize, to_local, zone
+from engine.localtime import localize, time_text, zone
 from engine.model import Decision
 from schemas.documents import Schedule
 from schemas.jsonschema import document_json_schema
 from schemas.validation import DocumentSet, Problem, validate_documents
-
-_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -190,10 +188,13 @@ class Explanation:
     def sentence(self) -> str:
         decision = self.decision
         state = colour(decision.state.upper(), decision.state)
-        text = f"{self.schedule.key} is {state} at {local_text(decision.at)} ({decision.reason})."
+        tz = self.schedule.timezone
+        text = (
+            f"{self.schedule.key} is {state} at {local_text(decision.at, tz)} ({decision.reason})."
+        )
         if decision.next_change is None:
             return f"{text} No change in the next {LOOKAHEAD.days} days."
-        return f"{text} Next change: {self.next_state} at {local_text(decision.next_change)}."
+        return f"{text} Next change: {self.next_state} at {local_text(decision.next_change, tz)}."
 
 
 def run_explain(args: argparse.Namespace) -> int:
@@ -308,10 +309,9 @@ def _instant(at: datetime | None, schedule: Schedule) -> datetime:
     return at
 
 
-def local_text(at: datetime) -> str:
-    """``Tue 2026-12-01 22:00 JST``: weekday names in English whatever the locale."""
-    local = to_local(at, at.tzinfo) if at.tzinfo else at
-    return f"{_WEEKDAYS[local.weekday()]} {local:%Y-%m-%d %H:%M} {local.tzname() or ''}".rstrip()
+def local_text(at: datetime, timezone: str | None = None) -> str:
+    """``Tue 2026-12-01 22:00 JST`` (see ``engine.localtime.time_text``)."""
+    return time_text(at, timezone)
 
 
 # --------------------------------------------------------------------------------------------

@@ -35,6 +35,16 @@ class _Parser(argparse.ArgumentParser):
         self.print_usage(sys.stderr)
         raise CliError(message, code=EXIT_USAGE)
 
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        # An unknown option is refused by the (sub)command it was given to, so the usage
+        # printed is that command's (`teiji validate --bogus` shows validate's usage).
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed, extras
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
@@ -46,7 +56,22 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
+    _describe_commands(parser)
     return parser
+
+
+def _describe_commands(parser: argparse.ArgumentParser) -> None:
+    """Every command's ``--help`` starts with a description: its one-line help when it has
+    none of its own (``teiji override list --help``)."""
+    for action in parser._actions:
+        if not isinstance(action, argparse._SubParsersAction):
+            continue
+        helps = {choice.dest: choice.help for choice in action._choices_actions}
+        for name, command in action.choices.items():
+            if not command.description and helps.get(name):
+                text = str(helps[name])
+                command.description = text[0].upper() + text[1:] + "."
+            _describe_commands(command)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

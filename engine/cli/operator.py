@@ -52,6 +52,7 @@ from engine.cli.common import (
     table,
 )
 from engine.config import Settings
+from engine.localtime import time_text
 from engine.logs import silence_logging
 from engine.model import Decision
 from engine.observe import Observation, error_text
@@ -85,10 +86,14 @@ from schemas.validation import DocumentSet, Problem, parse_document, validate_do
 
 if TYPE_CHECKING:
     from engine.aws.clients import Clients
+    from engine.report import TickReport
     from schemas.records import Baseline
 
 # Lists of names are printed in full up to this many; beyond it, only the near matches.
 FEW = 10
+# How alike two names must be (difflib's ratio, 0 to 1) to be offered as "did you mean".
+SIMILAR = 0.6
+RUNNER_UP = 0.05
 _NEW_ID_ATTEMPTS = 5
 _AWS_ERRORS = (ClientError, BotoCoreError, StoreError, AccountUnreachableError)
 _STATE_VERB = {"running": "will run", "stopped": "will be kept stopped"}
@@ -146,6 +151,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     )
     delete.add_argument("service", nargs="?", metavar="SERVICE", help="cluster/service")
     delete.add_argument("--calendar", metavar="NAME", help="delete this calendar instead")
+    _add_json(delete, "print what was deleted as JSON")
     add_aws_options(delete)
     delete.set_defaults(func=run_delete)
 
@@ -189,6 +195,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     cancel = actions.add_parser("cancel", help="delete an override")
     cancel.add_argument("ref", metavar="ID", help="the override id, or SERVICE#ID")
     _add_now(cancel)
+    _add_json(cancel, "print the cancelled override as JSON")
     add_aws_options(cancel)
     cancel.set_defaults(func=run_override_cancel)
 
@@ -202,6 +209,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     _add_end(extend)
     _add_max(extend)
     _add_now(extend)
+    _add_json(extend, "print the extended override as JSON")
     add_aws_options(extend)
     extend.set_defaults(func=run_override_extend)
 
@@ -229,6 +237,7 @@ def _add_override_command(sub: argparse._SubParsersAction[Any], verb: str, state
     )
     _add_max(parser)
     _add_now(parser)
+    _add_json(parser, "print the override written as JSON")
     add_aws_options(parser)
     parser.set_defaults(func=run_override_command, state=state)
 
@@ -260,6 +269,12 @@ def _add_now(parser: argparse.ArgumentParser) -> None:
         "--now",
         action="store_true",
         help="also run the tick for this service right away and print what it did",
+    )
+
+
+def _add_json(parser: argparse.ArgumentParser, text: str) -> None:
+    parser.add_argument(
+        "--json", action="store_true", help=f"{text} (with --now, the tick's report too)"
     )
 
 
@@ -314,15 +329,30 @@ def max_override(args: argparse.Namespace, settings: Settings) -> timedelta:
 
 
 def near_matches(name: str, candidates: Sequence[str], limit: int = 5) -> list[str]:
-    """Candidates that look like ``name``: containing it, or close by spelling."""
-    lowered = name.lower()
-    containing = [c for c in candidates if lowered and lowered in c.lower()]
-    close = difflib.get_close_matches(name, candidates, n=limit, cutoff=0.5)
-    by_service = difflib.get_close_matches(
-        name, [c.split("/", 1)[-1] for c in candidates], n=limit, cutoff=0.6
-    )
-    close += [c for c in candidates if c.split("/", 1)[-1] in by_service]
-    return list(dict.fromkeys(containing + close))[:limit]
+    """Candidates spelled like ``name`` (difflib's ratio at least ``SIMILAR`` and within
+    ``RUNNER_UP`` of the closest), closest first.
+
+    ``cluster/service`` is compared part by part: a shared cluster makes two different
+    services look alike as whole strings, so the service names must be alike themselves.
+    """
+    cluster, _, wanted = name.split("@", 1)[0].rpartition("/")
+    scored: list[tuple[float, str]] = []
+    for candidate in candidates:
+        their_cluster, _, theirs = candidate.split("@", 1)[0].rpartition("/")
+        score = _similarity(wanted, theirs)
+        if cluster and their_cluster != cluster:
+            score = min(score, _similarity(cluster, their_cluster))
+        if score >= SIMILAR:
+            scored.append((score, candidate))
+    scored.sort(key=lambda pair: (-pair[0], pair[1]))
+    # Names that share a long prefix are all alike; offer only the ones nearly as close as
+    # the closest (example-service-stgg means -stg, not -dev).
+    best = scored[0][0] if scored else 0.0
+    return [candidate for score, candidate in scored[:limit] if score >= best - RUNNER_UP]
+
+
+def _similarity(a: str, b: str) -> float:
+    return difflib.SequenceMatcher(None, a.lower(), b.lower()).ratio()
 
 
 def match_service(service: str | None, keys: Sequence[str], table_name: str) -> str:
@@ -346,13 +376,14 @@ def match_service(service: str | None, keys: Sequence[str], table_name: str) -> 
             raise CliError(
                 f"{service!r} names {len(candidates)} schedules: {', '.join(candidates)}"
             )
-    if len(keys) > FEW:
-        near = near_matches(service, keys)
-        hint = f"did you mean {', '.join(near)}?" if near else "teiji list shows them all"
-        raise CliError(f"no schedule for {service!r} in {table_name}; {hint}")
-    raise CliError(
-        f"no schedule for {service!r} in {table_name}; {_known_services(keys, table_name)}"
-    )
+    near = near_matches(service, keys)
+    if near:
+        hint = f"did you mean {' or '.join(near)}?"
+    elif keys:
+        hint = f"no stored name is like it; {_known_services(keys, table_name)}"
+    else:
+        hint = _known_services(keys, table_name)
+    raise CliError(f"no schedule for {service!r} in {table_name}; {hint}")
 
 
 def _known_services(keys: Sequence[str], table_name: str) -> str:
@@ -496,11 +527,19 @@ def yaml_text(document: Mapping[str, Any], header: str) -> str:
 def tick_now(session: Session, key: str, at: datetime) -> int:
     """Run the tick for one service at once and print what it did."""
     from engine.cli.tick import render_tick
+
+    report = _run_tick_for(session, key, at)
+    print(f"tick for {key} now:")
+    print(render_tick(report))
+    return EXIT_FAILED if report.failed else EXIT_OK
+
+
+def _run_tick_for(session: Session, key: str, at: datetime) -> TickReport:
     from engine.tick import TickError, run_tick
 
     silence_logging()
     try:
-        report = run_tick(
+        return run_tick(
             session.clients,
             session.settings,
             at=at,
@@ -509,15 +548,29 @@ def tick_now(session: Session, key: str, at: datetime) -> int:
         )
     except TickError as err:
         raise CliError(f"the tick could not run: {err}", EXIT_FAILED) from err
-    print(f"tick for {key} now:")
-    print(render_tick(report))
-    return EXIT_FAILED if report.failed else EXIT_OK
 
 
-def _local(at: datetime) -> str:
-    from engine.cli.documents import local_text
+def finish(
+    args: argparse.Namespace, session: Session, key: str, payload: dict[str, Any], lines: list[str]
+) -> int:
+    """Print ``lines`` (or, with --json, ``payload``), then with --now run the tick for
+    ``key``: its table follows the lines, or its report goes into the payload as ``tick``."""
+    if not getattr(args, "json", False):
+        for line in lines:
+            print(line)
+        return tick_now(session, key, utc_now()) if getattr(args, "now", False) else EXIT_OK
+    code = EXIT_OK
+    if getattr(args, "now", False):
+        report = _run_tick_for(session, key, utc_now())
+        payload["tick"] = report.as_json()
+        code = EXIT_FAILED if report.failed else EXIT_OK
+    print_json(payload)
+    return code
 
-    return local_text(at)
+
+def _local(at: datetime, timezone: str | None = None) -> str:
+    """``Tue 2026-12-01 22:00 JST``: local time in ``timezone`` (the schedule's), else UTC."""
+    return time_text(at, timezone)
 
 
 # --------------------------------------------------------------------------------------------
@@ -525,12 +578,23 @@ def _local(at: datetime) -> str:
 
 
 def run_put(args: argparse.Namespace) -> int:
-    session = open_session(args)
-    limit = max_override(args, session.settings)
+    settings = Settings.from_env()
+    limit = max_override(args, settings)
     items, syntax = read_files(args.files)
+    now = utc_now()
+    # First without AWS: a mistake in the files is shown even where AWS cannot be reached.
+    # Holiday names that are not countries may name stored calendars; the second pass knows.
+    _, offline = validate_documents(
+        items,
+        now=now,
+        max_override=limit,
+        default_timezone=settings.default_timezone,
+        check_calendars=False,
+    )
+    _refuse_problems(syntax + offline)
+    session = open_session(args)
     with aws_errors(f"cannot read the calendars in {session.table}"):
         stored_calendars = [str(i.get("sk", "")) for i in session.config.query_kind("calendar")]
-    now = utc_now()
     docs, invalid = validate_documents(
         items,
         now=now,
@@ -539,11 +603,7 @@ def run_put(args: argparse.Namespace) -> int:
         default_timezone=session.settings.default_timezone,
         checks=document_checks(session.settings.access, session.clients.region, allow_list=False),
     )
-    problems = syntax + invalid
-    if problems:
-        fail_with_problems(
-            problems, f"{plural(len(problems), 'problem')} in the documents; nothing was written"
-        )
+    _refuse_problems(invalid)
     # Calendars first, overrides last: an interrupted write never leaves a schedule naming a
     # calendar that is not there yet.
     documents: list[Schedule | Calendar | Override] = [
@@ -560,7 +620,7 @@ def run_put(args: argparse.Namespace) -> int:
             for kind in sorted(kinds)
             for item in session.config.query_kind(kind)
         }
-    warnings = _put_warnings(session, docs, existing, now)
+    warnings = _put_warnings(session, docs, now)
     if not args.dry_run:
         with aws_errors(f"cannot write to {session.table}"):
             session.config.put(documents)
@@ -582,22 +642,30 @@ def run_put(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _put_warnings(
-    session: Session, docs: DocumentSet, existing: set[tuple[str, str]], now: datetime
-) -> list[str]:
+def _refuse_problems(problems: Sequence[Problem]) -> None:
+    if problems:
+        fail_with_problems(
+            problems, f"{plural(len(problems), 'problem')} in the documents; nothing was written"
+        )
+
+
+def _put_warnings(session: Session, docs: DocumentSet, now: datetime) -> list[str]:
     """Overrides that will do nothing: they have ended, or their service has no schedule."""
+    if not docs.overrides:
+        return []
+    zones = {key: schedule.timezone for key, schedule in docs.schedules.items()}
+    for key, timezone in _timezones(session).items():
+        zones.setdefault(key, timezone)
     warnings: list[str] = []
-    scheduled = {sk for kind, sk in existing if kind == "schedule"} | set(docs.schedules)
-    if docs.overrides and "schedule" not in {kind for kind, _ in existing}:
-        with aws_errors(f"cannot read the schedules in {session.table}"):
-            scheduled |= {str(i.get("sk", "")) for i in session.config.query_kind("schedule")}
     for override in docs.overrides:
         name = item_key(override)[1]
         if override.until <= now:
             warnings.append(
-                f"override {name} ended at {override.until.isoformat()}: it does nothing"
+                f"override {name} ended at "
+                f"{_local(override.until, zones.get(override.key, _default_zone()))}: "
+                "it does nothing"
             )
-        if override.key not in scheduled:
+        if override.key not in zones:
             warnings.append(
                 f"override {name}: {override.key} has no schedule, so the override does nothing "
                 "until one is added"
@@ -656,33 +724,38 @@ def run_delete(args: argparse.Namespace) -> int:
     if (args.service is None) == (args.calendar is None):
         raise CliError("give either SERVICE or --calendar NAME")
     if args.calendar:
-        return _delete_calendar(session, args.calendar)
+        return _delete_calendar(session, args.calendar, as_json=args.json)
     stored = find_schedule(session, args.service)
     key = stored.sk
     timezone = str(stored.raw.get("timezone") or _default_zone())
     with aws_errors(f"cannot delete from {session.table}"):
         session.config.delete("schedule", key)
-    print(f"deleted the schedule of {key}.")
-    print(
+    lines = [
+        f"deleted the schedule of {key}.",
         "The service is now unmanaged: teiji leaves it exactly as it is now and no longer "
-        "starts or stops it."
-    )
+        "starts or stops it.",
+    ]
     baseline = _read_baseline(session, key)
     if baseline is not None:
-        print(
+        lines.append(
             f"Its saved capacity ({baseline_text(baseline)}, saved "
-            f"{_local(baseline.saved_at.astimezone(_zone(timezone)))}) is kept: add a schedule "
-            "again (for example with "
-            "mode: always_on) and the next tick restores it."
+            f"{_local(baseline.saved_at, timezone)}) is kept: add a schedule again (for example "
+            "with mode: always_on) and the next tick restores it."
         )
     with aws_errors(f"cannot read the overrides in {session.table}"):
         remaining = query_service_overrides(session, key)
     if remaining:
-        print(
+        lines.append(
             f"{plural(len(remaining), 'override')} for it remain until they end; "
             f"`teiji override list {key}` shows them and `teiji override cancel` removes them."
         )
-    return EXIT_OK
+    payload = {
+        "table": session.table,
+        "deleted": {"kind": "schedule", "name": key},
+        "baseline_kept": None if baseline is None else baseline.model_dump(mode="json"),
+        "overrides_remaining": [str(item.get("sk", "")) for item in remaining],
+    }
+    return finish(args, session, key, payload, lines)
 
 
 def _read_baseline(session: Session, key: str) -> Baseline | None:
@@ -701,7 +774,7 @@ def baseline_text(baseline: Baseline) -> str:
     return text
 
 
-def _delete_calendar(session: Session, name: str) -> int:
+def _delete_calendar(session: Session, name: str, *, as_json: bool = False) -> int:
     stored = find_calendar(session, name)
     with aws_errors(f"cannot read the schedules in {session.table}"):
         schedules = session.config.query_kind("schedule")
@@ -714,7 +787,10 @@ def _delete_calendar(session: Session, name: str) -> int:
         )
     with aws_errors(f"cannot delete from {session.table}"):
         session.config.delete("calendar", stored.sk)
-    print(f"deleted calendar {stored.sk}.")
+    if as_json:
+        print_json({"table": session.table, "deleted": {"kind": "calendar", "name": stored.sk}})
+    else:
+        print(f"deleted calendar {stored.sk}.")
     return EXIT_OK
 
 
@@ -916,16 +992,10 @@ def render_list(rows: Sequence[ServiceRow], at: datetime) -> str:
         state = row.decision.state if row.decision and not row.problems else "invalid"
         counts[state] = counts.get(state, 0) + 1
     zones = sorted({row.timezone for row in rows})
-    when = _local(at.astimezone(_zone(zones[0])) if len(zones) == 1 else at)
+    when = _local(at, zones[0] if len(zones) == 1 else _default_zone())
     summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
     lines.append(f"{plural(len(rows), 'service')} at {when}: {summary or 'none'}")
     return "\n".join(lines)
-
-
-def _zone(name: str) -> Any:
-    from engine.localtime import zone
-
-    return zone(name)
 
 
 def _list_cells(row: ServiceRow) -> list[str]:
@@ -938,7 +1008,7 @@ def _list_cells(row: ServiceRow) -> list[str]:
         why = decision.reason
     next_change = "-"
     if decision is not None and decision.next_change is not None:
-        next_change = f"{row.next_state} {_local(decision.next_change)}"
+        next_change = f"{row.next_state} {_local(decision.next_change, row.timezone)}"
     observed = row.observation
     if observed is None:
         capacity = bounds = "?" if row.aws_error else "-"
@@ -1032,12 +1102,16 @@ def run_override_command(args: argparse.Namespace) -> int:
     except OverrideError as exc:
         raise CliError(str(exc)) from exc
     override = write_new_override(session, override, taken)
-    print(override_sentence(override, schedule.key, now, ticking=args.now))
-    for line in _after_lines(session, schedule, override, now, limit):
-        print(line)
-    if args.now:
-        return tick_now(session, schedule.key, utc_now())
-    return EXIT_OK
+    sentence = override_sentence(
+        override, schedule.key, now, ticking=args.now, timezone=schedule.timezone
+    )
+    after = _after_lines(session, schedule, override, now, limit)
+    payload = {
+        "table": session.table,
+        "override": override_json(StoredOverride(item_key(override)[1], override), now),
+        "notes": after,
+    }
+    return finish(args, session, schedule.key, payload, [sentence, *after])
 
 
 def write_new_override(session: Session, override: Override, taken: set[str]) -> Override:
@@ -1071,10 +1145,9 @@ def override_sentence(
 ) -> str:
     """``<key> will run until Tue 2026-12-01 23:30 JST (override 3fa2c1d0 by suzuki: why).``"""
     verb = _STATE_VERB[override.state]
-    tz = _zone(timezone) if timezone else None
-    span = f"until {_local(_in(override.until, tz))}"
+    span = f"until {_local(override.until, timezone)}"
     if override.start is not None and override.start > now:
-        span = f"from {_local(_in(override.start, tz))} {span}"
+        span = f"from {_local(override.start, timezone)} {span}"
     author = f" by {override.created_by}" if override.created_by else ""
     text = f"{key} {verb} {span} (override {override.id}{author}: {override.reason})."
     if override.start is not None and override.start > now:
@@ -1082,10 +1155,6 @@ def override_sentence(
     if ticking:
         return text
     return f"{text} Next tick within 15 minutes, or use --now."
-
-
-def _in(at: datetime, tz: Any) -> datetime:
-    return at.astimezone(tz) if tz is not None else at
 
 
 def _after_lines(
@@ -1116,7 +1185,8 @@ def _after_lines(
     except ValueError:
         return lines
     lines.append(
-        f"At {_local(override.until)} its schedule decides again: {after.state} ({after.reason})."
+        f"At {_local(override.until, schedule.timezone)} its schedule decides again: "
+        f"{after.state} ({after.reason})."
     )
     return lines
 
@@ -1211,15 +1281,14 @@ def override_json(stored: StoredOverride, now: datetime) -> dict[str, Any]:
 def _override_cells(stored: StoredOverride, now: datetime, timezone: str) -> list[str]:
     override = stored.override
     assert override is not None
-    tz = _zone(timezone)
     status = override_status(override, now)
-    start = _local(override.start.astimezone(tz)) if override.start else "-"
+    start = _local(override.start, timezone) if override.start else "-"
     return [
         stored.id,
         stored.key,
         colour(override.state, override.state),
         start,
-        _local(override.until.astimezone(tz)),
+        _local(override.until, timezone),
         colour(status, "bold") if status == "active" else status,
         override.created_by or "-",
         override.reason,
@@ -1237,13 +1306,17 @@ def run_override_cancel(args: argparse.Namespace) -> int:
     if override is not None:
         author = f" by {override.created_by}" if override.created_by else ""
         timezone = _timezone_of(session, target.key)
-        until = _local(override.until.astimezone(_zone(timezone)))
+        until = _local(override.until, timezone)
         detail = f" (kept it {override.state} until {until}{author}: {override.reason})"
-    print(f"cancelled override {target.id} of {target.key}{detail}.")
-    print(_now_line(session, target.key, now, ticking=args.now))
-    if args.now:
-        return tick_now(session, target.key, utc_now())
-    return EXIT_OK
+    follows = _now_line(session, target.key, now, ticking=args.now)
+    payload = {
+        "table": session.table,
+        "cancelled": {"id": target.id, "ref": target.sk, "service": target.key},
+        "override": override_json(target, now) if override is not None else None,
+        "notes": [follows] if follows else [],
+    }
+    lines = [f"cancelled override {target.id} of {target.key}{detail}.", follows]
+    return finish(args, session, target.key, payload, lines)
 
 
 def _now_line(session: Session, key: str, now: datetime, *, ticking: bool) -> str:
@@ -1286,12 +1359,14 @@ def run_override_extend(args: argparse.Namespace) -> int:
     item = {**item_from_document(extended), "sk": target.sk}
     if not _put_override(session, item, "attribute_exists(pk)"):
         raise CliError(f"override {target.sk} was cancelled meanwhile; nothing written")
-    tz = _zone(timezone)
-    was = _local(override.until.astimezone(tz))
-    print(
-        f"override {target.id} now ends at {_local(extended.until.astimezone(tz))} (it was {was})."
-    )
-    print(override_sentence(extended, target.key, now, ticking=args.now, timezone=timezone))
-    if args.now:
-        return tick_now(session, target.key, utc_now())
-    return EXIT_OK
+    was = _local(override.until, timezone)
+    lines = [
+        f"override {target.id} now ends at {_local(extended.until, timezone)} (it was {was}).",
+        override_sentence(extended, target.key, now, ticking=args.now, timezone=timezone),
+    ]
+    payload = {
+        "table": session.table,
+        "override": override_json(StoredOverride(target.sk, extended), now),
+        "was_until": override.until.isoformat(),
+    }
+    return finish(args, session, target.key, payload, lines)

@@ -27,6 +27,7 @@ from engine.cli.common import (
 )
 from engine.config import Settings, SettingsError
 from engine.lease import printable
+from engine.localtime import time_text
 from engine.logs import setup_logging, silence_logging
 from engine.report import ServiceReport, TickReport
 
@@ -40,6 +41,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "if they do not exist: for a local endpoint or a first try. The Terraform module creates "
         "them in a deployment.",
     )
+    init.add_argument("--json", action="store_true", help="print what was done as JSON")
     add_aws_options(init)
     init.set_defaults(func=run_init)
 
@@ -106,8 +108,13 @@ def run_init(args: argparse.Namespace) -> int:
     from engine.store import init_tables
 
     settings = Settings.from_env()
-    for line in init_tables(make_clients(args, settings), settings):
-        print(line)
+    done = init_tables(make_clients(args, settings), settings)
+    if args.json:
+        tables = {"config": settings.config_table, "state": settings.state_table}
+        print_json({"tables": tables, "done": done})
+    else:
+        for line in done:
+            print(line)
     return EXIT_OK
 
 
@@ -218,12 +225,21 @@ def render_plan(report: TickReport) -> str:
     return "\n".join(lines)
 
 
+def _report_time(report: TickReport) -> str:
+    """The tick's instant in the services' zone when they share one (decisions carry it),
+    else in TEIJI_DEFAULT_TIMEZONE, the deployment's own."""
+    zones = {str(s.decision.at.tzinfo): s.decision.at.tzinfo for s in report.services if s.decision}
+    if len(zones) == 1:
+        return time_text(report.at, next(iter(zones.values())))
+    return time_text(report.at, Settings.from_env().default_timezone)
+
+
 def _footer(report: TickReport) -> list[str]:
     lines = [f"problem: {problem}" for problem in report.problems]
     counts = ", ".join(f"{n} {outcome}" for outcome, n in report.counts.items() if n)
     mode = " (dry run: nothing changed)" if report.dry_run else ""
     lines.append(
-        f"{len(report.services)} services at {report.at.isoformat()}: {counts or 'none'}{mode}"
+        f"{len(report.services)} services at {_report_time(report)}: {counts or 'none'}{mode}"
     )
     if report.lease == "lost":
         lines.append("the tick ran out of its lease and stopped acting")
