@@ -43,6 +43,7 @@ from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
 from engine.config import DEFAULT_MAX_OVERRIDE, Settings
+from engine.putdiff import HASH_ATTRIBUTE, stamped
 from schemas.documents import DEFAULT_TIMEZONE, Calendar, Override, Schedule, parse_service_key
 from schemas.records import BASELINE_ARCHIVE_PK, Baseline
 from schemas.validation import (
@@ -62,8 +63,9 @@ OVERRIDE_TTL_GRACE = timedelta(days=1)
 BATCH_GET_LIMIT = 100  # keys per BatchGetItem call (API limit)
 BATCH_WRITE_LIMIT = 25  # requests per BatchWriteItem call (API limit)
 UNPROCESSED_ATTEMPTS = 8
-# Attributes that belong to the item, not to the document.
-_ITEM_ONLY = frozenset({"pk", "sk", "expires_at"})
+TRANSACT_LIMIT = 100  # actions per TransactWriteItems call (API limit)
+# Attributes that belong to the item, not to the document (``teiji_hash``: see engine.putdiff).
+_ITEM_ONLY = frozenset({"pk", "sk", "expires_at", HASH_ATTRIBUTE})
 # Attributes of an archived baseline's item that are not fields of the baseline it holds.
 _ARCHIVE_ONLY = frozenset({"pk", "sk", "key", "archived_at", "superseded_by"})
 
@@ -73,6 +75,23 @@ _deserializer = TypeDeserializer()
 
 class StoreError(RuntimeError):
     """DynamoDB did not complete a request after retries."""
+
+
+class WriteConflictError(RuntimeError):
+    """Items changed between reading and a conditional write; ``keys`` are their (pk, sk)."""
+
+    def __init__(self, keys: Sequence[tuple[str, str]]) -> None:
+        super().__init__(", ".join(f"{pk} {sk}" for pk, sk in keys))
+        self.keys = list(keys)
+
+
+@dataclass(frozen=True)
+class CheckedWrite:
+    """An item to write on condition that the stored one is still ``expected`` (as read, with
+    ``from_attribute_map``), or that there is none when ``expected`` is None."""
+
+    item: Mapping[str, Any]
+    expected: Mapping[str, Any] | None
 
 
 # Item <-> Python --------------------------------------------------------------------------------
@@ -148,6 +167,11 @@ def item_from_document(doc: Schedule | Calendar | Override) -> dict[str, Any]:
         item["id"] = override_id(doc)
         item["expires_at"] = int((doc.until + OVERRIDE_TTL_GRACE).timestamp())
     return item
+
+
+def stamp_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    """The item with its ``teiji_hash``, hashed as it will read back from DynamoDB."""
+    return stamped(plain(from_attribute_map(to_attribute_map(item))))
 
 
 def document_from_item(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -376,8 +400,9 @@ class ConfigStore:
 
     # Writing ----------------------------------------------------------------------------------
     def put(self, documents: Iterable[Schedule | Calendar | Override]) -> int:
-        """Write documents (replacing items with the same key); returns how many."""
-        items = [item_from_document(doc) for doc in documents]
+        """Write documents (replacing items with the same key, unconditionally); returns how
+        many. Each item carries its ``teiji_hash``."""
+        items = [stamp_item(item_from_document(doc)) for doc in documents]
         if len(items) == 1:
             self.clients.dynamodb().put_item(TableName=self.table, Item=to_attribute_map(items[0]))
             return 1
@@ -386,6 +411,52 @@ class ConfigStore:
             requests = [{"PutRequest": {"Item": to_attribute_map(i)}} for i in batch]
             self._batch_write(requests)
         return len(items)
+
+    def write_checked(self, writes: Sequence[CheckedWrite]) -> None:
+        """Write stamped items in transactions of up to 100, each on condition that its item
+        is still as it was read (every attribute equal) or still absent. Raises WriteConflictError
+        naming the items that changed meanwhile; nothing of that transaction is written."""
+        client = self.clients.dynamodb()
+        for start in range(0, len(writes), TRANSACT_LIMIT):
+            chunk = writes[start : start + TRANSACT_LIMIT]
+            actions: list[Any] = [{"Put": self._checked_put(write)} for write in chunk]
+            try:
+                client.transact_write_items(TransactItems=actions)
+            except ClientError as err:
+                if error_code(err) != "TransactionCanceledException":
+                    raise
+                reasons = err.response.get("CancellationReasons") or []
+                failed = [
+                    (str(w.item["pk"]), str(w.item["sk"]))
+                    for w, reason in zip(chunk, reasons, strict=False)
+                    if reason.get("Code") == "ConditionalCheckFailed"
+                ]
+                if not failed:
+                    raise
+                raise WriteConflictError(failed) from err
+
+    def _checked_put(self, write: CheckedWrite) -> dict[str, Any]:
+        put: dict[str, Any] = {
+            "TableName": self.table,
+            "Item": to_attribute_map(stamp_item(write.item)),
+        }
+        if write.expected is None:
+            put["ConditionExpression"] = "attribute_not_exists(pk)"
+            return put
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {}
+        terms = ["attribute_exists(pk)"]
+        for i, (name, value) in enumerate(sorted(write.expected.items())):
+            if name in ("pk", "sk"):
+                continue
+            names[f"#a{i}"] = name
+            values[f":v{i}"] = _serializer.serialize(value)
+            terms.append(f"#a{i} = :v{i}")
+        put["ConditionExpression"] = " AND ".join(terms)
+        if names:
+            put["ExpressionAttributeNames"] = names
+            put["ExpressionAttributeValues"] = values
+        return put
 
     def _batch_write(self, requests: list[dict[str, Any]]) -> None:
         pending: dict[str, Any] = {self.table: requests}

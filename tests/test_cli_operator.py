@@ -78,7 +78,12 @@ def test_put_writes_every_document_and_says_what(
 
     code, out, _ = run(capsys, endpoint, "put", files[1])
     assert code == 0
+    assert "unchanged  calendar  company" in out
+    later = CALENDAR.replace("2026-12-29", "2026-12-30")
+    code, out, _ = run(capsys, endpoint, "put", write(tmp_path, "cal.yaml", later))
+    assert code == 0
     assert "replaced  calendar  company" in out
+    assert '    dates[0]: "2026-12-29" -> "2026-12-30"' in out
 
 
 def test_put_writes_nothing_when_one_document_is_invalid(

@@ -67,6 +67,8 @@ OPERATIONS: tuple[Operation, ...] = (
     _op("dynamodb", "PutItem", "dynamodb", write=True),
     _op("dynamodb", "DeleteItem", "dynamodb", write=True),
     _op("dynamodb", "BatchWriteItem", "dynamodb", write=True, lambda_=False),
+    # teiji put: conditional writes of every document at once
+    _op("dynamodb", "TransactWriteItems", "dynamodb", write=True, lambda_=False),
     _op("dynamodb", "CreateTable", "dynamodb", write=True, lambda_=False),
     _op("dynamodb", "DescribeTable", "dynamodb", lambda_=False),
     _op("dynamodb", "UpdateTimeToLive", "dynamodb", write=True, lambda_=False),

@@ -42,7 +42,6 @@ from engine.cli.common import (
     add_aws_options,
     colour,
     fail_with_problems,
-    indent,
     make_clients,
     override_limit,
     parse_at,
@@ -51,6 +50,7 @@ from engine.cli.common import (
     read_files,
     table,
 )
+from engine.cli.put_changes import changes_text, refusal_text
 from engine.config import Settings
 from engine.localtime import time_text
 from engine.logs import silence_logging
@@ -69,16 +69,21 @@ from engine.overrides import (
     parse_instant,
     parse_length,
 )
+from engine.putdiff import plan_put
 from engine.store import (
+    CheckedWrite,
     ConfigStore,
     StateStore,
     StoreError,
+    WriteConflictError,
     conditional_write,
     document_from_item,
     error_code,
     item_from_document,
     item_key,
+    plain,
     service_of_problem,
+    stamp_item,
     to_attribute_map,
 )
 from schemas.documents import Calendar, Override, Schedule, State
@@ -120,11 +125,20 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         help="validate documents and write them to the config table",
         description="Validate schedule, calendar and override documents (files or directories; "
         "- reads standard input) and write them to the config table, replacing documents with "
-        "the same name. Holiday names may name calendars already stored. Nothing is written "
-        "when any document is invalid (exit 2).",
+        "the same name, and show the fields each replacement changes. Holiday names may name "
+        "calendars already stored. Nothing is written when any document is invalid (exit 2), "
+        "or when a stored document was edited outside teiji since teiji wrote it (exit 1; "
+        "--force replaces it).",
     )
     put.add_argument("files", nargs="+", metavar="FILE")
-    put.add_argument("--dry-run", action="store_true", help="validate and show, write nothing")
+    put.add_argument(
+        "--dry-run", action="store_true", help="validate and show the changes, write nothing"
+    )
+    put.add_argument(
+        "--force",
+        action="store_true",
+        help="replace documents even when they were edited outside teiji since teiji wrote them",
+    )
     put.add_argument("--json", action="store_true", help="print what was written as JSON")
     _add_max(put)
     add_aws_options(put)
@@ -611,35 +625,70 @@ def run_put(args: argparse.Namespace) -> int:
         *docs.schedules.values(),
         *docs.overrides,
     ]
-    if not documents:
+    # One write per item: an override without an id written twice is one document.
+    by_key = {item_key(d): d for d in documents}
+    if not by_key:
         raise CliError("no documents in the files given")
-    kinds = {item_key(d)[0] for d in documents}
     with aws_errors(f"cannot read {session.table}"):
-        existing = {
-            (kind, str(item.get("sk", "")))
-            for kind in sorted(kinds)
+        stored = {
+            (kind, str(item.get("sk", ""))): item
+            for kind in sorted({kind for kind, _ in by_key})
             for item in session.config.query_kind(kind)
         }
-    warnings = _put_warnings(session, docs, now)
-    if not args.dry_run:
-        with aws_errors(f"cannot write to {session.table}"):
-            session.config.put(documents)
-    written = [
-        {"kind": kind, "name": sk, "new": (kind, sk) not in existing}
-        for kind, sk in (item_key(d) for d in documents)
+    new_items = {key: item_from_document(doc) for key, doc in by_key.items()}
+    plans = [
+        plan_put(kind, sk, stamp_item(new_items[kind, sk]), _plain_or_none(stored.get((kind, sk))))
+        for kind, sk in by_key
     ]
+    refused = [p for p in plans if p.edited and not args.force]
+    warnings = _put_warnings(session, docs, now)
+    writes = [
+        CheckedWrite(new_items[p.kind, p.name], stored.get((p.kind, p.name)))
+        for p in plans
+        if p.change != "unchanged"
+    ]
+    if not args.dry_run and not refused:
+        _write_checked(session, writes)
     if args.json:
-        print_json({"table": session.table, "dry_run": args.dry_run, "documents": written})
+        print_json(
+            {
+                "table": session.table,
+                "dry_run": args.dry_run,
+                "written": not args.dry_run and not refused,
+                "documents": [p.as_json() for p in plans],
+                "refused": [{"kind": p.kind, "name": p.name} for p in refused],
+            }
+        )
     else:
-        verb = "would write" if args.dry_run else "wrote"
-        rows = [("new" if w["new"] else "replaced", w["kind"], w["name"]) for w in written]
-        print(f"{verb} {plural(len(written), 'document')} to {session.table}:")
-        print(indent(table(("CHANGE", "KIND", "NAME"), rows)))
+        verb = "would write" if args.dry_run or refused else "wrote"
+        print(f"{verb} {plural(len(writes), 'document')} to {session.table}:")
+        print(changes_text(plans, force=args.force))
         if args.dry_run:
             print("dry run: nothing was written")
     for warning in warnings:
         print(f"teiji: warning: {warning}", file=sys.stderr)
+    if refused:
+        print(f"teiji: {refusal_text(refused, session.table)}", file=sys.stderr)
+        return EXIT_FAILED
     return EXIT_OK
+
+
+def _plain_or_none(item: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    return None if item is None else dict(plain(item))
+
+
+def _write_checked(session: Session, writes: Sequence[CheckedWrite]) -> None:
+    """Write on condition that nothing changed since it was read; say so when it did."""
+    try:
+        with aws_errors(f"cannot write to {session.table}"):
+            session.config.write_checked(writes)
+    except WriteConflictError as exc:
+        names = ", ".join(f"{pk} {sk}" for pk, sk in exc.keys)
+        raise CliError(
+            f"{names} changed in {session.table} while put was writing, so put wrote nothing "
+            "more; run it again to see the differences",
+            EXIT_FAILED,
+        ) from exc
 
 
 def _refuse_problems(problems: Sequence[Problem]) -> None:
@@ -1135,7 +1184,7 @@ def _put_override(session: Session, item: Mapping[str, Any], condition: str) -> 
         return conditional_write(
             session.clients.dynamodb().put_item,
             TableName=session.table,
-            Item=to_attribute_map(item),
+            Item=to_attribute_map(stamp_item(item)),
             ConditionExpression=condition,
         )
 
