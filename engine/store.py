@@ -44,6 +44,7 @@ from pydantic import ValidationError
 
 from engine.config import DEFAULT_MAX_OVERRIDE, Settings
 from engine.putdiff import HASH_ATTRIBUTE, stamped
+from engine.tablecheck import kind_mismatch
 from schemas.documents import DEFAULT_TIMEZONE, Calendar, Override, Schedule, parse_service_key
 from schemas.records import BASELINE_ARCHIVE_PK, Baseline
 from schemas.validation import (
@@ -281,6 +282,7 @@ class LoadedConfig:
     problems: list[Problem]
     problem_keys: dict[str, list[Problem]] = field(default_factory=dict)
     items: int = 0
+    override_items: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # by sort key
 
 
 class ConfigStore:
@@ -331,17 +333,49 @@ class ConfigStore:
         A schedule that names no ``timezone`` gets ``default_timezone`` (pass the setting);
         ``checks`` hold the documents against the deployment (see ``validate_documents``).
         """
+        items = [item for kind in KINDS for item in self.query_kind(kind)]
+        return self.validate_items(
+            items, now=now, max_override=max_override, default_timezone=default_timezone
+        )
+
+    def scan_items(self) -> list[dict[str, Any]]:
+        """Every item of the table, whatever its ``pk`` (all pages, strongly consistent): for
+        the table check, which must also see items the tick never reads."""
+        client = self.clients.dynamodb()
+        items: list[dict[str, Any]] = []
+        start: dict[str, Any] | None = None
+        while True:
+            params: dict[str, Any] = {"TableName": self.table, "ConsistentRead": True}
+            if start:
+                params["ExclusiveStartKey"] = start
+            response = client.scan(**params)
+            items.extend(from_attribute_map(i) for i in response.get("Items", []))
+            start = response.get("LastEvaluatedKey")
+            if not start:
+                return items
+
+    def validate_items(
+        self,
+        items: Sequence[Mapping[str, Any]],
+        *,
+        now: datetime | None = None,
+        max_override: timedelta = DEFAULT_MAX_OVERRIDE,
+        default_timezone: str = DEFAULT_TIMEZONE,
+    ) -> LoadedConfig:
+        """``load_config`` for items already read (as ``from_attribute_map`` gives them)."""
         now = now or datetime.now(UTC)
         raws: list[tuple[str, int, object]] = []
         problems: list[Problem] = []
         count = 0
-        for kind in KINDS:
-            for item in self.query_kind(kind):
-                count += 1
-                raw, item_problems = self._check_item(item, count, default_timezone)
-                problems.extend(item_problems)
-                if raw is not None:
-                    raws.append((self.source, count, raw))
+        override_items: dict[str, Mapping[str, Any]] = {}
+        for item in items:
+            count += 1
+            raw, item_problems = self._check_item(item, count, default_timezone)
+            problems.extend(item_problems)
+            if raw is not None:
+                raws.append((self.source, count, raw))
+            if item.get("pk") == "override":
+                override_items[str(item.get("sk", ""))] = item
         documents, cross = validate_documents(
             raws,
             now=now,
@@ -357,13 +391,17 @@ class ConfigStore:
             key = service_of_problem(problem)
             if key:
                 keys.setdefault(key, []).append(problem)
-        return LoadedConfig(documents, problems, keys, count)
+        return LoadedConfig(documents, problems, keys, count, override_items)
 
     def _check_item(
         self, item: Mapping[str, Any], index: int, default_timezone: str = DEFAULT_TIMEZONE
     ) -> tuple[dict[str, Any] | None, list[Problem]]:
         kind, sk = str(item.get("pk", "")), str(item.get("sk", ""))
         label = _item_label(kind, sk)
+        mismatch = kind_mismatch(item)
+        if mismatch:
+            # One line that says what is wrong, not the errors of reading it as the other kind.
+            return None, [Problem(self.source, label, "kind", mismatch)]
         try:
             raw = document_from_item(item)
         except ValueError as err:

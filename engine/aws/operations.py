@@ -69,6 +69,8 @@ OPERATIONS: tuple[Operation, ...] = (
     _op("dynamodb", "BatchWriteItem", "dynamodb", write=True, lambda_=False),
     # teiji put: conditional writes of every document at once
     _op("dynamodb", "TransactWriteItems", "dynamodb", write=True, lambda_=False),
+    # teiji validate --table: every item, whatever its pk
+    _op("dynamodb", "Scan", "dynamodb", lambda_=False),
     _op("dynamodb", "CreateTable", "dynamodb", write=True, lambda_=False),
     _op("dynamodb", "DescribeTable", "dynamodb", lambda_=False),
     _op("dynamodb", "UpdateTimeToLive", "dynamodb", write=True, lambda_=False),

@@ -46,11 +46,20 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         description="Check documents in YAML or JSON files (a directory stands for its .yaml, "
         ".yml and .json files; - reads standard input). Prints one line per problem: "
         "FILE: DOCUMENT: FIELD: what is wrong and what is allowed. Exit 0 when every document "
-        "is valid, 1 when some are not, 2 when a file cannot be read.",
+        "is valid, 1 when some are not, 2 when a file cannot be read. With --table, check the "
+        "whole config table instead: every document as the tick reads it, items under an "
+        "unknown pk, overrides DynamoDB's TTL will not remove as meant, overrides for services "
+        "without a schedule, and ended overrides still stored (notes, not errors).",
     )
-    validate.add_argument("files", nargs="+", metavar="FILE")
+    validate.add_argument("files", nargs="*", metavar="FILE")
+    validate.add_argument(
+        "--table",
+        action="store_true",
+        help="check every item of the config table (TEIJI_CONFIG_TABLE) instead of files",
+    )
     _add_max_override(validate)
     validate.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_aws_options(validate)
     validate.set_defaults(func=run_validate)
 
     explain = sub.add_parser(
@@ -99,7 +108,7 @@ def _add_max_override(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _max_override(args: argparse.Namespace) -> timedelta:
+def max_override_option(args: argparse.Namespace) -> timedelta:
     return override_limit(args.max_override, "--max-override", Settings.from_env())
 
 
@@ -108,7 +117,13 @@ def _max_override(args: argparse.Namespace) -> timedelta:
 
 
 def run_validate(args: argparse.Namespace) -> int:
-    limit = _max_override(args)
+    if args.table == bool(args.files):
+        raise CliError("give FILE... or --table (the config table), not both or neither")
+    if args.table:
+        from engine.cli.tablecheck import run_table_check
+
+        return run_table_check(args)
+    limit = max_override_option(args)
     items, syntax = read_files(args.files)
     settings = Settings.from_env()
     docs, invalid = validate_documents(
@@ -124,7 +139,7 @@ def run_validate(args: argparse.Namespace) -> int:
             {
                 "ok": not problems,
                 "documents": count,
-                "problems": [_problem_json(p) for p in problems],
+                "problems": [problem_json(p) for p in problems],
             }
         )
     else:
@@ -143,7 +158,7 @@ def run_validate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _problem_json(problem: Problem) -> dict[str, str]:
+def problem_json(problem: Problem) -> dict[str, str]:
     return {
         "source": problem.source,
         "document": problem.document,
@@ -199,7 +214,7 @@ class Explanation:
 
 def run_explain(args: argparse.Namespace) -> int:
     at = parse_at(args.at, naive=True) if args.at else None
-    limit = _max_override(args)
+    limit = max_override_option(args)
     if args.files:
         explanation = _explain_from_files(args, at, limit)
     else:

@@ -73,6 +73,7 @@ from engine.putdiff import plan_put
 from engine.store import (
     CheckedWrite,
     ConfigStore,
+    LoadedConfig,
     StateStore,
     StoreError,
     WriteConflictError,
@@ -86,6 +87,7 @@ from engine.store import (
     stamp_item,
     to_attribute_map,
 )
+from engine.tablecheck import override_warnings
 from schemas.documents import Calendar, Override, Schedule, State
 from schemas.validation import DocumentSet, Problem, parse_document, validate_documents
 
@@ -923,10 +925,35 @@ def run_list(args: argparse.Namespace) -> int:
         print(render_list(rows, at))
         for problem in other_problems:
             print(f"problem: {problem}")
+        for warning in _override_warnings(loaded, scheduled=loaded_schedule_keys(loaded)):
+            print(f"warning: {warning}")
         for line in aws_error_lines(unreachable, total=len(schedules)):
             print(line)
     failed = unreachable or other_problems or any(r.problems for r in rows)
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def loaded_schedule_keys(loaded: LoadedConfig) -> set[str]:
+    """Every stored schedule, valid or not (an override for an invalid one is not orphaned)."""
+    return set(loaded.documents.schedules) | {
+        key
+        for key, problems in loaded.problem_keys.items()
+        if any(p.document.startswith("schedule ") for p in problems)
+    }
+
+
+def _override_warnings(loaded: LoadedConfig, *, scheduled: set[str]) -> list[str]:
+    """``override SK: ...`` for each override in force or to come that TTL will not remove as
+    meant, or whose service has no schedule (see engine.tablecheck)."""
+    lines: list[str] = []
+    for override in loaded.documents.overrides:
+        sk = item_key(override)[1]
+        item = loaded.override_items.get(sk)
+        if item is None:
+            continue
+        for message in override_warnings(plain(item), override.until, scheduled):
+            lines.append(f"override {sk}: {message}")
+    return lines
 
 
 def aws_error_lines(rows: Sequence[ServiceRow], *, total: int) -> list[str]:
@@ -1245,9 +1272,12 @@ def _after_lines(
 
 
 def _all_overrides(session: Session) -> list[StoredOverride]:
+    return stored_overrides(_override_items(session), session.config.source)
+
+
+def _override_items(session: Session) -> list[dict[str, Any]]:
     with aws_errors(f"cannot read the overrides in {session.table}"):
-        items = session.config.query_kind("override")
-    return stored_overrides(items, session.config.source)
+        return session.config.query_kind("override")
 
 
 def _find_override(session: Session, ref: str) -> StoredOverride:
@@ -1270,7 +1300,8 @@ def _timezones(session: Session) -> dict[str, str]:
 def run_override_list(args: argparse.Namespace) -> int:
     now = utc_now()
     session = open_session(args)
-    stored = _all_overrides(session)
+    items = _override_items(session)
+    stored = stored_overrides(items, session.config.source)
     invalid = [s for s in stored if s.override is None]
     shown = [s for s in stored if s.override is not None]
     if args.service:
@@ -1278,10 +1309,16 @@ def run_override_list(args: argparse.Namespace) -> int:
     if not args.all:
         shown = [s for s in shown if s.override and override_status(s.override, now) != "expired"]
     shown.sort(key=lambda s: (s.override.until if s.override else now, s.sk))
+    zones = _timezones(session) if shown else {}
+    by_sk = {str(item.get("sk", "")): item for item in items}
+    warnings = {
+        s.sk: override_warnings(plain(by_sk.get(s.sk, {})), s.override.until, set(zones))
+        for s in shown
+        if s.override is not None
+    }
     if args.json:
-        print_json([override_json(s, now) for s in shown])
+        print_json([{**override_json(s, now), "warnings": warnings.get(s.sk, [])} for s in shown])
     else:
-        zones = _timezones(session) if shown else {}
         if shown:
             print(
                 table(
@@ -1299,6 +1336,9 @@ def run_override_list(args: argparse.Namespace) -> int:
             f"`teiji override cancel {item.sk}` removes it",
             file=sys.stderr,
         )
+    for sk, messages in warnings.items():
+        for message in messages:
+            print(f"teiji: warning: override {sk}: {message}", file=sys.stderr)
     return EXIT_OK
 
 

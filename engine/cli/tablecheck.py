@@ -1,0 +1,102 @@
+"""``teiji validate --table``: the whole config table checked, as the tick reads it and beyond.
+
+Every item is read (a Scan, so items under a mistyped ``pk`` are seen too). The readable
+documents are validated exactly as the tick validates them; ``engine.tablecheck`` adds what
+no validation sees. Exit 0 when nothing is wrong (notes do not count), 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from engine.cli.common import EXIT_FAILED, EXIT_OK, plural, print_json
+from engine.store import LoadedConfig, document_from_item, plain
+from engine.tablecheck import Finding, OverrideItem, check_table
+from schemas.documents import Override
+from schemas.validation import Problem, parse_document
+
+
+def run_table_check(args: argparse.Namespace) -> int:
+    from engine.cli.documents import max_override_option, problem_json
+    from engine.cli.operator import aws_errors, open_session, utc_now
+
+    session = open_session(args)
+    now = utc_now()
+    with aws_errors(f"cannot read {session.table}"):
+        items = session.config.scan_items()
+    loaded = session.config.validate_items(
+        [i for i in items if str(i.get("pk", "")) in ("schedule", "calendar", "override")],
+        now=now,
+        max_override=max_override_option(args),
+        default_timezone=session.settings.default_timezone,
+    )
+    plain_items = [dict(plain(item)) for item in items]
+    findings = check_table(
+        plain_items,
+        [_override_item(i) for i in plain_items if i.get("pk") == "override"],
+        scheduled={str(i.get("sk", "")) for i in plain_items if i.get("pk") == "schedule"},
+        now=now,
+    )
+    wrong = len(loaded.problems) + sum(f.severity != "note" for f in findings)
+    if args.json:
+        print_json(
+            {
+                "table": session.table,
+                "items": len(items),
+                "ok": wrong == 0,
+                "problems": [problem_json(p) for p in loaded.problems],
+                "findings": [f.as_json() for f in findings],
+            }
+        )
+    else:
+        _print(loaded.problems, findings)
+    return _summary(session.table, len(items), findings, wrong, loaded, quiet=args.json)
+
+
+def _override_item(item: Mapping[str, Any]) -> OverrideItem:
+    try:
+        parsed = parse_document(document_from_item(item), source="", index=1)
+    except ValueError:
+        parsed = []
+    return OverrideItem(item, parsed.until if isinstance(parsed, Override) else None)
+
+
+def _print(problems: Sequence[Problem], findings: Sequence[Finding]) -> None:
+    for problem in problems:
+        print(f"error: {problem}")
+    for finding in findings:
+        print(finding)
+
+
+def _summary(
+    table: str,
+    count: int,
+    findings: Sequence[Finding],
+    wrong: int,
+    loaded: LoadedConfig,
+    *,
+    quiet: bool,
+) -> int:
+    if wrong:
+        warnings = sum(f.severity == "warning" for f in findings)
+        errors = wrong - warnings
+        print(
+            f"teiji: {plural(errors, 'error')} and {plural(warnings, 'warning')} in "
+            f"{plural(count, 'item')} of {table}",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    if quiet:
+        return EXIT_OK
+    docs = loaded.documents
+    notes = sum(f.severity == "note" for f in findings)
+    tail = f"; {plural(notes, 'note')}" if notes else ""
+    print(
+        f"{plural(count, 'item')} in {table} OK ({plural(len(docs.schedules), 'schedule')}, "
+        f"{plural(len(docs.calendars), 'calendar')}, "
+        f"{plural(len(docs.overrides), 'override')} in force or to come){tail}"
+    )
+    return EXIT_OK
