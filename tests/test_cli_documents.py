@@ -171,7 +171,9 @@ def test_validate_bad_limit_is_a_usage_error(
 def test_validate_needs_a_file(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "validate")
     assert code == 2
-    assert "teiji: the following arguments are required: FILE" in err
+    assert "teiji: give FILE... or --table (the config table), not both or neither" in err
+    code, _, err = run(capsys, "validate", "x.yaml", "--table")
+    assert code == 2 and "not both or neither" in err
 
 
 # --------------------------------------------------------------------------------------------

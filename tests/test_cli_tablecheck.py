@@ -205,6 +205,7 @@ def test_validate_needs_files_or_the_table(capsys: pytest.CaptureFixture[str]) -
 
     assert main(["validate"]) == 2
     assert "give FILE... or --table" in capsys.readouterr().err
+    assert main(["validate", "--table", "some.yaml"]) == 2
 
 
 # The pure rules ---------------------------------------------------------------------------------
