@@ -95,8 +95,9 @@ def time_text(at: datetime, timezone: str | tzinfo | None = None) -> str:
     whatever the locale. JSON output uses ISO 8601 (``datetime.isoformat``) instead.
     """
     require_aware(at)
+    tz: tzinfo
     if isinstance(timezone, str):
-        tz: tzinfo = zone(timezone)
+        tz = zone(timezone)
     elif timezone is not None:
         tz = timezone
     elif at.tzinfo is not None and (
