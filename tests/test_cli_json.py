@@ -17,8 +17,8 @@ from tests.world import World, schedule
 from tests.world import run_cli as run
 
 NOW = datetime.fromisoformat("2026-12-01T21:00:00+09:00")
-# Commands whose output is JSON already or a browser page, not a report.
-WITHOUT_JSON = {"schema", "demo", "override"}
+# Commands whose output is JSON already, a shell script or a browser page, not a report.
+WITHOUT_JSON = {"schema", "demo", "completion", "override"}
 
 
 @pytest.fixture
