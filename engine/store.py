@@ -335,7 +335,11 @@ class ConfigStore:
         """
         items = [item for kind in KINDS for item in self.query_kind(kind)]
         return self.validate_items(
-            items, now=now, max_override=max_override, default_timezone=default_timezone
+            items,
+            now=now,
+            max_override=max_override,
+            default_timezone=default_timezone,
+            checks=checks,
         )
 
     def scan_items(self) -> list[dict[str, Any]]:
@@ -361,6 +365,7 @@ class ConfigStore:
         now: datetime | None = None,
         max_override: timedelta = DEFAULT_MAX_OVERRIDE,
         default_timezone: str = DEFAULT_TIMEZONE,
+        checks: Sequence[DocumentCheck] = (),
     ) -> LoadedConfig:
         """``load_config`` for items already read (as ``from_attribute_map`` gives them)."""
         now = now or datetime.now(UTC)
