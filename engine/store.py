@@ -340,6 +340,7 @@ class ConfigStore:
             max_override=max_override,
             default_timezone=default_timezone,
             checks=checks,
+            keep_ended=keep_ended,
         )
 
     def scan_items(self) -> list[dict[str, Any]]:
@@ -366,6 +367,7 @@ class ConfigStore:
         max_override: timedelta = DEFAULT_MAX_OVERRIDE,
         default_timezone: str = DEFAULT_TIMEZONE,
         checks: Sequence[DocumentCheck] = (),
+        keep_ended: bool = False,
     ) -> LoadedConfig:
         """``load_config`` for items already read (as ``from_attribute_map`` gives them)."""
         now = now or datetime.now(UTC)
