@@ -4,6 +4,9 @@ Every write goes through the thin adapters; the first error ends this service's 
 plan is ordered so that whatever was done is safe to leave: the baseline is saved before any
 capacity change and deleted only after the restore calls succeeded). Other services go on.
 
+What people set while a service was stopped is folded into its baseline first
+(``amend_baseline``, conditional on the version that was read), before teiji pins or restores.
+
 A stop of a service whose baseline slot holds an earlier service's baseline first archives
 that baseline, then deletes it from the slot; a failure of either ends the plan before this
 service's capacity changes. Archived baselines are never deleted by teiji.
@@ -109,6 +112,16 @@ def _apply_action(
         assert action.baseline is not None
         if not state.save_baseline(action.baseline):
             return "a baseline from an earlier stop already exists; it is kept (never overwritten)"
+        return None
+    if action.kind == "amend_baseline":
+        assert action.baseline is not None and action.replaces is not None
+        if not state.amend_baseline(action.replaces, action.baseline):
+            # Another tick (or a person) changed the baseline since it was read: plan again
+            # from what is stored now, next tick.
+            raise _StateChangedError(
+                "the baseline changed since it was read; it is kept as it is and the rest is "
+                "left to the next tick"
+            )
         return None
     if action.kind == "register_target":
         autoscaling.register_scalable_target(

@@ -7,6 +7,11 @@ The rules follow real AWS semantics:
   desiredCount = S; a start restores the bounds first, then the desired count.
 - The capacity from before the first stop (the baseline) is saved before anything changes and
   never overwritten, so a tick that crashes half way loses nothing.
+- What people change while a service is stopped becomes the new original. Anything that does
+  not look like teiji's own pin (Min = Max with all scaling suspended, desiredCount at the
+  stopped count or where AWS moves it when bounds are registered) is theirs: the baseline is
+  amended with it (version-conditional) before teiji pins again or restores, and the report
+  says so. teiji never takes bounds from its own pin.
 - Level-triggered: every tick converges the service to its decision; a service that is
   already converged gets no write calls at all.
 - A baseline saved for an earlier service of the same name (deleted and created again) is
@@ -22,7 +27,7 @@ import fnmatch
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from engine.aws.autoscaling import ScalableTarget
@@ -38,7 +43,12 @@ from schemas.records import (
 )
 
 ActionKind = Literal[
-    "archive_baseline", "save_baseline", "register_target", "update_service", "delete_baseline"
+    "archive_baseline",
+    "save_baseline",
+    "amend_baseline",
+    "register_target",
+    "update_service",
+    "delete_baseline",
 ]
 Intent = Literal["stop", "start", "keep", "unmanaged"]
 
@@ -54,6 +64,8 @@ class Action:
     before: Mapping[str, Any] = field(default_factory=dict)
     after: Mapping[str, Any] = field(default_factory=dict)
     baseline: Baseline | None = None
+    # amend_baseline: the baseline that was read, which the write must still find.
+    replaces: Baseline | None = None
 
     @property
     def desired_count(self) -> int:
@@ -82,6 +94,8 @@ class Action:
             return f"target {_bounds_text(self.before)} -> {_bounds_text(self.after)}"
         if self.kind == "save_baseline":
             return "save baseline"
+        if self.kind == "amend_baseline":
+            return "amend baseline"
         if self.kind == "archive_baseline":
             return f"archive the earlier baseline to {self.after.get('pk')} {self.after.get('sk')}"
         return "delete baseline"
@@ -143,6 +157,89 @@ def in_stopped_shape(target: ScalableTarget | None, stopped_count: int) -> bool:
         and target.min_capacity == target.max_capacity == stopped_count
         and target.suspended.all_suspended
     )
+
+
+def looks_pinned(target: ScalableTarget) -> bool:
+    """Min = Max with every kind of scaling suspended: teiji's pin, whatever its count (the
+    document's stopped count may have changed since). Never taken as what people set."""
+    return target.min_capacity == target.max_capacity and target.suspended.all_suspended
+
+
+def _derived_counts(target: ScalableTarget | None, stopped: int) -> set[int]:
+    """desiredCount values that teiji's own writes explain: the stopped count, and where
+    RegisterScalableTarget moves it (teiji's pin, or bounds registered while stopped)."""
+    counts = {stopped}
+    if target is not None:
+        counts.add(target.clamp(stopped))
+        if looks_pinned(target):
+            counts.add(target.min_capacity)
+    return counts
+
+
+def amended_baseline(
+    baseline: Baseline, observation: Observation, stopped: int, at: datetime
+) -> tuple[Baseline, list[str]]:
+    """``baseline`` with what people set while the service was stopped, and a note per change.
+
+    Returns ``baseline`` itself when nothing differs from it except teiji's own pin.
+    """
+    target = observation.target
+    changes: dict[str, Any] = {}
+    said: list[str] = []
+    if target is None and baseline.has_target:
+        changes.update(min_capacity=None, max_capacity=None, suspended=None)
+        said.append(f"scalable target {_saved_bounds(baseline)} removed")
+    elif target is not None and not looks_pinned(target):
+        flags = baseline.suspended or NONE_SUSPENDED
+        if not baseline.has_target:
+            said.append(f"scalable target {_bounds_text(target.as_json())} registered")
+        else:
+            if baseline.min_capacity != target.min_capacity:
+                said.append(f"MinCapacity {baseline.min_capacity}→{target.min_capacity}")
+            if baseline.max_capacity != target.max_capacity:
+                said.append(f"MaxCapacity {baseline.max_capacity}→{target.max_capacity}")
+            said.extend(_flag_changes(flags, target.suspended))
+        if said:
+            changes.update(
+                min_capacity=target.min_capacity,
+                max_capacity=target.max_capacity,
+                suspended=target.suspended,
+            )
+    desired = observation.desired_count
+    if desired != baseline.desired_count and desired not in _derived_counts(target, stopped):
+        changes["desired_count"] = desired
+        said.append(f"desiredCount {baseline.desired_count}→{desired}")
+    if not changes:
+        return baseline, []
+    amended_at = at.astimezone(UTC)
+    version = hashlib.sha256(
+        f"{baseline.key}|{baseline.saved_at.isoformat()}|{amended_at.isoformat()}".encode()
+    ).hexdigest()[:16]
+    amended = baseline.model_copy(update={**changes, "amended_at": amended_at, "version": version})
+    return amended, [f"baseline amended: {', '.join(said)} (changed while stopped)"]
+
+
+def _saved_bounds(baseline: Baseline) -> str:
+    return _bounds_text(_baseline_values(baseline))
+
+
+_FLAG_NAMES = (
+    ("dynamic_in", "DynamicScalingInSuspended"),
+    ("dynamic_out", "DynamicScalingOutSuspended"),
+    ("scheduled", "ScheduledScalingSuspended"),
+)
+
+
+def _flag_changes(before: SuspendedState, after: SuspendedState) -> list[str]:
+    return [
+        f"{aws} {str(getattr(before, name)).lower()}→{str(getattr(after, name)).lower()}"
+        for name, aws in _FLAG_NAMES
+        if getattr(before, name) != getattr(after, name)
+    ]
+
+
+def _amend(old: Baseline, new: Baseline) -> Action:
+    return Action("amend_baseline", _baseline_values(old), _baseline_values(new), new, replaces=old)
 
 
 def baseline_matches(baseline: Baseline, observation: Observation) -> bool:
@@ -292,11 +389,19 @@ def _plan_stop(
     target = observation.target
     pinned = in_stopped_shape(target, stopped)
     key = observation.key
-    if observation.desired_count == stopped and (target is None or pinned):
-        return ServicePlan(key, "keep", notes=(f"stopped ({decision.reason})",))
-
     actions: list[Action] = []
     notes: list[str] = []
+    if baseline is not None:
+        # What people set while it was stopped is the capacity to restore from now on.
+        amended, said = amended_baseline(baseline, observation, stopped, decision.at)
+        if amended is not baseline:
+            actions.append(_amend(baseline, amended))
+            notes.extend(said)
+    if observation.desired_count == stopped and (target is None or pinned):
+        if not actions:
+            return ServicePlan(key, "keep", notes=(f"stopped ({decision.reason})",))
+        return ServicePlan(key, "stop", tuple(actions), (*notes, f"stopped ({decision.reason})"))
+
     if baseline is None and not pinned:
         if earlier is not None:
             actions.extend(_archive(earlier, decision, observation))
@@ -359,7 +464,7 @@ def _plan_start(
     if baseline is not None:
         return _plan_restore(decision, observation, baseline, schedule)
     target = observation.target
-    pinned = in_stopped_shape(target, schedule.stopped.desired_count)
+    pinned = target is not None and looks_pinned(target)
     key = observation.key
     if observation.desired_count > 0 and not pinned:
         return ServicePlan(key, "keep", notes=("running; its capacity is left to autoscaling",))
@@ -369,7 +474,9 @@ def _plan_start(
     if want is None:
         want = max(1, observation.desired_count)
     actions: list[Action] = []
-    want = _fit_target(actions, target, want, schedule)
+    want, refusal = _fit_target(actions, target, want, schedule)
+    if refusal:
+        return ServicePlan(key, "start", (), error=refusal)
     if observation.desired_count != want:
         actions.append(_update(observation.desired_count, want))
     note = f"starting with no saved capacity, at desired {want} ({decision.reason})"
@@ -378,24 +485,33 @@ def _plan_start(
 
 def _fit_target(
     actions: list[Action], target: ScalableTarget | None, want: int, schedule: Schedule
-) -> int:
-    """Start without saved bounds: unpin the target or widen it until it holds ``want``.
+) -> tuple[int, str | None]:
+    """Start without saved bounds: widen the target until it holds ``want``.
 
     Min = running.min_capacity or min(current Min, want); Max = running.max_capacity or
-    max(current Max, want); scaling no longer suspended. Returns ``want`` inside the bounds.
+    max(current Max, want); scaling no longer suspended. Returns ``want`` inside the bounds,
+    or a refusal: a target in teiji's pin shape says nothing about the bounds people gave it,
+    so without both running bounds in the document teiji does not make them up.
     """
     if target is None:
-        return want
-    pinned = in_stopped_shape(target, schedule.stopped.desired_count)
+        return want, None
+    pinned = looks_pinned(target)
     if not pinned and target.holds(want):
-        return want
+        return want, None
     running = schedule.running
     lo = running.min_capacity if running and running.min_capacity is not None else None
     hi = running.max_capacity if running and running.max_capacity is not None else None
+    if pinned and (lo is None or hi is None):
+        return want, (
+            f"the scalable target is pinned as teiji stops a service "
+            f"({_bounds_text(target.as_json())}) and no baseline says what its bounds were; "
+            "teiji does not take bounds from its own pin. Register the bounds you want on the "
+            "target, or set running.min_capacity and running.max_capacity in the schedule"
+        )
     lo = min(target.min_capacity, want) if lo is None else lo
     hi = max(target.max_capacity, want) if hi is None else hi
     actions.append(_register(target, lo, hi, NONE_SUSPENDED))
-    return max(lo, min(hi, want))
+    return max(lo, min(hi, want)), None
 
 
 def _plan_restore(
@@ -405,6 +521,13 @@ def _plan_restore(
     key = observation.key
     actions: list[Action] = []
     notes: list[str] = []
+    amended, said = amended_baseline(
+        baseline, observation, schedule.stopped.desired_count, decision.at
+    )
+    if amended is not baseline:
+        actions.append(_amend(baseline, amended))
+        notes.extend(said)
+        baseline = amended
 
     running = schedule.running
     if running is not None and running.desired_count is not None:
@@ -420,7 +543,7 @@ def _plan_restore(
     if target is not None and baseline.has_target:
         lo, hi = baseline.min_capacity or 0, baseline.max_capacity or 0
         flags = baseline.suspended or NONE_SUSPENDED
-        if want > hi and baseline.desired_count == 0:
+        if want > hi and (baseline.desired_count == 0 or hi == 0):
             hi = want  # saved bounds that cannot run anything: widen just enough to start
         if (target.min_capacity, target.max_capacity, target.suspended) != (lo, hi, flags):
             actions.append(_register(target, lo, hi, flags))
@@ -429,13 +552,11 @@ def _plan_restore(
             notes.append(f"desired {want} is outside the saved {lo}..{hi}; using {clamped}")
             want = clamped
     elif target is not None:
-        notes.append("the service got a scalable target after it was stopped")
-        want = _fit_target(actions, target, want, schedule)
-    elif baseline.has_target:
-        notes.append(
-            "the scalable target was deregistered since the stop; only the desired count is "
-            "restored"
-        )
+        # The baseline has no target and the one there looks like teiji's pin: its bounds are
+        # unknown (amended_baseline folds in any target people registered).
+        want, refusal = _fit_target(actions, target, want, schedule)
+        if refusal:
+            return ServicePlan(key, "start", (), tuple(notes), refusal)
 
     if observation.desired_count != want:
         actions.append(_update(observation.desired_count, want))

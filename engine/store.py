@@ -12,8 +12,9 @@ Config table — one item per document, its fields as plain attributes:
 
 State table:
 - baseline  ``pk="baseline"``, ``sk=<service key>``: the capacity from before the first stop.
-  Written with ``attribute_not_exists(pk)`` so it is never overwritten; deleted only with a
-  condition on the version that was read.
+  Written with ``attribute_not_exists(pk)`` so it is never overwritten by a stop; amended (what
+  people set while it was stopped) and deleted only with a condition on the version that was
+  read.
 - archived baseline  ``pk="baseline-archive"``, ``sk="<service key>#<saved_at, UTC ISO 8601>"``:
   the baseline of an earlier service of the same name, moved aside so that the service now
   under that name can save its own (the baseline fields, plus ``key``, ``archived_at`` and
@@ -32,7 +33,7 @@ import json
 import random
 import time
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -42,6 +43,7 @@ from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
+from engine.aws.answers import require, unreadable
 from engine.config import DEFAULT_MAX_OVERRIDE, Settings
 from engine.putdiff import HASH_ATTRIBUTE, stamped
 from engine.tablecheck import kind_mismatch
@@ -114,23 +116,40 @@ def _for_dynamodb(value: Any) -> Any:
     return value
 
 
-def plain(value: Any) -> Any:
+class WrongAttributeTypeError(ValueError):
+    """An item attribute of a type teiji never writes (binary ``B``/``BS``): refused, not
+    guessed at. ``field`` is the attribute's path in the item (``created_by``, ``windows[0]``)."""
+
+    def __init__(self, field: str) -> None:
+        field = _one_line(field, 80)
+        super().__init__(
+            f"{field} is a binary (B) attribute; teiji reads strings, numbers, booleans, lists "
+            "and maps: write it as a string"
+        )
+        self.field = field
+
+
+def plain(value: Any, field: str = "value") -> Any:
     """DynamoDB values as plain Python: whole Decimals -> int, other Decimals -> float,
-    sets -> sorted lists, bytes-like -> str; recursively."""
+    sets -> sorted lists; recursively. Binary values raise WrongAttributeTypeError naming
+    the attribute: read as text they would slip past every check a string gets."""
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, Binary | bytes | bytearray):
+        raise WrongAttributeTypeError(field)
     if isinstance(value, set | frozenset):
-        return sorted((plain(v) for v in value), key=lambda v: (str(type(v)), v))
+        items = [plain(v, field) for v in value]
+        return sorted(items, key=lambda v: (str(type(v)), v))
     if isinstance(value, Mapping):
-        return {str(k): plain(v) for k, v in value.items()}
+        return {str(k): plain(v, f"{field}.{k}") for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
-    if isinstance(value, Binary):
-        raw: Any = value  # Binary defines __bytes__; its stubs do not say so
-        return bytes(raw).decode("utf-8", "replace")
-    if isinstance(value, bytes | bytearray):
-        return bytes(value).decode("utf-8", "replace")
+        return [plain(v, f"{field}[{i}]") for i, v in enumerate(value)]
     return value
+
+
+def plain_item(item: Mapping[str, Any], skip: Collection[str] = ()) -> dict[str, Any]:
+    """An item's attributes (except ``skip``) as plain Python, each named by its own path."""
+    return {k: plain(v, k) for k, v in item.items() if k not in skip}
 
 
 def override_id(doc: Override) -> str:
@@ -182,7 +201,7 @@ def document_from_item(item: Mapping[str, Any]) -> dict[str, Any]:
     """
     kind = str(item.get("pk", ""))
     sk = str(item.get("sk", ""))
-    doc: dict[str, Any] = {k: plain(v) for k, v in item.items() if k not in _ITEM_ONLY}
+    doc = plain_item(item, _ITEM_ONLY)
     doc.setdefault("kind", kind)
     if kind == "schedule":
         _fill_service(doc, sk)
@@ -205,11 +224,18 @@ def _fill_service(doc: dict[str, Any], key: str) -> None:
         doc.setdefault("region", region)
 
 
+def _one_line(text: str, limit: int | None = None) -> str:
+    # Printed on one line: control and format characters (a newline, a right-to-left
+    # override) become "?"; a name longer than ``limit`` is cut with "...".
+    shown = "".join("?" if unicodedata.category(ch).startswith("C") else ch for ch in text)
+    if limit is not None and len(shown) > limit:
+        shown = shown[: limit - 3] + "..."
+    return shown
+
+
 def _item_label(kind: str, sk: str) -> str:
-    # A label is printed on one line: control and format characters in a sort key (a newline,
-    # a right-to-left override) become "?". A valid service key holds none of them.
-    shown = "".join("?" if unicodedata.category(ch).startswith("C") else ch for ch in sk)
-    return f"{kind} {shown}"
+    # A valid service key holds no character _one_line replaces.
+    return f"{kind} {_one_line(sk)}"
 
 
 def service_of_problem(problem: Problem) -> str | None:
@@ -266,9 +292,11 @@ def query_items(
         }
         if start:
             params["ExclusiveStartKey"] = start
-        response = client.query(**params)
-        items.extend(from_attribute_map(i) for i in response.get("Items", []))
+        response: Mapping[str, Any] = client.query(**params)
+        items.extend(from_attribute_map(i) for i in require(response, "Query", "Items", list))
         start = response.get("LastEvaluatedKey")
+        if start is not None and not isinstance(start, dict):
+            raise unreadable("Query", "LastEvaluatedKey is not a key")
         if not start:
             return items
 
@@ -411,6 +439,8 @@ class ConfigStore:
             return None, [Problem(self.source, label, "kind", mismatch)]
         try:
             raw = document_from_item(item)
+        except WrongAttributeTypeError as err:
+            return None, [Problem(self.source, label, err.field, str(err))]
         except ValueError as err:
             return None, [Problem(self.source, label, "sk", str(err))]
         parsed = parse_document(
@@ -556,7 +586,7 @@ class StateStore:
                 key = str(item.get("sk", ""))
                 try:
                     found[key] = baseline_from_item(item)
-                except ValidationError as err:
+                except (ValidationError, WrongAttributeTypeError) as err:
                     self.invalid_baselines[key] = f"the saved baseline is unreadable: {err}"
         return found
 
@@ -568,11 +598,30 @@ class StateStore:
             }
         }
         items: list[dict[str, Any]] = []
+        asked = set(keys)
         for attempt in range(UNPROCESSED_ATTEMPTS):
-            response = self.clients.dynamodb().batch_get_item(RequestItems=request)
-            for raw in response.get("Responses", {}).get(self.table, []):
-                items.append(from_attribute_map(raw))
-            request = dict(response.get("UnprocessedKeys") or {})
+            response: Mapping[str, Any] = self.clients.dynamodb().batch_get_item(
+                RequestItems=request
+            )
+            # A baseline is absent only when a complete answer leaves it out.
+            responses = require(response, "BatchGetItem", "Responses", dict)
+            unprocessed = response.get("UnprocessedKeys") or {}
+            if not isinstance(unprocessed, dict):
+                raise unreadable("BatchGetItem", "UnprocessedKeys is not a map")
+            # DynamoDB names the table even when none of its keys has an item, unless it
+            # handed every key back.
+            answers = responses.get(self.table, None if self.table not in unprocessed else [])
+            if not isinstance(answers, list):
+                raise unreadable("BatchGetItem", f"Responses.{self.table} is not a list")
+            for raw in answers:
+                try:
+                    item = from_attribute_map(raw)
+                except (TypeError, ValueError, AttributeError):
+                    raise unreadable("BatchGetItem", "an item is not a DynamoDB item") from None
+                if item.get("pk") != BASELINE_PK or item.get("sk") not in asked:
+                    raise unreadable("BatchGetItem", "it holds an item that was not asked for")
+                items.append(item)
+            request = dict(unprocessed)
             if not request:
                 return items
             # DynamoDB hands keys back when it is throttled: back off before asking again.
@@ -587,6 +636,21 @@ class StateStore:
             TableName=self.table,
             Item=to_attribute_map(item),
             ConditionExpression="attribute_not_exists(pk)",
+        )
+
+    def amend_baseline(self, expected: Baseline, amended: Baseline) -> bool:
+        """Replace the baseline with ``amended`` only if it is still ``expected`` (the version
+        that was read); True when this call wrote it."""
+        item = {"pk": BASELINE_PK, "sk": amended.key, **baseline_body(amended)}
+        return conditional_write(
+            self.clients.dynamodb().put_item,
+            TableName=self.table,
+            Item=to_attribute_map(item),
+            ConditionExpression="version = :v AND saved_at = :s",
+            ExpressionAttributeValues={
+                ":v": {"S": expected.version},
+                ":s": {"S": baseline_body(expected)["saved_at"]},
+            },
         )
 
     def delete_baseline(self, key: str, expected: Baseline) -> bool:
@@ -653,7 +717,7 @@ class StateStore:
         for item in query_items(self.clients, self.table, BASELINE_ARCHIVE_PK, prefix=f"{key}#"):
             try:
                 found.append(baseline_from_archive_item(item))
-            except ValidationError:
+            except (ValidationError, WrongAttributeTypeError):
                 continue
         return sorted(found, key=lambda b: b.saved_at)
 
@@ -663,7 +727,7 @@ def baseline_body(baseline: Baseline) -> dict[str, Any]:
 
 
 def baseline_from_item(item: Mapping[str, Any]) -> Baseline:
-    data = plain({k: v for k, v in item.items() if k not in ("pk", "sk")})
+    data = plain_item(item, ("pk", "sk"))
     return Baseline.model_validate({**data, "key": str(item.get("sk", ""))})
 
 
@@ -682,7 +746,7 @@ def archive_item(
 
 
 def baseline_from_archive_item(item: Mapping[str, Any]) -> Baseline:
-    data = plain({k: v for k, v in item.items() if k not in _ARCHIVE_ONLY})
+    data = plain_item(item, _ARCHIVE_ONLY)
     return Baseline.model_validate({**data, "key": str(item.get("key", ""))})
 
 
@@ -690,7 +754,7 @@ def _archived_copy_of(item: Mapping[str, Any], baseline: Baseline) -> bool:
     """True when an archive item holds exactly ``baseline`` (when or why it was archived aside)."""
     try:
         return baseline_from_archive_item(item) == baseline
-    except ValidationError:
+    except (ValidationError, WrongAttributeTypeError):
         return False
 
 

@@ -78,7 +78,9 @@ class Baseline(_Record):
     """A service's capacity from before teiji's first stop; restored exactly on start.
 
     ``min_capacity``/``max_capacity``/``suspended`` are None when the service had no scalable
-    target at the time. ``version`` is unique per write so a delete can be made conditional on
+    target at the time. What people change while the service is stopped (a hand scale, a
+    target registered, re-registered or removed) becomes the new original: the baseline is
+    amended (``amended_at``, a new ``version``), never left to restore what they replaced. ``version`` is unique per write so a delete can be made conditional on
     the very record that was read (never on a newer one written meanwhile).
     """
 
@@ -92,8 +94,10 @@ class Baseline(_Record):
     service_created_at: datetime | None = None
     decided_by: str
     version: str
+    # When what people set while the service was stopped was folded in (None: never).
+    amended_at: datetime | None = None
 
-    @field_validator("saved_at", "service_created_at")
+    @field_validator("saved_at", "service_created_at", "amended_at")
     @classmethod
     def _aware(cls, value: datetime | None) -> datetime | None:
         if value is not None and value.utcoffset() is None:

@@ -1,9 +1,10 @@
 """People change things while teiji runs. Each case has a defined outcome that loses nothing.
 
-- Scaled by hand during a stop window: stopped again at the next tick, the original baseline is
-  kept, and the note points to ``teiji start`` for keeping it up.
-- Scalable target bounds edited while a baseline is saved: the next tick re-applies the stop
-  shape; the start restores the SAVED baseline (the edit made while stopped is not kept).
+- Scaled by hand during a stop window: the count people set becomes the new original (the
+  baseline is amended and the report says so), the service is stopped again, and the note
+  points to ``teiji start`` for keeping it up.
+- Scalable target bounds edited while a baseline is saved: the baseline is amended with them,
+  the next tick re-applies the stop shape, and the start restores what people set.
 - Schedule deleted while the service is stopped: the service is left exactly as it is, its
   baseline kept; adding a schedule again restores it.
 - Service deleted and created again under the same name: the old baseline is never applied to
@@ -34,6 +35,7 @@ from tests.faults import (
     capacities,
     stored_items,
 )
+from tests.invariant import assert_invariant
 from tests.world import CallLog, World, at, schedule
 
 STOP = at("2026-12-01T23:00:00+09:00")  # Tuesday night: stopped
@@ -81,33 +83,43 @@ def _saved(world: World) -> Capacity | None:
     return baseline_capacity(stored) if stored is not None else None
 
 
-def test_scaled_by_hand_at_night_is_stopped_again_and_the_original_is_kept(world: World) -> None:
+def test_scaled_by_hand_at_night_is_stopped_again_and_the_count_becomes_the_original(
+    world: World,
+) -> None:
     _stopped(world)
     world.set_desired("c1", "web", 5)
+    expected = {"c1/web": Capacity.of(5, (2, 6), {"in": True})}
 
     report = _tick(world, LATER).service("c1/web")
 
     assert report.outcome == "changed"
     assert capacities()["c1/web"].in_stopped_shape(0)
-    assert _saved(world) == ORIGINAL  # not the 5 set by hand
+    assert _saved(world) == expected["c1/web"]  # what people set is the new original
+    assert "baseline amended: desiredCount 3→5 (changed while stopped)" in report.notes
     assert any("teiji start c1/web" in note for note in report.notes), report.notes
+    assert_invariant(world, expected)
     _tick(world, START)
-    assert capacities()["c1/web"] == ORIGINAL
+    assert capacities()["c1/web"] == expected["c1/web"]
+    assert_invariant(world, expected, context="restored")
 
 
-def test_bounds_edited_while_stopped_are_replaced_by_the_saved_baseline(world: World) -> None:
+def test_bounds_edited_while_stopped_become_the_original(world: World) -> None:
     _stopped(world)
-    # Someone (or a Terraform apply) registers the target again with new bounds at night.
+    # Someone (or a Terraform apply) registers the target again with new bounds at night;
+    # real AWS then moves desired 0 up to 1.
     world.register_target("c1", "web", 1, 10, {"in": False, "out": False, "scheduled": False})
     world.set_desired("c1", "web", 1)
+    expected = {"c1/web": Capacity.of(3, (1, 10), {})}
 
     report = _tick(world, LATER).service("c1/web")
 
     assert report.outcome == "changed"
     assert capacities()["c1/web"].in_stopped_shape(0)  # the stop shape is applied again
-    assert _saved(world) == ORIGINAL  # the baseline saved before the edit is kept
+    assert _saved(world) == expected["c1/web"]  # amended; the count 1 was AWS's clamp
+    assert_invariant(world, expected)
     _tick(world, START)
-    assert capacities()["c1/web"] == ORIGINAL  # the saved capacity, not 1..10
+    assert capacities()["c1/web"] == expected["c1/web"]  # 1..10 as they set it
+    assert_invariant(world, expected, context="restored")
 
 
 def test_schedule_deleted_while_stopped_leaves_the_service_alone(world: World) -> None:

@@ -354,9 +354,10 @@ def test_started_by_hand_at_night_is_stopped_again_with_a_hint(env: Env) -> None
     w.set_desired("c1", "web", 4)
     report = env.tick(at("2026-12-01T23:45:00+09:00"))
     web = report.service("c1/web")
-    assert [a.kind for a in web.actions] == ["update_service"]
+    assert [a.kind for a in web.actions] == ["amend_baseline", "update_service"]
     assert any("teiji start c1/web --for 2h --reason" in n for n in web.notes)
-    assert w.baseline("c1/web")["desired_count"] == 3  # type: ignore[index]
+    assert "baseline amended: desiredCount 3→4 (changed while stopped)" in web.notes
+    assert w.baseline("c1/web")["desired_count"] == 4  # type: ignore[index]
 
 
 def test_services_subset_and_unknown_names(env: Env) -> None:

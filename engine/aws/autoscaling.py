@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from botocore.exceptions import ClientError
 
+from engine.aws.answers import require, unreadable
 from engine.aws.ecs import chunks
 from schemas.records import SuspendedState
 
@@ -30,6 +31,7 @@ CONCURRENT_UPDATE_ATTEMPTS = 5
 CONCURRENT_UPDATE_BASE_DELAY = 0.5
 CONCURRENT_UPDATE_MAX_DELAY = 8.0
 _sleep = time.sleep  # replaced in tests
+_DESCRIBE = "DescribeScalableTargets"
 
 
 def resource_id(cluster: str, service: str) -> str:
@@ -60,22 +62,53 @@ class ScalableTarget:
         }
 
 
-def target_from_aws(entry: dict[str, Any]) -> ScalableTarget:
+def target_from_aws(entry: Mapping[str, Any]) -> ScalableTarget:
+    """One entry of a DescribeScalableTargets answer; UnreadableAnswerError when it is not
+    one (a field missing or of the wrong type)."""
+    resource = entry.get("ResourceId")
+    low, high = entry.get("MinCapacity"), entry.get("MaxCapacity")
+    flags = entry.get("SuspendedState")
+    if (
+        not isinstance(resource, str)
+        or not isinstance(low, int)
+        or not isinstance(high, int)
+        or not _count(low)
+        or not _count(high)
+        or not (flags is None or _flags(flags))
+    ):
+        raise unreadable(
+            "DescribeScalableTargets", f"a scalable target entry is malformed: {entry!r:.200}"
+        )
     return ScalableTarget(
-        resource_id=str(entry["ResourceId"]),
-        min_capacity=int(entry["MinCapacity"]),
-        max_capacity=int(entry["MaxCapacity"]),
-        suspended=SuspendedState.from_aws(entry.get("SuspendedState")),
+        resource_id=resource,
+        min_capacity=int(low),
+        max_capacity=int(high),
+        suspended=SuspendedState.from_aws(flags),
     )
+
+
+def _count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _flags(value: object) -> bool:
+    return isinstance(value, Mapping) and all(isinstance(v, bool) for v in value.values())
 
 
 def describe_scalable_targets(
     client: ApplicationAutoScalingClient, resource_ids: Iterable[str]
 ) -> dict[str, ScalableTarget]:
-    """The DesiredCount targets among ``resource_ids``, 50 ids per call, every page."""
+    """The DesiredCount targets among ``resource_ids``, 50 ids per call, every page.
+
+    An id missing from the result has no target, which is concluded only from complete,
+    parsed answers: an answer without its ``ScalableTargets`` list, an entry that is not a
+    target of the ids asked for, or a page that never comes (a token handed back twice)
+    raises UnreadableAnswerError instead.
+    """
     found: dict[str, ScalableTarget] = {}
     unique = list(dict.fromkeys(resource_ids))
     for batch in chunks(unique, DESCRIBE_TARGETS_BATCH):
+        asked = set(batch)
         token: str | None = None
         seen_tokens: set[str] = set()
         while True:
@@ -87,15 +120,27 @@ def describe_scalable_targets(
             }
             if token:
                 params["NextToken"] = token
-            response = client.describe_scalable_targets(**params)
-            for entry in response.get("ScalableTargets", []):
-                target = target_from_aws(dict(entry))
+            response: Mapping[str, Any] = client.describe_scalable_targets(**params)
+            for entry in require(response, _DESCRIBE, "ScalableTargets", list):
+                if not isinstance(entry, Mapping):
+                    raise unreadable(_DESCRIBE, f"an entry is a {type(entry).__name__}")
+                if entry.get("ScalableDimension", DIMENSION) != DIMENSION:
+                    continue  # not the dimension teiji manages
+                target = target_from_aws(entry)
+                if target.resource_id not in asked:
+                    raise unreadable(_DESCRIBE, f"it names {target.resource_id!r}, not asked for")
+                if found.get(target.resource_id, target) != target:
+                    raise unreadable(_DESCRIBE, f"two different targets for {target.resource_id}")
                 found[target.resource_id] = target
             token = response.get("NextToken")
-            # One id has at most one DesiredCount target, so a batch fits one page; the guard
-            # stops an endpoint that hands back the same token forever.
-            if not token or token in seen_tokens:
+            if token is not None and not isinstance(token, str):
+                raise unreadable(_DESCRIBE, "NextToken is not text")
+            if not token:
                 break
+            if token in seen_tokens:
+                # One id has at most one DesiredCount target, so a batch fits one page; an
+                # endpoint that hands back the same token never gives the rest.
+                raise unreadable(_DESCRIBE, "the same NextToken came twice; pages are missing")
             seen_tokens.add(token)
     return found
 

@@ -24,6 +24,7 @@ from botocore.config import Config
 from botocore.credentials import RefreshableCredentials
 
 from engine import __version__
+from engine.aws.answers import check_answer
 from engine.aws.operations import Operation, lookup
 
 if TYPE_CHECKING:
@@ -157,6 +158,8 @@ class Clients:
             client.meta.events.register(
                 "needs-retry.*.*", self._make_counter(service, account, region)
             )
+            # A 2xx answer that cannot be read fails the call (see engine.aws.answers).
+            client.meta.events.register("before-parse.*.*", check_answer)
             with self._lock:
                 self._cache[key] = client
         return client

@@ -10,10 +10,13 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from engine.aws.answers import require, unreadable
+
 if TYPE_CHECKING:
     from mypy_boto3_ecs import ECSClient
 
 DESCRIBE_SERVICES_BATCH = 10
+_DESCRIBE = "DescribeServices"
 
 # A service in these states no longer runs anything and cannot be updated back to life.
 GONE_STATUSES = frozenset({"INACTIVE", "DRAINING"})
@@ -43,24 +46,43 @@ def describe_services(client: ECSClient, cluster: str, names: Sequence[str]) -> 
     lookup = ServiceLookup()
     unique = list(dict.fromkeys(names))
     for batch in chunks(unique, DESCRIBE_SERVICES_BATCH):
-        response = client.describe_services(cluster=cluster, services=batch)
-        for entry in response.get("services", []):
-            service: dict[str, Any] = dict(entry)
-            name = str(service.get("serviceName", ""))
-            status = str(service.get("status", ""))
+        response: Mapping[str, Any] = client.describe_services(cluster=cluster, services=batch)
+        for entry in require(response, _DESCRIBE, "services", list):
+            service = _service_entry(entry, batch)
+            name = str(service["serviceName"])
+            status = str(service["status"])
             if status in GONE_STATUSES:
                 lookup.missing[name] = f"the service is {status} (deleted)"
             else:
                 lookup.found[name] = service
-        for failure in response.get("failures", []):
+        failures = response.get("failures", [])
+        if not isinstance(failures, list):
+            raise unreadable(_DESCRIBE, f"failures is a {type(failures).__name__}, not a list")
+        for failure in failures:
+            if not isinstance(failure, Mapping):
+                raise unreadable(_DESCRIBE, f"a failure is a {type(failure).__name__}")
             name = _name_from_arn(str(failure.get("arn", "")))
             reason = failure.get("reason") or "unknown"
             detail = failure.get("detail")
             lookup.missing[name] = f"{reason}: {detail}" if detail else str(reason)
     for name in unique:
         if name not in lookup.found and name not in lookup.missing:
-            lookup.missing[name] = "not returned by DescribeServices"
+            # Neither described nor reported missing: the answer is incomplete, and nothing is
+            # concluded about this service from it.
+            raise unreadable(_DESCRIBE, f"it says nothing about {name} in cluster {cluster}")
     return lookup
+
+
+def _service_entry(entry: object, asked: Sequence[str]) -> dict[str, Any]:
+    """One described service, checked for the fields teiji reads."""
+    if not isinstance(entry, Mapping):
+        raise unreadable(_DESCRIBE, f"a service entry is a {type(entry).__name__}")
+    name, status, desired = entry.get("serviceName"), entry.get("status"), entry.get("desiredCount")
+    if not isinstance(name, str) or name not in asked:
+        raise unreadable(_DESCRIBE, f"it describes {name!r:.100}, not asked for")
+    if not isinstance(status, str) or not isinstance(desired, int) or isinstance(desired, bool):
+        raise unreadable(_DESCRIBE, f"the entry for {name} lacks its status or desiredCount")
+    return dict(entry)
 
 
 def _name_from_arn(arn: str) -> str:
