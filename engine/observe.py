@@ -22,7 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from engine.aws import autoscaling, ecs
 from engine.aws.autoscaling import ScalableTarget
 from engine.aws.clients import AccountUnreachableError
-from schemas.documents import Schedule
+from schemas.documents import Schedule, parse_service_key, service_key
 
 if TYPE_CHECKING:
     from engine.aws.clients import Clients
@@ -193,6 +193,61 @@ class ScopeObserver:
         return result
 
 
+def fail_shared_services(result: ObserveResult, keys: Iterable[str] = ()) -> None:
+    """Fail every key that names an ECS service another key also names.
+
+    Two documents for one service (``c1/web`` and the same with teiji's own account or region
+    spelled out) would flip it between their decisions every tick and leave a baseline under
+    the other key; the service is left alone until one document remains. Two keys are one
+    service when DescribeServices gives both the same ARN, or when one spells out the account
+    and region that the ARNs of the bare keys show are teiji's own (``keys``: every managed
+    key, also those that failed before they could be observed).
+    """
+    groups: dict[str, set[str]] = {}
+    for key, observation in result.observations.items():
+        if observation.service_arn:
+            groups.setdefault(observation.service_arn, set()).add(key)
+    own = _own_scope(result)
+    if own is not None:
+        by_name: dict[str, set[str]] = {}
+        for key in {*keys, *result.observations}:
+            by_name.setdefault(_canonical(key, *own), set()).add(key)
+        for name, members in by_name.items():
+            groups.setdefault(f"service {name} in teiji's own account and region", set()).update(
+                members
+            )
+    for what, members in sorted(groups.items()):
+        if len(members) < 2:
+            continue
+        for key in sorted(members):
+            if key not in result.observations and key not in result.failures:
+                continue  # failed before it was observed, and reported then
+            result.observations.pop(key, None)
+            result.failures[key] = (
+                f"the schedules for {', '.join(sorted(members))} name one ECS service ({what}); "
+                "teiji leaves it alone until one document remains"
+            )
+
+
+def _own_scope(result: ObserveResult) -> tuple[str, str] | None:
+    """(region, account) of teiji's own services, from the ARN of one it observed."""
+    for observation in result.observations.values():
+        arn = observation.service_arn or ""
+        parts = arn.split(":")
+        if observation.account is None and observation.region is None and len(parts) > 5:
+            return parts[3], parts[4]
+    return None
+
+
+def _canonical(key: str, region: str, account: str) -> str:
+    service, key_account, key_region = parse_service_key(key)
+    return service_key(
+        service,
+        None if key_account == account else key_account,
+        None if key_region == region else key_region,
+    )
+
+
 def batches(items: Sequence[Schedule], size: int) -> Iterator[list[Schedule]]:
     for start in range(0, len(items), size):
         yield list(items[start : start + size])
@@ -206,4 +261,5 @@ def observe(clients: Clients, schedules: Iterable[Schedule]) -> ObserveResult:
         for unit in observer.units():
             unit()
         result.merge(observer.result())
+    fail_shared_services(result)
     return result

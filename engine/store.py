@@ -417,6 +417,7 @@ class ConfigStore:
             max_override=max_override,
             default_timezone=default_timezone,
             checks=checks,
+            own_region=self.clients.region,
         )
         problems.extend(cross)
         if not keep_ended:

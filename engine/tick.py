@@ -46,7 +46,14 @@ from engine.lease import (
 )
 from engine.logs import log_event, log_service, log_tick
 from engine.model import Decision
-from engine.observe import Observation, ObserveResult, ScopeObserver, by_scope, error_text
+from engine.observe import (
+    Observation,
+    ObserveResult,
+    ScopeObserver,
+    by_scope,
+    error_text,
+    fail_shared_services,
+)
 from engine.plan import ServicePlan, plan_service, who_decided
 from engine.report import ServiceReport, TickReport
 from engine.store import BATCH_GET_LIMIT, ConfigStore, LoadedConfig, StateStore, StoreError
@@ -354,7 +361,9 @@ class _Tick:
                 )
 
         reachable = self._reach_accounts(managed, decisions, report)
-        observed, baselines = self._observe(reachable, decisions, report)
+        observed, baselines = self._observe(
+            reachable, decisions, report, named=[s.key for s in managed]
+        )
         if baselines is None:
             return
         self._converge_all(reachable, observed, decisions, baselines, report)
@@ -393,9 +402,17 @@ class _Tick:
         return [s for s in managed if s.account not in unreachable]
 
     def _observe(
-        self, managed: Sequence[Schedule], decisions: Mapping[str, Decision], report: TickReport
+        self,
+        managed: Sequence[Schedule],
+        decisions: Mapping[str, Decision],
+        report: TickReport,
+        *,
+        named: Sequence[str] = (),
     ) -> tuple[ObserveResult, dict[str, Baseline] | None]:
-        """Every group's reads and the baselines, all at once; one round trip deep."""
+        """Every group's reads and the baselines, all at once; one round trip deep.
+
+        ``named``: every managed key, also those of accounts that could not be reached, so
+        that one service under two keys is left alone even when one key failed already."""
         observers = [
             ScopeObserver(self.clients, scope, members)
             for scope, members in by_scope(managed).items()
@@ -408,6 +425,7 @@ class _Tick:
         observed = ObserveResult()
         for observer in observers:
             observed.merge(observer.result())
+        fail_shared_services(observed, named)
         for key, message in observed.failures.items():
             decision = decisions[key]
             report.services.append(

@@ -80,7 +80,8 @@ class Baseline(_Record):
     ``min_capacity``/``max_capacity``/``suspended`` are None when the service had no scalable
     target at the time. What people change while the service is stopped (a hand scale, a
     target registered, re-registered or removed) becomes the new original: the baseline is
-    amended (``amended_at``, a new ``version``), never left to restore what they replaced. ``version`` is unique per write so a delete can be made conditional on
+    amended (``amended_at``, a new ``version``), never left to restore what they replaced.
+    ``version`` is unique per write so a delete can be made conditional on
     the very record that was read (never on a newer one written meanwhile).
     """
 

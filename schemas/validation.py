@@ -35,6 +35,7 @@ from schemas.documents import (
     StoppedCapacity,
     Window,
     describe_value,
+    parse_service_key,
     quote,
     service_key,
 )
@@ -439,6 +440,8 @@ def validate_documents(
     default_timezone: str = DEFAULT_TIMEZONE,
     checks: Sequence[DocumentCheck] = (),
     check_calendars: bool = True,
+    own_region: str | None = None,
+    own_account: str | None = None,
 ) -> tuple[DocumentSet, list[Problem]]:
     """Parse each ``(source, index, raw)`` and check the rules that span documents.
 
@@ -451,7 +454,9 @@ def validate_documents(
     (aware; default the current time) measures overrides without a ``start``.
     ``default_timezone`` is the zone of a schedule that names none.
     Invalid documents are left out of the set; the first of two duplicates is kept. An override
-    that has already ended is valid: it is simply inactive.
+    that has already ended is valid: it is simply inactive, and the length cap does not apply
+    to it. With ``own_region`` (and ``own_account``) given, two schedules naming one ECS
+    service under two spellings of its key are both reported (see ``duplicate_services``).
     """
     if now is None:
         now = datetime.now(UTC)
@@ -505,7 +510,8 @@ def validate_documents(
                     )
                     continue
                 override_origin[parsed.id] = (source, index)
-            too_long = _override_too_long(parsed, now, max_override)
+            # The cap is for overrides still in force: one that has ended limits nothing.
+            too_long = _override_too_long(parsed, now, max_override) if parsed.until > now else None
             if too_long:
                 problems.append(Problem(source, label, "until", too_long))
                 continue
@@ -515,6 +521,13 @@ def validate_documents(
             docs, labels, invalid_calendars, known_calendars, check_calendars=check_calendars
         )
     )
+    if own_region is not None or own_account is not None:
+        twins = duplicate_services(
+            docs.schedules, labels, own_region=own_region, own_account=own_account
+        )
+        problems.extend(twins)
+        for problem in twins:
+            docs.schedules.pop(problem.document.partition(" ")[2], None)
     return docs, problems
 
 
@@ -621,6 +634,58 @@ def growth_cap(cap: int) -> DocumentCheck:
         ]
 
     return check
+
+
+def canonical_service_key(
+    key: str, *, own_region: str | None, own_account: str | None = None
+) -> str:
+    """One key per ECS service: teiji's own account and region spelled out are the bare key
+    (``c1/web@ap-northeast-1`` is ``c1/web`` when teiji runs in ap-northeast-1)."""
+    service, account, region = parse_service_key(key)
+    return service_key(
+        service,
+        None if account == own_account else account,
+        None if region == own_region else region,
+    )
+
+
+def duplicate_services(
+    schedules: Mapping[str, Schedule],
+    labels: Mapping[int, tuple[str, str]],
+    *,
+    own_region: str | None,
+    own_account: str | None = None,
+) -> list[Problem]:
+    """A problem for every schedule that names the same ECS service as another one.
+
+    Both are reported, so that the service is left alone: acting on either would let the two
+    documents flip it every tick and leave a baseline under the other key.
+    """
+    groups: dict[str, list[Schedule]] = {}
+    for schedule in schedules.values():
+        canonical = canonical_service_key(
+            schedule.key, own_region=own_region, own_account=own_account
+        )
+        groups.setdefault(canonical, []).append(schedule)
+    problems: list[Problem] = []
+    for canonical, members in sorted(groups.items()):
+        if len(members) < 2:
+            continue
+        keys = sorted(m.key for m in members)
+        for member in members:
+            source, _ = labels[id(member)]
+            others = ", ".join(k for k in keys if k != member.key)
+            problems.append(
+                Problem(
+                    source,
+                    f"schedule {member.key}",
+                    "service",
+                    f"names the same ECS service as the schedule for {others} ({canonical} in "
+                    "teiji's own account and region); teiji leaves the service alone until "
+                    "one document remains",
+                )
+            )
+    return problems
 
 
 def _duplicate(kind: str, name: str, first: tuple[str, int]) -> str:
