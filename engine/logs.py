@@ -17,6 +17,23 @@ from engine.report import ServiceReport, TickReport
 
 LOGGER_NAME = "teiji"
 _FIELDS = "teiji_fields"
+# A logged string longer than this is cut: a 100 KB service name in an event must not become a
+# 100 KB log line (CloudWatch Logs caps an event at 256 KB, and costs by the byte).
+MAX_LOGGED_CHARS = 2048
+
+
+def capped(value: Any, limit: int = MAX_LOGGED_CHARS) -> Any:
+    """``value`` with every string in it (in lists and maps too) cut to ``limit`` characters,
+    saying how much was cut."""
+    if isinstance(value, str):
+        if len(value) <= limit:
+            return value
+        return f"{value[:limit]}… ({len(value) - limit} more characters cut)"
+    if isinstance(value, dict):
+        return {capped(str(k), limit): capped(v, limit) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [capped(v, limit) for v in value]
+    return value
 
 
 class JsonLinesFormatter(logging.Formatter):
@@ -26,9 +43,9 @@ class JsonLinesFormatter(logging.Formatter):
         line: dict[str, Any] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
             "level": record.levelname,
-            "event": record.getMessage(),
+            "event": capped(record.getMessage()),
         }
-        line.update(getattr(record, _FIELDS, {}) or {})
+        line.update(capped(dict(getattr(record, _FIELDS, {}) or {})))
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         return json.dumps(line, ensure_ascii=False, default=str)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,6 +21,24 @@ OUTCOMES: tuple[Outcome, ...] = (
     "skipped",
     "failed",
 )
+# ANSI escape sequences: CSI (ESC [ ... final byte), OSC (ESC ] ... BEL or ESC \), and the
+# ones of ESC and one more character (ESC c resets the terminal).
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[ -~]")
+
+
+def for_people(text: str, limit: int | None = None) -> str:
+    """``text`` fit for a terminal: escape sequences removed, every other control or format
+    character (a newline, a bell, a right-to-left override) shown as ``?``, cut at ``limit``.
+
+    Anyone who can write the config table writes ``created_by`` and other free text; what
+    they write must not move the cursor, recolour or rewrite an operator's terminal."""
+    shown = _ANSI.sub("", text)
+    shown = "".join("?" if unicodedata.category(ch).startswith("C") else ch for ch in shown)
+    if limit is not None and len(shown) > limit:
+        shown = shown[: max(0, limit - 1)] + "…"
+    return shown
+
+
 LeaseStatus = Literal["acquired", "held", "lost", "not taken (dry run)", "not taken"]
 
 

@@ -70,6 +70,7 @@ from engine.overrides import (
     parse_length,
 )
 from engine.putdiff import plan_put
+from engine.report import for_people
 from engine.store import (
     CheckedWrite,
     ConfigStore,
@@ -1379,8 +1380,8 @@ def _override_cells(stored: StoredOverride, now: datetime, timezone: str) -> lis
         start,
         _local(override.until, timezone),
         colour(status, "bold") if status == "active" else status,
-        override.created_by or "-",
-        override.reason,
+        for_people(override.created_by or "-"),
+        for_people(override.reason),
     ]
 
 
@@ -1393,10 +1394,10 @@ def run_override_cancel(args: argparse.Namespace) -> int:
     override = target.override
     detail = ""
     if override is not None:
-        author = f" by {override.created_by}" if override.created_by else ""
+        author = f" by {for_people(override.created_by)}" if override.created_by else ""
         timezone = _timezone_of(session, target.key)
         until = _local(override.until, timezone)
-        detail = f" (kept it {override.state} until {until}{author}: {override.reason})"
+        detail = f" (kept it {override.state} until {until}{author}: {for_people(override.reason)})"
     follows = _now_line(session, target.key, now, ticking=args.now)
     payload = {
         "table": session.table,

@@ -29,7 +29,7 @@ from engine.config import Settings, SettingsError
 from engine.lease import printable
 from engine.localtime import time_text
 from engine.logs import setup_logging, silence_logging
-from engine.report import ServiceReport, TickReport
+from engine.report import ServiceReport, TickReport, for_people
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -161,8 +161,8 @@ def _actions_text(service: ServiceReport) -> str:
 
 def _note_text(service: ServiceReport) -> str:
     if service.error:
-        return colour(f"error: {service.error}", "failed")
-    return service.notes[-1] if service.notes else ""
+        return colour(f"error: {for_people(service.error)}", "failed")
+    return for_people(service.notes[-1]) if service.notes else ""
 
 
 def _decision_text(service: ServiceReport) -> str:
