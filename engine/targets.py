@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from engine.aws.answers import require
 from engine.aws.clients import AccountUnreachableError, Clients
 from engine.aws.ecs import chunks
 
@@ -504,7 +505,10 @@ def _describe_service_tasks(ecs: ECSClient, cluster: str, service_name: str) -> 
     )
     tasks: list[Any] = []
     for chunk in chunks(arns, DESCRIBE_CHUNK):
-        tasks.extend(ecs.describe_tasks(cluster=cluster, tasks=chunk).get("tasks", []))
+        answer: Mapping[str, Any] = ecs.describe_tasks(cluster=cluster, tasks=chunk)
+        # No task is concluded absent from an answer without its list (repair would
+        # deregister its targets).
+        tasks.extend(require(answer, "DescribeTasks", "tasks", list))
     return tasks
 
 
@@ -521,8 +525,8 @@ def _list_task_arns(
         }
         if token:
             params["nextToken"] = token
-        page = ecs.list_tasks(**params)
-        yield from page.get("taskArns", [])
+        page: Mapping[str, Any] = ecs.list_tasks(**params)
+        yield from require(page, "ListTasks", "taskArns", list)
         token = page.get("nextToken")
         if not token:
             return
