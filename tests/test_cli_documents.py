@@ -148,7 +148,10 @@ def test_validate_json_output(capsys: pytest.CaptureFixture[str], tmp_path: Path
 def test_validate_override_limit_from_option_and_environment(
     capsys: pytest.CaptureFixture[str], files: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    dev = files["dev.yaml"]
+    # The cap applies to overrides still in force (one that has ended limits nothing).
+    path = Path(files["dev.yaml"]).with_name("dev-later.yaml")
+    path.write_text(DEV.replace("2026-12-01", "2099-12-01"), encoding="utf-8")
+    dev = str(path)
     code, out, _ = run(capsys, "validate", "--max-override", "4h", dev)
     assert code == 0
     code, out, _ = run(capsys, "validate", "--max-override", "2h", dev)
