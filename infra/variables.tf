@@ -177,7 +177,7 @@ variable "log_level" {
 }
 
 variable "protected" {
-  description = "cluster/service patterns teiji must never stop or shrink, whatever a document says (TEIJI_PROTECTED), e.g. [\"prod-*/*\"]."
+  description = "cluster/service patterns teiji must never change at all (no stop, start or growth, overrides included), whatever a document says (TEIJI_PROTECTED), e.g. [\"prod-*/*\"]."
   type        = list(string)
   default     = []
 }
