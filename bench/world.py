@@ -23,7 +23,8 @@ import botocore.loaders
 import botocore.session
 
 from engine.config import Access
-from schemas.documents import Schedule, TargetsMode, Window, service_key
+from schemas.documents import Schedule, TargetsMode, Window
+from schemas.keys import service_key
 
 OWN_ACCOUNT = "123456789012"  # moto's default account: the deployment's own
 OTHER_ACCOUNTS = ("210987654321", "345678901234")

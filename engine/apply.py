@@ -23,7 +23,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from engine.aws import autoscaling, ecs
 from engine.aws.clients import AccountUnreachableError
-from engine.observe import Observation, error_text
+from engine.model import Observation
+from engine.observe import error_text
 from engine.plan import Action, Intent, ServicePlan
 from engine.store import StateStore, StoreError
 

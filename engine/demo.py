@@ -33,7 +33,7 @@ from unittest import mock
 from engine.config import Access, Settings
 from engine.localtime import localize, to_local, zone
 from engine.logs import silence_logging
-from engine.model import Decision
+from engine.model import Decision, bounds_text
 from engine.overrides import build_override
 from engine.plan import Action
 from engine.report import ServiceReport
@@ -473,7 +473,10 @@ def capacity_text(actions: Sequence[Action]) -> str:
     for action in actions:
         if action.kind != "register_target":
             continue
-        parts.append(f"Min/Max {_bounds(action.before)}->{_bounds(action.after)}")
+        parts.append(
+            f"Min/Max {bounds_text(action.before, suspended=False)}"
+            f"->{bounds_text(action.after, suspended=False)}"
+        )
         before = _flags(action.before)
         after = _flags(action.after)
         if after.all_suspended and not before.all_suspended:
@@ -483,12 +486,6 @@ def capacity_text(actions: Sequence[Action]) -> str:
     if not parts and any(a.kind == "save_baseline" for a in actions):
         parts.append("baseline saved")
     return ", ".join(parts)
-
-
-def _bounds(values: Any) -> str:
-    if "min_capacity" not in values:
-        return "none"
-    return f"{values['min_capacity']}..{values['max_capacity']}"
 
 
 def _flags(values: Any) -> SuspendedState:

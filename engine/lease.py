@@ -105,12 +105,6 @@ class Cover:
         return [lease_name((index, self.count)) for index in sorted(self.indices)]
 
 
-def wanted_keys(keys: Collection[str], services: Collection[str]) -> set[str]:
-    """The keys a ``services`` list names: a key exactly, or every scope of ``cluster/service``."""
-    wanted = set(services)
-    return {k for k in keys if k in wanted or k.split("@", 1)[0] in wanted}
-
-
 def cover_for(
     shard: tuple[int, int] | None, shards: int, named_keys: Collection[str] | None
 ) -> Cover:

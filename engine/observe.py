@@ -20,37 +20,13 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from engine.aws import autoscaling, ecs
-from engine.aws.autoscaling import ScalableTarget
 from engine.aws.clients import AccountUnreachableError
-from schemas.documents import Schedule, parse_service_key, service_key
+from engine.model import Observation, ScalableTarget, resource_id
+from schemas.documents import Schedule
+from schemas.keys import ServiceKey
 
 if TYPE_CHECKING:
     from engine.aws.clients import Clients
-
-
-@dataclass(frozen=True, slots=True)
-class Observation:
-    """What one ECS service looks like now, with its scalable target (None when it has none)."""
-
-    key: str
-    cluster: str
-    service: str
-    account: str | None
-    region: str | None
-    desired_count: int
-    running_count: int
-    service_arn: str | None
-    created_at: datetime | None
-    target: ScalableTarget | None
-    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
-
-    @property
-    def resource_id(self) -> str:
-        return autoscaling.resource_id(self.cluster, self.service)
-
-    @property
-    def load_balancers(self) -> list[Mapping[str, Any]]:
-        return list(self.raw.get("loadBalancers") or [])
 
 
 @dataclass
@@ -165,7 +141,7 @@ class ScopeObserver:
                     )
 
     def _read_targets(self, batch: Sequence[Schedule]) -> None:
-        ids = [autoscaling.resource_id(s.cluster, s.service_name) for s in batch]
+        ids = [resource_id(s.cluster, s.service_name) for s in batch]
         try:
             client = self.clients.autoscaling(self.account, self.region)
             targets = autoscaling.describe_scalable_targets(client, ids)
@@ -186,9 +162,7 @@ class ScopeObserver:
             elif key in self._target_failures:
                 result.failures[key] = self._target_failures[key]
             elif key in self._entries:
-                target = self._targets.get(
-                    autoscaling.resource_id(schedule.cluster, schedule.service_name)
-                )
+                target = self._targets.get(resource_id(schedule.cluster, schedule.service_name))
                 result.observations[key] = observation_from(schedule, self._entries[key], target)
         return result
 
@@ -240,12 +214,7 @@ def _own_scope(result: ObserveResult) -> tuple[str, str] | None:
 
 
 def _canonical(key: str, region: str, account: str) -> str:
-    service, key_account, key_region = parse_service_key(key)
-    return service_key(
-        service,
-        None if key_account == account else key_account,
-        None if key_region == region else key_region,
-    )
+    return str(ServiceKey.parse(key).canonical(account, region))
 
 
 def batches(items: Sequence[Schedule], size: int) -> Iterator[list[Schedule]]:

@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 from engine.localtime import localize, to_local, zone
 from schemas.documents import Override, Schedule, State, parse_hhmm
+from schemas.keys import Closeness, keys_named
 from schemas.validation import duration_text, parse_document
 
 OVERRIDE_ID_BYTES = 4  # 8 hex characters: short enough to type, 4 billion values per service
@@ -269,8 +270,8 @@ def find_override(ref: str, stored: Sequence[StoredOverride]) -> StoredOverride:
         ident, service = ref, ""
     matches = [s for s in stored if s.id == ident]
     if service:
-        exact = [s for s in matches if s.key == service]
-        matches = exact or [s for s in matches if s.key.split("@", 1)[0] == service]
+        named = set(keys_named(service, {s.key for s in matches}, loosest=Closeness.UNSCOPED))
+        matches = [s for s in matches if s.key in named]
     if len(matches) == 1:
         return matches[0]
     if not matches:

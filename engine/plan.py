@@ -30,9 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from engine.aws.autoscaling import ScalableTarget
-from engine.model import Decision
-from engine.observe import Observation
+from engine.model import Decision, Observation, ScalableTarget, bounds_text
 from schemas.documents import Schedule
 from schemas.records import (
     ALL_SUSPENDED,
@@ -91,7 +89,7 @@ class Action:
         if self.kind == "update_service":
             return f"desired {self.before.get('desired_count')}->{self.desired_count}"
         if self.kind == "register_target":
-            return f"target {_bounds_text(self.before)} -> {_bounds_text(self.after)}"
+            return f"target {bounds_text(self.before)} -> {bounds_text(self.after)}"
         if self.kind == "save_baseline":
             return "save baseline"
         if self.kind == "amend_baseline":
@@ -99,19 +97,6 @@ class Action:
         if self.kind == "archive_baseline":
             return f"archive the earlier baseline to {self.after.get('pk')} {self.after.get('sk')}"
         return "delete baseline"
-
-
-def _bounds_text(values: Mapping[str, Any]) -> str:
-    if "min_capacity" not in values:
-        return "none"
-    flags = values.get("suspended") or {}
-    suspended = [name for name in ("dynamic_in", "dynamic_out", "scheduled") if flags.get(name)]
-    text = f"{values['min_capacity']}..{values['max_capacity']}"
-    if len(suspended) == 3:
-        return f"{text} suspended"
-    if suspended:
-        return f"{text} suspended:{','.join(suspended)}"
-    return text
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +177,7 @@ def amended_baseline(
     elif target is not None and not looks_pinned(target):
         flags = baseline.suspended or NONE_SUSPENDED
         if not baseline.has_target:
-            said.append(f"scalable target {_bounds_text(target.as_json())} registered")
+            said.append(f"scalable target {bounds_text(target.as_json())} registered")
         else:
             if baseline.min_capacity != target.min_capacity:
                 said.append(f"MinCapacity {baseline.min_capacity}→{target.min_capacity}")
@@ -220,7 +205,7 @@ def amended_baseline(
 
 
 def _saved_bounds(baseline: Baseline) -> str:
-    return _bounds_text(_baseline_values(baseline))
+    return bounds_text(_baseline_values(baseline))
 
 
 _FLAG_NAMES = (
@@ -504,7 +489,7 @@ def _fit_target(
     if pinned and (lo is None or hi is None):
         return want, (
             f"the scalable target is pinned as teiji stops a service "
-            f"({_bounds_text(target.as_json())}) and no baseline says what its bounds were; "
+            f"({bounds_text(target.as_json())}) and no baseline says what its bounds were; "
             "teiji does not take bounds from its own pin. Register the bounds you want on the "
             "target, or set running.min_capacity and running.max_capacity in the schedule"
         )

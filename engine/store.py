@@ -3,7 +3,7 @@
 Both tables have the key ``pk`` (S, HASH) + ``sk`` (S, RANGE).
 
 Config table — one item per document, its fields as plain attributes:
-- schedule  ``pk="schedule"``, ``sk=<service key>`` (``cluster/service``, see ``service_key``);
+- schedule  ``pk="schedule"``, ``sk=<service key>`` (``cluster/service``, see ``schemas.keys``);
   ``service``/``account``/``region`` may be left out: the sort key names the service.
 - calendar  ``pk="calendar"``, ``sk=<name>``.
 - override  ``pk="override"``, ``sk="<service key>#<id>"`` and a numeric ``expires_at`` (epoch
@@ -47,7 +47,8 @@ from engine.aws.answers import require, unreadable
 from engine.config import DEFAULT_MAX_OVERRIDE, Settings
 from engine.putdiff import HASH_ATTRIBUTE, stamped
 from engine.tablecheck import kind_mismatch
-from schemas.documents import DEFAULT_TIMEZONE, Calendar, Override, Schedule, parse_service_key
+from schemas.documents import DEFAULT_TIMEZONE, Calendar, Override, Schedule
+from schemas.keys import ServiceKey
 from schemas.records import BASELINE_ARCHIVE_PK, Baseline
 from schemas.validation import (
     DocumentCheck,
@@ -216,12 +217,12 @@ def document_from_item(item: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _fill_service(doc: dict[str, Any], key: str) -> None:
-    service, account, region = parse_service_key(key)
-    doc.setdefault("service", service)
-    if account:
-        doc.setdefault("account", account)
-    if region:
-        doc.setdefault("region", region)
+    parsed = ServiceKey.parse(key)
+    doc.setdefault("service", parsed.name)
+    if parsed.account:
+        doc.setdefault("account", parsed.account)
+    if parsed.region:
+        doc.setdefault("region", parsed.region)
 
 
 def _one_line(text: str, limit: int | None = None) -> str:

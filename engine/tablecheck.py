@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from schemas.documents import KINDS
+from schemas.documents import KINDS, quote
 
 Severity = Literal["error", "warning", "note"]
 # teiji writes expires_at one day after until (engine.store.OVERRIDE_TTL_GRACE).
@@ -82,7 +82,7 @@ def kind_mismatch(item: Mapping[str, Any]) -> str | None:
     kind = item.get("kind")
     if kind is None or kind == pk or pk not in KINDS:
         return None
-    shown = repr(kind) if isinstance(kind, str) else f"a {type(kind).__name__}"
+    shown = quote(kind) if isinstance(kind, str) else f"a {type(kind).__name__}"
     if isinstance(kind, str) and kind in KINDS:
         return (
             f"stored under pk={pk!r} but its kind is {shown}: {_a(kind)} belongs under "

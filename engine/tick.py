@@ -42,12 +42,10 @@ from engine.lease import (
     describe,
     holder_id,
     utc,
-    wanted_keys,
 )
 from engine.logs import log_event, log_service, log_tick
-from engine.model import Decision
+from engine.model import Decision, Observation
 from engine.observe import (
-    Observation,
     ObserveResult,
     ScopeObserver,
     by_scope,
@@ -58,6 +56,7 @@ from engine.plan import ServicePlan, plan_service, who_decided
 from engine.report import ServiceReport, TickReport
 from engine.store import BATCH_GET_LIMIT, ConfigStore, LoadedConfig, StateStore, StoreError
 from schemas.documents import Override, Schedule
+from schemas.keys import keys_wanted
 from schemas.records import Baseline
 from schemas.validation import Problem, growth_cap
 
@@ -307,7 +306,7 @@ class _Tick:
             return cover_for(shard, count, None)
         loaded = self._load(at)
         keys = set(loaded.documents.schedules) | set(loaded.problem_keys)
-        named = wanted_keys(keys, services) or set(services)
+        named = keys_wanted(keys, services) or set(services)
         return cover_for(None, count, named)
 
     def _held(self, at: datetime, blocked: Blocked) -> TickReport:
@@ -565,9 +564,9 @@ def _select(
     schedules = loaded.documents.schedules
     keys = set(schedules) | set(loaded.problem_keys)
     if services is not None:
-        chosen = wanted_keys(keys, services)
+        chosen = keys_wanted(keys, services)
         for name in sorted(set(services)):
-            if not wanted_keys(keys, [name]):
+            if not keys_wanted(keys, [name]):
                 report.services.append(
                     ServiceReport(
                         name,

@@ -11,9 +11,8 @@ from schemas.documents import (
     Schedule,
     StoppedCapacity,
     Window,
-    parse_service_key,
-    service_key,
 )
+from schemas.keys import ServiceKey, service_key
 
 __all__ = [
     "DEFAULT_TIMEZONE",
@@ -24,8 +23,8 @@ __all__ = [
     "Override",
     "RunningCapacity",
     "Schedule",
+    "ServiceKey",
     "StoppedCapacity",
     "Window",
-    "parse_service_key",
     "service_key",
 ]

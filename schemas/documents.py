@@ -32,6 +32,8 @@ from pydantic import (
     model_validator,
 )
 
+from schemas.keys import ACCOUNT_ID, REGION_NAME, service_key
+
 DEFAULT_TIMEZONE = "Asia/Tokyo"
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _DAY_ALIASES = {
@@ -51,8 +53,6 @@ _HHMM = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$", re.ASCII)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$", re.ASCII)
 _ECS_NAME = r"[A-Za-z0-9][A-Za-z0-9_-]{0,254}"
 SERVICE_PATTERN = re.compile(rf"^(?P<cluster>{_ECS_NAME})/(?P<service>{_ECS_NAME})$", re.ASCII)
-_ACCOUNT = re.compile(r"^[0-9]{12}$", re.ASCII)
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]+$", re.ASCII)
 _COUNTRY = re.compile(r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$", re.ASCII)
 
 # Long enough for any sensible value, short enough that a pasted blob fails fast and cheaply.
@@ -445,13 +445,13 @@ def _check_service(value: str) -> str:
 
 
 def _check_account(value: str) -> str:
-    if not _ACCOUNT.match(value):
+    if not ACCOUNT_ID.match(value):
         raise ValueError(f"{quote(value)} is not a 12-digit AWS account id")
     return value
 
 
 def _check_region(value: str) -> str:
-    if not _REGION.match(value):
+    if not REGION_NAME.match(value):
         raise ValueError(f"{quote(value)} is not an AWS region name such as ap-northeast-1")
     return value
 
@@ -715,32 +715,6 @@ class Override(_Document):
 
     def active_at(self, at: datetime) -> bool:
         return (self.start is None or self.start <= at) and at < self.until
-
-
-def service_key(service: str, account: str | None = None, region: str | None = None) -> str:
-    """The one string that names a managed service everywhere (config sk, baselines, reports).
-
-    ``cluster/service`` in the deployment's own account and region; otherwise the scope follows
-    an ``@``: ``cluster/service@us-east-1``, ``cluster/service@123456789012`` or
-    ``cluster/service@123456789012/us-east-1``.
-    """
-    scope = "/".join(part for part in (account, region) if part)
-    return f"{service}@{scope}" if scope else service
-
-
-def parse_service_key(key: str) -> tuple[str, str | None, str | None]:
-    """Inverse of ``service_key``: (cluster/service, account, region)."""
-    service, _, scope = key.partition("@")
-    account: str | None = None
-    region: str | None = None
-    for part in scope.split("/") if scope else ():
-        if _ACCOUNT.match(part):
-            account = part
-        elif _REGION.match(part):
-            region = part
-        else:
-            raise ValueError(f"{part!r} in {key!r} is neither an account id nor a region")
-    return service, account, region
 
 
 Document = Annotated[Schedule | Calendar | Override, Field(discriminator="kind")]

@@ -35,12 +35,11 @@ from schemas.documents import (
     StoppedCapacity,
     Window,
     describe_value,
-    parse_service_key,
     quote,
-    service_key,
 )
 from schemas.documents import CronPair as _CronPair
 from schemas.documents import DateRange as _DateRange
+from schemas.keys import Closeness, ServiceKey, keys_named, service_key
 
 ParsedDocument = Schedule | Calendar | Override
 
@@ -89,10 +88,8 @@ class DocumentSet:
 
     def find_schedule(self, service: str) -> Schedule | None:
         """By key (``cluster/service[@scope]``), or by ``cluster/service`` when that is unique."""
-        if service in self.schedules:
-            return self.schedules[service]
-        matches = [s for s in self.schedules.values() if s.service == service]
-        return matches[0] if len(matches) == 1 else None
+        matches = keys_named(service, self.schedules, loosest=Closeness.UNSCOPED)
+        return self.schedules[matches[0]] if len(matches) == 1 else None
 
 
 # --------------------------------------------------------------------------------------------
@@ -641,12 +638,7 @@ def canonical_service_key(
 ) -> str:
     """One key per ECS service: teiji's own account and region spelled out are the bare key
     (``c1/web@ap-northeast-1`` is ``c1/web`` when teiji runs in ap-northeast-1)."""
-    service, account, region = parse_service_key(key)
-    return service_key(
-        service,
-        None if account == own_account else account,
-        None if region == own_region else region,
-    )
+    return str(ServiceKey.parse(key).canonical(own_account, own_region))
 
 
 def duplicate_services(

@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from schemas.documents import parse_service_key
+from schemas.keys import ServiceKey
 from tests.faults import Capacity, baseline_capacity, capacities, stored_items
 from tests.world import ACCOUNT, REGION, World
 
@@ -56,10 +56,10 @@ def baselines_naming(
     found: dict[str, Mapping[str, Any]] = {}
     for sk, item in items.items():
         try:
-            name, item_account, item_region = parse_service_key(sk)
+            parsed = ServiceKey.parse(sk)
         except ValueError:
             continue
-        if name == service and item_account in (None, account) and item_region in (None, region):
+        if parsed.canonical(account, region) == ServiceKey(service):
             found[sk] = item
     return found
 

@@ -20,10 +20,9 @@ from schemas import (
     Schedule,
     StoppedCapacity,
     Window,
-    parse_service_key,
-    service_key,
 )
 from schemas.documents import DAY_NAMES, describe_value, parse_days, parse_hhmm
+from schemas.keys import ServiceKey, service_key
 from schemas.validation import parse_document
 
 JST = timezone(timedelta(hours=9))
@@ -106,7 +105,7 @@ def test_schedule_defaults_and_names() -> None:
 def test_schedule_key_carries_account_and_region() -> None:
     schedule = Schedule(service="c/s", mode="always_on", account="123456789012", region="us-east-1")
     assert schedule.key == "c/s@123456789012/us-east-1"
-    assert parse_service_key(schedule.key) == ("c/s", "123456789012", "us-east-1")
+    assert ServiceKey.parse(schedule.key) == ServiceKey("c/s", "123456789012", "us-east-1")
 
 
 @pytest.mark.parametrize(
@@ -119,12 +118,13 @@ def test_schedule_key_carries_account_and_region() -> None:
 )
 def test_service_key_round_trip(account: str | None, region: str | None, key: str) -> None:
     assert service_key("c/s", account, region) == key
-    assert parse_service_key(key) == ("c/s", account, region)
+    assert ServiceKey.parse(key) == ServiceKey("c/s", account, region)
+    assert str(ServiceKey.parse(key)) == key
 
 
 def test_parse_service_key_refuses_other_scopes() -> None:
     with pytest.raises(ValueError, match="neither an account id nor a region"):
-        parse_service_key("c/s@somewhere")
+        ServiceKey.parse("c/s@somewhere")
 
 
 def test_holidays_from_one_text_and_a_set() -> None:

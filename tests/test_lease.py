@@ -34,12 +34,12 @@ from engine.lease import (
     renew,
     shard_of,
     take,
-    wanted_keys,
     without,
 )
 from engine.report import TickReport
 from engine.store import ConfigStore, LoadedConfig
 from engine.tick import TickError, run_tick
+from schemas.keys import keys_wanted
 from tests.faults import capacities
 from tests.invariant import Capacity, assert_invariant
 from tests.world import CallLog, World, at, moto_tables, run_cli, schedule
@@ -137,9 +137,9 @@ def test_the_leases_of_named_services_cover_exactly_their_shards(
 
 def test_a_service_name_stands_for_its_schedules_in_every_account_and_region() -> None:
     stored = {"c1/web", "c1/web@us-east-1", "c1/webapp", "c2/web"}
-    assert wanted_keys(stored, ["c1/web"]) == {"c1/web", "c1/web@us-east-1"}
-    assert wanted_keys(stored, ["c1/web@us-east-1"]) == {"c1/web@us-east-1"}
-    assert wanted_keys(stored, ["c9/none"]) == set()
+    assert keys_wanted(stored, ["c1/web"]) == {"c1/web", "c1/web@us-east-1"}
+    assert keys_wanted(stored, ["c1/web@us-east-1"]) == {"c1/web@us-east-1"}
+    assert keys_wanted(stored, ["c9/none"]) == set()
 
 
 # One shard: the terminal and the scheduled Lambda ------------------------------------------------

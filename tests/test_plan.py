@@ -11,9 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.aws.autoscaling import ScalableTarget
-from engine.model import Decision
-from engine.observe import Observation
+from engine.model import Decision, Observation, ScalableTarget
 from engine.plan import (
     ServicePlan,
     in_stopped_shape,

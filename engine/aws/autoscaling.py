@@ -12,13 +12,13 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from botocore.exceptions import ClientError
 
 from engine.aws.answers import require, unreadable
 from engine.aws.ecs import chunks
+from engine.model import ScalableTarget
 from schemas.records import SuspendedState
 
 if TYPE_CHECKING:
@@ -32,34 +32,6 @@ CONCURRENT_UPDATE_BASE_DELAY = 0.5
 CONCURRENT_UPDATE_MAX_DELAY = 8.0
 _sleep = time.sleep  # replaced in tests
 _DESCRIBE = "DescribeScalableTargets"
-
-
-def resource_id(cluster: str, service: str) -> str:
-    return f"service/{cluster}/{service}"
-
-
-@dataclass(frozen=True, slots=True)
-class ScalableTarget:
-    """A service's registered scalable target, SuspendedState normalised (missing = false)."""
-
-    resource_id: str
-    min_capacity: int
-    max_capacity: int
-    suspended: SuspendedState
-
-    def holds(self, desired: int) -> bool:
-        return self.min_capacity <= desired <= self.max_capacity
-
-    def clamp(self, desired: int) -> int:
-        """Where RegisterScalableTarget with these bounds moves ``desired`` on real AWS."""
-        return max(self.min_capacity, min(self.max_capacity, desired))
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "min_capacity": self.min_capacity,
-            "max_capacity": self.max_capacity,
-            "suspended": self.suspended.model_dump(),
-        }
 
 
 def target_from_aws(entry: Mapping[str, Any]) -> ScalableTarget:

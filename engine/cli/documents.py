@@ -35,6 +35,7 @@ from engine.localtime import localize, time_text, zone
 from engine.model import Decision
 from schemas.documents import Schedule
 from schemas.jsonschema import document_json_schema
+from schemas.keys import keys_named
 from schemas.validation import DocumentSet, Problem, validate_documents
 
 
@@ -307,13 +308,12 @@ def select_schedule(
         if len(names) == 1:
             return docs.schedules[names[0]]
         raise CliError(f"{where} hold {len(names)} schedules; name one: {', '.join(names)}")
-    found = docs.find_schedule(service)
-    if found is None:
-        by_name = [s for s in docs.schedules.values() if s.service_name == service]
-        found = by_name[0] if len(by_name) == 1 else None
-    if found is None:
+    found = keys_named(service, names)
+    if len(found) > 1:
+        raise CliError(f"{service!r} names {len(found)} schedules: {', '.join(found)}")
+    if not found:
         raise CliError(f"no schedule for {service!r}; schedules here: {', '.join(names)}")
-    return found
+    return docs.schedules[found[0]]
 
 
 def _instant(at: datetime | None, schedule: Schedule) -> datetime:

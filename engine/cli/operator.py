@@ -54,8 +54,8 @@ from engine.cli.put_changes import changes_text, refusal_text
 from engine.config import Settings
 from engine.localtime import time_text
 from engine.logs import silence_logging
-from engine.model import Decision
-from engine.observe import Observation, error_text
+from engine.model import Decision, Observation
+from engine.observe import error_text
 from engine.overrides import (
     OverrideError,
     StoredOverride,
@@ -90,6 +90,7 @@ from engine.store import (
 )
 from engine.tablecheck import override_warnings
 from schemas.documents import Calendar, Override, Schedule, State
+from schemas.keys import closeness, keys_named
 from schemas.validation import DocumentSet, Problem, parse_document, validate_documents
 
 if TYPE_CHECKING:
@@ -381,18 +382,11 @@ def match_service(service: str | None, keys: Sequence[str], table_name: str) -> 
         if len(keys) == 1:
             return keys[0]
         raise CliError(f"name a service; {_known_services(keys, table_name)}")
-    if service in keys:
-        return service
-    for candidates in (
-        [k for k in keys if k.split("@", 1)[0] == service],
-        [k for k in keys if k.split("@", 1)[0].split("/", 1)[-1] == service],
-    ):
-        if len(candidates) == 1:
-            return candidates[0]
-        if len(candidates) > 1:
-            raise CliError(
-                f"{service!r} names {len(candidates)} schedules: {', '.join(candidates)}"
-            )
+    candidates = keys_named(service, keys)
+    if len(candidates) == 1:
+        return candidates[0]
+    if len(candidates) > 1:
+        raise CliError(f"{service!r} names {len(candidates)} schedules: {', '.join(candidates)}")
     near = near_matches(service, keys)
     if near:
         hint = f"did you mean {' or '.join(near)}?"
@@ -1091,33 +1085,13 @@ def _list_cells(row: ServiceRow) -> list[str]:
         capacity = bounds = "?" if row.aws_error else "-"
     else:
         capacity = f"{observed.desired_count}/{observed.running_count}"
-        bounds = _bounds(observed)
+        bounds = observed.bounds_text()
     saved = {None: "?", True: "yes", False: "no"}[row.baseline]
     if row.pending is None:
         pending = "?" if observed is None or row.problems else "-"
     else:
         pending = ", ".join(row.pending) or "nothing"
     return [row.key, now, next_change, capacity, bounds, saved, pending, why]
-
-
-def _bounds(observed: Observation) -> str:
-    target = observed.target
-    if target is None:
-        return "none"
-    text = f"{target.min_capacity}..{target.max_capacity}"
-    flags = target.suspended
-    if flags.all_suspended:
-        return f"{text} suspended"
-    names = [
-        n
-        for n, on in (
-            ("in", flags.dynamic_in),
-            ("out", flags.dynamic_out),
-            ("scheduled", flags.scheduled),
-        )
-        if on
-    ]
-    return f"{text} suspended:{','.join(names)}" if names else text
 
 
 # --------------------------------------------------------------------------------------------
@@ -1306,7 +1280,7 @@ def run_override_list(args: argparse.Namespace) -> int:
     invalid = [s for s in stored if s.override is None]
     shown = [s for s in stored if s.override is not None]
     if args.service:
-        shown = [s for s in shown if _names_service(s.key, args.service)]
+        shown = [s for s in shown if closeness(s.key, args.service) is not None]
     if not args.all:
         shown = [s for s in shown if s.override and override_status(s.override, now) != "expired"]
     shown.sort(key=lambda s: (s.override.until if s.override else now, s.sk))
@@ -1341,12 +1315,6 @@ def run_override_list(args: argparse.Namespace) -> int:
         for message in messages:
             print(f"teiji: warning: override {sk}: {message}", file=sys.stderr)
     return EXIT_OK
-
-
-def _names_service(key: str, name: str) -> bool:
-    """True when ``name`` is the key, the key without its ``@scope`` or the bare service name."""
-    unscoped = key.split("@", 1)[0]
-    return name in (key, unscoped, unscoped.split("/", 1)[-1])
 
 
 def override_json(stored: StoredOverride, now: datetime) -> dict[str, Any]:
