@@ -8,23 +8,21 @@ document model refuses it), so the two never clash.
 Japan's calendar from the library includes substitute holidays (振替休日) and citizens'
 holidays (国民の休日), which is what a Japanese office closes on. Holiday names come in English
 where the library has them, so reasons read the same for every operator.
+
+Only the countries the documents name are imported, the first time a date is looked up in one
+of them (``schemas.countries``): a tick whose schedules say ``JP`` loads Japan's module alone,
+not the library's ~250 countries.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import date
-from functools import cache, lru_cache
 from types import MappingProxyType
 
-import holidays
-
-# Imported once with this module: the first country lookup would otherwise import every
-# country module (about 0.1 s) in the middle of a tick.
-import holidays.countries
-import holidays.registry
-
-from schemas.documents import Calendar, Schedule
+from schemas.countries import holiday_class
+from schemas.countries import is_country as _is_country
+from schemas.documents import Calendar
 
 __all__ = ["HolidayCalendars"]
 
@@ -60,12 +58,7 @@ class HolidayCalendars:
     @staticmethod
     def is_country(name: str) -> bool:
         """True for ``CC`` or ``CC-SUB`` whose country and subdivision the library knows."""
-        if not Schedule.is_country_code(name):
-            return False
-        country, _, subdivision = name.partition("-")
-        if country not in _supported_countries():
-            return False
-        return not subdivision or subdivision in _subdivisions(country)
+        return _is_country(name)
 
     def _lookup_one(self, name: str, day: date) -> str | None:
         company = self._calendars.get(name)
@@ -101,27 +94,12 @@ class _CompanyCalendar:
         return day in self._dates or any(first <= day <= last for first, last in self._ranges)
 
 
-@lru_cache(maxsize=1)
-def _supported_countries() -> frozenset[str]:
-    # The registry lists country codes without importing every country's module (which
-    # holidays.list_supported_countries() does, at a cost of about 0.1 s).
-    loader = getattr(holidays.registry, "EntityLoader", None)
-    if loader is not None and hasattr(loader, "get_country_codes"):
-        return frozenset(loader.get_country_codes())
-    return frozenset(holidays.list_supported_countries())
-
-
-@cache
-def _subdivisions(country: str) -> frozenset[str]:
-    return frozenset(getattr(holidays, country).subdivisions)
-
-
 def _national_holidays(name: str, year: int) -> Mapping[date, str]:
     country, _, subdivision = name.partition("-")
-    entity = getattr(holidays, country)
+    # What holidays.country_holidays(country, ...) makes, without its lookup through the
+    # package of every country.
+    entity = holiday_class(country)
     language = _LANGUAGE if _LANGUAGE in entity.supported_languages else None
-    found = holidays.country_holidays(
-        country, subdiv=subdivision or None, years=year, language=language
-    )
+    found = entity(subdiv=subdivision or None, years=year, language=language)
     # A plain dict: HolidayBase.get() would compute years on demand, this never does.
     return {day: str(holiday) for day, holiday in found.items()}

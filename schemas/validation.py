@@ -25,6 +25,7 @@ from typing import Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
+from schemas.countries import country_codes, is_country, subdivisions
 from schemas.documents import (
     DEFAULT_TIMEZONE,
     KINDS,
@@ -687,30 +688,12 @@ def _duplicate(kind: str, name: str, first: tuple[str, int]) -> str:
     )
 
 
-@cache
-def _countries() -> dict[str, frozenset[str]]:
-    import holidays
-
-    supported: dict[str, list[str]] = holidays.list_supported_countries()
-    return {code: frozenset(subs) for code, subs in supported.items() if len(code) == 2}
-
-
-def is_country(name: str) -> bool:
-    """True for an ISO 3166 alpha-2 code the holidays library knows (JP, US, NO), optionally
-    with one of its subdivisions (US-NY)."""
-    if not Schedule.is_country_code(name):
-        return False
-    code, _, subdivision = name.partition("-")
-    countries = _countries()
-    return code in countries and (not subdivision or subdivision in countries[code])
-
-
 def _unknown_calendar(name: str, calendars: Collection[str]) -> str:
     known = sorted(calendars)
     if Schedule.is_country_code(name):
         code, _, subdivision = name.partition("-")
-        if code in _countries() and subdivision:
-            subs = ", ".join(sorted(_countries()[code])) or "none"
+        if code in country_codes() and subdivision:
+            subs = ", ".join(sorted(subdivisions(code))) or "none"
             return f"{code} has no subdivision {subdivision!r}; its subdivisions: {subs}"
         return (
             f"{name!r} is not a country code the holidays library knows; use an ISO 3166 code "

@@ -1,24 +1,22 @@
-"""The Lambda zip: what goes in, that it is reproducible, and that the handler runs from it.
+"""The Lambda zip: what goes in (the runtime only, with bytecode) and that it is reproducible.
 
-The end-to-end test unpacks a ``--local`` build and imports ``engine.handler`` in a clean
-interpreter (``-I -S``) whose path holds only the unpacked zip and the SDK the Lambda runtime
-provides, then runs a dry-run tick against the moto server.
+tests/test_lambda_isolated.py runs the handler from the unpacked zip in a clean interpreter.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import tomllib
 import zipfile
 from pathlib import Path, PurePosixPath
 from types import ModuleType
 from typing import Any
 
-import boto3
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
@@ -83,27 +81,61 @@ def names(built: Any) -> list[str]:
         ("engine/demo.py", False),
         ("engine/cli/demo.py", False),
         ("engine/samples/stg.yaml", False),
-        ("engine/cli/main.py", True),
+        ("engine/cli/main.py", False),
+        ("engine/cli/__init__.py", False),
+        ("engine/__main__.py", False),
     ],
 )
 def test_what_goes_into_the_zip(path: str, packaged: bool) -> None:
     assert build_lambda.is_packaged(PurePosixPath(path)) is packaged
 
 
-def test_requirements_leave_out_what_the_runtime_provides(tmp_path: Path) -> None:
+def _pyproject(tmp_path: Path, lambda_dependencies: str) -> Path:
     pyproject = tmp_path / "pyproject.toml"
     pyproject.write_text(
         '[project]\nname = "x"\ndependencies = ["boto3>=1.34", "Botocore", "pydantic>=2.6,<3",'
-        ' "PyYAML>=6.0", "holidays"]\n',
+        f' "PyYAML>=6.0", "holidays"]\n{lambda_dependencies}',
         encoding="utf-8",
     )
-    assert build_lambda.runtime_requirements(pyproject) == [
+    return pyproject
+
+
+def test_requirements_are_the_declared_lambda_list_with_the_project_versions(
+    tmp_path: Path,
+) -> None:
+    declared = '[tool.teiji]\nlambda-dependencies = ["pydantic", "holidays", "boto3"]\n'
+    assert build_lambda.runtime_requirements(_pyproject(tmp_path, declared)) == [
         "pydantic>=2.6,<3",
-        "PyYAML>=6.0",
         "holidays",
     ]
+
+
+def test_the_real_lambda_list_leaves_out_the_cli_and_the_runtime_sdk() -> None:
     real = build_lambda.runtime_requirements(REPO / "pyproject.toml")
-    assert real and not any(req.lower().startswith(("boto3", "botocore")) for req in real)
+    names = {build_lambda._requirement_name(req) for req in real}
+    assert {"pydantic", "holidays", "croniter", "pytz"} <= names
+    assert not names & {"pyyaml", "boto3", "botocore", "moto"}
+    # PyYAML is still a dependency of the package: the CLI reads YAML.
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert "pyyaml" in {build_lambda._requirement_name(req) for req in project["dependencies"]}
+
+
+@pytest.mark.parametrize(
+    ("lambda_dependencies", "message"),
+    [
+        ("", "[tool.teiji] lambda-dependencies must list"),
+        ('[tool.teiji]\nlambda-dependencies = "pydantic"\n', "must list the names"),
+        (
+            '[tool.teiji]\nlambda-dependencies = ["pydantic", "requests"]\n',
+            "names requests, which [project] dependencies does not list",
+        ),
+    ],
+)
+def test_a_missing_or_unknown_lambda_list_stops_the_build(
+    tmp_path: Path, lambda_dependencies: str, message: str
+) -> None:
+    with pytest.raises(build_lambda.BuildError, match=re.escape(message)):
+        build_lambda.runtime_requirements(_pyproject(tmp_path, lambda_dependencies))
 
 
 @pytest.mark.parametrize(
@@ -149,18 +181,119 @@ def test_build_is_deterministic(built: Any, source_snapshot: Path, tmp_path: Pat
     assert again.size == built.size
 
 
-def test_zip_holds_the_packages_and_nothing_else(names: list[str]) -> None:
+def test_zip_holds_the_runtime_and_nothing_else(names: list[str]) -> None:
     tops = {PurePosixPath(name).parts[0] for name in names}
     for required in ("engine", "schemas", "pydantic", "pydantic_core", "croniter", "pytz"):
         assert required in tops, f"{required} is missing"
-    assert {"holidays", "yaml", "dateutil"} <= tops
+    assert {"holidays", "dateutil"} <= tops
     assert "engine/handler.py" in names
-    assert not [n for n in names if "demo" in n or n.startswith("engine/samples/")]
-    for forbidden in ("boto3", "botocore", "s3transfer", "tests", "bin", "pytest", "moto"):
+    assert "schemas/countries.py" in names
+    for forbidden in ("boto3", "botocore", "s3transfer", "tests", "bin", "pytest", "moto", "yaml"):
         assert forbidden not in tops, f"{forbidden} must not be in the zip"
-    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
+    assert not [n for n in tops if n.lower().startswith(("pyyaml", "_yaml"))]
+    # The CLI and what only the CLI imports (YAML files, simulate, the timeline page).
+    assert not [n for n in names if n.startswith("engine/cli/") or "demo" in n]
+    assert not [n for n in names if n.startswith(("engine/samples/", "engine/data/"))]
+    for cli_only in ("__main__", "files", "simulate", "timeline_html", "pricing", "overrides"):
+        assert f"engine/{cli_only}.py" not in names
     assert not [n for n in names if n.endswith(".dist-info/RECORD")]
     assert not [n for n in names if PurePosixPath(n).parts[0].endswith(".egg-info")]
+
+
+def test_every_module_ships_its_bytecode_for_this_python(built: Any, names: list[str]) -> None:
+    tag = sys.implementation.cache_tag
+    sources = [n for n in names if n.endswith(".py")]
+    pycs = {n for n in names if n.endswith(".pyc")}
+    assert built.bytecode is True
+    assert sources and len(pycs) == len(sources)
+    for source in sources:
+        path = PurePosixPath(source)
+        assert str(path.parent / "__pycache__" / f"{path.stem}.{tag}.pyc") in pycs, source
+    with zipfile.ZipFile(built.path) as archive:
+        for name in sorted(pycs):
+            header = archive.read(name)[:16]
+            assert header[:4] == importlib.util.MAGIC_NUMBER, name
+            # PEP 552 flags: 0b01 = hash-based and not checked against the source at import.
+            assert int.from_bytes(header[4:8], "little") == 0b01, name
+
+
+def test_the_runtime_is_what_the_handler_imports(source_snapshot: Path) -> None:
+    graph = build_lambda.import_graph(source_snapshot)
+    assert "engine.handler" in graph.modules and "engine.tick" in graph.modules
+    assert "engine.calendars" in graph.modules and "schemas.countries" in graph.modules
+    assert graph.modules["engine.aws"] == PurePosixPath("engine/aws/__init__.py")
+    assert not [m for m in graph.modules if m.startswith("engine.cli")]
+    assert "engine.files" not in graph.modules  # YAML: the CLI's
+    assert "yaml" not in graph.external
+    # Imports under `if TYPE_CHECKING:` are not followed (mypy_boto3 stubs are dev-only).
+    assert not [top for top in graph.external if top.startswith("mypy_boto3")]
+    assert set(graph.external) <= {"boto3", "botocore", "pydantic", "croniter", "pytz", "holidays"}
+
+
+def _snapshot_with(source_snapshot: Path, tmp_path: Path, module: str, line: str) -> Path:
+    changed = tmp_path / "changed"
+    shutil.copytree(source_snapshot, changed)
+    path = changed / module
+    path.write_text(path.read_text(encoding="utf-8") + line, encoding="utf-8")
+    return changed
+
+
+@pytest.mark.parametrize(
+    ("module", "line", "message"),
+    [
+        ("engine/decide.py", "\nimport yaml\n", "engine.decide import(s) yaml"),
+        (
+            "engine/store.py",
+            "\n\ndef _dump() -> None:\n    import yaml  # a late import counts too\n",
+            "engine.store import(s) yaml",
+        ),
+        (
+            "engine/tick.py",
+            "\nfrom engine.cli.common import table\n",
+            "engine.tick imports engine.cli.common, which belongs to the CLI",
+        ),
+        ("engine/logs.py", "\nfrom engine.files import load_files\n", "import(s) yaml"),
+        ("engine/plan.py", "\nimport engine.nowhere\n", "engine.plan imports engine.nowhere"),
+    ],
+)
+def test_a_runtime_module_that_reaches_the_cli_stops_the_build(
+    source_snapshot: Path, tmp_path: Path, module: str, line: str, message: str
+) -> None:
+    # Someone adds an import to a runtime module: the zip would fail on the Lambda (no YAML,
+    # no CLI there), so the build refuses and names the module.
+    changed = _snapshot_with(source_snapshot, tmp_path, module, line)
+    with pytest.raises(build_lambda.BuildError, match=re.escape(message)):
+        build_lambda.build(tmp_path / "x.zip", local=True, repo=changed)
+    assert not (tmp_path / "x.zip").exists()
+
+
+def test_a_zip_for_another_python_ships_sources_and_says_so(
+    source_snapshot: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # A .pyc is only valid for the Python that wrote it: building for another version (pip's
+    # wheels for it; here this interpreter's packages stand in) gives sources only.
+    other = next(v for v in build_lambda.PYTHON_VERSIONS if v != build_lambda.running_python())
+
+    def fake_pip(target: Path, requirements: list[str], arch: str, version: str) -> None:
+        assert version == other
+        build_lambda.copy_installed(target, requirements)
+
+    monkeypatch.setattr(build_lambda, "pip_install", fake_pip)
+    monkeypatch.setattr(build_lambda, "REPO", source_snapshot)
+    output = tmp_path / "other.zip"
+    code = build_lambda.main(["--python-version", other, "--output", str(output)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert f"cannot compile bytecode for Python {other}" in captured.err
+    assert f"run the build under python{other}" in captured.err
+    assert "sources only" in captured.out
+    with zipfile.ZipFile(output) as archive:
+        names = archive.namelist()
+    assert "engine/handler.py" in names
+    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
 
 
 def test_command_line_prints_size_and_sha256(tmp_path: Path) -> None:
@@ -194,98 +327,6 @@ def test_command_line_refuses_unknown_architecture() -> None:
     )
     assert result.returncode == 2
     assert "invalid choice: 'sparc'" in result.stderr
-
-
-# The handler, from the zip, in a clean interpreter ------------------------------------------------
-def _runtime_sdk(directory: Path) -> Path:
-    """A directory that holds what the Lambda runtime puts beside the function: boto3 & co."""
-    directory.mkdir()
-    for name in RUNTIME_SDK:
-        spec = importlib.util.find_spec(name)
-        assert spec and spec.origin, name
-        origin = Path(spec.origin)
-        source = origin.parent if origin.name == "__init__.py" else origin
-        (directory / source.name).symlink_to(source)
-    return directory
-
-
-def _prepare_aws(endpoint: str) -> None:
-    from engine.aws.clients import Clients
-    from engine.config import Settings
-    from engine.store import init_tables, item_from_document, to_attribute_map
-    from schemas.documents import Schedule
-
-    region = "ap-northeast-1"
-    init_tables(
-        Clients(region=region, endpoint_url=endpoint),
-        Settings(config_table="teiji-config", state_table="teiji-state"),
-    )
-    dynamodb = boto3.client("dynamodb", endpoint_url=endpoint, region_name=region)
-    schedule = Schedule(service="example-cluster/web", mode="always_off")
-    dynamodb.put_item(TableName="teiji-config", Item=to_attribute_map(item_from_document(schedule)))
-
-    ecs = boto3.client("ecs", endpoint_url=endpoint, region_name=region)
-    ecs.create_cluster(clusterName="example-cluster")
-    ecs.register_task_definition(
-        family="web",
-        containerDefinitions=[{"name": "web", "image": "nginx", "memory": 128, "cpu": 64}],
-    )
-    ecs.create_service(
-        cluster="example-cluster", serviceName="web", taskDefinition="web", desiredCount=2
-    )
-
-
-def test_handler_runs_from_the_unpacked_zip(built: Any, endpoint: str, tmp_path: Path) -> None:
-    unpacked = tmp_path / "task"
-    with zipfile.ZipFile(built.path) as archive:
-        archive.extractall(unpacked)
-    runtime = _runtime_sdk(tmp_path / "runtime")
-    _prepare_aws(endpoint)
-
-    script = (
-        "import json, sys\n"
-        f"sys.path[:0] = [{str(unpacked)!r}, {str(runtime)!r}]\n"
-        "import engine.handler\n"
-        "report = engine.handler.lambda_handler({'dry_run': True}, None)\n"
-        "outside = sorted({m.__name__.split('.')[0] for m in list(sys.modules.values())\n"
-        "    if 'site-packages' in (getattr(m, '__file__', None) or '')})\n"
-        "print(json.dumps({'report': report, 'outside': outside}))\n"
-    )
-    environment = {
-        "PATH": os.environ.get("PATH", ""),
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_REGION": "ap-northeast-1",
-        "AWS_DEFAULT_REGION": "ap-northeast-1",
-        "TEIJI_CONFIG_TABLE": "teiji-config",
-        "TEIJI_STATE_TABLE": "teiji-state",
-        "TEIJI_LOG_LEVEL": "WARNING",
-    }
-    result = subprocess.run(
-        [sys.executable, "-I", "-S", "-c", script],
-        capture_output=True,
-        text=True,
-        env=environment,
-        cwd=tmp_path,
-        check=False,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr[-4000:]
-    output = json.loads(result.stdout.strip().splitlines()[-1])
-    assert output["outside"] == [], "modules were imported from outside the zip and the SDK"
-
-    report = output["report"]
-    assert report["dry_run"] is True
-    assert report["failed"] is False
-    [service] = report["services"]
-    assert service["service"] == "example-cluster/web"
-    assert service["decision"] == "stopped"
-
-    ecs = boto3.client("ecs", endpoint_url=endpoint, region_name="ap-northeast-1")
-    [described] = ecs.describe_services(cluster="example-cluster", services=["web"])["services"]
-    assert described["desiredCount"] == 2, "a dry run changes nothing"
 
 
 # pip install / pipx install from the repository ---------------------------------------------------
