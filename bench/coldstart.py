@@ -12,7 +12,8 @@ HTTP, and reports what it imported, where from, and which modules it had to comp
 (``bench/run.py --only cold-start`` alone) reports the import seconds of that first invocation,
 measured with ``-X importtime``: the sum of every module's own import time.
 
-``python -m bench.coldstart`` builds the zip, runs it and prints the figures.
+``python -m bench.coldstart`` builds the zip, runs it and prints the figures; ``--zip PATH``
+measures a zip built elsewhere (an older commit's), ``--sources-only`` without its bytecode.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import importlib.util
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -126,15 +128,16 @@ def runtime_sdk(directory: Path) -> Path:
 # The AWS side ---------------------------------------------------------------------------------
 @contextmanager
 def moto_endpoint() -> Iterator[str]:
-    """moto's server in a thread, and fake credentials for this process: it talks to nothing
-    else."""
+    """moto's server in a thread, with fake credentials in this process while it runs: it
+    talks to nothing else."""
     import logging
 
     from moto.server import ThreadedMotoServer
 
-    os.environ.update({k: v for k, v in lambda_environment("").items() if k.startswith("AWS_")})
-    del os.environ["AWS_ENDPOINT_URL"]
+    saved = dict(os.environ)
     os.environ.pop("AWS_PROFILE", None)
+    os.environ.update({k: v for k, v in lambda_environment("").items() if k.startswith("AWS_")})
+    os.environ.pop("AWS_ENDPOINT_URL")
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
@@ -143,6 +146,8 @@ def moto_endpoint() -> Iterator[str]:
         yield f"http://{host}:{port}"
     finally:
         server.stop()
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 def seed(endpoint: str) -> None:
@@ -258,11 +263,18 @@ def _import_seconds(stderr: str) -> tuple[float, float]:
 
 
 # The figures ------------------------------------------------------------------------------------
-def measure(runs: int = 5) -> dict[str, Any]:
-    """Build the zip, then ``runs`` first invocations (a fresh world each); median figures."""
+def measure(
+    runs: int = 5, *, archive: Path | None = None, sources_only: bool = False
+) -> dict[str, Any]:
+    """``runs`` first invocations (a fresh world each) from the zip ``archive``, or one built
+    now; median figures. ``sources_only`` removes the zip's bytecode after unpacking: a zip
+    built for another Python."""
     with tempfile.TemporaryDirectory(prefix="teiji-coldstart-") as tmp:
-        archive = build_zip(Path(tmp) / "teiji-lambda.zip")
+        archive = archive or build_zip(Path(tmp) / "teiji-lambda.zip")
         task = unpack(archive, Path(tmp) / "task")
+        if sources_only:
+            for cache in sorted(task.rglob("__pycache__")):
+                shutil.rmtree(cache)
         sdk = runtime_sdk(Path(tmp) / "runtime")
         results = []
         with moto_endpoint() as endpoint:
@@ -271,6 +283,7 @@ def measure(runs: int = 5) -> dict[str, Any]:
                 environment = lambda_environment(endpoint)
                 results.append(first_invocation(task, sdk, environment, {}, importtime=True))
         size = archive.stat().st_size
+        compiled = len(results[-1].from_zip(task))
     last = results[-1]
     countries = [m for m in last.modules if m.startswith("holidays.countries.")]
     return {
@@ -280,7 +293,8 @@ def measure(runs: int = 5) -> dict[str, Any]:
         "cold_start_first_invocation_s": _median(r.first_invocation_s for r in results),
         "cold_start_modules": len(last.modules),
         "cold_start_holiday_countries": countries,
-        "cold_start_compiled_from_source": len(last.from_zip(task)),
+        "cold_start_holiday_modules": len([m for m in last.modules if m.startswith("holidays")]),
+        "cold_start_compiled_from_source": compiled,
         "cold_start_runs": runs,
         "load_average": round(os.getloadavg()[0], 1),
         "zip_bytes": size,
@@ -295,8 +309,13 @@ def _median(values: Iterator[float | None] | Any) -> float | None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--zip", type=Path, help="measure this zip instead of building one")
+    parser.add_argument(
+        "--sources-only", action="store_true", help="remove the zip's bytecode after unpacking"
+    )
     args = parser.parse_args(argv)
-    print(json.dumps(measure(args.runs), indent=2))
+    figures = measure(args.runs, archive=args.zip, sources_only=args.sources_only)
+    print(json.dumps(figures, indent=2))
     return 0
 
 

@@ -36,6 +36,7 @@ if str(ROOT) not in sys.path:  # run as a script: make the repository importable
 
 from moto import mock_aws  # noqa: E402
 
+from bench import coldstart  # noqa: E402
 from bench.emulator import AWS_ECS_LIMITS, DEFAULT_LATENCY_S, AwsEmulator, Traffic  # noqa: E402
 from bench.floor import call_floor, time_floor  # noqa: E402
 from bench.micro import MICRO_FIGURES, measure, micro_bounds  # noqa: E402
@@ -252,12 +253,31 @@ def run_rss() -> dict[str, Any]:
     }
 
 
+def run_cold_start() -> dict[str, Any]:
+    log(f"  cold start: {COLD_START_RUNS} first invocations from the unpacked Lambda zip")
+    return coldstart.measure(COLD_START_RUNS)
+
+
 # Bounds ------------------------------------------------------------------------------------
 
 CALLS_RATIO_MAX = 1.1  # a no-op tick's calls / the call floor
 TIME_RATIO_MAX = 1.15  # a transition's emulated seconds / the token-bucket floor
 TIME_BOUND_FROM = 1_000  # services: smaller transitions fit in the buckets' bursts
 PEAK_RSS_3K_MAX_MB = 200.0
+# The imports of the Lambda's first invocation (import engine.handler and the first tick's late
+# imports, boto3 included), from the unpacked zip with its bytecode: seconds, median of the runs.
+COLD_START_IMPORT_MAX_S = 0.5
+COLD_START_RUNS = 5
+COLD_START_FIGURES = (
+    "cold_start_import_s",
+    "cold_start_import_sdk_s",
+    "cold_start_modules",
+    "cold_start_holiday_countries",
+    "cold_start_holiday_modules",
+    "cold_start_compiled_from_source",
+    "load_average",
+    "zip_bytes",
+)
 
 
 @dataclass(frozen=True)
@@ -284,7 +304,12 @@ class Bound:
         }
 
 
-def bounds(results: dict[str, Any], *, micro: bool, rss: bool) -> list[Bound]:
+def cold_start_bound(results: dict[str, Any], *, measured: bool) -> Bound:
+    value = results.get("cold_start_import_s")
+    return Bound("cold_start_import_s", value, COLD_START_IMPORT_MAX_S, True, measured)
+
+
+def bounds(results: dict[str, Any], *, micro: bool, rss: bool, cold_start: bool) -> list[Bound]:
     found: list[Bound] = []
     for size, r in results["sizes"].items():
         noop, change = r["noop"], r["transition"]
@@ -314,6 +339,7 @@ def bounds(results: dict[str, Any], *, micro: bool, rss: bool) -> list[Bound]:
     for figure, value, limit in micro_bounds(results):
         found.append(Bound(figure, value, limit, True, micro))
     found.append(Bound("peak_rss_mb_3k", results["peak_rss_mb_3k"], PEAK_RSS_3K_MAX_MB, True, rss))
+    found.append(cold_start_bound(results, measured=cold_start))
     return found
 
 
@@ -361,6 +387,7 @@ def print_table(results: dict[str, Any]) -> None:
     print(table(headers, rows))
     micro = {k: results[k] for k in MICRO_FIGURES}
     micro.update({k: results[k] for k in ("peak_rss_mb_3k", "rss_mb_idle_process")})
+    micro.update({k: results.get(k) for k in COLD_START_FIGURES})
     print()
     print(table(["figure", "value"], [[k, _cell(v)] for k, v in micro.items()]))
     shared = results.get("shared_bucket") or {}
@@ -387,9 +414,22 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="skip the stop in a bucket shared with another caller",
     )
+    parser.add_argument(
+        "--no-cold-start", action="store_true", help="skip the Lambda zip's first invocation"
+    )
+    parser.add_argument(
+        "--only",
+        choices=("cold-start",),
+        help="measure this part alone and check its bound (writes a file only with --out)",
+    )
     parser.add_argument("--seed", type=int, default=7, help="seed for botocore's retry jitter")
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results.json")
+    parser.add_argument(
+        "--out", type=Path, help="where the results go (default bench/results.json)"
+    )
     args = parser.parse_args(argv)
+    if args.only == "cold-start":
+        return only_cold_start(args.out)
+    args.out = args.out or ROOT / "bench" / "results.json"
 
     try:
         sizes: tuple[int, ...] = (100,) if args.quick else SIZES
@@ -426,15 +466,35 @@ def main(argv: list[str] | None = None) -> int:
     measure_memory = not (args.quick or args.no_rss)
     empty_rss = {"peak_rss_mb_3k": None, "rss_mb_idle_process": None}
     results.update(run_rss() if measure_memory else empty_rss)
+    results.update({} if args.no_cold_start else run_cold_start())
     results["real_seconds"] = round(time.monotonic() - STARTED, 1)
-    found = bounds(results, micro=not args.no_micro, rss=measure_memory)
+    found = bounds(
+        results, micro=not args.no_micro, rss=measure_memory, cold_start=not args.no_cold_start
+    )
+    print_table(results)
+    return finish(results, found, args.out)
+
+
+def only_cold_start(out: Path | None) -> int:
+    """``--only cold-start``: the Lambda zip's first invocation and its bound, nothing else."""
+    results: dict[str, Any] = {
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "machine": machine(),
+        **run_cold_start(),
+    }
+    print(table(["figure", "value"], [[k, _cell(results.get(k))] for k in COLD_START_FIGURES]))
+    return finish(results, [cold_start_bound(results, measured=True)], out)
+
+
+def finish(results: dict[str, Any], found: list[Bound], out: Path | None) -> int:
+    """Print the bounds, write the results, exit 1 when a bound does not hold."""
     results["bounds"] = [b.as_json() for b in found]
     results["bounds_hold"] = all(b.holds is not False for b in found)
-
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
-    print_table(results)
     print_bounds(found)
-    print(f"wrote {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}")
+    if out is not None:
+        out.write_text(json.dumps(results, indent=2) + "\n")
+        print(f"wrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
     if not results["bounds_hold"]:
         failing = ", ".join(b.figure for b in found if b.holds is False)
         print(f"bounds that do not hold: {failing}", file=sys.stderr)
