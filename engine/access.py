@@ -15,7 +15,7 @@ from dataclasses import replace
 
 from engine.config import Access
 from engine.plan import Action, ServicePlan
-from engine.report import ServiceReport, TickReport
+from engine.report import Phase, ServiceReport
 from schemas.documents import Override, Schedule
 from schemas.validation import MAX_DESIRED_ENV, DocumentCheck, growth_cap
 
@@ -111,18 +111,19 @@ def _above_cap(action: Action, cap: int) -> str | None:
 
 
 def admit(
-    schedules: Sequence[Schedule], access: Access, own_region: str | None, report: TickReport
-) -> list[Schedule]:
-    """The schedules teiji may act on; each of the others is reported failed, never acted on."""
-    admitted = []
+    schedules: Sequence[Schedule], access: Access, own_region: str | None
+) -> Phase[list[Schedule]]:
+    """The schedules teiji may act on; each of the others is settled failed, never acted on."""
+    admitted: list[Schedule] = []
+    refused: list[ServiceReport] = []
     for schedule in schedules:
         found = outside_allow_list(schedule, access, own_region)
         if not found:
             admitted.append(schedule)
             continue
         error = "; ".join(f"schedule {schedule.key}: {path}: {message}" for path, message in found)
-        report.services.append(ServiceReport(schedule.key, "failed", error=error))
-    return admitted
+        refused.append(ServiceReport(schedule.key, "failed", error=error))
+    return Phase(admitted, tuple(refused))
 
 
 def document_checks(

@@ -105,6 +105,22 @@ class Cover:
         return [lease_name((index, self.count)) for index in sorted(self.indices)]
 
 
+def shard_count(
+    shard: tuple[int, int] | None, snapshot: Snapshot, own_shards: int
+) -> tuple[int, bool]:
+    """The shard count a tick uses, and whether it may move the record to it.
+
+    A tick given a shard uses its count; only the deployment's own (``own_shards``,
+    ``TEIJI_SHARDS``) may replace a recorded other one. A tick given none uses the recorded
+    count, else the deployment's.
+    """
+    if shard is not None:
+        return shard[1], shard[1] == own_shards
+    if snapshot.record is not None:
+        return snapshot.record.shards, False
+    return own_shards, False
+
+
 def cover_for(
     shard: tuple[int, int] | None, shards: int, named_keys: Collection[str] | None
 ) -> Cover:

@@ -7,7 +7,7 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 from engine.model import Decision
 from engine.plan import Action
@@ -37,6 +37,20 @@ def for_people(text: str, limit: int | None = None) -> str:
     if limit is not None and len(shown) > limit:
         shown = shown[: max(0, limit - 1)] + "…"
     return shown
+
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class Phase(Generic[_T]):
+    """What one phase of a tick hands on (``value``), the services it settled on the way
+    (failed, skipped or unmanaged: the next phases never see them) and problems that belong to
+    no service. The tick merges each phase into its report; no phase writes the report."""
+
+    value: _T
+    settled: tuple[ServiceReport, ...] = ()
+    problems: tuple[str, ...] = ()
 
 
 LeaseStatus = Literal["acquired", "held", "lost", "not taken (dry run)", "not taken"]

@@ -556,6 +556,19 @@ class ConfigStore:
 
 
 # State table ------------------------------------------------------------------------------------
+@dataclass
+class StoredBaselines:
+    """What the state table holds for some services: their baselines, and the items that
+    cannot be read as one (by key, with what is wrong)."""
+
+    found: dict[str, Baseline] = field(default_factory=dict)
+    unreadable: dict[str, str] = field(default_factory=dict)
+
+    def update(self, other: StoredBaselines) -> None:
+        self.found.update(other.found)
+        self.unreadable.update(other.unreadable)
+
+
 class StateStore:
     """Baselines (the lease is ``engine.lease``'s)."""
 
@@ -571,26 +584,26 @@ class StateStore:
         self.table = table
         self._clock = clock
         self._sleep = sleep
-        self.invalid_baselines: dict[str, str] = {}
 
     # Baselines --------------------------------------------------------------------------------
     def get_baselines(self, keys: Iterable[str]) -> dict[str, Baseline]:
-        """Baselines for ``keys``: BatchGetItem, 100 keys a call, UnprocessedKeys retried.
+        """The readable baselines of ``keys`` (see ``read_baselines``)."""
+        return self.read_baselines(keys).found
 
-        Items that do not parse are left out and listed in ``invalid_baselines``.
-        """
+    def read_baselines(self, keys: Iterable[str]) -> StoredBaselines:
+        """Baselines for ``keys``: BatchGetItem, 100 keys a call, UnprocessedKeys retried.
+        An item that does not parse is not a baseline: it is listed with what is wrong."""
         unique = list(dict.fromkeys(keys))
-        found: dict[str, Baseline] = {}
-        self.invalid_baselines = {}
+        read = StoredBaselines()
         for start in range(0, len(unique), BATCH_GET_LIMIT):
             batch = unique[start : start + BATCH_GET_LIMIT]
             for item in self._batch_get(batch):
                 key = str(item.get("sk", ""))
                 try:
-                    found[key] = baseline_from_item(item)
+                    read.found[key] = baseline_from_item(item)
                 except (ValidationError, WrongAttributeTypeError) as err:
-                    self.invalid_baselines[key] = f"the saved baseline is unreadable: {err}"
-        return found
+                    read.unreadable[key] = f"the saved baseline is unreadable: {err}"
+        return read
 
     def _batch_get(self, keys: Sequence[str]) -> list[dict[str, Any]]:
         request: dict[str, Any] = {

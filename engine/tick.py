@@ -14,20 +14,18 @@ by a ``Pacer`` so that it stays inside AWS's token buckets instead of being thro
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
-from typing import TYPE_CHECKING, Literal, TypeVar, cast
+from typing import TYPE_CHECKING, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from engine.access import admit, refuse_growth
-from engine.apply import apply_plan
-from engine.aws.pacing import Clock, Lane, Pacer, PacingConfigError, RealClock, Unit, run_lanes
+from engine.access import admit
+from engine.aws.pacing import Clock, Pacer, PacingConfigError, RealClock
 from engine.config import Settings
+from engine.converge import Acting
 from engine.lease import (
     Blocked,
     CountRefused,
@@ -35,30 +33,28 @@ from engine.lease import (
     HeldLease,
     LeaseError,
     LeaseTable,
-    Snapshot,
     acquire,
     check_shard,
     cover_for,
     describe,
     holder_id,
+    shard_count,
     utc,
 )
 from engine.logs import log_event, log_service, log_tick
-from engine.model import Decision, Observation
-from engine.observe import (
-    ObserveResult,
-    ScopeObserver,
-    by_scope,
-    error_text,
-    fail_shared_services,
+from engine.observe import error_text
+from engine.phases import (
+    converge_all,
+    decide,
+    leave_unmanaged,
+    observe_services,
+    reach_accounts,
+    select,
 )
-from engine.plan import ServicePlan, plan_service, who_decided
-from engine.report import ServiceReport, TickReport
-from engine.store import BATCH_GET_LIMIT, ConfigStore, LoadedConfig, StateStore, StoreError
-from schemas.documents import Override, Schedule
+from engine.report import Phase, TickReport
+from engine.store import ConfigStore, LoadedConfig, StateStore
 from schemas.keys import keys_wanted
-from schemas.records import Baseline
-from schemas.validation import Problem, growth_cap
+from schemas.validation import growth_cap
 
 if TYPE_CHECKING:
     from engine.aws.clients import Clients
@@ -172,7 +168,7 @@ def _not_taken(at: datetime, dry_run: bool, problem: str) -> TickReport:
 
 @dataclass
 class _Tick:
-    """One tick's shared state: what every phase and every worker thread uses."""
+    """One tick: its clock, deadline and lease, and the order of its phases."""
 
     clients: Clients
     settings: Settings
@@ -183,63 +179,52 @@ class _Tick:
     deadline: float | None = None
     decide_budget_s: float = DECIDE_BUDGET_S
     lease: HeldLease | None = None
-    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.config = ConfigStore(self.clients, self.settings.config_table)
-        self.state = self._state_store()
+        self.state = StateStore(
+            self.clients, self.settings.state_table, clock=self.wall, sleep=self.pace.sleep
+        )
         # Retries of a busy scalable target wait on the tick's clock; on the real clock the
         # adapter's own sleep (which tests replace) does the same.
         self.retry_sleep = None if isinstance(self.pace, RealClock) else self.pace.sleep
-        self.decide_until = self._decide_until()
-
-    def _state_store(self) -> StateStore:
-        return StateStore(
-            self.clients, self.settings.state_table, clock=self.wall, sleep=self.pace.sleep
-        )
-
-    def _decide_until(self) -> float:
         start = self.wall()
-        until = start + self.decide_budget_s
+        self.decide_until = start + self.decide_budget_s
         if self.deadline is not None:
-            until = min(until, start + (self.deadline - start) / 2)
-        return until
+            self.decide_until = min(self.decide_until, start + (self.deadline - start) / 2)
 
-    def _leased(self) -> bool:
-        """May this tick still act? Asked before each service is started and before every
-        write: while its lease is held (renewed when due) and its deadline is not near."""
-        if self._past_deadline():
+    # Time and the lease: may it still act, may it still decide --------------------------------
+    def may_act(self) -> bool:
+        """Asked before each service is started and before every write: true while its lease
+        is held (renewed when due) and its deadline is not near."""
+        if self.past_deadline():
             return False
         if self.lease is None:  # a dry run holds none and writes nothing anyway
             return True
         self.lease.keep()
         return self.lease.still_held()
 
-    def _past_deadline(self) -> bool:
+    def past_deadline(self) -> bool:
         return self.deadline is not None and self.wall() >= self.deadline - DEADLINE_MARGIN_S
 
-    def _may_decide(self) -> bool:
+    def may_decide(self) -> bool:
         """Deciding is bounded: past ``decide_until`` the rest is reported, not decided."""
         if self.lease is not None:
             self.lease.keep()
         return self.wall() < self.decide_until
 
-    def add(self, report: TickReport, service: ServiceReport) -> None:
-        with self._lock:
-            report.services.append(service)
-
-    # The lease --------------------------------------------------------------------------------
+    # The lease protocol -----------------------------------------------------------------------
     def run(
         self, at: datetime, services: Collection[str] | None, shard: tuple[int, int] | None
     ) -> TickReport:
         if self.dry_run:
             report = TickReport(at=at, dry_run=True, lease="not taken (dry run)")
-            self._run(report, services, cover_for(shard, self.settings.shards, None))
+            self._phases(report, services, cover_for(shard, self.settings.shards, None))
             return report
 
         table = LeaseTable(self.clients, self.settings.state_table, sleep=self.pace.sleep)
         snapshot = self._lease_call(table.read)
-        count, may_switch = self._count(shard, snapshot)
+        count, may_switch = shard_count(shard, snapshot, self.settings.shards)
         cover = self._cover(at, services, shard, count)
         outcome = self._lease_call(
             lambda: acquire(
@@ -261,7 +246,7 @@ class _Tick:
         try:
             # On an emulated clock the checkpoints renew it: a thread would sleep in real time.
             with outcome.heartbeat(enabled=isinstance(self.pace, RealClock)):
-                self._run(report, services, cover)
+                self._phases(report, services, cover)
             if outcome.lost:
                 report.lease = "lost"
         finally:
@@ -275,18 +260,6 @@ class _Tick:
             raise TickError(
                 f"cannot take the lease in table {self.settings.state_table}: {error_text(exc)}"
             ) from exc
-
-    def _count(self, shard: tuple[int, int] | None, snapshot: Snapshot) -> tuple[int, bool]:
-        """The shard count this tick uses, and whether it may move the record to it.
-
-        A tick given a shard uses its count; only the deployment's own (``TEIJI_SHARDS``) may
-        replace a recorded other one. A tick given none uses the recorded count.
-        """
-        if shard is not None:
-            return shard[1], shard[1] == self.settings.shards
-        if snapshot.record is not None:
-            return snapshot.record.shards, False
-        return self.settings.shards, False
 
     def _cover(
         self,
@@ -336,403 +309,56 @@ class _Tick:
                 f"{error_text(exc)}"
             ) from exc
 
-    # The phases -------------------------------------------------------------------------------
-    def _run(self, report: TickReport, services: Collection[str] | None, cover: Cover) -> None:
-        loaded = self._load(report.at)
-        schedules, invalid = _select(loaded, services, cover, report, self.config.source)
-        schedules = admit(schedules, self.settings.access, self.clients.region, report)
-        for key, problems in invalid.items():
-            report.services.append(
-                ServiceReport(key, "failed", error="; ".join(str(p) for p in problems))
-            )
-
-        decisions = _decide(loaded, schedules, report, self._may_decide)
-        managed = [
-            s for s in schedules if s.key in decisions and decisions[s.key].state != "unmanaged"
-        ]
-        for schedule in schedules:
-            decision = decisions.get(schedule.key)
-            if decision is not None and decision.state == "unmanaged":
-                report.services.append(
-                    ServiceReport(
-                        schedule.key, "unmanaged", decision, decided_by=who_decided(decision)
-                    )
-                )
-
-        reachable = self._reach_accounts(managed, decisions, report)
-        observed, baselines = self._observe(
-            reachable, decisions, report, named=[s.key for s in managed]
-        )
-        if baselines is None:
-            return
-        self._converge_all(reachable, observed, decisions, baselines, report)
-
-    def _reach_accounts(
-        self, managed: Sequence[Schedule], decisions: Mapping[str, Decision], report: TickReport
-    ) -> list[Schedule]:
-        """Assume the role in every other account once, in parallel; fail the unreachable ones.
-
-        Done before the groups fan out so that the two regions of one account never wait for
-        each other's AssumeRole, and an unreachable account costs one call, not one per group.
-        """
-        accounts = sorted({s.account for s in managed if s.account})
-        unreachable: dict[str, str] = {}
-
-        def connect(account: str) -> None:
-            try:
-                self.clients.connect(account)
-            except Exception as exc:  # AccountUnreachableError, or anything on the way to it
-                with self._lock:
-                    unreachable[account] = error_text(exc)
-
-        run_lanes(self.pace, [[partial(connect, account)] for account in accounts], workers=1)
-        for schedule in managed:
-            if schedule.account in unreachable:
-                decision = decisions[schedule.key]
-                report.services.append(
-                    ServiceReport(
-                        schedule.key,
-                        "failed",
-                        decision,
-                        error=unreachable[schedule.account],
-                        decided_by=who_decided(decision),
-                    )
-                )
-        return [s for s in managed if s.account not in unreachable]
-
-    def _observe(
-        self,
-        managed: Sequence[Schedule],
-        decisions: Mapping[str, Decision],
-        report: TickReport,
-        *,
-        named: Sequence[str] = (),
-    ) -> tuple[ObserveResult, dict[str, Baseline] | None]:
-        """Every group's reads and the baselines, all at once; one round trip deep.
-
-        ``named``: every managed key, also those of accounts that could not be reached, so
-        that one service under two keys is left alone even when one key failed already."""
-        observers = [
-            ScopeObserver(self.clients, scope, members)
-            for scope, members in by_scope(managed).items()
-        ]
-        reader = _BaselineReader(self, [s.key for s in managed])
-        lanes = [observer.units() for observer in observers]
-        lanes.append(reader.units())
-        run_lanes(self.pace, lanes, workers=self.settings.concurrency)
-
-        observed = ObserveResult()
-        for observer in observers:
-            observed.merge(observer.result())
-        fail_shared_services(observed, named)
-        for key, message in observed.failures.items():
-            decision = decisions[key]
-            report.services.append(
-                ServiceReport(
-                    key, "failed", decision, error=message, decided_by=who_decided(decision)
-                )
-            )
-        if reader.error is not None:
-            # Without baselines a start cannot restore capacity: act on nothing.
-            for key in observed.observations:
-                report.services.append(
-                    ServiceReport(
-                        key,
-                        "failed",
-                        decisions[key],
-                        error=f"cannot read baselines: {reader.error}",
-                    )
-                )
-            return observed, None
-        # Services whose baseline is unreadable are failed by _converge, without any write.
-        self.state.invalid_baselines = reader.invalid
-        return observed, reader.found
-
-    def _converge_all(
-        self,
-        managed: Sequence[Schedule],
-        observed: ObserveResult,
-        decisions: Mapping[str, Decision],
-        baselines: Mapping[str, Baseline],
-        report: TickReport,
-    ) -> None:
-        """Each group's services ``concurrency`` at a time; the groups in parallel."""
-        lanes: list[Lane] = []
-        for members in by_scope(managed).values():
-            present = [s for s in members if s.key in observed.observations]
-            units = self._converge_units(present, observed, decisions, baselines, report)
-            lanes.append(Lane(units, size=len(present)))
-        run_lanes(self.pace, lanes, workers=self.settings.concurrency)
-
-    def _converge_units(
-        self,
-        schedules: Sequence[Schedule],
-        observed: ObserveResult,
-        decisions: Mapping[str, Decision],
-        baselines: Mapping[str, Baseline],
-        report: TickReport,
-    ) -> Iterator[Unit]:
-        # A generator: the lane advances it under its lock, so the lease is checked in order,
-        # right before each service is handed to a worker.
-        for schedule in schedules:
-            decision = decisions[schedule.key]
-            if not self._leased():
-                why = "time" if self._past_deadline() else "its lease"
-                if why == "its lease":
-                    report.lease = "lost"
-                self.add(
-                    report,
-                    ServiceReport(
-                        schedule.key,
-                        "skipped",
-                        decision,
-                        error=f"the tick ran out of {why} before acting on this service",
-                    ),
-                )
-                continue
-            observation = observed.observations[schedule.key]
-            baseline = baselines.get(schedule.key)
-            yield partial(self._converge_one, schedule, decision, observation, baseline, report)
-
-    def _converge_one(
-        self,
-        schedule: Schedule,
-        decision: Decision,
-        observation: Observation,
-        baseline: Baseline | None,
-        report: TickReport,
-    ) -> None:
-        try:
-            service_report = _converge(
+    # The phases (engine.phases), each merged into the report ----------------------------------
+    def _phases(self, report: TickReport, services: Collection[str] | None, cover: Cover) -> None:
+        at, settings = report.at, self.settings
+        loaded = self._load(at)
+        chosen = _merge(report, select(loaded, services, cover, self.config.source))
+        chosen = _merge(report, admit(chosen, settings.access, self.clients.region))
+        decisions = _merge(report, decide(loaded, chosen, at, self.may_decide))
+        managed = _merge(report, leave_unmanaged(chosen, decisions))
+        reachable = _merge(report, reach_accounts(self.clients, self.pace, managed, decisions))
+        observed = _merge(
+            report,
+            observe_services(
                 self.clients,
-                self.settings,
+                self.pace,
                 self.state,
-                schedule,
-                decision,
-                observation,
-                baseline,
-                dry_run=self.dry_run,
-                retry_sleep=self.retry_sleep,
-                still_leased=self._leased if not self.dry_run else None,
-            )
-        except Exception as exc:  # a defect in one service's handling must not stop the rest
-            log_event("unexpected error", level=logging.ERROR, service=schedule.key, exc_info=True)
-            service_report = ServiceReport(
-                schedule.key, "failed", decision, error=f"internal error: {error_text(exc)}"
-            )
-        self.add(report, service_report)
-
-
-class _BaselineReader:
-    """The baselines of the managed services: one BatchGetItem unit per 100 keys."""
-
-    def __init__(self, tick: _Tick, keys: Sequence[str]) -> None:
-        self.tick = tick
-        self.keys = list(dict.fromkeys(keys))
-        self.found: dict[str, Baseline] = {}
-        self.invalid: dict[str, str] = {}
-        self.error: str | None = None
-        self._lock = threading.Lock()
-
-    def units(self) -> list[Unit]:
-        return [
-            partial(self._read, self.keys[start : start + BATCH_GET_LIMIT])
-            for start in range(0, len(self.keys), BATCH_GET_LIMIT)
-        ]
-
-    def _read(self, keys: Sequence[str]) -> None:
-        store = self.tick._state_store()  # its own: a store remembers the invalid baselines
-        try:
-            found = store.get_baselines(keys)
-        except (ClientError, BotoCoreError, StoreError) as exc:
-            with self._lock:
-                self.error = self.error or error_text(exc)
+                reachable,
+                decisions,
+                named=[s.key for s in managed],
+                workers=settings.concurrency,
+            ),
+        )
+        if observed is None:
             return
-        with self._lock:
-            self.found.update(found)
-            self.invalid.update(store.invalid_baselines)
-
-
-def _select(
-    loaded: LoadedConfig,
-    services: Collection[str] | None,
-    cover: Cover,
-    report: TickReport,
-    source: str,
-) -> tuple[list[Schedule], dict[str, list[Problem]]]:
-    """The schedules this run covers, and the services whose documents are invalid."""
-    schedules = loaded.documents.schedules
-    keys = set(schedules) | set(loaded.problem_keys)
-    if services is not None:
-        chosen = keys_wanted(keys, services)
-        for name in sorted(set(services)):
-            if not keys_wanted(keys, [name]):
-                report.services.append(
-                    ServiceReport(
-                        name,
-                        "failed",
-                        error=f"no schedule document for {name} in {source}",
-                    )
-                )
-        keys = chosen
-    outside = {k for k in keys if not cover.holds(k)}
-    keys -= outside
-    if cover.named:
-        # Its schedule was written after the tick chose its leases: acting without the lease
-        # of its shard could race that shard's own tick.
-        for key in sorted(outside):
-            report.services.append(
-                ServiceReport(
-                    key,
-                    "skipped",
-                    error="its schedule appeared while the tick was starting; run the tick again",
-                )
-            )
-    for problem in loaded.problems:
-        if not _service_problem(problem.document):
-            report.problems.append(str(problem))
-    invalid = {k: list(loaded.problem_keys[k]) for k in sorted(keys) if k in loaded.problem_keys}
-    chosen_schedules = [schedules[k] for k in sorted(keys) if k in schedules and k not in invalid]
-    return chosen_schedules, invalid
-
-
-def _service_problem(document: str) -> bool:
-    kind = document.partition(" ")[0]
-    return kind in ("schedule", "override")
-
-
-def _decide(
-    loaded: LoadedConfig,
-    schedules: Sequence[Schedule],
-    report: TickReport,
-    may_go_on: Callable[[], bool] = lambda: True,
-) -> dict[str, Decision]:
-    """Each schedule's decision, one at a time, while ``may_go_on`` (the tick's time for
-    deciding; it also renews the lease). The schedules not reached are reported as skipped,
-    so the tick acts on what it decided instead of running out of its lease."""
-    from engine.decide import Decider  # the decision engine loads holiday data: import late
-
-    decider = Decider(loaded.documents.calendars)
-    overrides: dict[str, list[Override]] = {}
-    for override in loaded.documents.overrides:
-        overrides.setdefault(override.key, []).append(override)
-    decisions: dict[str, Decision] = {}
-    for done, schedule in enumerate(schedules):
-        if not may_go_on():
-            _not_decided(schedules[done:], done, report)
-            break
-        try:
-            decisions[schedule.key] = decider.decide(
-                schedule, report.at, overrides.get(schedule.key, ())
-            )
-        except Exception as exc:  # one schedule that cannot be decided fails only its service
-            report.services.append(
-                ServiceReport(schedule.key, "failed", error=f"cannot decide: {exc}")
-            )
-    return decisions
-
-
-def _not_decided(rest: Sequence[Schedule], done: int, report: TickReport) -> None:
-    why = (
-        f"not decided: the tick's time for deciding ran out after {done} of "
-        f"{done + len(rest)} services; the next tick decides it (see `teiji explain`)"
-    )
-    for schedule in rest:
-        report.services.append(ServiceReport(schedule.key, "skipped", error=why))
-    log_event(
-        "the time for deciding ran out; the rest is left to the next tick",
-        level=logging.WARNING,
-        decided=done,
-        not_decided=len(rest),
-    )
-
-
-def _converge(
-    clients: Clients,
-    settings: Settings,
-    state: StateStore,
-    schedule: Schedule,
-    decision: Decision,
-    observation: Observation,
-    baseline: Baseline | None,
-    *,
-    dry_run: bool,
-    retry_sleep: Callable[[float], None] | None = None,
-    still_leased: Callable[[], bool] | None = None,
-) -> ServiceReport:
-    """Plan, apply (unless dry run) and check targets for one service."""
-    report = ServiceReport(schedule.key, "converged", decision, decided_by=who_decided(decision))
-    if observation.key in state.invalid_baselines:
-        report.outcome = "failed"
-        report.error = state.invalid_baselines[observation.key]
-        return report
-    plan = plan_service(decision, observation, baseline, schedule, protected=settings.protected)
-    plan = refuse_growth(plan, settings.access.max_desired)
-    report.notes.extend(plan.notes)
-    if plan.error:
-        report.outcome = "failed"
-        report.error = plan.error
-        return report
-    if dry_run:
-        report.actions = list(plan.actions)
-        report.outcome = "planned" if plan.actions else "converged"
-    elif plan.actions:
-        result = apply_plan(
-            clients, state, plan, observation, sleep=retry_sleep, still_leased=still_leased
+        acting = Acting(
+            self.clients,
+            settings,
+            self.state,
+            self.dry_run,
+            retry_sleep=self.retry_sleep,
+            still_leased=None if self.dry_run else self.may_act,
         )
-        report.actions = result.done
-        report.notes.extend(result.notes)
-        if result.error:
-            report.outcome = "failed"
-            report.error = result.error
-            return report
-        report.outcome = "changed"
-    if _wants_target_check(schedule, decision, observation, plan):
-        _check_targets(clients, schedule, observation, report, dry_run=dry_run)
-    return report
-
-
-def _wants_target_check(
-    schedule: Schedule, decision: Decision, observation: Observation, plan: ServicePlan
-) -> bool:
-    # Right after a start the tasks do not exist yet: check from the next tick on.
-    return (
-        decision.state == "running"
-        and observation.desired_count > 0
-        and not plan.starts
-        and bool(observation.load_balancers)
-        and schedule.targets != "ignore"
-    )
-
-
-def _check_targets(
-    clients: Clients,
-    schedule: Schedule,
-    observation: Observation,
-    report: ServiceReport,
-    *,
-    dry_run: bool,
-) -> None:
-    from engine.targets import check_targets
-
-    mode = cast(Literal["verify", "repair"], schedule.targets)
-    try:
-        targets = check_targets(
-            clients,
-            account=schedule.account,
-            region=schedule.region,
-            cluster=schedule.cluster,
-            service=observation.raw,
-            mode=mode,
-            dry_run=dry_run,
+        converged = _merge(
+            report,
+            converge_all(
+                self.pace,
+                acting,
+                reachable,
+                observed,
+                decisions,
+                may_act=self.may_act,
+                past_deadline=self.past_deadline,
+                workers=settings.concurrency,
+            ),
         )
-    except Exception as exc:  # a check that raises fails this service, never the tick
-        report.outcome = "failed"
-        report.error = f"target check failed: {error_text(exc)}"
-        return
-    report.targets = targets.as_json()
-    if targets.error:
-        report.outcome = "failed"
-        report.error = f"target check failed: {targets.error}"
-    elif not targets.ok:
-        report.notes.append("load balancer targets need attention (see targets)")
+        if converged.lease_lost:
+            report.lease = "lost"
+
+
+def _merge(report: TickReport, phase: Phase[_T]) -> _T:
+    """Add what a phase settled to the report; what it hands on."""
+    report.services.extend(phase.settled)
+    report.problems.extend(phase.problems)
+    return phase.value

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import engine.aws.autoscaling as autoscaling
-import engine.targets
+import engine.converge
 from engine.config import Settings
 from engine.lease import shard_of
 from engine.logs import setup_logging
@@ -436,7 +436,7 @@ def target_checks(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
             raise RuntimeError("target id is not an IP address")
         return TargetReport(dry_run=kwargs["dry_run"])
 
-    monkeypatch.setattr(engine.targets, "check_targets", fake)
+    monkeypatch.setattr(engine.converge, "check_targets", fake)
     return calls
 
 
@@ -524,16 +524,14 @@ def test_unreadable_baseline_fails_its_service(env: Env) -> None:
 def test_a_defect_in_one_service_does_not_stop_the_others(
     env: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import engine.tick
-
-    real = engine.tick.plan_service
+    real = engine.converge.plan_service
 
     def flaky(decision: Any, observation: Any, *args: Any, **kwargs: Any) -> Any:
         if observation.service == "a":
             raise KeyError("surprise")
         return real(decision, observation, *args, **kwargs)
 
-    monkeypatch.setattr(engine.tick, "plan_service", flaky)
+    monkeypatch.setattr(engine.converge, "plan_service", flaky)
     w = env.world
     w.create_service("c1", "a", desired=2)
     w.create_service("c1", "b", desired=2)

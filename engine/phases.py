@@ -1,0 +1,310 @@
+"""The phases of a tick, in order: select, admit (``engine.access``), decide, leave the
+unmanaged, reach the accounts, observe, converge.
+
+Each phase is a function that returns a ``Phase``: what it hands to the next phase, and the
+services it settled on the way (failed, skipped, unmanaged), which the next phases never see.
+``engine.tick`` runs them under its lease and merges each into the report; no phase writes the
+report, and none holds state between ticks.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from engine.aws.pacing import Clock, Lane, Unit, run_lanes
+from engine.converge import Acting, Service, converge_service
+from engine.lease import Cover
+from engine.logs import log_event
+from engine.model import Decision, Observation
+from engine.observe import ObserveResult, ScopeObserver, by_scope, error_text, fail_shared_services
+from engine.plan import who_decided
+from engine.report import Phase, ServiceReport
+from engine.store import BATCH_GET_LIMIT, LoadedConfig, StateStore, StoredBaselines, StoreError
+from schemas.documents import Override, Schedule
+from schemas.keys import keys_wanted
+
+if TYPE_CHECKING:
+    from engine.aws.clients import Clients
+
+
+def select(
+    loaded: LoadedConfig, services: Collection[str] | None, cover: Cover, source: str
+) -> Phase[list[Schedule]]:
+    """The valid schedules this run covers; the named services without one and the services
+    whose documents are invalid are settled failed."""
+    schedules = loaded.documents.schedules
+    keys = set(schedules) | set(loaded.problem_keys)
+    settled: list[ServiceReport] = []
+    if services is not None:
+        chosen = keys_wanted(keys, services)
+        for name in sorted(set(services)):
+            if not keys_wanted(keys, [name]):
+                error = f"no schedule document for {name} in {source}"
+                settled.append(ServiceReport(name, "failed", error=error))
+        keys = chosen
+    outside = {k for k in keys if not cover.holds(k)}
+    keys -= outside
+    if cover.named:
+        # Its schedule was written after the tick chose its leases: acting without the lease
+        # of its shard could race that shard's own tick.
+        error = "its schedule appeared while the tick was starting; run the tick again"
+        settled.extend(ServiceReport(key, "skipped", error=error) for key in sorted(outside))
+    problems = tuple(str(p) for p in loaded.problems if not _service_problem(p.document))
+    invalid = {k: loaded.problem_keys[k] for k in sorted(keys) if k in loaded.problem_keys}
+    for key, found in invalid.items():
+        error = "; ".join(str(p) for p in found)
+        settled.append(ServiceReport(key, "failed", error=error))
+    chosen_schedules = [schedules[k] for k in sorted(keys) if k in schedules and k not in invalid]
+    return Phase(chosen_schedules, tuple(settled), problems)
+
+
+def _service_problem(document: str) -> bool:
+    kind = document.partition(" ")[0]
+    return kind in ("schedule", "override")
+
+
+def decide(
+    loaded: LoadedConfig,
+    schedules: Sequence[Schedule],
+    at: datetime,
+    may_go_on: Callable[[], bool] = lambda: True,
+) -> Phase[dict[str, Decision]]:
+    """Each schedule's decision, one at a time, while ``may_go_on`` (the tick's time for
+    deciding; it also renews the lease). The schedules not reached are settled skipped, so the
+    tick acts on what it decided instead of running out of its lease."""
+    from engine.decide import Decider  # the decision engine loads holiday data: import late
+
+    decider = Decider(loaded.documents.calendars)
+    overrides: dict[str, list[Override]] = {}
+    for override in loaded.documents.overrides:
+        overrides.setdefault(override.key, []).append(override)
+    decisions: dict[str, Decision] = {}
+    settled: list[ServiceReport] = []
+    for done, schedule in enumerate(schedules):
+        if not may_go_on():
+            settled.extend(_not_decided(schedules[done:], done))
+            break
+        try:
+            decisions[schedule.key] = decider.decide(schedule, at, overrides.get(schedule.key, ()))
+        except Exception as exc:  # one schedule that cannot be decided fails only its service
+            settled.append(ServiceReport(schedule.key, "failed", error=f"cannot decide: {exc}"))
+    return Phase(decisions, tuple(settled))
+
+
+def _not_decided(rest: Sequence[Schedule], done: int) -> list[ServiceReport]:
+    why = (
+        f"not decided: the tick's time for deciding ran out after {done} of "
+        f"{done + len(rest)} services; the next tick decides it (see `teiji explain`)"
+    )
+    log_event(
+        "the time for deciding ran out; the rest is left to the next tick",
+        level=logging.WARNING,
+        decided=done,
+        not_decided=len(rest),
+    )
+    return [ServiceReport(schedule.key, "skipped", error=why) for schedule in rest]
+
+
+def leave_unmanaged(
+    schedules: Sequence[Schedule], decisions: Mapping[str, Decision]
+) -> Phase[list[Schedule]]:
+    """The schedules decided running or stopped; the ``unmanaged`` ones are settled as such."""
+    managed: list[Schedule] = []
+    settled: list[ServiceReport] = []
+    for schedule in schedules:
+        decision = decisions.get(schedule.key)
+        if decision is None:
+            continue
+        if decision.state == "unmanaged":
+            by = who_decided(decision)
+            settled.append(ServiceReport(schedule.key, "unmanaged", decision, decided_by=by))
+        else:
+            managed.append(schedule)
+    return Phase(managed, tuple(settled))
+
+
+def _failed(key: str, decision: Decision, error: str) -> ServiceReport:
+    return ServiceReport(key, "failed", decision, error=error, decided_by=who_decided(decision))
+
+
+def reach_accounts(
+    clients: Clients,
+    pace: Clock,
+    managed: Sequence[Schedule],
+    decisions: Mapping[str, Decision],
+) -> Phase[list[Schedule]]:
+    """Assume the role in every other account once, in parallel; settle the unreachable
+    accounts' services failed.
+
+    Done before the groups fan out so that the two regions of one account never wait for
+    each other's AssumeRole, and an unreachable account costs one call, not one per group.
+    """
+    accounts = sorted({s.account for s in managed if s.account})
+    unreachable: dict[str, str] = {}
+    lock = threading.Lock()
+
+    def connect(account: str) -> None:
+        try:
+            clients.connect(account)
+        except Exception as exc:  # AccountUnreachableError, or anything on the way to it
+            with lock:
+                unreachable[account] = error_text(exc)
+
+    run_lanes(pace, [[partial(connect, account)] for account in accounts], workers=1)
+    settled = tuple(
+        _failed(s.key, decisions[s.key], unreachable[s.account])
+        for s in managed
+        if s.account in unreachable
+    )
+    return Phase([s for s in managed if s.account not in unreachable], settled)
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What AWS and the state table say about the observed services."""
+
+    observations: Mapping[str, Observation]
+    baselines: StoredBaselines
+
+    def service(self, schedule: Schedule, decision: Decision) -> Service:
+        key = schedule.key
+        return Service(
+            schedule,
+            decision,
+            self.observations[key],
+            self.baselines.found.get(key),
+            self.baselines.unreadable.get(key),
+        )
+
+
+def observe_services(
+    clients: Clients,
+    pace: Clock,
+    state: StateStore,
+    managed: Sequence[Schedule],
+    decisions: Mapping[str, Decision],
+    *,
+    named: Sequence[str],
+    workers: int,
+) -> Phase[Observed | None]:
+    """Every group's reads and the baselines, all at once; one round trip deep.
+
+    ``named``: every managed key, also those of accounts that could not be reached, so that
+    one service under two keys is left alone even when one key failed already. Without the
+    baselines a start cannot restore capacity: the value is None and nothing is acted on."""
+    observers = [
+        ScopeObserver(clients, scope, members) for scope, members in by_scope(managed).items()
+    ]
+    reader = _BaselineReader(state, [s.key for s in managed])
+    lanes = [observer.units() for observer in observers]
+    lanes.append(reader.units())
+    run_lanes(pace, lanes, workers=workers)
+
+    result = ObserveResult()
+    for observer in observers:
+        result.merge(observer.result())
+    fail_shared_services(result, named)
+    settled = [_failed(key, decisions[key], error) for key, error in result.failures.items()]
+    if reader.error is not None:
+        error = f"cannot read baselines: {reader.error}"
+        settled.extend(_failed(key, decisions[key], error) for key in result.observations)
+        return Phase(None, tuple(settled))
+    return Phase(Observed(result.observations, reader.read), tuple(settled))
+
+
+class _BaselineReader:
+    """The baselines of the managed services: one BatchGetItem unit per 100 keys."""
+
+    def __init__(self, state: StateStore, keys: Sequence[str]) -> None:
+        self.state = state
+        self.keys = list(dict.fromkeys(keys))
+        self.read = StoredBaselines()
+        self.error: str | None = None
+        self._lock = threading.Lock()
+
+    def units(self) -> list[Unit]:
+        return [
+            partial(self._read, self.keys[start : start + BATCH_GET_LIMIT])
+            for start in range(0, len(self.keys), BATCH_GET_LIMIT)
+        ]
+
+    def _read(self, keys: Sequence[str]) -> None:
+        try:
+            read = self.state.read_baselines(keys)
+        except (ClientError, BotoCoreError, StoreError) as exc:
+            with self._lock:
+                self.error = self.error or error_text(exc)
+            return
+        with self._lock:
+            self.read.update(read)
+
+
+@dataclass(frozen=True)
+class Converged:
+    """The converge phase's own outcome: whether the tick lost its lease on the way."""
+
+    lease_lost: bool
+
+
+def converge_all(
+    pace: Clock,
+    acting: Acting,
+    managed: Sequence[Schedule],
+    observed: Observed,
+    decisions: Mapping[str, Decision],
+    *,
+    may_act: Callable[[], bool],
+    past_deadline: Callable[[], bool],
+    workers: int,
+) -> Phase[Converged]:
+    """Each group's services ``workers`` at a time, the groups in parallel. ``may_act`` is
+    asked right before each service is handed to a worker; a service it refuses is settled
+    skipped (the tick ran out of time, or of its lease)."""
+    reports: list[ServiceReport] = []
+    lock = threading.Lock()
+    lost = False
+
+    def record(report: ServiceReport) -> None:
+        with lock:
+            reports.append(report)
+
+    def units(members: Sequence[Schedule]) -> Iterator[Unit]:
+        # A generator: the lane advances it under its lock, so the lease is checked in order.
+        nonlocal lost
+        for schedule in members:
+            decision = decisions[schedule.key]
+            if not may_act():
+                why = "time" if past_deadline() else "its lease"
+                lost = lost or why == "its lease"
+                error = f"the tick ran out of {why} before acting on this service"
+                record(ServiceReport(schedule.key, "skipped", decision, error=error))
+                continue
+            yield partial(_converge_one, observed.service(schedule, decision), acting, record)
+
+    lanes: list[Lane] = []
+    for members in by_scope(managed).values():
+        present = [s for s in members if s.key in observed.observations]
+        lanes.append(Lane(units(present), size=len(present)))
+    run_lanes(pace, lanes, workers=workers)
+    return Phase(Converged(lease_lost=lost), tuple(reports))
+
+
+def _converge_one(
+    service: Service, acting: Acting, record: Callable[[ServiceReport], None]
+) -> None:
+    try:
+        report = converge_service(service, acting)
+    except Exception as exc:  # a defect in one service's handling must not stop the rest
+        key = service.schedule.key
+        log_event("unexpected error", level=logging.ERROR, service=key, exc_info=True)
+        error = f"internal error: {error_text(exc)}"
+        report = ServiceReport(key, "failed", service.decision, error=error)
+    record(report)
