@@ -31,7 +31,7 @@ from typing import Any, Literal
 from unittest import mock
 
 from engine.config import Access, Settings
-from engine.localtime import localize, to_local, zone
+from engine.localtime import localize, zone
 from engine.logs import silence_logging
 from engine.model import Decision, bounds_text
 from engine.overrides import build_override
@@ -490,8 +490,3 @@ def capacity_text(actions: Sequence[Action]) -> str:
 
 def _flags(values: Any) -> SuspendedState:
     return SuspendedState.model_validate(values.get("suspended") or {})
-
-
-def local_text(at: datetime, timezone: str = DEMO_ZONE) -> str:
-    local = to_local(at, zone(timezone))
-    return f"{local:%a %m-%d %H:%M}"

@@ -489,6 +489,18 @@ class ConfigStore:
             self._batch_write(requests)
         return len(items)
 
+    def put_override_item(self, item: Mapping[str, Any], *, replacing: bool) -> bool:
+        """Write one stamped override item on condition that an item with its key already
+        exists (``replacing``: an extension) or does not yet (a new id); False when that
+        condition did not hold (cancelled meanwhile, or the id was taken meanwhile)."""
+        condition = "attribute_exists(pk)" if replacing else "attribute_not_exists(pk)"
+        return conditional_write(
+            self.clients.dynamodb().put_item,
+            TableName=self.table,
+            Item=to_attribute_map(stamp_item(item)),
+            ConditionExpression=condition,
+        )
+
     def write_checked(self, writes: Sequence[CheckedWrite]) -> None:
         """Write stamped items in transactions of up to 100, each on condition that its item
         is still as it was read (every attribute equal) or still absent. Raises WriteConflictError

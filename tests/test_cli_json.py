@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-import engine.cli.operator as operator
+import engine.cli.session as operator
 from engine.cli.main import build_parser
 from tests.world import World, schedule
 from tests.world import run_cli as run

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-import engine.cli.operator as operator
+import engine.cli.session as operator
 from tests.world import Faults, ServiceState, World, schedule
 from tests.world import run_cli as run
 

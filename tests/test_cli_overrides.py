@@ -1,6 +1,6 @@
 """``teiji start / stop / override list|cancel|extend`` end to end against moto's server.
 
-The command's clock (``engine.cli.operator.utc_now``) is pinned: Tuesday 2026-12-01 21:00 in
+The command's clock (``engine.cli.session.utc_now``) is pinned: Tuesday 2026-12-01 21:00 in
 Tokyo unless a test moves it. The schedules run Mon-Fri 05:00-22:00 Asia/Tokyo.
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-import engine.cli.operator as operator
+import engine.cli.session as operator
 from tests.world import Faults, World, schedule
 from tests.world import run_cli as run
 

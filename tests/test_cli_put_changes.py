@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-import engine.cli.operator as operator
+import engine.cli.session as operator
 from engine.putdiff import HASH_ATTRIBUTE, content_hash, field_changes, plan_put
 from engine.store import ConfigStore
 from tests.world import World

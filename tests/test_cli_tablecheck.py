@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-import engine.cli.operator as operator
+import engine.cli.session as operator
 from engine.tablecheck import OverrideItem, check_table, kind_mismatch, override_warnings
 from tests.world import World, schedule
 from tests.world import run_cli as run

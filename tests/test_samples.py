@@ -180,7 +180,7 @@ def test_the_samples_validate_without_a_word_years_from_now(years: int) -> None:
 def test_putting_the_samples_a_year_from_now_warns_about_nothing(
     endpoint: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import engine.cli.operator as operator
+    import engine.cli.session as operator
     from tests.world import World, run_cli
 
     later = datetime.now(UTC) + timedelta(days=365)

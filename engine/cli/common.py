@@ -1,5 +1,6 @@
-"""What every command shares: exit codes, errors, AWS options, settings, ``--at`` and dates,
-document files, tables, JSON and colour."""
+"""What every command shares: exit codes, errors, AWS options and the options of commands that
+write (``--max``, ``--now``, ``--json``), settings, ``--at`` and dates, document files, tables,
+JSON and colour."""
 
 from __future__ import annotations
 
@@ -37,6 +38,52 @@ def add_aws_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--endpoint-url", help="AWS endpoint (default: $AWS_ENDPOINT_URL)")
     group.add_argument("--region", help="AWS region (default: $AWS_REGION or the profile's)")
     group.add_argument("--profile", help="AWS profile (default: $AWS_PROFILE)")
+
+
+def add_max(parser: argparse.ArgumentParser) -> None:
+    """``--max DURATION``: the longest override a command may write."""
+    parser.add_argument(
+        "--max",
+        metavar="DURATION",
+        help="longest override allowed (default: $TEIJI_MAX_OVERRIDE or 7d); the tick checks "
+        "its own TEIJI_MAX_OVERRIDE too",
+    )
+
+
+def add_now(parser: argparse.ArgumentParser) -> None:
+    """``--now``: run the tick for the service at once after the write."""
+    parser.add_argument(
+        "--now",
+        action="store_true",
+        help="also run the tick for this service right away and print what it did",
+    )
+
+
+def add_json(parser: argparse.ArgumentParser, text: str) -> None:
+    """``--json`` of a command that writes (with ``--now``, the tick's report too)."""
+    parser.add_argument(
+        "--json", action="store_true", help=f"{text} (with --now, the tick's report too)"
+    )
+
+
+def usage(parser: argparse.ArgumentParser) -> int:
+    """A command group called without its action: its help, exit 2."""
+    parser.print_help(sys.stderr)
+    return EXIT_USAGE
+
+
+def add_max_override(parser: argparse.ArgumentParser) -> None:
+    """``--max-override DURATION`` of the commands that check documents."""
+    parser.add_argument(
+        "--max-override",
+        metavar="DURATION",
+        help="longest override allowed, e.g. 12h or 14d (default: $TEIJI_MAX_OVERRIDE or 7d)",
+    )
+
+
+def max_override_option(args: argparse.Namespace) -> timedelta:
+    """``--max-override``, else TEIJI_MAX_OVERRIDE."""
+    return override_limit(args.max_override, "--max-override", Settings.from_env())
 
 
 def make_clients(args: argparse.Namespace, settings: Settings | None = None) -> Clients:
@@ -104,6 +151,16 @@ def read_files(paths: Sequence[str]) -> tuple[list[Item], list[Problem]]:
         return read_documents(paths)
     except UnreadableFileError as exc:
         raise CliError(str(exc)) from exc
+
+
+def problem_json(problem: Problem) -> dict[str, str]:
+    """A problem as JSON: source, document, path and message."""
+    return {
+        "source": problem.source,
+        "document": problem.document,
+        "path": problem.path,
+        "message": problem.message,
+    }
 
 
 def fail_with_problems(problems: Sequence[Problem], message: str) -> NoReturn:

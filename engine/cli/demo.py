@@ -23,6 +23,7 @@ from engine.cli.common import (
     table,
     write_file,
 )
+from engine.cli.text import local_text
 from engine.demo import (
     CLUSTER,
     DEFAULT_WEEK_OF,
@@ -33,7 +34,6 @@ from engine.demo import (
     DemoEvent,
     DemoResult,
     TickProgress,
-    local_text,
     run_demo,
 )
 from engine.localtime import to_local, zone
@@ -182,8 +182,8 @@ class _Printer:
             until = to_local(override.until, zone(DEMO_ZONE))
             print(
                 f"  {override.id}  {short_name(override.key)} kept {override.state} "
-                f"{local_text(start)}-{until:%H:%M} JST, by {override.created_by}: "
-                f"{override.reason}"
+                f"{local_text(start, DEMO_ZONE, short=True)}-{until:%H:%M} JST, "
+                f"by {override.created_by}: {override.reason}"
             )
         holidays = sorted(
             {(day, name) for sim in result.simulations for day, name in sim.holidays.items()}
@@ -222,7 +222,7 @@ class _Printer:
             why = f"{why} ({local:%a %H:%M} {local.tzname()} there)"
         print(
             self._line(
-                local_text(event.at),
+                local_text(event.at, DEMO_ZONE, short=True),
                 short_name(event.key),
                 colour(action.ljust(_ACTION_WIDTH), _ACTION_COLOUR.get(event.kind, "")),
                 event.capacity,

@@ -21,22 +21,27 @@ from engine.cli.common import (
     EXIT_OK,
     CliError,
     add_aws_options,
+    add_max_override,
     colour,
     fail_with_problems,
-    override_limit,
+    max_override_option,
     parse_at,
     plural,
     print_json,
+    problem_json,
     read_files,
 )
+from engine.cli.session import find_schedule, load_service_documents, open_session
+from engine.cli.tablecheck import run_table_check
+from engine.cli.text import local_text
 from engine.config import Settings
 from engine.decide import LOOKAHEAD, Decider
-from engine.localtime import localize, time_text, zone
+from engine.localtime import localize, zone
 from engine.model import Decision
 from schemas.documents import Schedule
 from schemas.jsonschema import document_json_schema
 from schemas.keys import keys_named
-from schemas.validation import DocumentSet, Problem, validate_documents
+from schemas.validation import DocumentSet, validate_documents
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -58,7 +63,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         action="store_true",
         help="check every item of the config table (TEIJI_CONFIG_TABLE) instead of files",
     )
-    _add_max_override(validate)
+    add_max_override(validate)
     validate.add_argument("--json", action="store_true", help="print the result as JSON")
     add_aws_options(validate)
     validate.set_defaults(func=run_validate)
@@ -87,7 +92,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "offset it is read in the schedule's timezone (default: now)",
     )
     explain.add_argument("--json", action="store_true", help="print one JSON object")
-    _add_max_override(explain)
+    add_max_override(explain)
     add_aws_options(explain)
     explain.set_defaults(func=run_explain)
 
@@ -101,18 +106,6 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     schema.set_defaults(func=run_schema)
 
 
-def _add_max_override(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--max-override",
-        metavar="DURATION",
-        help="longest override allowed, e.g. 12h or 14d (default: $TEIJI_MAX_OVERRIDE or 7d)",
-    )
-
-
-def max_override_option(args: argparse.Namespace) -> timedelta:
-    return override_limit(args.max_override, "--max-override", Settings.from_env())
-
-
 # --------------------------------------------------------------------------------------------
 # validate
 
@@ -121,8 +114,6 @@ def run_validate(args: argparse.Namespace) -> int:
     if args.table == bool(args.files):
         raise CliError("give FILE... or --table (the config table), not both or neither")
     if args.table:
-        from engine.cli.tablecheck import run_table_check
-
         return run_table_check(args)
     limit = max_override_option(args)
     items, syntax = read_files(args.files)
@@ -157,15 +148,6 @@ def run_validate(args: argparse.Namespace) -> int:
     if not args.json:
         print(f"{plural(count, 'document')} OK ({_summary(docs)})")
     return EXIT_OK
-
-
-def problem_json(problem: Problem) -> dict[str, str]:
-    return {
-        "source": problem.source,
-        "document": problem.document,
-        "path": problem.path,
-        "message": problem.message,
-    }
 
 
 def _summary(docs: DocumentSet) -> str:
@@ -254,8 +236,6 @@ def _explain_from_store(
     args: argparse.Namespace, at: datetime | None, limit: timedelta
 ) -> Explanation:
     """Explain from the config table: only this service's documents are read and checked."""
-    from engine.cli.operator import find_schedule, load_service_documents, open_session
-
     session = open_session(args)
     key = find_schedule(session, args.service).sk
     # Override lengths are measured from the instant explained when it is known.
@@ -322,11 +302,6 @@ def _instant(at: datetime | None, schedule: Schedule) -> datetime:
     if at.utcoffset() is None:
         return localize(zone(schedule.timezone), at.replace(tzinfo=None))
     return at
-
-
-def local_text(at: datetime, timezone: str | None = None) -> str:
-    """``Tue 2026-12-01 22:00 JST`` (see ``engine.localtime.time_text``)."""
-    return time_text(at, timezone)
 
 
 # --------------------------------------------------------------------------------------------

@@ -22,7 +22,9 @@ COMMAND_MODULES = (
     "engine.cli.documents",  # validate, explain, schema
     "engine.cli.tick",  # init, tick, plan
     "engine.cli.lease",  # lease, lease break
-    "engine.cli.operator",  # put, get, delete, list, start, stop, override
+    "engine.cli.stored",  # put, get, delete
+    "engine.cli.listing",  # list
+    "engine.cli.overrides",  # start, stop, override
     "engine.cli.simulate",  # simulate
     "engine.cli.demo",  # demo
     "engine.cli.completion",  # completion

@@ -12,7 +12,16 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from engine.cli.common import EXIT_FAILED, EXIT_OK, plural, print_json
+from engine.cli import session as clock  # the module: tests pin ``session.utc_now``
+from engine.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    max_override_option,
+    plural,
+    print_json,
+    problem_json,
+)
+from engine.cli.session import aws_errors, open_session
 from engine.store import LoadedConfig, document_from_item, plain
 from engine.tablecheck import Finding, OverrideItem, check_table
 from schemas.documents import Override
@@ -20,11 +29,8 @@ from schemas.validation import Problem, parse_document
 
 
 def run_table_check(args: argparse.Namespace) -> int:
-    from engine.cli.documents import max_override_option, problem_json
-    from engine.cli.operator import aws_errors, open_session, utc_now
-
     session = open_session(args)
-    now = utc_now()
+    now = clock.utc_now()
     with aws_errors(f"cannot read {session.table}"):
         items = session.config.scan_items()
     loaded = session.config.validate_items(

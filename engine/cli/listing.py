@@ -1,0 +1,289 @@
+"""``teiji list``: every managed service, its decision now and why, the next change, and what
+it looks like in AWS (read only: the tick's observe layer, then baselines), with what the next
+tick would change."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from engine.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    add_aws_options,
+    colour,
+    parse_at,
+    plural,
+    print_json,
+    table,
+)
+from engine.cli.session import FEW, Session, aws_errors, default_zone, open_session
+from engine.cli.text import local_text
+from engine.decide import Decider
+from engine.model import Decision, Observation
+from engine.observe import error_text, observe
+from engine.plan import plan_service
+from engine.store import LoadedConfig, StateStore, item_key, plain, service_of_problem
+from engine.tablecheck import override_warnings
+from schemas.documents import Schedule
+from schemas.records import Baseline
+from schemas.validation import DocumentSet, Problem
+
+
+def register(sub: argparse._SubParsersAction[Any]) -> None:
+    """Adds ``list``."""
+    listing = sub.add_parser(
+        "list",
+        help="every managed service: decision now, why, next change, and its state in AWS",
+        description="Every service with a schedule: what teiji decides now and why, the next "
+        "change, what the service looks like in AWS (desired/running, Min..Max, saved "
+        "baseline) and what the next tick would change. Reads only.",
+    )
+    listing.add_argument(
+        "--at",
+        metavar="ISO8601",
+        help="decide at this instant, with an offset or Z (default: now)",
+    )
+    listing.add_argument("--json", action="store_true", help="print a JSON list")
+    add_aws_options(listing)
+    listing.set_defaults(func=run_list)
+
+
+@dataclass
+class ServiceRow:
+    """One line of ``teiji list``: the decision and, when AWS could be read, the service."""
+
+    key: str
+    timezone: str
+    decision: Decision | None = None
+    next_state: str | None = None
+    observation: Observation | None = None
+    aws_error: str | None = None
+    baseline: bool | None = None
+    pending: list[str] | None = None
+    problems: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        decision = self.decision
+        observed = self.observation
+        target = observed.target if observed else None
+        return {
+            "service": self.key,
+            "state": decision.state if decision else "invalid",
+            "source": decision.source if decision else None,
+            "reason": decision.reason if decision else None,
+            "next_change": (
+                decision.next_change.isoformat() if decision and decision.next_change else None
+            ),
+            "next_state": self.next_state,
+            "override_id": decision.override_id if decision else None,
+            "override_by": decision.override_by if decision else None,
+            "holiday": decision.holiday if decision else None,
+            "aws": None
+            if observed is None
+            else {
+                "desired_count": observed.desired_count,
+                "running_count": observed.running_count,
+                "min_capacity": target.min_capacity if target else None,
+                "max_capacity": target.max_capacity if target else None,
+                "suspended": target.suspended.model_dump() if target else None,
+            },
+            "aws_error": self.aws_error,
+            "baseline": self.baseline,
+            "next_tick": self.pending,
+            "problems": list(self.problems),
+        }
+
+
+def run_list(args: argparse.Namespace) -> int:
+    at = parse_at(args.at)
+    session = open_session(args)
+    with aws_errors(f"cannot read the documents in {session.table}"):
+        loaded = session.config.load_config(
+            now=at,
+            max_override=session.settings.max_override,
+            default_timezone=session.settings.default_timezone,
+        )
+    docs = loaded.documents
+    rows = decide_rows(docs, loaded.problem_keys, at)
+    schedules = [docs.schedules[r.key] for r in rows if r.key in docs.schedules]
+    read_aws(session, rows, schedules)
+    other_problems = [str(p) for p in loaded.problems if service_of_problem(p) is None]
+    unreachable = [r for r in rows if r.aws_error]
+    if args.json:
+        print_json([row.as_json() for row in rows])
+    else:
+        print(render_list(rows, at))
+        for problem in other_problems:
+            print(f"problem: {problem}")
+        for warning in _override_warnings(loaded, scheduled=loaded_schedule_keys(loaded)):
+            print(f"warning: {warning}")
+        for line in aws_error_lines(unreachable, total=len(schedules)):
+            print(line)
+    failed = unreachable or other_problems or any(r.problems for r in rows)
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def loaded_schedule_keys(loaded: LoadedConfig) -> set[str]:
+    """Every stored schedule, valid or not (an override for an invalid one is not orphaned)."""
+    return set(loaded.documents.schedules) | {
+        key
+        for key, problems in loaded.problem_keys.items()
+        if any(p.document.startswith("schedule ") for p in problems)
+    }
+
+
+def _override_warnings(loaded: LoadedConfig, *, scheduled: set[str]) -> list[str]:
+    """``override SK: ...`` for each override in force or to come that TTL will not remove as
+    meant, or whose service has no schedule (see engine.tablecheck)."""
+    lines: list[str] = []
+    for override in loaded.documents.overrides:
+        sk = item_key(override)[1]
+        item = loaded.override_items.get(sk)
+        if item is None:
+            continue
+        for message in override_warnings(plain(item), override.until, scheduled):
+            lines.append(f"override {sk}: {message}")
+    return lines
+
+
+def aws_error_lines(rows: Sequence[ServiceRow], *, total: int) -> list[str]:
+    """The services AWS could not tell about, grouped by what went wrong."""
+    if not rows:
+        return []
+    by_message: dict[str, list[str]] = {}
+    for row in rows:
+        by_message.setdefault(row.aws_error or "", []).append(row.key)
+    everything = len(rows) == total
+    lines = [
+        "AWS could not be read"
+        + ("" if everything else f" for {plural(len(rows), 'service')}")
+        + ": their decisions are listed above, their capacity is not (?)"
+    ]
+    for message, keys in sorted(by_message.items()):
+        shown = ", ".join(keys[:FEW]) + (f" and {len(keys) - FEW} more" if len(keys) > FEW else "")
+        lines.append(f"  {shown}: {message}")
+    return lines
+
+
+def decide_rows(
+    docs: DocumentSet, problem_keys: Mapping[str, Sequence[Problem]], at: datetime
+) -> list[ServiceRow]:
+    """A row per schedule (and per service whose documents are invalid), decided at ``at``."""
+    decider = Decider(docs.calendars)
+    rows: list[ServiceRow] = []
+    for key in sorted(set(docs.schedules) | set(problem_keys)):
+        schedule = docs.schedules.get(key)
+        row = ServiceRow(key, schedule.timezone if schedule else default_zone())
+        row.problems = [
+            p.message if p.path == "-" else f"{p.path}: {p.message}"
+            for p in problem_keys.get(key, ())
+        ]
+        if schedule is not None:
+            overrides = docs.overrides_for(key)
+            try:
+                row.decision = decider.decide(schedule, at, overrides)
+                if row.decision.next_change is not None:
+                    row.next_state = decider.decide(
+                        schedule, row.decision.next_change, overrides
+                    ).state
+            except ValueError as exc:
+                row.problems.append(f"cannot decide: {exc}")
+        rows.append(row)
+    return rows
+
+
+def read_aws(session: Session, rows: Sequence[ServiceRow], schedules: Sequence[Schedule]) -> None:
+    """Fill in each row's service as AWS reports it (read only), its baseline, and what the
+    next tick would change. Failures are recorded per row, never raised."""
+    by_key = {row.key: row for row in rows}
+    try:
+        observed = observe(session.clients, schedules)
+    except Exception as exc:  # the listing must survive anything AWS does
+        for schedule in schedules:
+            by_key[schedule.key].aws_error = error_text(exc)
+        return
+    for key, message in observed.failures.items():
+        by_key[key].aws_error = message
+    baselines: dict[str, Baseline] | None
+    state = StateStore(session.clients, session.settings.state_table)
+    try:
+        baselines = state.get_baselines(observed.observations)
+    except Exception as exc:  # shown as unknown; the decisions still stand
+        baselines = None
+        print(f"teiji: warning: cannot read the saved baselines: {exc}", file=sys.stderr)
+    for schedule in schedules:
+        row = by_key[schedule.key]
+        observation = observed.observations.get(schedule.key)
+        row.observation = observation
+        if baselines is None or observation is None:
+            continue
+        row.baseline = schedule.key in baselines
+        if row.decision is None or row.problems:
+            continue
+        try:
+            plan = plan_service(
+                row.decision,
+                observation,
+                baselines.get(schedule.key),
+                schedule,
+                protected=session.settings.protected,
+            )
+        except ValueError:
+            continue
+        if plan.error:
+            row.pending = [f"refused: {plan.error}"]
+        else:
+            row.pending = [a.summary() for a in plan.actions if a.kind != "delete_baseline"]
+
+
+def render_list(rows: Sequence[ServiceRow], at: datetime) -> str:
+    headers = (
+        "SERVICE",
+        "NOW",
+        "NEXT CHANGE",
+        "DESIRED/RUN",
+        "MIN..MAX",
+        "SAVED",
+        "NEXT TICK",
+        "WHY",
+    )
+    lines = [table(headers, [_list_cells(row) for row in rows])]
+    counts: dict[str, int] = {}
+    for row in rows:
+        state = row.decision.state if row.decision and not row.problems else "invalid"
+        counts[state] = counts.get(state, 0) + 1
+    zones = sorted({row.timezone for row in rows})
+    when = local_text(at, zones[0] if len(zones) == 1 else default_zone())
+    summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+    lines.append(f"{plural(len(rows), 'service')} at {when}: {summary or 'none'}")
+    return "\n".join(lines)
+
+
+def _list_cells(row: ServiceRow) -> list[str]:
+    decision = row.decision
+    if decision is None or row.problems:
+        now = colour("invalid", "failed")
+        why = "; ".join(row.problems) or "-"
+    else:
+        now = colour(decision.state, decision.state)
+        why = decision.reason
+    next_change = "-"
+    if decision is not None and decision.next_change is not None:
+        next_change = f"{row.next_state} {local_text(decision.next_change, row.timezone)}"
+    observed = row.observation
+    if observed is None:
+        capacity = bounds = "?" if row.aws_error else "-"
+    else:
+        capacity = f"{observed.desired_count}/{observed.running_count}"
+        bounds = observed.bounds_text()
+    saved = {None: "?", True: "yes", False: "no"}[row.baseline]
+    if row.pending is None:
+        pending = "?" if observed is None or row.problems else "-"
+    else:
+        pending = ", ".join(row.pending) or "nothing"
+    return [row.key, now, next_change, capacity, bounds, saved, pending, why]
