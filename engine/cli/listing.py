@@ -23,10 +23,10 @@ from engine.cli.common import (
 )
 from engine.cli.session import FEW, Session, aws_errors, default_zone, open_session
 from engine.cli.text import local_text
+from engine.converge import plan_for
 from engine.decide import Decider
 from engine.model import Decision, Observation
 from engine.observe import error_text, observe
-from engine.plan import plan_service
 from engine.store import LoadedConfig, StateStore, item_key, plain, service_of_problem
 from engine.tablecheck import override_warnings
 from schemas.documents import Schedule
@@ -226,12 +226,9 @@ def read_aws(session: Session, rows: Sequence[ServiceRow], schedules: Sequence[S
         if row.decision is None or row.problems:
             continue
         try:
-            plan = plan_service(
-                row.decision,
-                observation,
-                baselines.get(schedule.key),
-                schedule,
-                protected=session.settings.protected,
+            # What the tick would do: its plan with the growth cap, from engine.converge.
+            plan = plan_for(
+                schedule, row.decision, observation, baselines.get(schedule.key), session.settings
             )
         except ValueError:
             continue
