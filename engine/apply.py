@@ -19,19 +19,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from engine.aws import autoscaling, ecs
-from engine.aws.clients import AccountUnreachableError
+from engine.aws.errors import AWS_ERRORS, error_text
 from engine.model import Observation
-from engine.observe import error_text
 from engine.plan import Action, Intent, ServicePlan
-from engine.store import StateStore, StoreError
+from engine.store import StateStore
 
 if TYPE_CHECKING:
     from engine.aws.clients import Clients
-
-_AWS_ERRORS = (ClientError, BotoCoreError, AccountUnreachableError, StoreError)
 
 
 class _StateChangedError(Exception):
@@ -45,7 +40,6 @@ class ApplyResult:
     done: list[Action] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     error: str | None = None
-    failed_action: Action | None = None
 
 
 def apply_plan(
@@ -71,17 +65,14 @@ def apply_plan(
                 f"the tick ran out of its lease before {action.kind}; the rest is left to the "
                 "next tick"
             )
-            result.failed_action = action
             return result
         try:
             note = _apply_action(clients, state, action, observation, sleep, plan.intent)
         except _StateChangedError as exc:
             result.error = f"{action.kind}: {exc}"
-            result.failed_action = action
             return result
-        except _AWS_ERRORS as exc:
+        except AWS_ERRORS as exc:
             result.error = f"{action.kind} failed: {error_text(exc)}"
-            result.failed_action = action
             return result
         result.done.append(action)
         if note:

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Literal, cast
 
 from engine.access import refuse_growth
 from engine.apply import apply_plan
+from engine.aws.errors import error_text
 from engine.config import Settings
 from engine.model import Decision, Observation
-from engine.observe import error_text
 from engine.plan import ServicePlan, plan_service, who_decided
 from engine.report import ServiceReport
 from engine.store import StateStore

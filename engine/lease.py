@@ -40,8 +40,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
+from engine.aws.errors import AWS_ERRORS, error_code
 from engine.config import MAX_SHARDS
 from engine.logs import log_event
 
@@ -60,6 +61,10 @@ CAS_ATTEMPTS = 40
 
 class LeaseError(RuntimeError):
     """The lease record cannot be read or written; no tick can act until it can."""
+
+
+# What a call on the lease may raise: AWS's failures and the lease's own.
+LEASE_ERRORS: tuple[type[Exception], ...] = (*AWS_ERRORS, LeaseError)
 
 
 # Shards and their names ---------------------------------------------------------------------------
@@ -407,7 +412,7 @@ class LeaseTable:
         try:
             self.clients.dynamodb().put_item(**params)
         except ClientError as err:
-            if err.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if error_code(err) == "ConditionalCheckFailedException":
                 return None
             raise
         return version
@@ -452,7 +457,7 @@ class LeaseTable:
                 ExpressionAttributeValues={":h": {"S": holder}},
             )
         except ClientError as err:
-            if err.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if error_code(err) == "ConditionalCheckFailedException":
                 return False
             raise
         return True
@@ -521,7 +526,7 @@ class HeldLease:
                 return True
             try:
                 renewed = self.table.update(lambda snap: _renewal(snap, self.holder, now, self.ttl))
-            except (ClientError, BotoCoreError, LeaseError) as exc:
+            except LEASE_ERRORS as exc:
                 log_event("could not renew the lease", level=logging.WARNING, error=str(exc)[:300])
                 return False
             if not renewed:
@@ -535,7 +540,7 @@ class HeldLease:
     def release(self) -> None:
         try:
             self.table.update(lambda snap: (without(snap.record, self.holder), None))
-        except (ClientError, BotoCoreError, LeaseError) as exc:
+        except LEASE_ERRORS as exc:
             # It runs out by itself; the next tick can take it then.
             log_event("could not release the lease", level=logging.WARNING, error=str(exc)[:300])
 

@@ -11,16 +11,15 @@ fails exactly the services that call covered.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from engine.aws import autoscaling, ecs
-from engine.aws.clients import AccountUnreachableError
+from engine.aws.batching import chunks
+from engine.aws.errors import AWS_ERRORS, error_text
 from engine.model import Observation, ScalableTarget, resource_id
 from schemas.documents import Schedule
 from schemas.keys import ServiceKey
@@ -37,18 +36,6 @@ class ObserveResult:
     def merge(self, other: ObserveResult) -> None:
         self.observations.update(other.observations)
         self.failures.update(other.failures)
-
-
-def error_text(exc: BaseException) -> str:
-    """``Code: message`` for AWS errors, the message for everything else."""
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        code = error.get("Code", "Error")
-        message = error.get("Message", str(exc))
-        return f"{code}: {message}"
-    if isinstance(exc, AccountUnreachableError):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}"
 
 
 def _aware(value: Any) -> datetime | None:
@@ -111,12 +98,12 @@ class ScopeObserver:
             by_cluster.setdefault(schedule.cluster, []).append(schedule)
         units: list[Callable[[], None]] = [
             partial(self._read_targets, batch)
-            for batch in batches(self.schedules, autoscaling.DESCRIBE_TARGETS_BATCH)
+            for batch in chunks(self.schedules, autoscaling.DESCRIBE_TARGETS_BATCH)
         ]
         for cluster in sorted(by_cluster):
             units.extend(
                 partial(self._describe, cluster, batch)
-                for batch in batches(by_cluster[cluster], ecs.DESCRIBE_SERVICES_BATCH)
+                for batch in chunks(by_cluster[cluster], ecs.DESCRIBE_SERVICES_BATCH)
             )
         return units
 
@@ -124,7 +111,7 @@ class ScopeObserver:
         try:
             client = self.clients.ecs(self.account, self.region)
             lookup = ecs.describe_services(client, cluster, [s.service_name for s in batch])
-        except (ClientError, BotoCoreError, AccountUnreachableError) as exc:
+        except AWS_ERRORS as exc:
             message = f"cannot describe the service: {error_text(exc)}"
             with self._lock:
                 self._failures.update({schedule.key: message for schedule in batch})
@@ -145,7 +132,7 @@ class ScopeObserver:
         try:
             client = self.clients.autoscaling(self.account, self.region)
             targets = autoscaling.describe_scalable_targets(client, ids)
-        except (ClientError, BotoCoreError, AccountUnreachableError) as exc:
+        except AWS_ERRORS as exc:
             message = f"cannot read the scalable target: {error_text(exc)}"
             with self._lock:
                 self._target_failures.update({schedule.key: message for schedule in batch})
@@ -215,11 +202,6 @@ def _own_scope(result: ObserveResult) -> tuple[str, str] | None:
 
 def _canonical(key: str, region: str, account: str) -> str:
     return str(ServiceKey.parse(key).canonical(account, region))
-
-
-def batches(items: Sequence[Schedule], size: int) -> Iterator[list[Schedule]]:
-    for start in range(0, len(items), size):
-        yield list(items[start : start + size])
 
 
 def observe(clients: Clients, schedules: Iterable[Schedule]) -> ObserveResult:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import re
 import secrets
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -281,7 +281,3 @@ def find_override(ref: str, stored: Sequence[StoredOverride]) -> StoredOverride:
         )
     refs = ", ".join(sorted(s.sk for s in matches))
     raise OverrideError(f"{ref!r} names {len(matches)} overrides ({refs}); write SERVICE#ID")
-
-
-def ids_of(stored: Iterable[StoredOverride]) -> set[str]:
-    return {s.id for s in stored}

@@ -17,17 +17,16 @@ from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING
 
-from botocore.exceptions import BotoCoreError, ClientError
-
+from engine.aws.errors import AWS_ERRORS, error_text
 from engine.aws.pacing import Clock, Lane, Unit, run_lanes
 from engine.converge import Acting, Service, converge_service
 from engine.lease import Cover
 from engine.logs import log_event
 from engine.model import Decision, Observation
-from engine.observe import ObserveResult, ScopeObserver, by_scope, error_text, fail_shared_services
+from engine.observe import ObserveResult, ScopeObserver, by_scope, fail_shared_services
 from engine.plan import who_decided
 from engine.report import Phase, ServiceReport
-from engine.store import BATCH_GET_LIMIT, LoadedConfig, StateStore, StoredBaselines, StoreError
+from engine.store import BATCH_GET_LIMIT, LoadedConfig, StateStore, StoredBaselines
 from schemas.documents import Override, Schedule
 from schemas.keys import keys_wanted
 
@@ -239,7 +238,7 @@ class _BaselineReader:
     def _read(self, keys: Sequence[str]) -> None:
         try:
             read = self.state.read_baselines(keys)
-        except (ClientError, BotoCoreError, StoreError) as exc:
+        except AWS_ERRORS as exc:
             with self._lock:
                 self.error = self.error or error_text(exc)
             return

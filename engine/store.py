@@ -44,6 +44,7 @@ from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
 from engine.aws.answers import require, unreadable
+from engine.aws.errors import StoreError, error_code
 from engine.config import DEFAULT_MAX_OVERRIDE, Settings
 from engine.putdiff import HASH_ATTRIBUTE, stamped
 from engine.tablecheck import kind_mismatch
@@ -75,10 +76,6 @@ _ARCHIVE_ONLY = frozenset({"pk", "sk", "key", "archived_at", "superseded_by"})
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
-
-
-class StoreError(RuntimeError):
-    """DynamoDB did not complete a request after retries."""
 
 
 class WriteConflictError(RuntimeError):
@@ -251,10 +248,6 @@ def service_of_problem(problem: Problem) -> str | None:
     return None
 
 
-def error_code(err: ClientError) -> str:
-    return str(err.response.get("Error", {}).get("Code", ""))
-
-
 def conditional_write(write: Callable[..., object], **params: Any) -> bool:
     """Call a conditional DynamoDB write (``put_item``, ``delete_item``) with ``params``;
     True when it wrote, False when its condition did not hold."""
@@ -321,9 +314,6 @@ class ConfigStore:
         self.clients = clients
         self.table = table
         self.source = f"dynamodb:{table}"
-
-    item_from_document = staticmethod(item_from_document)
-    document_from_item = staticmethod(document_from_item)
 
     # Reading ----------------------------------------------------------------------------------
     def query_kind(self, kind: str, *, prefix: str | None = None) -> list[dict[str, Any]]:

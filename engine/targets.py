@@ -21,11 +21,10 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from engine.aws.answers import require
-from engine.aws.clients import AccountUnreachableError, Clients
-from engine.aws.ecs import chunks
+from engine.aws.batching import chunks
+from engine.aws.clients import Clients
+from engine.aws.errors import AWS_ERRORS
 
 if TYPE_CHECKING:
     from mypy_boto3_ecs import ECSClient
@@ -37,7 +36,6 @@ TaskPhase = Literal["starting", "running", "draining", "stopped"]
 
 # ECS task lifecycle (lastStatus). A task is only expected in its target groups once RUNNING;
 # before that ECS has not registered it yet, and while draining ECS is deregistering it.
-STARTING_STATUSES = frozenset({"PROVISIONING", "PENDING", "ACTIVATING"})
 DRAINING_STATUSES = frozenset({"DEACTIVATING", "STOPPING", "DEPROVISIONING"})
 STOPPED_STATUSES = frozenset({"STOPPED", "DELETED"})
 
@@ -53,8 +51,6 @@ LIST_PAGE = 100
 _INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8,17}$")
 # ECS task ids are 32 hex digits (older ones, and emulators, use UUIDs); ARNs contain ":task/".
 _TASK_ID = re.compile(r"^(arn:aws[a-z-]*:ecs:.*:task/.*|[0-9a-f]{32}|[0-9a-f-]{36})$")
-
-AWS_ERRORS: tuple[type[Exception], ...] = (ClientError, BotoCoreError, AccountUnreachableError)
 
 
 # Value types ---------------------------------------------------------------------------------

@@ -20,18 +20,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from engine.access import admit
+from engine.aws.errors import AWS_ERRORS, error_text
 from engine.aws.pacing import Clock, Pacer, PacingConfigError, RealClock
 from engine.config import Settings
 from engine.converge import Acting
 from engine.lease import (
+    LEASE_ERRORS,
     Blocked,
     CountRefused,
     Cover,
     HeldLease,
-    LeaseError,
     LeaseTable,
     acquire,
     check_shard,
@@ -42,7 +41,6 @@ from engine.lease import (
     utc,
 )
 from engine.logs import log_event, log_service, log_tick
-from engine.observe import error_text
 from engine.phases import (
     converge_all,
     decide,
@@ -256,7 +254,7 @@ class _Tick:
     def _lease_call(self, call: Callable[[], _T]) -> _T:
         try:
             return call()
-        except (ClientError, BotoCoreError, LeaseError) as exc:
+        except LEASE_ERRORS as exc:
             raise TickError(
                 f"cannot take the lease in table {self.settings.state_table}: {error_text(exc)}"
             ) from exc
@@ -303,7 +301,7 @@ class _Tick:
                 default_timezone=self.settings.default_timezone,
                 checks=(growth_cap(self.settings.access.max_desired),),
             )
-        except (ClientError, BotoCoreError) as exc:
+        except AWS_ERRORS as exc:
             raise TickError(
                 f"cannot read the documents in table {self.settings.config_table}: "
                 f"{error_text(exc)}"

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from botocore.stub import Stubber
 
+from engine.aws.errors import StoreError
 from engine.config import Settings
 from engine.store import (
     ConfigStore,
     StateStore,
-    StoreError,
     document_from_item,
     init_tables,
     item_from_document,

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any, Final
 from botocore.exceptions import ClientError
 
 from engine.aws.answers import require, unreadable
-from engine.aws.ecs import chunks
+from engine.aws.batching import chunks
+from engine.aws.errors import error_code
 from engine.model import ScalableTarget
 from schemas.records import SuspendedState
 
@@ -145,8 +146,7 @@ def register_scalable_target(
             )
             return
         except ClientError as err:
-            code = err.response.get("Error", {}).get("Code")
-            if code != "ConcurrentUpdateException" or attempt == attempts:
+            if error_code(err) != "ConcurrentUpdateException" or attempt == attempts:
                 raise
             # Full jitter: another writer (a deployment, a scaling activity) is updating the
             # same target; spread the retries so we do not collide again.

@@ -6,11 +6,12 @@ send chunks of 10 so the call count is the same in tests and in production.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from engine.aws.answers import require, unreadable
+from engine.aws.batching import chunks
 
 if TYPE_CHECKING:
     from mypy_boto3_ecs import ECSClient
@@ -28,12 +29,6 @@ class ServiceLookup:
 
     found: dict[str, dict[str, Any]] = field(default_factory=dict)
     missing: dict[str, str] = field(default_factory=dict)
-
-
-def chunks(items: Sequence[str], size: int) -> Iterator[list[str]]:
-    """``items`` in lists of at most ``size``: the batch sizes the AWS APIs accept."""
-    for start in range(0, len(items), size):
-        yield list(items[start : start + size])
 
 
 def describe_services(client: ECSClient, cluster: str, names: Sequence[str]) -> ServiceLookup:

@@ -16,8 +16,6 @@ import argparse
 import time
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from engine.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -29,7 +27,7 @@ from engine.cli.common import (
 )
 from engine.config import Settings
 from engine.lease import (
-    LeaseError,
+    LEASE_ERRORS,
     LeaseTable,
     Slot,
     Snapshot,
@@ -76,7 +74,7 @@ def _table(args: argparse.Namespace) -> tuple[LeaseTable, Settings]:
 def _read(leases: LeaseTable) -> Snapshot:
     try:
         return leases.read()
-    except (ClientError, BotoCoreError, LeaseError) as exc:
+    except LEASE_ERRORS as exc:
         raise CliError(f"cannot read the leases in {leases.table}: {exc}", EXIT_FAILED) from exc
 
 
@@ -129,7 +127,7 @@ def run_lease_break(args: argparse.Namespace) -> int:
     leases, _ = _table(args)
     try:
         broken = break_holder(leases, holder)
-    except (ClientError, BotoCoreError, LeaseError) as exc:
+    except LEASE_ERRORS as exc:
         raise CliError(f"cannot break the lease in {leases.table}: {exc}", EXIT_FAILED) from exc
     if args.json:
         print_json({"holder": holder, "broken": broken})

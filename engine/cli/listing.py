@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from engine.aws.errors import error_text
 from engine.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -26,7 +27,7 @@ from engine.cli.text import local_text
 from engine.converge import plan_for
 from engine.decide import Decider
 from engine.model import Decision, Observation
-from engine.observe import error_text, observe
+from engine.observe import observe
 from engine.store import LoadedConfig, StateStore, item_key, plain, service_of_problem
 from engine.tablecheck import override_warnings
 from schemas.documents import Schedule

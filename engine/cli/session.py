@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
-from engine.aws.clients import AccountUnreachableError, Clients
+from engine.aws.clients import Clients
+from engine.aws.errors import AWS_ERRORS, error_code, error_text
 from engine.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -36,14 +37,11 @@ from engine.cli.common import (
 from engine.cli.tick import check_rate_settings, render_tick
 from engine.config import Settings
 from engine.logs import silence_logging
-from engine.observe import error_text
 from engine.overrides import StoredOverride
 from engine.report import TickReport
 from engine.store import (
     ConfigStore,
-    StoreError,
     document_from_item,
-    error_code,
     service_of_problem,
 )
 from schemas.documents import Override, Schedule
@@ -55,8 +53,6 @@ FEW = 10
 # How alike two names must be (difflib's ratio, 0 to 1) to be offered as "did you mean".
 SIMILAR = 0.6
 RUNNER_UP = 0.05
-# What AWS and the stores raise when a call fails (a command says so in one line, exit 1).
-AWS_ERRORS = (ClientError, BotoCoreError, StoreError, AccountUnreachableError)
 
 
 def utc_now() -> datetime:

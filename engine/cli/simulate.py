@@ -16,10 +16,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from engine.aws.clients import AccountUnreachableError, Clients
+from engine.aws.clients import Clients
 from engine.aws.ecs import describe_services
+from engine.aws.errors import AWS_ERRORS
 from engine.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -47,7 +46,7 @@ from engine.pricing import (
     price_for,
 )
 from engine.simulate import ServiceSimulation, Totals, region_of, select, simulate, totals
-from engine.store import ConfigStore, StoreError
+from engine.store import ConfigStore
 from engine.timeline_html import render_page
 from schemas.documents import Schedule
 from schemas.validation import DocumentSet
@@ -262,7 +261,7 @@ def _load(
             )
     except UnreadableFileError as exc:
         raise CliError(str(exc)) from exc
-    except (ClientError, BotoCoreError, StoreError) as exc:
+    except AWS_ERRORS as exc:
         raise CliError(
             f"cannot read documents from DynamoDB table {settings.config_table}: {exc}",
             EXIT_FAILED,
@@ -369,7 +368,7 @@ class ServiceFacts:
 def _read_ecs(clients: Clients, schedules: Sequence[Schedule]) -> ServiceFacts:
     try:
         return read_service_facts(clients, schedules)
-    except (ClientError, BotoCoreError, AccountUnreachableError) as exc:
+    except AWS_ERRORS as exc:
         raise CliError(f"cannot read the services from ECS: {exc}", EXIT_FAILED) from exc
 
 

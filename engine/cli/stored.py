@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from engine.access import document_checks
+from engine.aws.errors import AWS_ERRORS
 from engine.cli import session as clock  # the module: tests pin ``session.utc_now``
 from engine.cli.common import (
     EXIT_FAILED,
@@ -32,7 +33,6 @@ from engine.cli.common import (
 )
 from engine.cli.put_changes import changes_text, refusal_text
 from engine.cli.session import (
-    AWS_ERRORS,
     FEW,
     Session,
     StoredDocument,
