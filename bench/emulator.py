@@ -36,7 +36,8 @@ from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from botocore.compat import HTTPHeaders
 from botocore.handlers import BUILTIN_HANDLERS
 
-from engine.aws.pacing import Clock, Rate
+from engine.aws.bucket import Rate
+from engine.aws.clock import Clock
 
 # Amazon ECS API Reference, "Request throttling for the Amazon ECS API": per account and Region.
 AWS_ECS_LIMITS: dict[str, Rate] = {

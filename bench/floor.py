@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 
 from bench.emulator import AWS_ECS_LIMITS
 from bench.world import OWN_ACCOUNT, World
-from engine.aws.pacing import Rate
+from engine.aws.bucket import Rate
 
 DESCRIBE_SERVICES_BATCH = 10
 DESCRIBE_SCALABLE_TARGETS_BATCH = 50

@@ -170,7 +170,8 @@ def _clients() -> Any:
 
 def tick() -> int:
     from bench.world import RUNNING_AT, STOPPED_AT, deployment_access
-    from engine.aws.pacing import Pacer, VirtualClock
+    from engine.aws.clock import VirtualClock
+    from engine.aws.pacing import Pacer
     from engine.config import Settings
     from engine.tick import run_tick
 

@@ -55,8 +55,9 @@ from bench.world import (  # noqa: E402
     desired_counts,
     moto_sessions,
 )
+from engine.aws.bucket import Rate  # noqa: E402
 from engine.aws.clients import Clients  # noqa: E402
-from engine.aws.pacing import Rate, VirtualClock  # noqa: E402
+from engine.aws.clock import VirtualClock  # noqa: E402
 from engine.cli.common import table  # noqa: E402
 
 SIZES = (100, 1_000, 3_000)

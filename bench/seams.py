@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from bench.micro import DecideRunner, SimulateRunner, Workload
 from bench.world import World, deployment_access
 from engine.aws.clients import Clients
-from engine.aws.pacing import Clock
+from engine.aws.clock import Clock
 from schemas.documents import Override
 
 
@@ -24,7 +24,7 @@ class TickEnv:
 
     ``clients`` were made inside the emulator (their requests pay latency and meet AWS's
     buckets); the tick installs its own ``Pacer`` on them with ``clock``. ``clock`` is emulated
-    time: pacing, deadlines and worker threads (through ``engine.aws.pacing.participating``)
+    time: pacing, deadlines and worker threads (through ``engine.aws.clock.participating``)
     must all use it, so the figures mean emulated seconds.
     """
 

@@ -24,7 +24,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from bench.world import SessionFor, WorldService
-from engine.aws.pacing import Clock
+from engine.aws.clock import Clock
 
 LAMBDA_TIMEOUT_S = 300.0  # the tool's configured Lambda timeout
 LEGACY = Config(retries={"mode": "legacy"})  # what boto3 does when nothing is configured

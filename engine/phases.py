@@ -17,8 +17,9 @@ from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING
 
+from engine.aws.clock import Clock
 from engine.aws.errors import AWS_ERRORS, error_text
-from engine.aws.pacing import Clock, Lane, Unit, run_lanes
+from engine.aws.lanes import Lane, Unit, run_lanes
 from engine.converge import Acting, Service, converge_service
 from engine.lease import Cover
 from engine.logs import log_event

@@ -21,8 +21,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
 
 from engine.access import admit
+from engine.aws.bucket import PacingConfigError
+from engine.aws.clock import Clock, RealClock
 from engine.aws.errors import AWS_ERRORS, error_text
-from engine.aws.pacing import Clock, Pacer, PacingConfigError, RealClock
+from engine.aws.pacing import Pacer
 from engine.config import Settings
 from engine.converge import Acting
 from engine.lease import (

@@ -27,7 +27,8 @@ from bench.world import (
     layout,
     moto_sessions,
 )
-from engine.aws.pacing import Rate, VirtualClock
+from engine.aws.bucket import Rate
+from engine.aws.clock import VirtualClock
 from schemas.documents import Window
 
 OTHER = "210987654321"

@@ -13,30 +13,23 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
 
-from engine.aws.clients import AfterAttempt, Clients
-from engine.aws.operations import BY_NAME, Operation
-from engine.aws.pacing import (
-    BACKOFF_BASE_S,
-    BACKOFF_CAP_S,
+from engine.aws.bucket import (
     CATEGORIES,
     DEFAULT_RATES,
     RATE_FLOOR_SHARE,
-    THROTTLE_ATTEMPTS,
     THROTTLE_CUT,
-    Lane,
-    Pacer,
     PacingConfigError,
     Rate,
-    RealClock,
     TokenBucket,
-    Unit,
-    VirtualClock,
     env_var,
     parse_rate,
-    participating,
     resolve_rates,
-    run_lanes,
 )
+from engine.aws.clients import AfterAttempt, Clients
+from engine.aws.clock import RealClock, VirtualClock, participating
+from engine.aws.lanes import Lane, Unit, run_lanes
+from engine.aws.operations import BY_NAME, Operation
+from engine.aws.pacing import BACKOFF_BASE_S, BACKOFF_CAP_S, THROTTLE_ATTEMPTS, Pacer
 
 UPDATE_SERVICE = BY_NAME[("ecs", "UpdateService")]
 DESCRIBE_SERVICES = BY_NAME[("ecs", "DescribeServices")]

@@ -34,9 +34,11 @@ from bench.world import (
     deployment_access,
     desired_counts,
 )
+from engine.aws.bucket import Rate
 from engine.aws.clients import Clients
+from engine.aws.clock import VirtualClock
 from engine.aws.operations import Operation
-from engine.aws.pacing import Pacer, Rate, VirtualClock
+from engine.aws.pacing import Pacer
 from engine.config import DEFAULT_CONCURRENCY, ENV_VARS, Settings
 from engine.lease import lease_name, record_from_item, shard_of
 from engine.report import TickReport

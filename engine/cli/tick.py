@@ -96,7 +96,7 @@ def _logging(args: argparse.Namespace, settings: Settings) -> None:
 def check_rate_settings() -> None:
     """A ``TEIJI_RATE_*`` value the tick cannot use is a bad setting (one line, exit 2), like
     any other ``TEIJI_*`` value, not a failed tick."""
-    from engine.aws.pacing import PacingConfigError, resolve_rates
+    from engine.aws.bucket import PacingConfigError, resolve_rates
 
     try:
         resolve_rates()
