@@ -43,7 +43,7 @@ from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
-from engine.aws.answers import require, unreadable
+from engine.aws.answers import checked_pages, require, unreadable
 from engine.aws.errors import StoreError, error_code
 from engine.config import DEFAULT_MAX_OVERRIDE, Settings
 from engine.putdiff import HASH_ATTRIBUTE, stamped
@@ -274,25 +274,27 @@ def query_items(
     if prefix is not None:
         condition += " AND begins_with(sk, :prefix)"
         values[":prefix"] = {"S": prefix}
-    client = clients.dynamodb()
+    pages = (
+        clients.dynamodb()
+        .get_paginator("query")
+        .paginate(
+            TableName=table,
+            KeyConditionExpression=condition,
+            ExpressionAttributeValues=values,
+            ConsistentRead=True,
+        )
+    )
+    return _page_items(pages, "Query")
+
+
+def _page_items(pages: Iterable[Mapping[str, Any]], operation: str) -> list[dict[str, Any]]:
+    """Every item of every page of a Query or Scan. A page without its ``Items`` list, or a
+    ``LastEvaluatedKey`` that is no key or came before, fails the read (nothing is concluded
+    from the pages that came)."""
     items: list[dict[str, Any]] = []
-    start: dict[str, Any] | None = None
-    while True:
-        params: dict[str, Any] = {
-            "TableName": table,
-            "KeyConditionExpression": condition,
-            "ExpressionAttributeValues": values,
-            "ConsistentRead": True,
-        }
-        if start:
-            params["ExclusiveStartKey"] = start
-        response: Mapping[str, Any] = client.query(**params)
-        items.extend(from_attribute_map(i) for i in require(response, "Query", "Items", list))
-        start = response.get("LastEvaluatedKey")
-        if start is not None and not isinstance(start, dict):
-            raise unreadable("Query", "LastEvaluatedKey is not a key")
-        if not start:
-            return items
+    for page in checked_pages(pages, operation, "LastEvaluatedKey", dict):
+        items.extend(from_attribute_map(i) for i in require(page, operation, "Items", list))
+    return items
 
 
 # Config table -----------------------------------------------------------------------------------
@@ -365,18 +367,12 @@ class ConfigStore:
     def scan_items(self) -> list[dict[str, Any]]:
         """Every item of the table, whatever its ``pk`` (all pages, strongly consistent): for
         the table check, which must also see items the tick never reads."""
-        client = self.clients.dynamodb()
-        items: list[dict[str, Any]] = []
-        start: dict[str, Any] | None = None
-        while True:
-            params: dict[str, Any] = {"TableName": self.table, "ConsistentRead": True}
-            if start:
-                params["ExclusiveStartKey"] = start
-            response = client.scan(**params)
-            items.extend(from_attribute_map(i) for i in response.get("Items", []))
-            start = response.get("LastEvaluatedKey")
-            if not start:
-                return items
+        pages = (
+            self.clients.dynamodb()
+            .get_paginator("scan")
+            .paginate(TableName=self.table, ConsistentRead=True)
+        )
+        return _page_items(pages, "Scan")
 
     def validate_items(
         self,

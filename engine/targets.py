@@ -10,19 +10,19 @@ A target is what ELBv2 knows, never an ECS task id:
 - bridge / host (EC2): the container instance's EC2 instance id and the container's host port.
 
 Pure core: ``classify_tasks``, ``expected_targets`` and ``compare`` are functions of data.
-Shell: ``check_targets`` reads ECS and ELBv2, calls ``compare``, and applies the repairs.
+Shell: ``check_targets`` reads ECS and ELBv2 (through ``engine.aws.ecs`` and
+``engine.aws.elbv2``), calls ``compare``, and applies the repairs.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from engine.aws.answers import require
-from engine.aws.batching import chunks
+from engine.aws import ecs, elbv2
 from engine.aws.clients import Clients
 from engine.aws.errors import AWS_ERRORS
 
@@ -43,10 +43,6 @@ STOPPED_STATUSES = frozenset({"STOPPED", "DELETED"})
 # (deregistration in progress) are normal while tasks start and stop, so they are not findings.
 UNHEALTHY_STATES = frozenset({"unhealthy", "unhealthy.draining"})
 LEAVING_STATES = frozenset({"draining"})
-
-# DescribeTasks, DescribeContainerInstances: at most 100 per call. ListTasks: maxResults <= 100.
-DESCRIBE_CHUNK = 100
-LIST_PAGE = 100
 
 _INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8,17}$")
 # ECS task ids are 32 hex digits (older ones, and emulators, use UUIDs); ARNs contain ":task/".
@@ -462,12 +458,13 @@ def check_targets(
     name = str(service.get("serviceName"))
     where = f"service {name} in cluster {cluster}"
     try:
-        ecs = clients.ecs(account, region)
-        elbv2 = clients.elbv2(account, region)
-        tasks = _describe_service_tasks(ecs, cluster, name)
-        instances = _container_instances(ecs, cluster, service, tasks)
+        ecs_client = clients.ecs(account, region)
+        elbv2_client = clients.elbv2(account, region)
+        tasks = ecs.describe_service_tasks(ecs_client, cluster, name)
+        instances = _container_instances(ecs_client, cluster, service, tasks)
         registered = {
-            arn: _describe_target_health(elbv2, arn) for arn in target_group_arns(service)
+            arn: elbv2.describe_target_health(elbv2_client, arn)
+            for arn in target_group_arns(service)
         }
     except AWS_ERRORS as exc:
         return TargetReport(
@@ -485,51 +482,15 @@ def check_targets(
     report.notes.extend(f"{where}: {problem}" for problem in sorted_tasks.unresolved)
     report.dry_run = dry_run
     if mode == "repair" and not dry_run:
-        _apply(elbv2, report, where)
+        _apply(elbv2_client, report, where)
     return report
 
 
-def _describe_service_tasks(ecs: ECSClient, cluster: str, service_name: str) -> list[Any]:
-    """The service's tasks that want to run and those recently stopped, each described once."""
-    # A task can move from one list to the other between the two calls: keep it once.
-    arns = list(
-        dict.fromkeys(
-            arn
-            for desired in ("RUNNING", "STOPPED")
-            for arn in _list_task_arns(ecs, cluster, service_name, desired)
-        )
-    )
-    tasks: list[Any] = []
-    for chunk in chunks(arns, DESCRIBE_CHUNK):
-        answer: Mapping[str, Any] = ecs.describe_tasks(cluster=cluster, tasks=chunk)
-        # No task is concluded absent from an answer without its list (repair would
-        # deregister its targets).
-        tasks.extend(require(answer, "DescribeTasks", "tasks", list))
-    return tasks
-
-
-def _list_task_arns(
-    ecs: ECSClient, cluster: str, service_name: str, desired: Literal["RUNNING", "STOPPED"]
-) -> Iterator[str]:
-    token: str | None = None
-    while True:
-        params: dict[str, Any] = {
-            "cluster": cluster,
-            "serviceName": service_name,
-            "desiredStatus": desired,
-            "maxResults": LIST_PAGE,
-        }
-        if token:
-            params["nextToken"] = token
-        page: Mapping[str, Any] = ecs.list_tasks(**params)
-        yield from require(page, "ListTasks", "taskArns", list)
-        token = page.get("nextToken")
-        if not token:
-            return
-
-
 def _container_instances(
-    ecs: ECSClient, cluster: str, service: Mapping[str, Any], tasks: Sequence[Mapping[str, Any]]
+    ecs_client: ECSClient,
+    cluster: str,
+    service: Mapping[str, Any],
+    tasks: Sequence[Mapping[str, Any]],
 ) -> dict[str, str]:
     """containerInstanceArn -> ec2InstanceId, only for this service's tasks without an ENI
     (bridge/host networking on EC2): Fargate and awsvpc tasks need no such call."""
@@ -539,23 +500,10 @@ def _container_instances(
         needs_instance = task_private_ip(task) is None and belongs_to_service(service, task)
         if arn and arn not in wanted and needs_instance:
             wanted.append(arn)
-    found: dict[str, str] = {}
-    for chunk in chunks(wanted, DESCRIBE_CHUNK):
-        answer = ecs.describe_container_instances(cluster=cluster, containerInstances=chunk)
-        for instance in answer.get("containerInstances", []):
-            arn = instance.get("containerInstanceArn")
-            ec2_id = instance.get("ec2InstanceId")
-            if arn and ec2_id:
-                found[arn] = ec2_id
-    return found
+    return ecs.container_instance_ids(ecs_client, cluster, wanted)
 
 
-def _describe_target_health(elbv2: ElasticLoadBalancingv2Client, arn: str) -> list[Any]:
-    # Without Targets, DescribeTargetHealth lists every registered target (draining included).
-    return list(elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"])
-
-
-def _apply(elbv2: ElasticLoadBalancingv2Client, report: TargetReport, where: str) -> None:
+def _apply(client: ElasticLoadBalancingv2Client, report: TargetReport, where: str) -> None:
     """Register missing targets, then deregister stale ones, one call per target group.
 
     A failed call leaves its targets out of the report's done lists and sets ``error``; the
@@ -566,14 +514,14 @@ def _apply(elbv2: ElasticLoadBalancingv2Client, report: TargetReport, where: str
     done_deregistered: list[tuple[str, Target]] = []
     for arn, targets in _by_group(report.registered):
         try:
-            elbv2.register_targets(TargetGroupArn=arn, Targets=_descriptions(targets))
+            elbv2.register_targets(client, arn, _descriptions(targets))
         except AWS_ERRORS as exc:
             errors.append(f"cannot register {_listing(targets)} in {target_group_name(arn)}: {exc}")
         else:
             done_registered.extend((arn, t) for t in targets)
     for arn, targets in _by_group(report.deregistered):
         try:
-            elbv2.deregister_targets(TargetGroupArn=arn, Targets=_descriptions(targets))
+            elbv2.deregister_targets(client, arn, _descriptions(targets))
         except AWS_ERRORS as exc:
             errors.append(
                 f"cannot deregister {_listing(targets)} from {target_group_name(arn)}: {exc}"

@@ -266,3 +266,69 @@ def test_an_unreadable_document_listing_stops_the_tick_before_anything(
     assert log.writes() == []
     assert snapshot(SERVICES) == expected
     assert_invariant(world, expected)
+
+
+def _next_token(token: str | None) -> Callable[[dict[str, Any]], bool]:
+    return lambda params: params.get("NextToken") == token
+
+
+def test_target_pages_that_come_round_again_fail_the_services_and_write_nothing(
+    world: World,
+    endpoint: str,
+    answers: tuple[CorruptAnswers, CallLog],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # botocore's paginator stops on a token equal to the one just before it, not on one that
+    # came earlier: pages that go A, B, A never end either, and are not "no target".
+    layer, log = answers
+    expected = snapshot(SERVICES)
+    # A few times each: were the cycle not seen, the tick would go on to moto's own answers.
+    first = edit(lambda value: value.__setitem__("NextToken", "A"))
+    layer.answer("DescribeScalableTargets", first, when=_next_token(None), times=2)
+    for asked, handed in (("A", "B"), ("B", "A")):
+        page = as_json({"ScalableTargets": [], "NextToken": handed})
+        layer.answer("DescribeScalableTargets", page, when=_next_token(asked), times=2, status=200)
+
+    code, report = _tick(capsys, endpoint, STOP_AT)
+
+    assert code == 1
+    assert layer.damaged["DescribeScalableTargets"] == 3
+    assert set(_outcomes(report).values()) == {"failed"}, _outcomes(report)
+    assert all("the same NextToken came twice" in e for e in _errors(report).values())
+    assert log.writes(("ecs", "application-autoscaling", "dynamodb")) == [
+        c for c in log.writes(("dynamodb",)) if "lease" in json.dumps(c.params)
+    ]
+    assert snapshot(SERVICES) == expected
+    assert_invariant(world, expected, context="pages A, B, A")
+    layer.rules.clear()
+    _converges_after(world, endpoint, capsys, expected)
+
+
+def test_document_pages_that_never_end_stop_the_tick_before_anything(
+    world: World,
+    endpoint: str,
+    answers: tuple[CorruptAnswers, CallLog],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Every page of the schedules says more follow from the same key: the schedules after it
+    # never come, and a tick that went on would leave those services unmanaged tonight.
+    layer, log = answers
+    expected = snapshot(SERVICES)
+    key = {"pk": {"S": "schedule"}, "sk": {"S": "c1/api"}}
+    layer.answer(
+        "Query",
+        edit(lambda value: value.__setitem__("LastEvaluatedKey", key)),
+        when=lambda params: (
+            params.get("ExpressionAttributeValues", {}).get(":pk") == {"S": "schedule"}
+        ),
+        times=None,
+    )
+    code, out, err = run_cli(capsys, endpoint, "tick", "--at", STOP_AT)
+    assert code == 1
+    assert layer.damaged["Query"] == 2  # the first page, and the one after it: no third
+    assert "cannot read the documents" in out + err
+    assert "the same LastEvaluatedKey came twice" in out + err
+    assert "Traceback" not in out + err
+    assert log.writes() == []
+    assert snapshot(SERVICES) == expected
+    assert_invariant(world, expected)

@@ -371,6 +371,13 @@ class _FakeDynamoDB:
         kind = params["ExpressionAttributeValues"][":pk"]["S"]
         return {"Items": [i for i in self.items if i["pk"]["S"] == kind]}
 
+    def get_paginator(self, operation: str) -> _FakeDynamoDB:
+        assert operation == "query"
+        return self
+
+    def paginate(self, **params: Any) -> list[dict[str, Any]]:
+        return [self.query(**params)]  # one page: the table is small
+
 
 class _FakeClients:
     region = "ap-northeast-1"

@@ -8,18 +8,21 @@ DynamoDB) once, on botocore's ``before-parse`` event: the body must be JSON of t
 operation's output shape names. The adapters check that each answer holds what the operation
 always returns (``require``). Either way the call raises ``UnreadableAnswerError`` (a
 ``BotoCoreError``, so every adapter's caller fails exactly the services that call covered),
-and absence is concluded only from a complete, parsed answer.
+and absence is concluded only from a complete, parsed answer. A paginated read whose page
+token is of the wrong type or comes round again fails the same way (``checked_pages``): the
+pages after it would never come.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, TypeVar
 
 from botocore.exceptions import BotoCoreError
 
 _JSON_PROTOCOLS = frozenset({"json", "rest-json"})
+_Page = TypeVar("_Page", bound=Mapping[str, object])
 
 
 class UnreadableAnswerError(BotoCoreError):
@@ -138,3 +141,32 @@ def require(response: Mapping[str, Any], operation: str, key: str, kind: type) -
 
 def unreadable(operation: str, detail: str) -> UnreadableAnswerError:
     return UnreadableAnswerError(operation=operation, detail=detail)
+
+
+def checked_pages(
+    pages: Iterable[_Page], operation: str, token: str, kind: type[str] | type[dict[str, Any]]
+) -> Iterator[_Page]:
+    """The pages of a paginated read (``client.get_paginator(...).paginate(...)``), each
+    checked for its page token ``token`` (``NextToken``, ``LastEvaluatedKey``) of ``kind``.
+
+    A page is read first, then its token: a token of another type, or one that came before,
+    raises UnreadableAnswerError before the next page is asked for, as the pages that never
+    come would otherwise read as "nothing more". botocore's own paginator only stops on a
+    token equal to the one just before it (``PaginationError``); a cycle (A, B, A) would go
+    on for ever.
+    """
+    noun = "text" if kind is str else "a key"
+    seen: set[str] = set()
+    for page in pages:
+        yield page
+        value = page.get(token)
+        if value is None:
+            continue  # the last page
+        if not isinstance(value, kind):
+            raise unreadable(operation, f"{token} is not {noun}")
+        if not value:
+            continue  # botocore reads an empty token as the last page too
+        mark = json.dumps(value, sort_keys=True, default=str)
+        if mark in seen:
+            raise unreadable(operation, f"the same {token} came twice; pages are missing")
+        seen.add(mark)

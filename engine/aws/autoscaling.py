@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from botocore.exceptions import ClientError
 
-from engine.aws.answers import require, unreadable
+from engine.aws.answers import checked_pages, require, unreadable
 from engine.aws.batching import chunks
 from engine.aws.errors import error_code
 from engine.model import ScalableTarget
@@ -80,20 +80,18 @@ def describe_scalable_targets(
     """
     found: dict[str, ScalableTarget] = {}
     unique = list(dict.fromkeys(resource_ids))
+    paginator = client.get_paginator("describe_scalable_targets")
     for batch in chunks(unique, DESCRIBE_TARGETS_BATCH):
         asked = set(batch)
-        token: str | None = None
-        seen_tokens: set[str] = set()
-        while True:
-            params: dict[str, Any] = {
-                "ServiceNamespace": NAMESPACE,
-                "ResourceIds": batch,
-                "ScalableDimension": DIMENSION,
-                "MaxResults": DESCRIBE_TARGETS_BATCH,
-            }
-            if token:
-                params["NextToken"] = token
-            response: Mapping[str, Any] = client.describe_scalable_targets(**params)
+        pages = paginator.paginate(
+            ServiceNamespace=NAMESPACE,
+            ResourceIds=batch,
+            ScalableDimension=DIMENSION,
+            PaginationConfig={"PageSize": DESCRIBE_TARGETS_BATCH},
+        )
+        # One id has at most one DesiredCount target, so a batch fits one page; an endpoint
+        # that hands back a token it gave before never gives the rest.
+        for response in checked_pages(pages, _DESCRIBE, "NextToken", str):
             for entry in require(response, _DESCRIBE, "ScalableTargets", list):
                 if not isinstance(entry, Mapping):
                     raise unreadable(_DESCRIBE, f"an entry is a {type(entry).__name__}")
@@ -105,16 +103,6 @@ def describe_scalable_targets(
                 if found.get(target.resource_id, target) != target:
                     raise unreadable(_DESCRIBE, f"two different targets for {target.resource_id}")
                 found[target.resource_id] = target
-            token = response.get("NextToken")
-            if token is not None and not isinstance(token, str):
-                raise unreadable(_DESCRIBE, "NextToken is not text")
-            if not token:
-                break
-            if token in seen_tokens:
-                # One id has at most one DesiredCount target, so a batch fits one page; an
-                # endpoint that hands back the same token never gives the rest.
-                raise unreadable(_DESCRIBE, "the same NextToken came twice; pages are missing")
-            seen_tokens.add(token)
     return found
 
 

@@ -1,22 +1,30 @@
-"""Thin ECS adapter: batched DescribeServices and UpdateService, nothing else.
+"""Thin ECS adapter: every ECS call teiji makes.
+
+- DescribeServices (10 services per call) and UpdateService (desiredCount only) for the tick;
+- ListTasks (every page), DescribeTasks and DescribeContainerInstances (100 per call) for the
+  load balancer target check (``engine.targets``).
 
 Real ECS accepts at most 10 services per DescribeServices call (moto accepts more); we always
-send chunks of 10 so the call count is the same in tests and in production.
+send chunks of 10 so the call count is the same in tests and in production. No task is
+concluded absent from an answer without its list: the target repair would deregister it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from engine.aws.answers import require, unreadable
+from engine.aws.answers import checked_pages, require, unreadable
 from engine.aws.batching import chunks
 
 if TYPE_CHECKING:
     from mypy_boto3_ecs import ECSClient
 
 DESCRIBE_SERVICES_BATCH = 10
+# DescribeTasks, DescribeContainerInstances: at most 100 per call. ListTasks: maxResults <= 100.
+DESCRIBE_TASKS_BATCH = 100
+LIST_TASKS_PAGE = 100
 _DESCRIBE = "DescribeServices"
 
 # A service in these states no longer runs anything and cannot be updated back to life.
@@ -91,3 +99,48 @@ def update_desired_count(
     """UpdateService with only desiredCount: no new deployment, nothing else changes."""
     response = client.update_service(cluster=cluster, service=service, desiredCount=desired_count)
     return response.get("service", {})
+
+
+def describe_service_tasks(client: ECSClient, cluster: str, service: str) -> list[Any]:
+    """The service's tasks that want to run and those recently stopped, each described once."""
+    # A task can move from one list to the other between the two calls: keep it once.
+    arns = list(
+        dict.fromkeys(
+            arn
+            for desired in ("RUNNING", "STOPPED")
+            for arn in list_task_arns(client, cluster, service, desired)
+        )
+    )
+    tasks: list[Any] = []
+    for batch in chunks(arns, DESCRIBE_TASKS_BATCH):
+        answer: Mapping[str, Any] = client.describe_tasks(cluster=cluster, tasks=batch)
+        tasks.extend(require(answer, "DescribeTasks", "tasks", list))
+    return tasks
+
+
+def list_task_arns(
+    client: ECSClient, cluster: str, service: str, desired: Literal["RUNNING", "STOPPED"]
+) -> Iterator[str]:
+    """The ARNs of the service's tasks with ``desired`` status, every page."""
+    pages = client.get_paginator("list_tasks").paginate(
+        cluster=cluster,
+        serviceName=service,
+        desiredStatus=desired,
+        PaginationConfig={"PageSize": LIST_TASKS_PAGE},
+    )
+    for page in checked_pages(pages, "ListTasks", "nextToken", str):
+        yield from require(page, "ListTasks", "taskArns", list)
+
+
+def container_instance_ids(client: ECSClient, cluster: str, arns: Sequence[str]) -> dict[str, str]:
+    """containerInstanceArn -> ec2InstanceId for the container instances ``arns`` (an instance
+    ECS does not describe is left out)."""
+    found: dict[str, str] = {}
+    for batch in chunks(list(dict.fromkeys(arns)), DESCRIBE_TASKS_BATCH):
+        answer = client.describe_container_instances(cluster=cluster, containerInstances=batch)
+        for instance in answer.get("containerInstances", []):
+            arn = instance.get("containerInstanceArn")
+            ec2_id = instance.get("ec2InstanceId")
+            if arn and ec2_id:
+                found[arn] = ec2_id
+    return found
