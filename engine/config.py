@@ -24,6 +24,10 @@ MAX_CONCURRENCY = 64
 # Schedules ticking a share of the services each; the Terraform module allows 1 to 50.
 DEFAULT_SHARDS = 1
 MAX_SHARDS = 50
+# An unchanged, healthy service's load-balancer targets are checked again after this long.
+DEFAULT_TARGET_CHECK_INTERVAL = 3600
+MIN_TARGET_CHECK_INTERVAL = 60
+MAX_TARGET_CHECK_INTERVAL = 7 * 24 * 3600
 # Who may touch what: the accounts, regions and clusters teiji may manage, the largest desired
 # count or maximum it may set, and where each account's ExternalId is kept.
 DEFAULT_MAX_DESIRED = 100
@@ -48,6 +52,7 @@ ENV_VARS = (
     "TEIJI_CONCURRENCY",
     "TEIJI_SHARDS",
     "TEIJI_DEFAULT_TIMEZONE",
+    "TEIJI_TARGET_CHECK_INTERVAL",
     *ACCESS_ENV_VARS,
 )
 
@@ -110,6 +115,21 @@ def parse_seconds(text: str) -> int:
         raise ValueError(
             f"{value} is too short; use at least 60 (the lease is renewed every quarter of it)"
         )
+    return value
+
+
+def parse_target_check_interval(text: str) -> int:
+    """``TEIJI_TARGET_CHECK_INTERVAL``: whole seconds from 60 to 604800 (a week)."""
+    allowed = (
+        f"write whole seconds from {MIN_TARGET_CHECK_INTERVAL} to {MAX_TARGET_CHECK_INTERVAL}, "
+        "for example 3600"
+    )
+    try:
+        value = int(text.strip())
+    except ValueError:
+        raise ValueError(f"{text!r} is not a whole number of seconds; {allowed}") from None
+    if not MIN_TARGET_CHECK_INTERVAL <= value <= MAX_TARGET_CHECK_INTERVAL:
+        raise ValueError(f"{value} is out of range; {allowed}")
     return value
 
 
@@ -340,6 +360,8 @@ class Settings:
     shards: int = DEFAULT_SHARDS
     # The zone of a schedule document that names none.
     default_timezone: str = DEFAULT_TIMEZONE
+    # Seconds after which an unchanged, healthy service's targets are checked again.
+    target_check_interval: int = DEFAULT_TARGET_CHECK_INTERVAL
     # The allow-list, the growth cap and where the ExternalIds are kept.
     access: Access = field(default_factory=Access)
     extra: dict[str, str] = field(default_factory=dict)
@@ -371,6 +393,12 @@ class Settings:
             shards=_setting(env, "TEIJI_SHARDS", parse_shards, DEFAULT_SHARDS),
             default_timezone=_setting(
                 env, "TEIJI_DEFAULT_TIMEZONE", parse_timezone, DEFAULT_TIMEZONE
+            ),
+            target_check_interval=_setting(
+                env,
+                "TEIJI_TARGET_CHECK_INTERVAL",
+                parse_target_check_interval,
+                DEFAULT_TARGET_CHECK_INTERVAL,
             ),
             access=Access.from_env(env),
         )

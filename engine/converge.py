@@ -9,21 +9,27 @@ and returns the service's report. It never raises for one service's trouble.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, cast
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from engine.access import refuse_growth
 from engine.apply import apply_plan
 from engine.aws.errors import error_text
 from engine.config import Settings
+from engine.logs import log_event
 from engine.model import Decision, Observation
 from engine.plan import ServicePlan, plan_service, who_decided
 from engine.report import ServiceReport
 from engine.store import StateStore
 from engine.targets import check_targets
 from schemas.documents import Schedule
-from schemas.records import Baseline
+from schemas.records import Baseline, TargetCheck
 
 if TYPE_CHECKING:
     from engine.aws.clients import Clients
@@ -50,6 +56,7 @@ class Service:
     observation: Observation
     baseline: Baseline | None
     unreadable_baseline: str | None = None  # why the stored baseline cannot be read
+    last_target_check: TargetCheck | None = None  # None: never checked, or unreadable
 
 
 @dataclass(frozen=True)
@@ -62,6 +69,11 @@ class Acting:
     dry_run: bool
     retry_sleep: Callable[[float], None] | None = None
     still_leased: Callable[[], bool] | None = None
+    # The tick's instant: what target checks are timed by (None: the real clock).
+    at: datetime | None = None
+
+    def now(self) -> int:
+        return int(self.at.timestamp() if self.at is not None else time.time())
 
 
 def converge_service(service: Service, acting: Acting) -> ServiceReport:
@@ -103,7 +115,16 @@ def converge_service(service: Service, acting: Acting) -> ServiceReport:
             return report
         report.outcome = "changed"
     if wants_target_check(service, plan):
-        _check_targets(acting, service, report)
+        fingerprint = target_fingerprint(service.observation.raw)
+        now = acting.now()
+        interval = acting.settings.target_check_interval
+        if target_check_due(service.last_target_check, fingerprint, now, interval):
+            ok = _check_targets(acting, service, report)
+            if not acting.dry_run:
+                check = TargetCheck(
+                    key=service.schedule.key, fingerprint=fingerprint, checked_at=now, ok=ok
+                )
+                _remember(acting, check)
     return report
 
 
@@ -119,7 +140,48 @@ def wants_target_check(service: Service, plan: ServicePlan) -> bool:
     )
 
 
-def _check_targets(acting: Acting, service: Service, report: ServiceReport) -> None:
+def target_fingerprint(raw: Mapping[str, Any]) -> str:
+    """A digest of what a target check's answer depends on, from DescribeServices' answer: the
+    PRIMARY deployment (id, updatedAt, task definition), the task sets, the running and
+    desired counts and the load balancers. A change in any of them means "check again"."""
+    primary: Mapping[str, Any] = next(
+        (d for d in raw.get("deployments") or [] if d.get("status") == "PRIMARY"),
+        {},
+    )
+    basis = {
+        "deployment": [primary.get(k) for k in ("id", "updatedAt", "taskDefinition")],
+        "task_sets": sorted(str(t.get("id")) for t in raw.get("taskSets") or []),
+        "running": raw.get("runningCount"),
+        "desired": raw.get("desiredCount"),
+        "load_balancers": raw.get("loadBalancers") or [],
+    }
+    text = json.dumps(basis, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def target_check_due(last: TargetCheck | None, fingerprint: str, now: int, interval: int) -> bool:
+    """Check fully unless the last check saw the same service, found it ok and is recent.
+    A clock that went back (``now`` before ``checked_at``) checks too."""
+    if last is None or not last.ok or last.fingerprint != fingerprint:
+        return True
+    return not 0 <= now - last.checked_at < interval
+
+
+def _remember(acting: Acting, check: TargetCheck) -> None:
+    # A record that is not written only costs a check on the next tick.
+    try:
+        acting.state.save_target_check(check)
+    except Exception as exc:
+        log_event(
+            "cannot record the target check; the next tick checks again",
+            level=logging.WARNING,
+            service=check.key,
+            error=error_text(exc),
+        )
+
+
+def _check_targets(acting: Acting, service: Service, report: ServiceReport) -> bool:
+    """Check the service's targets into its report; True when all is well."""
     schedule = service.schedule
     mode = cast(Literal["verify", "repair"], schedule.targets)
     try:
@@ -135,10 +197,11 @@ def _check_targets(acting: Acting, service: Service, report: ServiceReport) -> N
     except Exception as exc:  # a check that raises fails this service, never the tick
         report.outcome = "failed"
         report.error = f"target check failed: {error_text(exc)}"
-        return
+        return False
     report.targets = targets.as_json()
     if targets.error:
         report.outcome = "failed"
         report.error = f"target check failed: {targets.error}"
     elif not targets.ok:
         report.notes.append("load balancer targets need attention (see targets)")
+    return targets.ok

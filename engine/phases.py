@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING
@@ -30,6 +30,7 @@ from engine.report import Phase, ServiceReport
 from engine.store import BATCH_GET_LIMIT, LoadedConfig, StateStore, StoredBaselines
 from schemas.documents import Override, Schedule
 from schemas.keys import keys_wanted
+from schemas.records import TargetCheck
 
 if TYPE_CHECKING:
     from engine.aws.clients import Clients
@@ -173,6 +174,8 @@ class Observed:
 
     observations: Mapping[str, Observation]
     baselines: StoredBaselines
+    # The services' last target checks; a key without one (none, unreadable) is checked now.
+    target_checks: Mapping[str, TargetCheck] = field(default_factory=dict)
 
     def service(self, schedule: Schedule, decision: Decision) -> Service:
         key = schedule.key
@@ -182,6 +185,7 @@ class Observed:
             self.observations[key],
             self.baselines.found.get(key),
             self.baselines.unreadable.get(key),
+            self.target_checks.get(key),
         )
 
 
@@ -204,8 +208,10 @@ def observe_services(
         ScopeObserver(clients, scope, members) for scope, members in by_scope(managed).items()
     ]
     reader = _BaselineReader(state, [s.key for s in managed])
+    checks = _TargetCheckReader(state, [s.key for s in managed if s.targets != "ignore"])
     lanes = [observer.units() for observer in observers]
     lanes.append(reader.units())
+    lanes.append(checks.units())
     run_lanes(pace, lanes, workers=workers)
 
     result = ObserveResult()
@@ -217,7 +223,8 @@ def observe_services(
         error = f"cannot read baselines: {reader.error}"
         settled.extend(_failed(key, decisions[key], error) for key in result.observations)
         return Phase(None, tuple(settled))
-    return Phase(Observed(result.observations, reader.read), tuple(settled))
+    observed = Observed(result.observations, reader.read, checks.read)
+    return Phase(observed, tuple(settled))
 
 
 class _BaselineReader:
@@ -242,6 +249,38 @@ class _BaselineReader:
         except AWS_ERRORS as exc:
             with self._lock:
                 self.error = self.error or error_text(exc)
+            return
+        with self._lock:
+            self.read.update(read)
+
+
+class _TargetCheckReader:
+    """The managed services' last target checks, beside the baselines: one BatchGetItem unit
+    per 100 keys. A unit that fails leaves its keys out, so their targets are checked now
+    (never skipped on a record that could not be read)."""
+
+    def __init__(self, state: StateStore, keys: Sequence[str]) -> None:
+        self.state = state
+        self.keys = list(dict.fromkeys(keys))
+        self.read: dict[str, TargetCheck] = {}
+        self._lock = threading.Lock()
+
+    def units(self) -> list[Unit]:
+        return [
+            partial(self._read, self.keys[start : start + BATCH_GET_LIMIT])
+            for start in range(0, len(self.keys), BATCH_GET_LIMIT)
+        ]
+
+    def _read(self, keys: Sequence[str]) -> None:
+        try:
+            read = self.state.read_target_checks(keys)
+        except Exception as exc:  # whatever went wrong, an unread record means "check now"
+            log_event(
+                "cannot read the last target checks; their targets are checked now",
+                level=logging.WARNING,
+                services=len(keys),
+                error=error_text(exc),
+            )
             return
         with self._lock:
             self.read.update(read)

@@ -22,6 +22,10 @@ State table:
   ``attribute_not_exists(pk)``. teiji never deletes or restores archived baselines; operators
   read them in the state table (``StateStore.get_archived_baselines``) and remove them when
   they no longer need them.
+- target check  ``pk="targets"``, ``sk=<service key>``: the fingerprint, time (epoch seconds)
+  and result of the service's last full load-balancer target check (``engine.converge``
+  checks again when any of them says so). Overwritten by every check; a missing or unreadable
+  record only means "check now".
 - lease     ``pk="lease"``, ``sk="ticks"``: the shard count and the slots ticks hold (read and
   written by ``engine.lease``, the only home of the lease protocol).
 """
@@ -50,7 +54,7 @@ from engine.putdiff import HASH_ATTRIBUTE, stamped
 from engine.tablecheck import kind_mismatch
 from schemas.documents import DEFAULT_TIMEZONE, Calendar, Override, Schedule
 from schemas.keys import ServiceKey
-from schemas.records import BASELINE_ARCHIVE_PK, Baseline
+from schemas.records import BASELINE_ARCHIVE_PK, TARGET_CHECK_PK, Baseline, TargetCheck
 from schemas.validation import (
     DocumentCheck,
     DocumentSet,
@@ -595,7 +599,7 @@ class StateStore:
         read = StoredBaselines()
         for start in range(0, len(unique), BATCH_GET_LIMIT):
             batch = unique[start : start + BATCH_GET_LIMIT]
-            for item in self._batch_get(batch):
+            for item in self._batch_get(BASELINE_PK, batch):
                 key = str(item.get("sk", ""))
                 try:
                     read.found[key] = baseline_from_item(item)
@@ -603,10 +607,10 @@ class StateStore:
                     read.unreadable[key] = f"the saved baseline is unreadable: {err}"
         return read
 
-    def _batch_get(self, keys: Sequence[str]) -> list[dict[str, Any]]:
+    def _batch_get(self, pk: str, keys: Sequence[str]) -> list[dict[str, Any]]:
         request: dict[str, Any] = {
             self.table: {
-                "Keys": [{"pk": {"S": BASELINE_PK}, "sk": {"S": k}} for k in keys],
+                "Keys": [{"pk": {"S": pk}, "sk": {"S": k}} for k in keys],
                 "ConsistentRead": True,
             }
         }
@@ -631,7 +635,7 @@ class StateStore:
                     item = from_attribute_map(raw)
                 except (TypeError, ValueError, AttributeError):
                     raise unreadable("BatchGetItem", "an item is not a DynamoDB item") from None
-                if item.get("pk") != BASELINE_PK or item.get("sk") not in asked:
+                if item.get("pk") != pk or item.get("sk") not in asked:
                     raise unreadable("BatchGetItem", "it holds an item that was not asked for")
                 items.append(item)
             request = dict(unprocessed)
@@ -639,7 +643,7 @@ class StateStore:
                 return items
             # DynamoDB hands keys back when it is throttled: back off before asking again.
             self._sleep(_backoff(attempt))
-        raise StoreError(f"{self.table}: DynamoDB kept baseline keys unprocessed after retries")
+        raise StoreError(f"{self.table}: DynamoDB kept {pk} keys unprocessed after retries")
 
     def save_baseline(self, baseline: Baseline) -> bool:
         """Save unless one exists (never overwrite); True when this call wrote it."""
@@ -678,6 +682,26 @@ class StateStore:
                 ":s": {"S": baseline_body(expected)["saved_at"]},
             },
         )
+
+    # Target checks ------------------------------------------------------------------------------
+    def read_target_checks(self, keys: Iterable[str]) -> dict[str, TargetCheck]:
+        """The readable target-check records of ``keys``: BatchGetItem, 100 keys a call. An
+        item that does not parse is left out, which means "check now"."""
+        unique = list(dict.fromkeys(keys))
+        found: dict[str, TargetCheck] = {}
+        for start in range(0, len(unique), BATCH_GET_LIMIT):
+            for item in self._batch_get(TARGET_CHECK_PK, unique[start : start + BATCH_GET_LIMIT]):
+                try:
+                    check = target_check_from_item(item)
+                except (ValidationError, WrongAttributeTypeError):
+                    continue
+                found[check.key] = check
+        return found
+
+    def save_target_check(self, check: TargetCheck) -> None:
+        """Overwrite the service's target-check record (the newest check is the one that counts)."""
+        item = {"pk": TARGET_CHECK_PK, "sk": check.key, **check.model_dump(exclude={"key"})}
+        self.clients.dynamodb().put_item(TableName=self.table, Item=to_attribute_map(item))
 
     # Archived baselines -------------------------------------------------------------------------
     def archive_baseline(
@@ -742,6 +766,11 @@ def baseline_body(baseline: Baseline) -> dict[str, Any]:
 def baseline_from_item(item: Mapping[str, Any]) -> Baseline:
     data = plain_item(item, ("pk", "sk"))
     return Baseline.model_validate({**data, "key": str(item.get("sk", ""))})
+
+
+def target_check_from_item(item: Mapping[str, Any]) -> TargetCheck:
+    data = plain_item(item, ("pk", "sk"))
+    return TargetCheck.model_validate({**data, "key": str(item.get("sk", ""))})
 
 
 def archive_item(

@@ -339,6 +339,7 @@ class _Tick:
             self.dry_run,
             retry_sleep=self.retry_sleep,
             still_leased=None if self.dry_run else self.may_act,
+            at=at,
         )
         converged = _merge(
             report,

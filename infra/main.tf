@@ -28,17 +28,18 @@ locals {
   # that names none; TEIJI_SHARDS is the deployment's shard count (a tick records it in the
   # state table's lease record and refuses events of any other count). Null and empty values are left out of the function's environment.
   lambda_environment = {
-    TEIJI_CONFIG_TABLE     = aws_dynamodb_table.config.name
-    TEIJI_STATE_TABLE      = aws_dynamodb_table.state.name
-    TEIJI_DRY_RUN          = var.dry_run ? "true" : "false"
-    TEIJI_PROTECTED        = join(",", var.protected)
-    TEIJI_MAX_OVERRIDE     = var.max_override
-    TEIJI_LEASE_SECONDS    = "120" # renewed while the tick works: a dead tick blocks 2 minutes
-    TEIJI_LOG_LEVEL        = var.log_level
-    TEIJI_ROLE_NAME        = var.role_name
-    TEIJI_CONCURRENCY      = tostring(var.concurrency)
-    TEIJI_SHARDS           = tostring(var.shards)
-    TEIJI_DEFAULT_TIMEZONE = var.default_timezone
+    TEIJI_CONFIG_TABLE          = aws_dynamodb_table.config.name
+    TEIJI_STATE_TABLE           = aws_dynamodb_table.state.name
+    TEIJI_DRY_RUN               = var.dry_run ? "true" : "false"
+    TEIJI_PROTECTED             = join(",", var.protected)
+    TEIJI_MAX_OVERRIDE          = var.max_override
+    TEIJI_LEASE_SECONDS         = "120" # renewed while the tick works: a dead tick blocks 2 minutes
+    TEIJI_LOG_LEVEL             = var.log_level
+    TEIJI_ROLE_NAME             = var.role_name
+    TEIJI_CONCURRENCY           = tostring(var.concurrency)
+    TEIJI_SHARDS                = tostring(var.shards)
+    TEIJI_DEFAULT_TIMEZONE      = var.default_timezone
+    TEIJI_TARGET_CHECK_INTERVAL = tostring(var.target_check_interval)
     # The allow-list and the growth cap, read fail-closed by engine.config.Access.
     TEIJI_ALLOWED_ACCOUNTS = join(",", local.allowed_accounts)
     TEIJI_ALLOWED_REGIONS  = join(",", local.allowed_regions)

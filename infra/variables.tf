@@ -204,6 +204,17 @@ variable "concurrency" {
   }
 }
 
+variable "target_check_interval" {
+  description = "Seconds after which the load-balancer targets of a service that did not change are checked again (TEIJI_TARGET_CHECK_INTERVAL). A service whose deployment, task sets, counts or load balancers changed, or whose last check was not ok, is checked at the next tick anyway."
+  type        = number
+  default     = 3600
+
+  validation {
+    condition     = var.target_check_interval >= 60 && var.target_check_interval <= 604800 && floor(var.target_check_interval) == var.target_check_interval
+    error_message = "target_check_interval: whole seconds from 60 to 604800 (a week)."
+  }
+}
+
 variable "role_name" {
   description = "Name of the role teiji assumes in each of allowed_accounts (TEIJI_ROLE_NAME). The execution role may assume exactly that role in exactly those accounts."
   type        = string

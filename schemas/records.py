@@ -117,3 +117,22 @@ class Baseline(_Record):
         crash half way) finds its own earlier copy instead of writing a second one.
         """
         return f"{self.key}#{self.saved_at.astimezone(UTC).isoformat()}"
+
+
+# The state table's partition of target-check records (``sk`` is the service key).
+TARGET_CHECK_PK = "targets"
+
+
+class TargetCheck(_Record):
+    """A service's last full load-balancer target check: what it depended on and how it went.
+
+    ``fingerprint`` digests what the check's answer depends on (the primary deployment, the
+    task sets, the running and desired counts, the load balancers); while it is unchanged, the
+    last result was ok and ``checked_at`` (epoch seconds) is recent enough, the tick does not
+    check again.
+    """
+
+    key: str
+    fingerprint: str = Field(min_length=1)
+    checked_at: int = Field(ge=0)
+    ok: bool

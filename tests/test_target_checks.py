@@ -1,0 +1,310 @@
+"""Target checks only when something changed: the record of each service's last full check.
+
+A tick checks a service's load-balancer targets fully when it has no record of the last
+check, when what the check depends on changed (the fingerprint), when the last check was not
+ok, or when the record is older than ``TEIJI_TARGET_CHECK_INTERVAL``. Tasks run and are
+registered the way ECS would (tests.taskworld) inside the tables' moto (tests.world).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+from hypothesis import given
+from hypothesis import strategies as st
+
+from engine.config import Settings, SettingsError
+from engine.converge import target_check_due, target_fingerprint
+from engine.report import TickReport
+from engine.store import StateStore, from_attribute_map
+from engine.tick import run_tick
+from schemas.records import TargetCheck
+from tests.faults import InstantClock
+from tests.taskworld import Service, build_world, pinned_task_states
+from tests.taskworld import World as TaskWorld
+from tests.world import CallLog, World, at, moto_tables, schedule
+
+DAY = at("2026-12-02T12:00:00+09:00")  # a Wednesday, inside the working window
+KEY = "main/web"
+CHECK_CALLS = ("ListTasks", "DescribeTasks", "DescribeTargetHealth")
+
+
+@dataclass
+class Env:
+    tables: World
+    tasks: TaskWorld
+    web: Service
+    target_group: str
+
+    def tick(
+        self, when: datetime, *, dry_run: bool = False, settings: Settings | None = None
+    ) -> tuple[CallLog, TickReport]:
+        log = CallLog()
+        report = run_tick(
+            log.attach(self.tables.clients()),
+            settings or self.tables.settings,
+            at=when,
+            dry_run=dry_run,
+        )
+        assert not report.failed, report.services
+        return log, report
+
+    def record(self) -> dict[str, Any] | None:
+        item = self.tables.dynamodb.get_item(
+            TableName=self.tables.settings.state_table,
+            Key={"pk": {"S": "targets"}, "sk": {"S": KEY}},
+            ConsistentRead=True,
+        ).get("Item")
+        return from_attribute_map(item) if item else None
+
+
+@pytest.fixture
+def env() -> Iterator[Env]:
+    with moto_tables() as tables, pinned_task_states():
+        tasks = build_world()
+        target_group = tasks.target_group("web", target_type="ip")
+        web = tasks.fargate_service("web", [target_group])
+        tasks.register_like_ecs(web, tasks.run_tasks(web, 2))
+        tables.put(schedule(KEY))
+        yield Env(tables, tasks, web, target_group)
+
+
+def checked(log: CallLog) -> bool:
+    return any(log.count(name) for name in CHECK_CALLS)
+
+
+def test_steady_state_ticks_make_no_target_calls_after_the_first_check(env: Env) -> None:
+    log, report = env.tick(DAY)
+    assert checked(log)
+    assert report.service(KEY).targets is not None
+    record = env.record()
+    assert record is not None and record["ok"] is True
+    assert record["checked_at"] == int(DAY.timestamp())
+    for quarter in range(1, 4):
+        log, report = env.tick(DAY + timedelta(minutes=15 * quarter))
+        assert not checked(log), log.counts()
+        assert report.service(KEY).outcome == "converged"
+        assert report.service(KEY).targets is None
+
+
+def test_a_new_task_changes_the_fingerprint_and_checks_again(env: Env) -> None:
+    env.tick(DAY)
+    env.tasks.register_like_ecs(env.web, env.tasks.run_tasks(env.web, 1))  # desiredCount 3
+    log, _ = env.tick(DAY + timedelta(minutes=15))
+    assert checked(log)
+    log, _ = env.tick(DAY + timedelta(minutes=30))
+    assert not checked(log)
+
+
+def test_a_new_deployment_checks_again(env: Env) -> None:
+    env.tick(DAY)
+    env.tasks.ecs.update_service(
+        cluster=env.tasks.cluster, service="web", taskDefinition="web", forceNewDeployment=True
+    )
+    log, _ = env.tick(DAY + timedelta(minutes=15))
+    assert checked(log)
+
+
+def test_the_interval_checks_an_unchanged_service_again(env: Env) -> None:
+    env.tick(DAY)
+    log, _ = env.tick(DAY + timedelta(seconds=3599))
+    assert not checked(log)
+    log, _ = env.tick(DAY + timedelta(seconds=3600))
+    assert checked(log)
+    short = replace(env.tables.settings, target_check_interval=600)
+    log, _ = env.tick(DAY + timedelta(seconds=4200), settings=short)
+    assert checked(log)
+
+
+def test_a_target_a_person_deregisters_is_reported_within_one_interval(env: Env) -> None:
+    env.tick(DAY)
+    registered = sorted(env.tasks.registered(env.target_group))
+    env.tasks.elbv2.deregister_targets(
+        TargetGroupArn=env.target_group,
+        Targets=[{"Id": registered[0][0], "Port": registered[0][1]}],
+    )
+    last = DAY
+    for quarter in range(1, 5):  # one hour of ticks
+        last = DAY + timedelta(minutes=15 * quarter)
+        _, report = env.tick(last)
+        if report.service(KEY).targets is not None:
+            break
+    targets = report.service(KEY).targets
+    assert targets is not None and targets["ok"] is False
+    assert [f["kind"] for f in targets["findings"]] == ["missing"]
+    assert last - DAY <= timedelta(hours=1)
+    # Not ok: every tick checks again until it is.
+    log, report = env.tick(last + timedelta(minutes=15))
+    assert checked(log)
+    assert report.service(KEY).targets is not None
+
+
+def test_a_corrupt_record_means_check_now(env: Env) -> None:
+    env.tick(DAY)
+    record = env.record()
+    assert record is not None
+    # The same fingerprint and result, only the time unreadable: nothing else says "check".
+    env.tables.put_item({**record, "checked_at": "soon"}, table=env.tables.settings.state_table)
+    later = DAY + timedelta(minutes=15)
+    log, _ = env.tick(later)
+    assert checked(log)
+    record = env.record()
+    assert record is not None and record["checked_at"] == int(later.timestamp())
+
+
+def test_records_that_cannot_be_read_mean_check_now(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env.tick(DAY)
+
+    def refuse(self: StateStore, keys: Any) -> dict[str, TargetCheck]:
+        raise ClientError(
+            {"Error": {"Code": "InternalServerError", "Message": "x"}}, "BatchGetItem"
+        )
+
+    monkeypatch.setattr(StateStore, "read_target_checks", refuse)
+    log, report = env.tick(DAY + timedelta(minutes=15))
+    assert checked(log)
+    assert report.service(KEY).outcome == "converged"
+
+
+def test_a_record_that_cannot_be_written_fails_nothing(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(self: StateStore, check: TargetCheck) -> None:
+        raise ClientError({"Error": {"Code": "InternalServerError", "Message": "x"}}, "PutItem")
+
+    monkeypatch.setattr(StateStore, "save_target_check", refuse)
+    log, report = env.tick(DAY)
+    assert checked(log)
+    assert report.service(KEY).outcome == "converged"
+    monkeypatch.undo()
+    log, _ = env.tick(DAY + timedelta(minutes=15))
+    assert checked(log)  # nothing was remembered: checked again
+
+
+def test_a_dry_run_checks_and_writes_no_record(env: Env) -> None:
+    for quarter in range(2):
+        log, _ = env.tick(DAY + timedelta(minutes=15 * quarter), dry_run=True)
+        assert checked(log)
+        assert env.record() is None
+        assert log.named("PutItem") == []  # a dry run takes no lease and writes nothing
+
+
+def test_the_tick_that_starts_a_service_does_not_check(env: Env) -> None:
+    env.tasks.ecs.update_service(cluster=env.tasks.cluster, service="web", desiredCount=0)
+    log, report = env.tick(DAY)
+    assert report.service(KEY).outcome == "changed"
+    assert not checked(log)
+    assert env.record() is None
+
+
+# What a tick costs --------------------------------------------------------------------------
+LOAD_BALANCED = 120
+TARGET_CHECK_CALLS = ("ListTasks", "DescribeTasks", "DescribeTargetHealth")
+
+
+def test_cost_no_op_ticks_check_targets_once_then_only_read_their_records() -> None:
+    with moto_tables() as w:
+        for i in range(LOAD_BALANCED):
+            w.create_service("lb", f"svc-{i:03d}", desired=2, load_balancer=True)
+        w.put(*(schedule(f"lb/svc-{i:03d}") for i in range(LOAD_BALANCED)))
+        first, report = _tick(w, DAY)
+        print(f"first tick: {first.counts().total()} calls {dict(sorted(first.counts().items()))}")
+        assert report.counts["converged"] == LOAD_BALANCED
+        assert first.count("DescribeTargetHealth") >= LOAD_BALANCED
+        # Each check is remembered: one PutItem per service.
+        assert _record_writes(first) == LOAD_BALANCED
+        later, report = _tick(w, DAY + timedelta(minutes=15))
+        print(f"no-op tick: {later.counts().total()} calls {dict(sorted(later.counts().items()))}")
+        assert report.counts["converged"] == LOAD_BALANCED
+        assert [later.count(name) for name in TARGET_CHECK_CALLS] == [0, 0, 0]
+        # The baselines and the records of the last checks: 100 keys a call each.
+        assert later.count("BatchGetItem") == 2 * math.ceil(LOAD_BALANCED / 100)
+        assert _record_writes(later) == 0
+        for call in later.named("BatchGetItem"):
+            (keys,) = [request["Keys"] for request in call.params["RequestItems"].values()]
+            assert len(keys) <= 100
+
+
+def _record_writes(log: CallLog) -> int:
+    return sum(1 for c in log.named("PutItem") if c.params["Item"]["pk"] == {"S": "targets"})
+
+
+def _tick(world: World, when: datetime) -> tuple[CallLog, TickReport]:
+    log = CallLog()
+    report = run_tick(
+        log.attach(world.clients()),
+        world.settings,
+        at=when,
+        dry_run=False,
+        pacing_clock=InstantClock(),
+    )
+    return log, report
+
+
+# The rule itself, for all inputs -------------------------------------------------------------
+RAW: dict[str, Any] = {
+    "deployments": [
+        {"id": "ecs-svc/1", "status": "PRIMARY", "updatedAt": DAY, "taskDefinition": "td:2"},
+        {"id": "ecs-svc/0", "status": "ACTIVE", "updatedAt": DAY, "taskDefinition": "td:1"},
+    ],
+    "runningCount": 2,
+    "desiredCount": 2,
+    "loadBalancers": [{"targetGroupArn": "arn:tg", "containerName": "app", "containerPort": 80}],
+}
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"runningCount": 1},
+        {"desiredCount": 3},
+        {"loadBalancers": []},
+        {"taskSets": [{"id": "ecs-svc/ts"}]},
+        {"deployments": [{**RAW["deployments"][0], "id": "ecs-svc/2"}]},
+        {"deployments": [{**RAW["deployments"][0], "taskDefinition": "td:3"}]},
+        {"deployments": [{**RAW["deployments"][0], "updatedAt": DAY + timedelta(seconds=1)}]},
+    ],
+)
+def test_the_fingerprint_changes_with_what_the_check_depends_on(change: dict[str, Any]) -> None:
+    assert target_fingerprint({**RAW, **change}) != target_fingerprint(RAW)
+
+
+def test_the_fingerprint_ignores_what_the_check_does_not_depend_on() -> None:
+    other = {**RAW, "events": [{"message": "steady"}], "pendingCount": 0}
+    other["deployments"] = [RAW["deployments"][0], {**RAW["deployments"][1], "id": "old"}]
+    assert target_fingerprint(other) == target_fingerprint(RAW)
+
+
+@given(
+    ok=st.booleans(),
+    same=st.booleans(),
+    age=st.integers(min_value=-(10**6), max_value=10**6),
+    interval=st.integers(min_value=60, max_value=7 * 24 * 3600),
+)
+def test_a_check_is_skipped_only_when_same_ok_and_recent(
+    ok: bool, same: bool, age: int, interval: int
+) -> None:
+    now = 2_000_000_000
+    last = TargetCheck(key=KEY, fingerprint="a", checked_at=now - age, ok=ok)
+    due = target_check_due(last, "a" if same else "b", now, interval)
+    assert due == (not (ok and same and 0 <= age < interval))
+    assert target_check_due(None, "a", now, interval)
+
+
+@pytest.mark.parametrize("text", ["soon", "59", "-1", "3600.5", "604801"])
+def test_a_bad_interval_stops_the_run_with_a_readable_message(text: str) -> None:
+    with pytest.raises(SettingsError, match=r"TEIJI_TARGET_CHECK_INTERVAL: .*whole seconds"):
+        Settings.from_env({"TEIJI_TARGET_CHECK_INTERVAL": text})
+
+
+def test_the_interval_is_read_and_defaults_to_an_hour() -> None:
+    assert Settings.from_env({}).target_check_interval == 3600
+    assert Settings.from_env({"TEIJI_TARGET_CHECK_INTERVAL": " 900 "}).target_check_interval == 900
