@@ -17,6 +17,7 @@ from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING
 
+from engine.aws.batching import chunks
 from engine.aws.clock import Clock
 from engine.aws.errors import AWS_ERRORS, error_text
 from engine.aws.lanes import Lane, Unit, run_lanes
@@ -238,10 +239,7 @@ class _BaselineReader:
         self._lock = threading.Lock()
 
     def units(self) -> list[Unit]:
-        return [
-            partial(self._read, self.keys[start : start + BATCH_GET_LIMIT])
-            for start in range(0, len(self.keys), BATCH_GET_LIMIT)
-        ]
+        return [partial(self._read, keys) for keys in chunks(self.keys, BATCH_GET_LIMIT)]
 
     def _read(self, keys: Sequence[str]) -> None:
         try:
@@ -266,10 +264,7 @@ class _TargetCheckReader:
         self._lock = threading.Lock()
 
     def units(self) -> list[Unit]:
-        return [
-            partial(self._read, self.keys[start : start + BATCH_GET_LIMIT])
-            for start in range(0, len(self.keys), BATCH_GET_LIMIT)
-        ]
+        return [partial(self._read, keys) for keys in chunks(self.keys, BATCH_GET_LIMIT)]
 
     def _read(self, keys: Sequence[str]) -> None:
         try:

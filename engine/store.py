@@ -37,7 +37,7 @@ import json
 import random
 import time
 import unicodedata
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -48,6 +48,7 @@ from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
 from engine.aws.answers import checked_pages, require, unreadable
+from engine.aws.batching import chunks
 from engine.aws.errors import StoreError, error_code
 from engine.config import DEFAULT_MAX_OVERRIDE, Settings
 from engine.putdiff import HASH_ATTRIBUTE, stamped
@@ -473,8 +474,7 @@ class ConfigStore:
         if len(items) == 1:
             self.clients.dynamodb().put_item(TableName=self.table, Item=to_attribute_map(items[0]))
             return 1
-        for start in range(0, len(items), BATCH_WRITE_LIMIT):
-            batch = items[start : start + BATCH_WRITE_LIMIT]
+        for batch in chunks(items, BATCH_WRITE_LIMIT):
             requests = [{"PutRequest": {"Item": to_attribute_map(i)}} for i in batch]
             self._batch_write(requests)
         return len(items)
@@ -496,8 +496,7 @@ class ConfigStore:
         is still as it was read (every attribute equal) or still absent. Raises WriteConflictError
         naming the items that changed meanwhile; nothing of that transaction is written."""
         client = self.clients.dynamodb()
-        for start in range(0, len(writes), TRANSACT_LIMIT):
-            chunk = writes[start : start + TRANSACT_LIMIT]
+        for chunk in chunks(writes, TRANSACT_LIMIT):
             actions: list[Any] = [{"Put": self._checked_put(write)} for write in chunk]
             try:
                 client.transact_write_items(TransactItems=actions)
@@ -595,17 +594,19 @@ class StateStore:
     def read_baselines(self, keys: Iterable[str]) -> StoredBaselines:
         """Baselines for ``keys``: BatchGetItem, 100 keys a call, UnprocessedKeys retried.
         An item that does not parse is not a baseline: it is listed with what is wrong."""
-        unique = list(dict.fromkeys(keys))
         read = StoredBaselines()
-        for start in range(0, len(unique), BATCH_GET_LIMIT):
-            batch = unique[start : start + BATCH_GET_LIMIT]
-            for item in self._batch_get(BASELINE_PK, batch):
-                key = str(item.get("sk", ""))
-                try:
-                    read.found[key] = baseline_from_item(item)
-                except (ValidationError, WrongAttributeTypeError) as err:
-                    read.unreadable[key] = f"the saved baseline is unreadable: {err}"
+        for item in self._records(BASELINE_PK, keys):
+            key = str(item.get("sk", ""))
+            try:
+                read.found[key] = baseline_from_item(item)
+            except (ValidationError, WrongAttributeTypeError) as err:
+                read.unreadable[key] = f"the saved baseline is unreadable: {err}"
         return read
+
+    def _records(self, pk: str, keys: Iterable[str]) -> Iterator[dict[str, Any]]:
+        """The stored items of ``pk`` among ``keys`` (each asked once), 100 keys a call."""
+        for batch in chunks(list(dict.fromkeys(keys)), BATCH_GET_LIMIT):
+            yield from self._batch_get(pk, batch)
 
     def _batch_get(self, pk: str, keys: Sequence[str]) -> list[dict[str, Any]]:
         request: dict[str, Any] = {
@@ -687,15 +688,13 @@ class StateStore:
     def read_target_checks(self, keys: Iterable[str]) -> dict[str, TargetCheck]:
         """The readable target-check records of ``keys``: BatchGetItem, 100 keys a call. An
         item that does not parse is left out, which means "check now"."""
-        unique = list(dict.fromkeys(keys))
         found: dict[str, TargetCheck] = {}
-        for start in range(0, len(unique), BATCH_GET_LIMIT):
-            for item in self._batch_get(TARGET_CHECK_PK, unique[start : start + BATCH_GET_LIMIT]):
-                try:
-                    check = target_check_from_item(item)
-                except (ValidationError, WrongAttributeTypeError):
-                    continue
-                found[check.key] = check
+        for item in self._records(TARGET_CHECK_PK, keys):
+            try:
+                check = target_check_from_item(item)
+            except (ValidationError, WrongAttributeTypeError):
+                continue
+            found[check.key] = check
         return found
 
     def save_target_check(self, check: TargetCheck) -> None:
