@@ -28,6 +28,7 @@ __all__ = ["HolidayCalendars"]
 
 _NO_CALENDARS: Mapping[str, Calendar] = MappingProxyType({})
 _LANGUAGE = "en_US"
+_MAX_ANSWERS = 65536
 
 
 class HolidayCalendars:
@@ -38,6 +39,9 @@ class HolidayCalendars:
             name: _CompanyCalendar(name, calendar) for name, calendar in calendars.items()
         }
         self._country_years: dict[tuple[str, int], Mapping[date, str]] = {}
+        # Answers by (names, date): a fleet's schedules list the same few calendars, and
+        # deciding asks about every date of every window.
+        self._answers: dict[tuple[tuple[str, ...], date], str | None] = {}
 
     def lookup(self, names: Sequence[str], day: date) -> str | None:
         """A label for the first holiday among ``names`` on ``day``, or None if there is none.
@@ -45,6 +49,19 @@ class HolidayCalendars:
         Labels read "New Year's Day (JP)" or "company calendar 'company'". Raises ValueError
         naming any calendar that is neither a known country code nor a calendar document.
         """
+        if type(names) is not tuple:
+            return self._lookup(names, day)
+        key = (names, day)
+        try:
+            return self._answers[key]
+        except KeyError:
+            pass
+        if len(self._answers) >= _MAX_ANSWERS:
+            self._answers.clear()
+        found = self._answers[key] = self._lookup(names, day)
+        return found
+
+    def _lookup(self, names: Sequence[str], day: date) -> str | None:
         for name in names:
             label = self._lookup_one(name, day)
             if label is not None:

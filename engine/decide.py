@@ -70,7 +70,15 @@ import pytz
 
 from engine.calendars import HolidayCalendars
 from engine.cron import compiled
-from engine.localtime import localize, require_aware, time_text, to_local, zone
+from engine.localtime import (
+    from_utc,
+    localize_utc,
+    require_aware,
+    steady_midnight,
+    time_text,
+    to_local,
+    zone,
+)
 from engine.model import Decision, DecisionSource, DecisionState, Segment
 from schemas.documents import Calendar, Override, Schedule, Window
 from schemas.validation import MAX_CRON_SILENCE, cron_rule_problems
@@ -103,9 +111,11 @@ _UNMANAGED_REASON: Final = "mode unmanaged: teiji leaves this service alone"
 @dataclass(frozen=True, slots=True)
 class _WindowRule:
     weekdays: frozenset[int]
-    start_minute: int
-    end_minute: int
+    start: timedelta  # from the local midnight of the occurrence's date
+    end: timedelta  # from the local midnight of the date it ends on (24:00 is a whole day)
+    end_days: timedelta  # 0, or a day when it ends on the next date
     label: str
+    inside: str  # the reason while it runs
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,11 +170,14 @@ class _Rules:
 
 def _window_rule(window: Window) -> _WindowRule:
     days = window.days if isinstance(window.days, str) else ",".join(window.days)
+    label = f"window {days} {window.start}-{window.end}"
     return _WindowRule(
         weekdays=window.weekdays,
-        start_minute=window.start_minute,
-        end_minute=window.end_minute,
-        label=f"window {days} {window.start}-{window.end}",
+        start=timedelta(minutes=window.start_minute),
+        end=timedelta(minutes=window.end_minute),
+        end_days=_DAY if window.end_minute <= window.start_minute else timedelta(0),
+        label=label,
+        inside=f"inside {label}",
     )
 
 
@@ -254,14 +267,16 @@ Run = tuple[datetime, datetime, Meaning]
 
 def local_segments(runs: Sequence[Run], tz: pytz.BaseTzInfo) -> list[Segment]:
     """Runs as Segments in ``tz``; each boundary is converted once (it ends one, starts the
-    next)."""
+    next), through ``engine.localtime.from_utc``'s cache."""
     segments: list[Segment] = []
-    start_utc: datetime | None = None
-    start_local = None
+    if not runs:
+        return segments
+    start_local = from_utc(runs[0][0], tz)
+    start_utc = runs[0][0]
     for a, b, (state, source, reason, override_id, holiday) in runs:
-        if a != start_utc or start_local is None:
-            start_local = a.astimezone(tz)
-        end_local = b.astimezone(tz)
+        if a != start_utc:
+            start_local = from_utc(a, tz)
+        end_local = from_utc(b, tz)
         segments.append(
             Segment(start_local, end_local, state, source, reason, override_id, holiday)
         )
@@ -306,29 +321,43 @@ def _window_spans(
     # starting two local dates before ``lo`` are the earliest that can still reach it.
     first = to_local(lo, tz).date() - 2 * _DAY
     last = to_local(hi, tz).date()
-    for rank, window in enumerate(rules.windows):
-        for day in _dates(first, last):
-            if day.weekday() not in window.weekdays:
+    # Occurrences end on their date or the next: the midnights of first..last + 1.
+    midnights = {day: steady_midnight(tz, day) for day in _dates(first, last + _DAY)}
+    for day in _dates(first, last):
+        weekday = day.weekday()
+        holiday: str | None = None
+        looked_up = False
+        for rank, window in enumerate(rules.windows):
+            if weekday not in window.weekdays:
                 continue
-            start, end = _occurrence(tz, day, window)
+            start = _wall_instant(tz, midnights, day, window.start)
+            end = _wall_instant(tz, midnights, day + window.end_days, window.end)
             if end <= lo or start >= hi or end <= start:
                 continue  # outside the range, or swallowed whole by a DST gap
-            holiday = calendars.lookup(rules.holidays, day) if rules.holidays else None
+            if rules.holidays and not looked_up:
+                holiday, looked_up = calendars.lookup(rules.holidays, day), True
             if holiday is None:
-                spans.append(_Span(start, end, rank, "window", f"inside {window.label}", None))
+                spans.append(_Span(start, end, rank, "window", window.inside, None))
             else:
                 reason = f"{holiday}: {window.label} does not start on holidays"
                 spans.append(_Span(start, end, rank, "holiday", reason, holiday))
     return spans
 
 
-def _occurrence(tz: pytz.BaseTzInfo, day: date, window: _WindowRule) -> tuple[datetime, datetime]:
-    midnight = datetime.combine(day, time())
-    end_day = midnight + _DAY if window.end_minute <= window.start_minute else midnight
-    # timedelta arithmetic on the naive wall clock turns 24:00 into the next day's 00:00.
-    start = localize(tz, midnight + timedelta(minutes=window.start_minute))
-    end = localize(tz, end_day + timedelta(minutes=window.end_minute))
-    return start.astimezone(UTC), end.astimezone(UTC)
+def _wall_instant(
+    tz: pytz.BaseTzInfo,
+    midnights: Mapping[date, datetime | None],
+    day: date,
+    since_midnight: timedelta,
+) -> datetime:
+    """The UTC instant at which the wall clock of ``tz`` shows ``day`` + ``since_midnight``
+    (24:00 is the next day's 00:00), as ``localize`` says."""
+    if since_midnight >= _DAY:
+        day, since_midnight = day + _DAY, since_midnight - _DAY
+    midnight = midnights.get(day)
+    if midnight is not None:
+        return midnight + since_midnight  # one offset all day: plain arithmetic
+    return localize_utc(tz, datetime.combine(day, time()) + since_midnight)
 
 
 def _dates(first: date, last: date) -> Iterable[date]:
@@ -357,7 +386,7 @@ def _cron_spans(
         stops = _cached_fires(cache, pair.stop, rules.timezone, wall_lo, wall_hi)
         stop_walls = [wall for _, wall in stops]
         before = _earlier_starts(pair, wall_lo, holiday_of)
-        starts = [(localize(tz, wall).astimezone(UTC), wall) for wall in before]
+        starts = [(localize_utc(tz, wall), wall) for wall in before]
         starts += _cached_fires(cache, pair.start, rules.timezone, wall_lo, wall_hi)
         for start, wall in starts:
             # Running from the fire until the first stop fire scheduled at or after it, in
@@ -439,10 +468,7 @@ def _fires(
     A wall-clock time in a DST gap fires at the first instant after the gap, an ambiguous one
     once, at its first occurrence (``engine.localtime.localize``), so instants never decrease.
     """
-    return [
-        (localize(tz, wall).astimezone(UTC), wall)
-        for wall in compiled(expression).walls(wall_lo, wall_hi)
-    ]
+    return [(localize_utc(tz, wall), wall) for wall in compiled(expression).walls(wall_lo, wall_hi)]
 
 
 def _resolve(spans: list[_Span], lo: datetime, hi: datetime, default_reason: str) -> list[_Piece]:
@@ -475,31 +501,41 @@ def _resolve_apart(
     spans: list[_Span], lo: datetime, hi: datetime, default_reason: str
 ) -> list[_Piece]:
     """``_resolve`` for spans sorted by start that do not overlap (the usual case): each
-    stretch is one span or none, so no stretch needs the spans active in it worked out."""
+    stretch is one span or none, so no stretch needs the spans active in it worked out.
+
+    Only a span can say what the piece before it says (a span right after another with the
+    same meaning), so that is the only merge; the pieces are made here and extended in place.
+    """
     pieces: list[_Piece] = []
-
-    def add(piece: _Piece) -> None:
-        if pieces and pieces[-1].same_decision(piece):
-            last = pieces.pop()
-            piece = _Piece(
-                last.start, piece.end, piece.state, piece.source, piece.reason, piece.holiday
-            )
-        pieces.append(piece)
-
+    last: _Piece | None = None
     cursor = lo
     for span in spans:
-        a, b = max(span.start, lo), min(span.end, hi)
+        a = span.start if span.start > lo else lo
+        b = span.end if span.end < hi else hi
         if b <= a:
             continue
         if a > cursor:
-            add(_Piece(cursor, a, "stopped", "default", default_reason))
+            last = _Piece(cursor, a, "stopped", "default", default_reason)
+            pieces.append(last)
         if span.source == "holiday":
-            add(_Piece(a, b, "stopped", "holiday", span.reason, span.holiday))
+            state: DecisionState = "stopped"
+            holiday = span.holiday
         else:
-            add(_Piece(a, b, "running", span.source, span.reason))
+            state, holiday = "running", None
+        if (
+            last is not None
+            and last.source == span.source
+            and last.state == state
+            and last.reason == span.reason
+            and last.holiday == holiday
+        ):
+            last.end = b
+        else:
+            last = _Piece(a, b, state, span.source, span.reason, holiday)
+            pieces.append(last)
         cursor = b
     if cursor < hi:
-        add(_Piece(cursor, hi, "stopped", "default", default_reason))
+        pieces.append(_Piece(cursor, hi, "stopped", "default", default_reason))
     return pieces
 
 
@@ -690,6 +726,8 @@ class Decider:
         timeline = self._timeline(rules, lo, hi, schedule)
         own = _own_overrides(schedule, overrides, lo)
         first = timeline.index(lo)
+        if not own:
+            return _clipped(timeline, first, lo, hi)
         points = sorted(
             {lo, hi}
             | {s for s in timeline.starts[first + 1 :] if s < hi}
@@ -772,6 +810,23 @@ class Decider:
                     "use a country code the holidays library knows (such as JP or US-NY) or "
                     "the name of a calendar document"
                 )
+
+
+def _clipped(timeline: _Timeline, first: int, lo: datetime, hi: datetime) -> list[Run]:
+    """The base timeline's pieces from index ``first`` (the one holding ``lo``) cut to
+    [lo, hi): without overrides, the runs are the pieces themselves (neighbouring pieces never
+    say the same thing: ``_resolve`` merges them)."""
+    runs: list[Run] = []
+    pieces = timeline.pieces
+    for i in range(first, len(pieces)):
+        piece = pieces[i]
+        if piece.start >= hi:
+            break
+        meaning: Meaning = (piece.state, piece.source, piece.reason, None, piece.holiday)
+        a = piece.start if piece.start > lo else lo
+        b = piece.end if piece.end < hi else hi
+        runs.append((a, b, meaning))
+    return runs
 
 
 def _refuse_costly_rules(schedule: Schedule) -> None:

@@ -16,21 +16,37 @@ ways this code base turns wall-clock times into instants and back.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, tzinfo
+from bisect import bisect_right
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import cache
 
 import pytz
 
-__all__ = ["localize", "require_aware", "time_text", "to_local", "zone"]
+__all__ = [
+    "from_utc",
+    "localize",
+    "localize_utc",
+    "require_aware",
+    "steady_midnight",
+    "time_text",
+    "to_local",
+    "zone",
+]
 
 _WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 _SECOND = timedelta(seconds=1)
+_DAY = timedelta(days=1)
 # localize is pure and pytz's is slow; deciding asks for the same few wall-clock times (each
 # window's start and end on each date) over and over, across schedules. Bounded: cleared when
 # full.
 _LOCALIZED: dict[tuple[pytz.BaseTzInfo, datetime], datetime] = {}
 _MAX_LOCALIZED = 65536
+# The same for the other direction and for instants wanted in UTC: a fleet's segment
+# boundaries (09:00 in Tokyo on each date) recur across services, and pytz's fromutc and
+# utcoffset cost microseconds each.
+_LOCALIZED_UTC: dict[tuple[pytz.BaseTzInfo, datetime], datetime] = {}
+_FROM_UTC: dict[tuple[tzinfo, datetime], datetime] = {}
 
 
 @cache
@@ -63,6 +79,89 @@ def localize(tz: pytz.BaseTzInfo, naive: datetime) -> datetime:
         if len(_LOCALIZED) >= _MAX_LOCALIZED:
             _LOCALIZED.clear()
         found = _LOCALIZED[key] = _localize(tz, naive)
+    return found
+
+
+def localize_utc(tz: pytz.BaseTzInfo, naive: datetime) -> datetime:
+    """``localize(tz, naive)`` expressed in UTC (cached, like ``localize``).
+
+    On a local date with one UTC offset throughout (``_steady_offset``), every wall-clock
+    time exists once, so the instant is the wall clock minus that offset; other dates (and
+    anything unusual) go through ``localize``."""
+    key = (tz, naive)
+    found = _LOCALIZED_UTC.get(key)
+    if found is None:
+        if len(_LOCALIZED_UTC) >= _MAX_LOCALIZED:
+            _LOCALIZED_UTC.clear()
+        if naive.tzinfo is not None:
+            raise ValueError(f"localize needs a wall-clock time without offset, got {naive!r}")
+        offset = _steady_offset(tz, naive.date())
+        if offset is None:
+            found = localize(tz, naive).astimezone(UTC)
+        else:
+            found = (naive - offset).replace(tzinfo=UTC)
+        _LOCALIZED_UTC[key] = found
+    return found
+
+
+def steady_midnight(tz: pytz.BaseTzInfo, day: date) -> datetime | None:
+    """The UTC instant of ``day``'s local midnight when ``day`` has one UTC offset throughout
+    (then any wall-clock time that day is that instant plus the time); else None (cached)."""
+    key = (tz, day)
+    if key in _MIDNIGHTS:
+        return _MIDNIGHTS[key]
+    if len(_MIDNIGHTS) >= _MAX_LOCALIZED:
+        _MIDNIGHTS.clear()
+    offset = _steady_offset(tz, day)
+    found = None if offset is None else (datetime.combine(day, time()) - offset).replace(tzinfo=UTC)
+    _MIDNIGHTS[key] = found
+    return found
+
+
+_MIDNIGHTS: dict[tuple[pytz.BaseTzInfo, date], datetime | None] = {}
+# Every UTC offset in the tz database lies within this of UTC (the widest are -12 h and +14 h).
+_OFFSET_REACH = timedelta(hours=15)
+_STEADY: dict[tuple[pytz.BaseTzInfo, date], timedelta | None] = {}
+
+
+def _steady_offset(tz: pytz.BaseTzInfo, day: date) -> timedelta | None:
+    """The UTC offset of ``tz`` when no transition falls anywhere a wall-clock time on ``day``
+    can be read (so each one has exactly one reading, wall clock minus that offset); None when
+    one does, or for a zone that is neither fixed nor a table of transitions."""
+    key = (tz, day)
+    if key in _STEADY:
+        return _STEADY[key]
+    if len(_STEADY) >= _MAX_LOCALIZED:
+        _STEADY.clear()
+    offset: timedelta | None = None
+    # pytz's tables for zones with transitions (what its own fromutc and localize read).
+    transitions: list[datetime] | None = getattr(tz, "_utc_transition_times", None)
+    info: list[tuple[timedelta, timedelta, str]] | None = getattr(tz, "_transition_info", None)
+    if transitions is None or info is None:
+        if isinstance(tz, pytz.tzinfo.StaticTzInfo) or tz is pytz.utc:
+            offset = tz.utcoffset(None)
+    else:
+        # Any reading of a wall-clock time on ``day`` is an instant in [lo, hi]: with no
+        # transition in that stretch, the offset at lo holds for all of it.
+        midnight = datetime.combine(day, time())
+        lo, hi = midnight - _OFFSET_REACH, midnight + _DAY + _OFFSET_REACH
+        i = bisect_right(transitions, lo)
+        if i == bisect_right(transitions, hi):
+            offset = info[max(0, i - 1)][0]
+    _STEADY[key] = offset
+    return offset
+
+
+def from_utc(at_utc: datetime, tz: tzinfo) -> datetime:
+    """``to_local`` of an aware instant, cached: callers convert the same boundaries of many
+    services. Instants in ``datetime.UTC`` are the cheap ones to look up (hashing an aware
+    datetime asks its zone for the offset)."""
+    key = (tz, at_utc)
+    found = _FROM_UTC.get(key)
+    if found is None:
+        if len(_FROM_UTC) >= _MAX_LOCALIZED:
+            _FROM_UTC.clear()
+        found = _FROM_UTC[key] = at_utc.astimezone(tz)
     return found
 
 

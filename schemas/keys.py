@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import IntEnum
+from functools import lru_cache
 
 ACCOUNT_ID = re.compile(r"^[0-9]{12}$", re.ASCII)
 REGION_NAME = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]+$", re.ASCII)
@@ -95,6 +96,7 @@ class ServiceKey:
         return None
 
 
+@lru_cache(maxsize=65536)  # pure, and asked for every document many times per run
 def service_key(service: str, account: str | None = None, region: str | None = None) -> str:
     """The key of ``cluster/service`` in ``account`` and ``region`` (None: the deployment's)."""
     return str(ServiceKey(service, account, region))

@@ -9,7 +9,15 @@ import pytz
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.localtime import localize, require_aware, to_local, zone
+from engine.localtime import (
+    from_utc,
+    localize,
+    localize_utc,
+    require_aware,
+    steady_midnight,
+    to_local,
+    zone,
+)
 
 
 def utc(*args: int) -> datetime:
@@ -201,3 +209,77 @@ def test_localize_of_every_wall_clock_time_follows_the_rules(zone_name: str, min
         # Does not exist: the first instant after the gap.
         assert shown > naive
         assert to_local(instant - timedelta(microseconds=1), tz).replace(tzinfo=None) < naive
+
+
+# The fast paths (plain offset arithmetic on dates with one offset, caches) say exactly what
+# pytz says: zones with DST at 02:00, at midnight (Santiago, Havana), half-hour DST (Lord
+# Howe), fixed offsets, and a zone with no DST now but a history (Kolkata).
+FAST_ZONES = [
+    *ZONES,
+    "America/Santiago",
+    "America/Havana",
+    "Asia/Kolkata",
+    "Etc/GMT+5",
+    "Pacific/Chatham",
+]
+
+
+@settings(max_examples=400, deadline=None)
+@given(zone_name=st.sampled_from(FAST_ZONES), minutes=MINUTES)
+def test_localize_utc_is_localize_in_utc(zone_name: str, minutes: int) -> None:
+    tz = zone(zone_name)
+    naive = START + timedelta(minutes=minutes)
+    assert localize_utc(tz, naive) == localize(tz, naive).astimezone(UTC)
+    assert localize_utc(tz, naive).tzinfo is UTC
+
+
+@pytest.mark.parametrize("zone_name", FAST_ZONES)
+def test_localize_utc_every_quarter_hour_of_the_days_around_each_change(zone_name: str) -> None:
+    tz = zone(zone_name)
+    changes = [
+        t
+        for t in getattr(tz, "_utc_transition_times", [])
+        if datetime(2025, 1, 1) <= t <= datetime(2027, 12, 31)
+    ]
+    for change in changes or [datetime(2026, 6, 1)]:
+        day = change.date() - timedelta(days=2)
+        for quarter in range(5 * 24 * 4):
+            naive = datetime.combine(day, datetime.min.time()) + timedelta(minutes=15 * quarter)
+            expected = pytz.utc.normalize(_pytz_rule(tz, naive))
+            assert localize_utc(tz, naive) == expected, (zone_name, naive)
+
+
+def _pytz_rule(tz: pytz.BaseTzInfo, naive: datetime) -> datetime:
+    """The rule straight from pytz, without teiji's caches or fast paths."""
+    try:
+        return tz.localize(naive, is_dst=None)
+    except pytz.AmbiguousTimeError:
+        return min(tz.localize(naive, is_dst=flag) for flag in (True, False))
+    except pytz.NonExistentTimeError:
+        # The first instant after the gap: the earliest instant showing a later wall clock.
+        instant = tz.localize(naive, is_dst=False).astimezone(UTC) - timedelta(hours=2)
+        while to_local(instant, tz).replace(tzinfo=None) < naive:
+            instant += timedelta(minutes=15)
+        return instant
+
+
+def test_steady_midnight_only_on_dates_with_one_offset() -> None:
+    new_york = zone("America/New_York")
+    assert steady_midnight(new_york, datetime(2026, 3, 2).date()) == utc(2026, 3, 2, 5)
+    # The spring-forward date, and the dates next to it (their wall-clock times can be read
+    # near the change), are left to localize.
+    assert steady_midnight(new_york, datetime(2026, 3, 8).date()) is None
+    assert steady_midnight(zone("Asia/Tokyo"), datetime(2026, 3, 8).date()) == utc(2026, 3, 7, 15)
+    assert steady_midnight(zone("UTC"), datetime(2026, 3, 8).date()) == utc(2026, 3, 8)
+    assert steady_midnight(zone("Etc/GMT+5"), datetime(2026, 3, 8).date()) == utc(2026, 3, 8, 5)
+
+
+@settings(max_examples=200, deadline=None)
+@given(zone_name=st.sampled_from(FAST_ZONES), minutes=MINUTES)
+def test_from_utc_is_astimezone(zone_name: str, minutes: int) -> None:
+    tz = zone(zone_name)
+    instant = utc(2025, 12, 1) + timedelta(minutes=minutes)
+    shown = from_utc(instant, tz)
+    assert shown == instant
+    assert shown.utcoffset() == instant.astimezone(tz).utcoffset()
+    assert shown.tzname() == instant.astimezone(tz).tzname()

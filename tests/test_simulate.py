@@ -535,3 +535,24 @@ def test_hours_by_transitions_equal_hours_by_asking_at_every_tick(
         running += decider.decide(sched, tick).state == "running"
         tick = (tick + TICK).astimezone(UTC)
     assert sim.running_minutes == running * 15
+
+
+def test_the_garbage_collector_is_paused_only_while_simulating() -> None:
+    import gc
+
+    from engine.simulate import _collector_paused
+
+    assert gc.isenabled()
+    with _collector_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), _collector_paused():
+        raise RuntimeError("a failure inside")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with _collector_paused():
+            pass
+        assert not gc.isenabled()  # left as the caller had it
+    finally:
+        gc.enable()
