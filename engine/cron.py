@@ -18,9 +18,11 @@ from bisect import bisect_left
 from collections.abc import Iterator, Sequence
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from croniter import croniter
+if TYPE_CHECKING:
+    from croniter import croniter
+
 
 __all__ = ["CompiledCron", "compiled"]
 
@@ -42,7 +44,7 @@ class CompiledCron:
 
     def __init__(self, expression: str) -> None:
         self.expression = expression
-        parsed = croniter(expression)
+        parsed = _croniter()(expression)
         minutes, hours, doms, months, dows = (list(field) for field in parsed.expanded[:5])
         minute_set = list(range(60)) if minutes == ["*"] else sorted(int(m) for m in minutes)
         hour_set = list(range(24)) if hours == ["*"] else sorted(int(h) for h in hours)
@@ -88,7 +90,7 @@ class CompiledCron:
         earliest = before - within
         if not self.plain:
             try:
-                fire = croniter(self.expression, before).get_prev(datetime)
+                fire = _croniter()(self.expression, before).get_prev(datetime)
             except Exception:  # croniter gives up when nothing fires for years
                 return None
             return fire if fire >= earliest else None
@@ -103,7 +105,7 @@ class CompiledCron:
         return None
 
     def _croniter_walls(self, first: datetime, last: datetime) -> Iterator[datetime]:
-        walk = croniter(self.expression, first - timedelta(microseconds=1))
+        walk = _croniter()(self.expression, first - timedelta(microseconds=1))
         while True:
             try:
                 fire = walk.get_next(datetime)
@@ -123,3 +125,10 @@ def _int_set(field: Sequence[object]) -> frozenset[int] | None:
 def compiled(expression: str) -> CompiledCron:
     """The compiled form of ``expression`` (cached: schedules share expressions)."""
     return CompiledCron(expression)
+
+
+def _croniter() -> type[croniter]:
+    # Late: importing croniter costs a cold start tens of ms, and only cron pairs need it.
+    from croniter import croniter
+
+    return croniter

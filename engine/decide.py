@@ -627,6 +627,7 @@ class Decider:
         if lookahead <= timedelta(0):
             raise ValueError(f"lookahead must be positive, got {lookahead}")
         self._calendars = HolidayCalendars(calendars or {})
+        self._calendar_documents = _calendar_contents(calendars or {})
         self._lookahead = lookahead
         self._rules_by_key: dict[_RuleKey, _Rules] = {}
         # Rules by schedule object: the entry keeps the schedule alive, so its id is not reused
@@ -634,6 +635,16 @@ class Decider:
         self._rules_by_schedule: dict[int, tuple[Schedule, _Rules]] = {}
         self._fires: _FireCache = {}
         self._local_at: dict[str, tuple[datetime, datetime]] = {}
+
+    def calendars_are(self, calendars: Mapping[str, Calendar]) -> bool:
+        """True when ``calendars`` say what the ones this Decider was made with say."""
+        return self._calendar_documents == _calendar_contents(calendars)
+
+    def release_schedules(self) -> None:
+        """Forget the schedule objects seen so far (the index by object keeps them alive);
+        the timelines per rule key stay. For a Decider kept from one tick to the next, whose
+        documents are new objects each tick."""
+        self._rules_by_schedule.clear()
 
     def decide(
         self, schedule: Schedule, at: datetime, overrides: Sequence[Override] = ()
@@ -827,6 +838,10 @@ def _clipped(timeline: _Timeline, first: int, lo: datetime, hi: datetime) -> lis
         b = piece.end if piece.end < hi else hi
         runs.append((a, b, meaning))
     return runs
+
+
+def _calendar_contents(calendars: Mapping[str, Calendar]) -> dict[str, object]:
+    return {name: calendar.model_dump() for name, calendar in calendars.items()}
 
 
 def _refuse_costly_rules(schedule: Schedule) -> None:

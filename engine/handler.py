@@ -27,6 +27,10 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeGuard
 
+# teiji uses no pydantic plugins; looking for them reads the metadata of every package in the
+# zip when the first model is built, on every cold start.
+os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+
 if TYPE_CHECKING:
     from engine.aws.clients import Clients
     from engine.report import TickReport
@@ -96,6 +100,7 @@ def _get_clients(role_name: str | None, external_id_parameter: str | None) -> Cl
 
 def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
     from engine.config import Settings
+    from engine.documents import warm_reuse
     from engine.lease import holder_id
     from engine.logs import log_event, setup_logging
     from engine.tick import run_tick
@@ -119,16 +124,18 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
     )
     clients = _get_clients(settings.role_name, settings.access.external_id_parameter)
     request_id = getattr(context, "aws_request_id", None)
-    report = run_tick(
-        clients,
-        settings,
-        at=now,
-        dry_run=dry_run,
-        services=services,
-        shard=shard,
-        holder=holder_id(request_id if isinstance(request_id, str) else None),
-        deadline=_deadline(context),
-    )
+    # A warm container reuses the documents it parsed and its Decider (engine.documents).
+    with warm_reuse():
+        report = run_tick(
+            clients,
+            settings,
+            at=now,
+            dry_run=dry_run,
+            services=services,
+            shard=shard,
+            holder=holder_id(request_id if isinstance(request_id, str) else None),
+            deadline=_deadline(context),
+        )
     result = report.as_json()
     if report.failed:
         raise TickFailedError(failure_text(report))

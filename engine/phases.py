@@ -82,9 +82,9 @@ def decide(
     """Each schedule's decision, one at a time, while ``may_go_on`` (the tick's time for
     deciding; it also renews the lease). The schedules not reached are settled skipped, so the
     tick acts on what it decided instead of running out of its lease."""
-    from engine.decide import Decider  # the decision engine loads holiday data: import late
+    from engine.documents import decider_for  # the Decider loads holiday data: import late
 
-    decider = Decider(loaded.documents.calendars)
+    decider = decider_for(loaded.documents.calendars)  # a warm Lambda's last one, if unchanged
     overrides: dict[str, list[Override]] = {}
     for override in loaded.documents.overrides:
         overrides.setdefault(override.key, []).append(override)

@@ -20,7 +20,6 @@ from functools import cached_property
 from typing import Annotated, Any, Literal
 
 import pytz
-from croniter import croniter
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -363,6 +362,9 @@ def _check_cron(value: str) -> str:
     valid = False
     if len(fields) == 5 and value.isascii():
         try:
+            # Late: croniter costs a cold start tens of ms, and only cron pairs need it.
+            from croniter import croniter
+
             valid = croniter.is_valid(value)
         except Exception:  # croniter raises more than it documents on odd input
             valid = False

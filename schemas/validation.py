@@ -13,13 +13,16 @@ example::
 
 from __future__ import annotations
 
-import difflib
+import hashlib
 import math
 import types
 import unicodedata
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from functools import cache
 from typing import Any, Union, get_args, get_origin
 
@@ -106,8 +109,15 @@ def parse_document(
     problems when nothing better (a service or calendar name) can. A schedule that names no
     ``timezone`` gets ``default_timezone`` (the deployment's ``TEIJI_DEFAULT_TIMEZONE``).
     """
+    memo = _ACTIVE_MEMO.get()
+    key = None if memo is None else _content_key(raw, default_timezone)
+    if memo is not None and key is not None:
+        known = memo.get(key)
+        if known is not None:
+            # A copy: callers tell documents apart by identity (two items, one content).
+            return known.model_copy()
     try:
-        return _parse(raw, source=source, index=index, default_timezone=default_timezone)
+        parsed = _parse(raw, source=source, index=index, default_timezone=default_timezone)
     except Exception as exc:  # the promise is "never raises": any surprise becomes a problem
         return [
             Problem(
@@ -117,6 +127,82 @@ def parse_document(
                 f"cannot read this document ({type(exc).__name__})",
             )
         ]
+    if memo is not None and key is not None and not isinstance(parsed, list):
+        memo.put(key, parsed)
+    return parsed
+
+
+class ParseMemo:
+    """Documents parsed before, by the content they were parsed from (``parse_document``
+    consults one while ``reusing_parses`` is in force): a warm Lambda reads every item each
+    tick, and an item whose content is unchanged need not be validated again.
+
+    Only successful parses are kept (a document with problems is parsed, and reported, every
+    time), and only for content made of the plain values a document is read as, keyed by
+    its exact text with types (``Decimal('1')``, ``1`` and ``'1'`` differ). Two generations:
+    what a load did not ask for again is dropped at the end of the next one.
+    """
+
+    def __init__(self) -> None:
+        self._current: dict[bytes, ParsedDocument] = {}
+        self._previous: dict[bytes, ParsedDocument] = {}
+
+    def rotate(self) -> None:
+        """A new load begins: what the last one used is kept one more load."""
+        self._previous, self._current = self._current, {}
+
+    def get(self, key: bytes) -> ParsedDocument | None:
+        found = self._current.get(key)
+        if found is None:
+            found = self._previous.pop(key, None)
+            if found is not None:
+                self._current[key] = found
+        return found
+
+    def put(self, key: bytes, document: ParsedDocument) -> None:
+        self._current[key] = document
+
+    def __len__(self) -> int:
+        return len(self._current) + len(self._previous)
+
+
+_ACTIVE_MEMO: ContextVar[ParseMemo | None] = ContextVar("teiji_parse_memo", default=None)
+
+
+@contextmanager
+def reusing_parses(memo: ParseMemo) -> Iterator[ParseMemo]:
+    """``parse_document`` reuses what ``memo`` holds while this is in force (one load, or one
+    tick): unchanged content gives the model parsed before, anything else is parsed."""
+    memo.rotate()
+    token = _ACTIVE_MEMO.set(memo)
+    try:
+        yield memo
+    finally:
+        _ACTIVE_MEMO.reset(token)
+
+
+_PLAIN_SCALARS = (str, int, float, bool, Decimal, bytes, type(None))
+
+
+def _content_key(raw: object, default_timezone: str) -> bytes | None:
+    """A digest of ``raw``'s content and types, or None when it holds anything but the plain
+    values documents are read as (whose repr could hide what they hold)."""
+    if not _plain(raw):
+        return None
+    text = f"{default_timezone}\n{raw!r}"
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+
+
+def _plain(value: object, depth: int = 0) -> bool:
+    if isinstance(value, _PLAIN_SCALARS):
+        return True
+    if depth > 32:
+        return False
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v, depth + 1) for k, v in value.items())
+    if isinstance(value, list | tuple | set | frozenset):
+        return all(_plain(v, depth + 1) for v in value)
+    return False
 
 
 def _parse(
@@ -400,6 +486,8 @@ def _unknown_field(where: _Where) -> str:
     allowed = _allowed_fields(where.model) if where.model else []
     hint = ""
     if isinstance(name, str):
+        import difflib  # late: only a mistake needs a did-you-mean
+
         close = difflib.get_close_matches(name.lower(), allowed, n=1, cutoff=0.6)
         if close:
             hint = f"did you mean {close[0]!r}? "
@@ -419,6 +507,8 @@ def _not_allowed(value: object, choices: Iterable[str]) -> str:
     shown = quote(value) if isinstance(value, str) else describe_value(value)
     message = f"{shown} is not allowed; use one of: {', '.join(options)}"
     if isinstance(value, str):
+        import difflib  # late: only a mistake needs a did-you-mean
+
         close = difflib.get_close_matches(value.lower(), options, n=1, cutoff=0.6)
         if close:
             message += f" (did you mean {close[0]!r}?)"
@@ -703,6 +793,8 @@ def _unknown_calendar(name: str, calendars: Collection[str]) -> str:
     if is_country(name.upper()):
         hint = f" (did you mean the country {name.upper()!r}?)"
     else:
+        import difflib  # late: only a mistake needs a did-you-mean
+
         close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
         if close:
             hint = f" (did you mean {close[0]!r}?)"
