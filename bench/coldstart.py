@@ -45,6 +45,10 @@ CLUSTER = "example-cluster"
 # holidays: the tick loads Japan's calendar, and only Japan's.
 STOPPED_SERVICE = "web"
 HOLIDAY_SERVICE = "api"
+UNMANAGED_DOCUMENTS = 200
+END = "22:00"
+# A warm no-op tick must cost well under a cold one (which imports everything first).
+WARM_NOOP_MAX_RATIO = 0.5
 # What the Lambda Python runtime puts on sys.path beside the function (with their own needs).
 RUNTIME_SDK = ("boto3", "botocore", "s3transfer", "jmespath", "urllib3", "dateutil", "six")
 SDK_IMPORTS = frozenset({"boto3", "botocore", "s3transfer", "jmespath", "urllib3"})
@@ -53,6 +57,7 @@ SDK_IMPORTS = frozenset({"boto3", "botocore", "s3transfer", "jmespath", "urllib3
 _FIRST_INVOCATION = """
 import importlib.machinery, json, sys, time
 task, sdk, event, _MARK = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), sys.argv[4]
+warm = sys.argv[5] == "warm"
 sys.path[:0] = [task, sdk]
 compiled = []
 _to_code = importlib.machinery.SourceFileLoader.source_to_code
@@ -61,12 +66,26 @@ def _recorded(self, data, path, *args, **kwargs):
     return _to_code(self, data, path, *args, **kwargs)
 importlib.machinery.SourceFileLoader.source_to_code = _recorded
 print(_MARK, file=sys.stderr, flush=True)
-started = time.perf_counter()
+started, started_cpu = time.perf_counter(), time.process_time()
 import engine.handler
 imported = time.perf_counter()
 report = engine.handler.lambda_handler(event, None)
-finished = time.perf_counter()
+finished, finished_cpu = time.perf_counter(), time.process_time()
 files = {n: getattr(m, "__file__", None) or "" for n, m in list(sys.modules.items())}
+# The same container again: a warm no-op (nothing changed), then one that has forgotten what
+# it kept (what a warm tick costs without reusing documents and the Decider).
+def _cpu(run):
+    before = time.process_time()
+    run()
+    return time.process_time() - before
+def _forgetting():
+    import engine.documents
+    engine.documents.forget()
+    engine.handler.lambda_handler(event, None)
+def _again():
+    engine.handler.lambda_handler(event, None)
+warm_cpu = min(_cpu(_again) for _ in range(3)) if warm else None
+forgotten_cpu = min(_cpu(_forgetting) for _ in range(3)) if warm else None
 print(json.dumps({
     "report": report,
     "modules": sorted(files),
@@ -75,6 +94,9 @@ print(json.dumps({
     "compiled_from_source": sorted(compiled),
     "handler_import_s": imported - started,
     "first_invocation_s": finished - started,
+    "first_invocation_cpu_s": finished_cpu - started_cpu,
+    "warm_noop_cpu_s": warm_cpu,
+    "warm_forgotten_cpu_s": forgotten_cpu,
 }))
 """
 # Printed on stderr just before ``import engine.handler``: what the runner imported itself
@@ -91,6 +113,9 @@ class FirstInvocation:
     compiled_from_source: list[str]
     handler_import_s: float
     first_invocation_s: float
+    first_invocation_cpu_s: float  # CPU of the whole first invocation, imports included
+    warm_noop_cpu_s: float | None  # the next invocation in the same process (best of 3)
+    warm_forgotten_cpu_s: float | None  # the same, having forgotten documents and Decider
     import_s: float | None  # -X importtime: every module's own time, summed
     sdk_import_s: float | None  # of which boto3, botocore and what they import
 
@@ -176,6 +201,20 @@ def seed(endpoint: str) -> None:
             }
         ),
     ]
+    # Documents teiji reads and decides every tick but leaves alone: what a warm tick can
+    # reuse (their parsing) shows in the warm figures.
+    schedules += [
+        Schedule.model_validate(
+            {
+                "service": f"{CLUSTER}/left-alone-{n:03d}",
+                "mode": "unmanaged",
+                "timezone": "Asia/Tokyo",
+                "windows": [{"days": "mon-fri", "start": f"0{n % 10}:{n % 60:02d}", "end": END}],
+                "holidays": ["JP"],
+            }
+        )
+        for n in range(UNMANAGED_DOCUMENTS)
+    ]
     dynamodb = boto3.client("dynamodb", endpoint_url=endpoint, region_name=REGION)
     for schedule in schedules:
         item = to_attribute_map(item_from_document(schedule))
@@ -213,8 +252,11 @@ def first_invocation(
     event: Mapping[str, Any] | None = None,
     *,
     importtime: bool = False,
+    warm: bool = False,
 ) -> FirstInvocation:
-    """Import ``engine.handler`` from ``task`` and invoke it once, in a clean interpreter."""
+    """Import ``engine.handler`` from ``task`` and invoke it once, in a clean interpreter;
+    ``warm``: then three times more as a warm no-op, and three times having forgotten what
+    the container kept (``engine.documents.forget``)."""
     flags = ["-I", "-S", "-B", *(["-X", "importtime"] if importtime else [])]
     done = subprocess.run(
         [
@@ -226,6 +268,7 @@ def first_invocation(
             str(sdk),
             json.dumps(event),
             _MARK,
+            "warm" if warm else "cold only",
         ],
         capture_output=True,
         text=True,
@@ -281,7 +324,9 @@ def measure(
             for _ in range(runs):
                 seed(endpoint)
                 environment = lambda_environment(endpoint)
-                results.append(first_invocation(task, sdk, environment, {}, importtime=True))
+                results.append(
+                    first_invocation(task, sdk, environment, {}, importtime=True, warm=True)
+                )
         size = archive.stat().st_size
         compiled = len(results[-1].from_zip(task))
     last = results[-1]
@@ -291,6 +336,14 @@ def measure(
         "cold_start_import_sdk_s": _median(r.sdk_import_s for r in results),
         "cold_start_handler_import_s": _median(r.handler_import_s for r in results),
         "cold_start_first_invocation_s": _median(r.first_invocation_s for r in results),
+        "cold_start_first_invocation_cpu_s": _median(r.first_invocation_cpu_s for r in results),
+        "warm_noop_cpu_s": _median(r.warm_noop_cpu_s for r in results),
+        "warm_forgotten_cpu_s": _median(r.warm_forgotten_cpu_s for r in results),
+        "warm_noop_cold_ratio": _median(
+            r.warm_noop_cpu_s / r.first_invocation_cpu_s
+            for r in results
+            if r.warm_noop_cpu_s is not None
+        ),
         "cold_start_modules": len(last.modules),
         "cold_start_holiday_countries": countries,
         "cold_start_holiday_modules": len([m for m in last.modules if m.startswith("holidays")]),
@@ -299,6 +352,19 @@ def measure(
         "load_average": round(os.getloadavg()[0], 1),
         "zip_bytes": size,
     }
+
+
+WARM_FIGURES = (
+    "cold_start_first_invocation_cpu_s",
+    "warm_noop_cpu_s",
+    "warm_forgotten_cpu_s",
+    "warm_noop_cold_ratio",
+)
+
+
+def warm_bounds(results: Mapping[str, Any]) -> list[tuple[str, float | None, float]]:
+    """(figure, value, limit): a warm no-op's CPU is under half the first invocation's."""
+    return [("warm_noop_cold_ratio", results.get("warm_noop_cold_ratio"), WARM_NOOP_MAX_RATIO)]
 
 
 def _median(values: Iterator[float | None] | Any) -> float | None:
