@@ -17,6 +17,7 @@ Every module, one line each:
 - ``engine.cron``           cron expressions compiled once, their fires in local wall-clock time
 - ``engine.calendars``      holiday calendars: national (``holidays``) and company documents
 - ``engine.decide``         the decision rules: running / stopped / unmanaged, and until when
+- ``engine.documents``      what a warm Lambda keeps between ticks: parsed documents, the Decider
 - ``engine.model``          the values shared by deciding, planning and acting (Observation...)
 - ``engine.plan``           what to change on one service: a pure function of values
 - ``engine.apply``          carrying out one service's plan, in order
