@@ -1,18 +1,30 @@
 """The floors a tick is measured against: the fewest calls, and the least time AWS allows.
 
-Call floor (a no-op tick reads; a transition also writes):
+Both come from the world's layout alone (``World`` or ``planned_world``), for a tick of a given
+kind: what the services are decided to be (running or stopped), how many change, and whether
+their load balancer targets are due a full check.
+
+Call floor (every tick reads; a transition also writes):
 - per (account, region, cluster): ceil(services / 10) DescribeServices (10 names per call);
 - per (account, region): ceil(services / 50) DescribeScalableTargets (50 ResourceIds per call);
 - one AssumeRole per account other than the deployment's own;
-- DynamoDB: the Query pages that hold every document (1 MB a page), ceil(services / 100)
-  BatchGetItem for the baselines (100 keys a call), and the lease read, taken and given back;
+- DynamoDB: the Query pages that hold every document (1 MB a page), the lease read, taken and
+  given back, and ceil(records / 100) BatchGetItem for the state records: every service's
+  baseline, and, while the services are decided running, each load-balanced service's last
+  target check (which says whether a check is due);
 - a transition adds, per changed service, one UpdateService, one RegisterScalableTarget (the
-  bounds, or autoscaling scales a stopped service back out) and one baseline write.
+  bounds, or autoscaling scales a stopped service back out) and one baseline write;
+- a full target check of a running load-balanced service (``targets: verify``, when one is
+  due) needs one ListTasks (its RUNNING tasks), one DescribeTasks per 100 tasks (their IPs,
+  ports, instances), one DescribeContainerInstances for bridge tasks (the EC2 instance ids),
+  one DescribeTargetHealth per target group, and the record of the check: ceil(checked / 25)
+  BatchWriteItem. In steady state no check is due and none of these are made.
 
-Time floor: the dependent round trips (read documents, observe, and for a transition change)
-at the network latency, plus the time AWS's ECS token buckets need to let the requests through:
-a full bucket admits ``burst`` at once, then ``rate`` a second, and buckets of different
-accounts and regions drain in parallel. For 1,000 UpdateService in one account and Region:
+Time floor: the dependent round trips (read documents, observe, a change, a check's chain
+ListTasks -> DescribeTasks -> DescribeContainerInstances) at the network latency, plus the time
+the emulated AWS's token buckets need to let the requests through: a full bucket admits
+``burst`` at once, then ``rate`` a second, and buckets of different accounts and regions (and
+categories) drain in parallel. For 1,000 UpdateService in one account and Region:
 (1000 - 50) / 5 = 190 s.
 """
 
@@ -23,17 +35,35 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
-from bench.emulator import AWS_ECS_LIMITS
+from bench.emulator import AWS_LIMITS, Limit
 from bench.world import OWN_ACCOUNT, World
-from engine.aws.bucket import Rate
 
 DESCRIBE_SERVICES_BATCH = 10
 DESCRIBE_SCALABLE_TARGETS_BATCH = 50
+DESCRIBE_TASKS_BATCH = 100
 BATCH_GET_ITEM_KEYS = 100
+BATCH_WRITE_ITEM_REQUESTS = 25
 QUERY_PAGE_BYTES = 1024 * 1024
 DOCUMENT_BYTES = 600  # a schedule item with one window and a holiday calendar, generously
 # The lease record read (it holds the deployment's shard count), taken and given back.
 LEASE_CALLS = 3
+
+
+@dataclass(frozen=True)
+class TickKind:
+    """What a tick finds: the services decided running or not, how many of them change, and
+    whether their target checks are due (the first check, or after a change)."""
+
+    running: bool = True
+    transition: bool = False
+    checks_due: bool = False
+
+
+STEADY = TickKind()
+CHECKS_DUE = TickKind(checks_due=True)
+STOPPED = TickKind(running=False)
+STOP = TickKind(running=False, transition=True)
+START = TickKind(running=True, transition=True)
 
 
 @dataclass(frozen=True)
@@ -42,23 +72,46 @@ class CallFloor:
     describe_scalable_targets: int
     assume_role: int
     document_pages: int
-    baseline_reads: int
+    baseline_reads: int  # BatchGetItem: baselines and target-check records, 100 keys a call
     lease: int
     update_service: int = 0
     register_scalable_target: int = 0
     baseline_writes: int = 0
+    list_tasks: int = 0
+    describe_tasks: int = 0
+    describe_container_instances: int = 0
+    describe_target_health: int = 0
+    target_check_writes: int = 0
 
     @property
     def total(self) -> int:
         return sum(asdict(self).values())
 
+    @property
+    def reads(self) -> int:
+        writes = self.update_service + self.register_scalable_target + self.baseline_writes
+        return self.total - writes - self.target_check_writes
+
     def as_json(self) -> dict[str, int]:
         return {**asdict(self), "total": self.total}
 
 
-def call_floor(world: World, *, transition: bool) -> CallFloor:
+def _kind(transition: bool | None, kind: TickKind | None) -> TickKind:
+    if kind is not None:
+        return kind
+    return START if transition else STEADY
+
+
+def call_floor(
+    world: World, *, transition: bool | None = None, kind: TickKind | None = None
+) -> CallFloor:
+    """The fewest calls of a tick of ``kind`` (``transition=True``: a start of everything)."""
+    kind = _kind(transition, kind)
     scopes = world.by_scope()
-    changed = len(world.services) if transition else 0
+    balanced = [s for s in world.services if s.load_balanced]
+    changed = len(world.services) if kind.transition else 0
+    records = len(world.services) + (len(balanced) if kind.running else 0)
+    checked = balanced if kind.checks_due and kind.running else []
     return CallFloor(
         describe_services=sum(
             math.ceil(n / DESCRIBE_SERVICES_BATCH) for n in world.cluster_sizes().values()
@@ -68,41 +121,73 @@ def call_floor(world: World, *, transition: bool) -> CallFloor:
         ),
         assume_role=len({account for account, _ in scopes if account != OWN_ACCOUNT}),
         document_pages=max(1, math.ceil(len(world.services) * DOCUMENT_BYTES / QUERY_PAGE_BYTES)),
-        baseline_reads=math.ceil(len(world.services) / BATCH_GET_ITEM_KEYS),
+        baseline_reads=math.ceil(records / BATCH_GET_ITEM_KEYS),
         lease=LEASE_CALLS,
         update_service=changed,
         register_scalable_target=changed,
         baseline_writes=changed,
+        list_tasks=len(checked),
+        describe_tasks=sum(math.ceil(s.desired / DESCRIBE_TASKS_BATCH) for s in checked),
+        describe_container_instances=sum(1 for s in checked if s.network == "bridge"),
+        describe_target_health=sum(len(s.target_groups) for s in checked),
+        target_check_writes=math.ceil(len(checked) / BATCH_WRITE_ITEM_REQUESTS),
     )
 
 
-def drain_seconds(requests: int, limit: Rate) -> float:
+def drain_seconds(requests: int, limit: Limit) -> float:
     """How long a full token bucket takes to admit ``requests``: the burst, then the rate."""
     return max(0.0, requests - limit.burst) / limit.rate
 
 
-def ecs_requests_by_bucket(world: World, *, transition: bool) -> Counter[tuple[str, str, str]]:
-    """(account, region, ECS category) -> requests the call floor sends into that bucket."""
+def requests_by_bucket(
+    world: World, *, transition: bool | None = None, kind: TickKind | None = None
+) -> Counter[tuple[str, str, str]]:
+    """(account, region, category) -> requests the call floor sends into that bucket."""
+    kind = _kind(transition, kind)
     requests: Counter[tuple[str, str, str]] = Counter()
     for (account, region, _), size in world.cluster_sizes().items():
         requests[(account, region, "ecs_service_read")] += math.ceil(size / DESCRIBE_SERVICES_BATCH)
-        if transition:
-            requests[(account, region, "ecs_service_modify")] += size
+    for (account, region), members in world.by_scope().items():
+        reads = math.ceil(len(members) / DESCRIBE_SCALABLE_TARGETS_BATCH)
+        requests[(account, region, "autoscaling")] += reads
+        if kind.transition:
+            requests[(account, region, "ecs_service_modify")] += len(members)
+            requests[(account, region, "autoscaling")] += len(members)
+        if kind.checks_due and kind.running:
+            for service in members:
+                if not service.load_balanced:
+                    continue
+                tasks = 1 + math.ceil(service.desired / DESCRIBE_TASKS_BATCH)
+                tasks += service.network == "bridge"
+                requests[(account, region, "ecs_cluster_read")] += tasks
+                requests[(account, region, "elb_describe")] += len(service.target_groups)
     return requests
+
+
+# Kept under its old name: the ECS part is what it used to count.
+ecs_requests_by_bucket = requests_by_bucket
+
+
+def round_trips(world: World, kind: TickKind) -> int:
+    trips = 2 + kind.transition  # documents, observe (, change)
+    if kind.checks_due and kind.running and any(s.load_balanced for s in world.services):
+        trips += 3 if any(s.network == "bridge" for s in world.services) else 2
+    return trips
 
 
 def time_floor(
     world: World,
     *,
-    transition: bool,
+    transition: bool | None = None,
+    kind: TickKind | None = None,
     latency: float,
-    limits: Mapping[str, Rate] = AWS_ECS_LIMITS,
+    limits: Mapping[str, Limit] = AWS_LIMITS,
 ) -> float:
     """``limits``: the buckets as the tick finds them (less when another caller shares them)."""
-    round_trips = 3 if transition else 2
-    buckets = ecs_requests_by_bucket(world, transition=transition)
+    kind = _kind(transition, kind)
+    buckets = requests_by_bucket(world, kind=kind)
     slowest = max(
         (drain_seconds(n, limits[category]) for (_, _, category), n in buckets.items()),
         default=0.0,
     )
-    return round_trips * latency + slowest
+    return round_trips(world, kind) * latency + slowest

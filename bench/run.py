@@ -1,18 +1,32 @@
-"""``make bench``: teiji at 100, 1,000 and 3,000 services against the hand-written tool.
+"""``make bench``: teiji's ticks in worlds of one scope and of six, against their floors.
 
-For each size a world of running services is built in moto over 3 accounts x 2 regions. The
-emulated AWS adds a network latency to every request and enforces ECS's documented token
-buckets (bench/emulator.py). Time is virtual: it moves only by waiting (latency, pacing,
-retry back-off), so the figures are emulated seconds, the same on any machine, and a run takes
-minutes. Measured on the same world:
+A world of running services is built in moto: over 3 accounts x 2 regions ("six scopes") or
+in the deployment's own account and region ("one scope"); a third of the services behind
+target groups, half awsvpc and half bridge; teiji's defaults (``targets: verify``). The
+emulated AWS adds a network latency to every request and enforces AWS's buckets for every API
+teiji calls: ECS, ELB, Application Auto Scaling, STS, DynamoDB capacity (bench/emulator.py).
+Between ticks the world does what ECS does (bench/world.py ``settle``: tasks started or
+stopped, their targets registered or deregistered). Time is virtual: it moves only by waiting
+(latency, pacing, retry back-off), so the seconds are emulated seconds, the same on any
+machine. In each world, one after the other:
 
-- teiji's no-op tick and transition tick (all running -> stopped), through bench/seams.py;
-- the hand-written tool's stop, call for call (bench/seed_tool.py);
-- against the call floor and the time floor (bench/floor.py).
+- a first no-op (every target check due: none was remembered yet), then a steady no-op;
+- a stop of everything, a no-op after it;
+- a start of everything, a no-op right after it (the checks are due again), a steady no-op;
+- the hand-written tool's stop and start, call for call (bench/seed_tool.py), on the same world;
+- in the one-scope world, a stop while another caller uses 10% of ECS's service-modify bucket.
 
-Then the decide/simulate micro-benchmarks (real seconds) and the peak RSS of the process that
-runs a 3,000-service tick against moto's server in another process (bench/rss.py). Prints a
-table and the bounds, writes bench/results.json, and exits 1 when a bound does not hold.
+Each figure stands next to its floor (bench/floor.py). CPU seconds are teiji's own: the
+process's CPU during the tick less what the emulated AWS (moto) spent on its side, measured
+per request on the thread that made it; Lambda seconds convert them at the Terraform module's
+default memory (bench/lambda_time.py). A 10,000-service transition is projected from the
+largest measured world's time ratio and CPU per changed service and the floor of a 10,000-
+service layout (building it in moto would take longer than the whole run).
+
+Then the decide/simulate micro-benchmarks (real seconds), the peak RSS of the process that
+runs a 3,000-service tick against moto's server in another process (bench/rss.py) and the
+cold start. Prints the tables and the bounds, writes bench/results.json, and exits 1 when a
+bound does not hold.
 """
 
 from __future__ import annotations
@@ -23,10 +37,11 @@ import os
 import platform
 import random
 import sys
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,44 +52,108 @@ if str(ROOT) not in sys.path:  # run as a script: make the repository importable
 from moto import mock_aws  # noqa: E402
 
 from bench import coldstart  # noqa: E402
-from bench.emulator import AWS_ECS_LIMITS, DEFAULT_LATENCY_S, AwsEmulator, Traffic  # noqa: E402
-from bench.floor import call_floor, time_floor  # noqa: E402
+from bench.emulator import (  # noqa: E402
+    AWS_LIMITS,
+    DEFAULT_AAS_LIMIT,
+    DEFAULT_LATENCY_S,
+    AwsEmulator,
+    Limit,
+    TableCapacity,
+    Traffic,
+    aws_limits,
+)
+from bench.floor import (  # noqa: E402
+    CHECKS_DUE,
+    START,
+    STEADY,
+    STOP,
+    STOPPED,
+    TickKind,
+    call_floor,
+    time_floor,
+)
+from bench.lambda_time import LambdaConfig  # noqa: E402
 from bench.micro import MICRO_FIGURES, measure, micro_bounds  # noqa: E402
 from bench.rss import measure as measure_rss  # noqa: E402
 from bench.seams import TeijiTick, TickEnv, TickOutcome, load_decide, load_simulate, load_tick  # noqa: E402
 from bench.seed_tool import LAMBDA_TIMEOUT_S, run_seed_tool  # noqa: E402
 from bench.world import (  # noqa: E402
     HOME_REGION,
-    OWN_ACCOUNT,
     ROLE_NAME,
     RUNNING_AT,
+    STARTED_AT,
     STOPPED_AT,
     World,
     WorldSpec,
     build_world,
     desired_counts,
+    ecs_like,
     moto_sessions,
+    planned_world,
+    settle,
 )
-from engine.aws.bucket import Rate  # noqa: E402
 from engine.aws.clients import Clients  # noqa: E402
 from engine.aws.clock import VirtualClock  # noqa: E402
 from engine.cli.common import table  # noqa: E402
 
-SIZES = (100, 1_000, 3_000)
+SIX_SCOPE_SIZES = (100, 1_000)
+ONE_SCOPE_SIZES = (1_000,)
+SEED_SIZES = (100, 1_000)  # six-scope worlds the hand-written tool also runs in
+PROJECTED_SERVICES = 10_000
 # The shared-bucket world: a stop in one account and Region while another caller in the account
 # uses this share of ECS's service-modify bucket.
-SHARED_SERVICES = 1_000
 SHARED_OTHER_SHARE = 0.10
+SHARED_AT = datetime(2026, 12, 11, 18, 0, tzinfo=UTC)  # Saturday 2026-12-12 03:00 JST
 # Emulated time moves on by itself only when a worker has been busy outside the clock this long
 # (real seconds): generous, so that a loaded machine does not distort the figures. ``stalls``
 # in results.json says whether it ever happened.
 STALL_TIMEOUT_S = 5.0
 RSS_SERVICES = 3_000
 STARTED = time.monotonic()
+QUARTER = timedelta(minutes=15)
+
+
+class MeteredClock(VirtualClock):
+    """The virtual clock, counting the CPU its own coordination costs the threads that sleep on
+    it (a thundering herd of condition-variable wake-ups that a real clock does not have), so
+    that it is not counted as teiji's."""
+
+    def __init__(self) -> None:
+        super().__init__(stall_timeout=STALL_TIMEOUT_S)
+        self.cpu_s = 0.0
+        self._metering = threading.Lock()
+
+    def sleep(self, seconds: float) -> None:
+        started = time.thread_time()
+        try:
+            super().sleep(seconds)
+        finally:
+            spent = time.thread_time() - started
+            with self._metering:
+                self.cpu_s += spent
+
+
+@dataclass(frozen=True)
+class Tick:
+    name: str
+    at: datetime
+    kind: TickKind
+    settle_after: bool = False  # ECS brings the tasks to the new desiredCount afterwards
+
+
+SEQUENCE = (
+    Tick("first_noop", RUNNING_AT - QUARTER, CHECKS_DUE),
+    Tick("steady_noop", RUNNING_AT, STEADY),
+    Tick("stop", STOPPED_AT, STOP, settle_after=True),
+    Tick("noop_after_stop", STOPPED_AT + QUARTER, STOPPED),
+    Tick("start", STARTED_AT, START, settle_after=True),
+    Tick("noop_after_start", STARTED_AT + QUARTER, CHECKS_DUE),
+    Tick("steady_noop_again", STARTED_AT + 2 * QUARTER, STEADY),
+)
 
 
 def machine() -> dict[str, Any]:
-    """What the figures were measured on (the micro-benchmarks and RSS depend on it)."""
+    """What the figures were measured on (the micro-benchmarks, CPU and RSS depend on it)."""
     model = (
         next(
             (
@@ -87,7 +166,8 @@ def machine() -> dict[str, Any]:
         if Path("/proc/cpuinfo").exists()
         else platform.processor() or "unknown"
     )
-    return {"cpus": os.cpu_count(), "cpu": model, "system": platform.platform()}
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    return {"cpus": os.cpu_count(), "cpu": model, "system": platform.platform(), "load": load}
 
 
 def log(message: str) -> None:
@@ -98,142 +178,228 @@ def _ratio(value: float | None, floor: float) -> float | None:
     return None if value is None or floor <= 0 else round(value / floor, 2)
 
 
-def _figures(
+@dataclass(frozen=True)
+class Measured:
+    traffic: Traffic
+    emulated_s: float
+    outcome: TickOutcome
+    cpu_s: float  # teiji's own: the process's CPU less the emulated AWS's
+
+
+@dataclass(frozen=True)
+class Setup:
+    latency: float
+    limits: Mapping[str, Limit]
+    table: TableCapacity
+    lambda_config: LambdaConfig
+
+    def emulator(
+        self, clock: MeteredClock, others: Mapping[str, float] | None = None
+    ) -> AwsEmulator:
+        return AwsEmulator(
+            clock, latency=self.latency, limits=self.limits, others=others, default_table=self.table
+        )
+
+
+def figures(
     world: World,
-    measured: tuple[Traffic, float, TickOutcome] | None,
-    *,
-    transition: bool,
-    latency: float,
-    limits: Mapping[str, Rate] = AWS_ECS_LIMITS,
+    measured: Measured | None,
+    kind: TickKind,
+    setup: Setup,
+    limits: Mapping[str, Limit] | None = None,
 ) -> dict[str, Any]:
-    floor = call_floor(world, transition=transition)
-    floor_s = time_floor(world, transition=transition, latency=latency, limits=limits)
-    calls = wall_s = throttles = None
-    extra: dict[str, Any] = {}
-    if measured is not None:
-        traffic, wall_s, outcome = measured
-        calls, throttles = traffic.total, traffic.total_throttled
-        extra = {
-            "changed_services": outcome.changed_services,
-            "failed_services": outcome.failed_services,
-            "reported_api_calls": outcome.api_calls,
-            "reported_throttle_errors": outcome.throttle_errors,
-            "traffic": traffic.as_json(),
-        }
-    return {
-        "calls": calls,
+    floor = call_floor(world, kind=kind)
+    floor_s = time_floor(world, kind=kind, latency=setup.latency, limits=limits or setup.limits)
+    result: dict[str, Any] = {
         "floor": floor.total,
-        "calls_ratio": _ratio(calls, floor.total),
-        "wall_s": None if wall_s is None else round(wall_s, 2),
+        "read_floor": floor.reads,
         "floor_s": round(floor_s, 2),
-        "time_ratio": _ratio(wall_s, floor_s),
-        "throttle_errors": throttles,
         "floor_detail": floor.as_json(),
-        **extra,
+    }
+    if measured is None:
+        return {"calls": None, "emulated_s": None, "throttle_errors": None, **result}
+    traffic, outcome = measured.traffic, measured.outcome
+    changed = outcome.changed_services
+    return {
+        "calls": traffic.total,
+        "calls_ratio": _ratio(traffic.total, floor.total),
+        "emulated_s": round(measured.emulated_s, 2),
+        "time_ratio": _ratio(measured.emulated_s, floor_s),
+        "throttle_errors": traffic.total_throttled,
+        "cpu_s": round(measured.cpu_s, 3),
+        "aws_cpu_s": round(traffic.aws_cpu_s, 3),
+        "cpu_ms_per_changed_service": round(1000 * measured.cpu_s / changed, 2)
+        if changed
+        else None,
+        "lambda_s": round(
+            setup.lambda_config.lambda_seconds(measured.emulated_s, measured.cpu_s), 2
+        ),
+        "changed_services": changed,
+        "failed_services": outcome.failed_services,
+        "reported_api_calls": outcome.api_calls,
+        "reported_throttle_errors": outcome.throttle_errors,
+        "traffic": traffic.as_json(),
+        **result,
     }
 
 
-def _measure_tick(
-    teiji: TeijiTick, world: World, emulator: AwsEmulator, clock: VirtualClock, at: datetime
-) -> tuple[Traffic, float, TickOutcome]:
+def measure_tick(
+    teiji: TeijiTick, world: World, emulator: AwsEmulator, clock: MeteredClock, at: datetime
+) -> Measured:
+    """One tick; its CPU is the process's less the emulated AWS's (moto, the emulator: their
+    thread CPU per request) and less the virtual clock's own (outside the emulator)."""
     emulator.refill()  # a quarter hour has passed since anything else ran
     emulator.reset_traffic()
     clients = Clients(region=HOME_REGION, role_name=ROLE_NAME)  # inside the emulator
-    started = clock.monotonic()
+    started, cpu_started, clock_cpu = clock.monotonic(), time.process_time(), clock.cpu_s
     outcome = teiji.run(TickEnv(world, clients, clock, at))
-    wall = clock.monotonic() - started
-    return emulator.reset_traffic(), wall, outcome
+    cpu = time.process_time() - cpu_started
+    emulated = clock.monotonic() - started
+    traffic = emulator.reset_traffic()
+    # The emulator's latency sleeps are counted in both; the clock's share outside it only.
+    clock_share = max(0.0, clock.cpu_s - clock_cpu - traffic.clock_cpu_s)
+    teiji_cpu = max(0.0, cpu - traffic.aws_cpu_s - clock_share)
+    return Measured(traffic, emulated, outcome, teiji_cpu)
 
 
-def run_teiji(spec: WorldSpec, latency: float) -> dict[str, Any]:
+def world_name(spec: WorldSpec) -> str:
+    return f"{spec.scopes} scope{'s' if spec.scopes > 1 else ''} x {spec.services}"
+
+
+def run_world(spec: WorldSpec, setup: Setup, *, seed: bool, shared: bool) -> dict[str, Any]:
+    """teiji's sequence of ticks in one world, then the hand-written tool, then the shared
+    bucket (see the module docstring)."""
     teiji = load_tick()
-    with mock_aws():
+    name = world_name(spec)
+    with mock_aws(), ecs_like():
+        log(f"{name}: building the world")
         world = build_world(spec)
-        noop = transition = None
-        stopped = None
-        if teiji is not None:
-            teiji.prepare(world, Clients(region=HOME_REGION, role_name=ROLE_NAME))
-            clock = VirtualClock(stall_timeout=STALL_TIMEOUT_S)
-            emulator = AwsEmulator(clock, latency=latency)
-            with emulator.installed():
-                log(f"  teiji no-op tick, {spec.services} services")
-                noop = _measure_tick(teiji, world, emulator, clock, RUNNING_AT)
-                log(f"  teiji transition tick, {spec.services} services")
-                transition = _measure_tick(teiji, world, emulator, clock, STOPPED_AT)
-            stopped = sum(1 for count in desired_counts(world).values() if count == 0)
-        else:
-            log("  teiji's tick is not wired into bench/seams.py yet: floors only")
+        settle(world)
         result: dict[str, Any] = {
-            "scopes": len(world.by_scope()),
+            "services": spec.services,
+            "scopes": spec.scopes,
             "clusters": len(world.cluster_sizes()),
-            "noop": _figures(world, noop, transition=False, latency=latency),
-            "transition": _figures(world, transition, transition=True, latency=latency),
+            "load_balanced": sum(1 for s in world.services if s.load_balanced),
+            "bridge": sum(1 for s in world.services if s.load_balanced and s.network == "bridge"),
+            "ticks": {},
         }
-        if stopped is not None:
-            result["transition"]["services_stopped"] = stopped
-            result["stalls"] = clock.stalls
+        if teiji is None:
+            log("  teiji's tick is not wired into bench/seams.py yet: floors only")
+            for tick in SEQUENCE:
+                result["ticks"][tick.name] = figures(world, None, tick.kind, setup)
+            return result
+        teiji.prepare(world, Clients(region=HOME_REGION, role_name=ROLE_NAME))
+        clock = MeteredClock()
+        emulator = setup.emulator(clock)
+        for tick in SEQUENCE:
+            log(f"  {name}: teiji {tick.name.replace('_', ' ')}")
+            with emulator.installed():
+                measured = measure_tick(teiji, world, emulator, clock, tick.at)
+            entry = figures(world, measured, tick.kind, setup)
+            if tick.kind.transition:
+                counts = desired_counts(world).values()
+                wrong = (
+                    (c != 0 for c in counts) if not tick.kind.running else (c == 0 for c in counts)
+                )
+                entry["services_not_converged"] = sum(wrong)
+            result["ticks"][tick.name] = entry
+            if tick.settle_after:
+                settle(world)
+        result["stalls"] = clock.stalls
+        if seed:
+            result["seed"] = run_seed(world, setup)
+        if shared:
+            result["shared_bucket"] = run_shared(teiji, world, setup)
     return result
 
 
-def left_by(share: float) -> dict[str, Rate]:
-    """The ECS buckets as a tick finds them when another caller uses ``share`` of the
+def left_by(limits: Mapping[str, Limit], share: float) -> dict[str, Limit]:
+    """The buckets as a tick finds them when another caller uses ``share`` of ECS's
     service-modify one: its rate less that share (its burst is drawn on as well)."""
-    limits = dict(AWS_ECS_LIMITS)
-    modify = limits["ecs_service_modify"]
-    limits["ecs_service_modify"] = Rate(modify.rate * (1 - share), modify.burst)
-    return limits
+    left = dict(limits)
+    modify = left["ecs_service_modify"]
+    left["ecs_service_modify"] = Limit(modify.rate * (1 - share), modify.burst)
+    return left
 
 
-def run_shared(services: int, share: float, latency: float) -> dict[str, Any]:
-    """A stop of ``services`` in one account and Region while another caller in the account
-    uses ``share`` of the service-modify bucket (the tick is not told: it must learn it)."""
-    teiji = load_tick()
-    spec = WorldSpec(services, accounts=(OWN_ACCOUNT,), regions=(HOME_REGION,))
-    with mock_aws():
-        world = build_world(spec)
-        if teiji is None:
-            return {}
-        teiji.prepare(world, Clients(region=HOME_REGION, role_name=ROLE_NAME))
-        clock = VirtualClock(stall_timeout=STALL_TIMEOUT_S)
-        others = {"ecs_service_modify": share}
-        emulator = AwsEmulator(clock, latency=latency, others=others)
-        with emulator.installed():
-            log(f"  teiji stop, {services} services, another caller using {share:.0%}")
-            transition = _measure_tick(teiji, world, emulator, clock, STOPPED_AT)
-        stopped = sum(1 for count in desired_counts(world).values() if count == 0)
-        figures = _figures(
-            world, transition, transition=True, latency=latency, limits=left_by(share)
-        )
+def run_shared(teiji: TeijiTick, world: World, setup: Setup) -> dict[str, Any]:
+    """A stop of the world's running services while another caller in the account uses a
+    share of the service-modify bucket (the tick is not told: it must learn it)."""
+    share = SHARED_OTHER_SHARE
+    clock = MeteredClock()
+    emulator = setup.emulator(clock, others={"ecs_service_modify": share})
+    log(f"  {world_name(world.spec)}: teiji stop, another caller using {share:.0%}")
+    with emulator.installed():
+        measured = measure_tick(teiji, world, emulator, clock, SHARED_AT)
+    stopped = sum(1 for count in desired_counts(world).values() if count == 0)
     return {
-        "services": services,
+        "services": len(world.services),
         "other_caller_share": share,
         "services_stopped": stopped,
         "stalls": clock.stalls,
-        **figures,
+        **figures(world, measured, STOP, setup, limits=left_by(setup.limits, share)),
     }
 
 
-def run_seed(spec: WorldSpec, latency: float) -> dict[str, Any]:
-    with mock_aws():
-        world = build_world(spec)
-        clock = VirtualClock(stall_timeout=STALL_TIMEOUT_S)
-        emulator = AwsEmulator(clock, latency=latency)
-        log(f"  hand-written tool, stop, {spec.services} services")
+def run_seed(world: World, setup: Setup) -> dict[str, Any]:
+    """The hand-written tool's stop, then (once ECS has settled) its start, on the world."""
+    found: dict[str, Any] = {}
+    for action, kind in (("stop", STOP), ("start", START)):
+        clock = MeteredClock()
+        emulator = setup.emulator(clock)
+        log(f"  {world_name(world.spec)}: hand-written tool, {action}")
+        cpu_started = time.process_time()
         with emulator.installed():
-            run = run_seed_tool("stop", world.services, moto_sessions(), clock)
+            run = run_seed_tool(action, world.services, moto_sessions(), clock)
+        cpu = time.process_time() - cpu_started
         traffic = emulator.reset_traffic()
-        not_stopped = sum(1 for count in desired_counts(world).values() if count != 0)
-        floor = call_floor(world, transition=True)
-    return {
-        "seed_calls": traffic.total,
-        "seed_calls_ratio": _ratio(traffic.total, floor.total),
-        "seed_wall_s": round(run.wall_s, 2),
-        "seed_throttle_errors": traffic.total_throttled,
-        "seed_failed_services": not_stopped,
-        "seed_done_within_lambda_timeout": run.done_within(LAMBDA_TIMEOUT_S),
-        "seed_errors_printed": run.printed,
-        "seed_traffic": traffic.as_json(),
-    }
+        clock_share = max(0.0, clock.cpu_s - traffic.clock_cpu_s)
+        counts = desired_counts(world).values()
+        left = sum(1 for c in counts if (c != 0 if action == "stop" else c == 0))
+        floor = call_floor(world, kind=kind)
+        found[action] = {
+            "calls": traffic.total,
+            "floor": floor.total,
+            "calls_ratio": _ratio(traffic.total, floor.total),
+            "emulated_s": round(run.wall_s, 2),
+            "floor_s": round(time_floor(world, kind=kind, latency=setup.latency), 2),
+            "throttle_errors": traffic.total_throttled,
+            "cpu_s": round(max(0.0, cpu - traffic.aws_cpu_s - clock_share), 3),
+            "services_not_converged": left,
+            "services_failed": run.failed_services,
+            f"done_within_{LAMBDA_TIMEOUT_S:g}_s": run.done_within(LAMBDA_TIMEOUT_S),
+            "errors_printed": run.printed[:3],
+            "traffic": traffic.as_json(),
+        }
+        settle(world)
+    return found
+
+
+def projected(results: Mapping[str, Any], setup: Setup) -> dict[str, Any]:
+    """A 10,000-service transition in six scopes: the floor of that layout times the largest
+    measured six-scope world's time ratio, plus its CPU per changed service at 10,000."""
+    six = [w for w in results.values() if w["scopes"] == 6 and "stop" in w["ticks"]]
+    if not six:
+        return {}
+    basis = max(six, key=lambda w: w["services"])
+    world = planned_world(WorldSpec(PROJECTED_SERVICES))
+    found: dict[str, Any] = {"services": PROJECTED_SERVICES, "from_services": basis["services"]}
+    for name, kind in (("stop", STOP), ("start", START)):
+        tick = basis["ticks"][name]
+        floor_s = time_floor(world, kind=kind, latency=setup.latency, limits=setup.limits)
+        ratio = max(1.0, tick.get("time_ratio") or 1.0)
+        per_service = (tick.get("cpu_ms_per_changed_service") or 0.0) / 1000
+        cpu = per_service * PROJECTED_SERVICES
+        emulated = floor_s * ratio
+        found[name] = {
+            "floor_s": round(floor_s, 1),
+            "time_ratio_used": ratio,
+            "emulated_s": round(emulated, 1),
+            "cpu_s": round(cpu, 1),
+            "lambda_cpu_s": round(setup.lambda_config.cpu_seconds(cpu), 1),
+            "lambda_s": round(setup.lambda_config.lambda_seconds(emulated, cpu), 1),
+        }
+    return found
 
 
 def run_micro() -> dict[str, Any]:
@@ -261,7 +427,8 @@ def run_cold_start() -> dict[str, Any]:
 
 # Bounds ------------------------------------------------------------------------------------
 
-CALLS_RATIO_MAX = 1.1  # a no-op tick's calls / the call floor
+CALLS_RATIO_MAX = 1.1  # a no-op tick without target checks: calls / the call floor
+STEADY_READ_RATIO_MAX = 1.2  # goal 1: a steady no-op with `targets: verify` / the read floor
 TIME_RATIO_MAX = 1.15  # a transition's emulated seconds / the token-bucket floor
 TIME_BOUND_FROM = 1_000  # services: smaller transitions fit in the buckets' bursts
 PEAK_RSS_3K_MAX_MB = 200.0
@@ -313,37 +480,60 @@ def cold_start_bound(results: dict[str, Any], *, measured: bool) -> Bound:
 
 def bounds(results: dict[str, Any], *, micro: bool, rss: bool, cold_start: bool) -> list[Bound]:
     found: list[Bound] = []
-    for size, r in results["sizes"].items():
-        noop, change = r["noop"], r["transition"]
-        found.append(
-            Bound(f"{size} no-op calls_ratio", noop["calls_ratio"], CALLS_RATIO_MAX, False)
-        )
-        for name, figures in (("no-op", noop), ("transition", change)):
-            found.append(
-                Bound(f"{size} {name} throttle_errors", figures["throttle_errors"], 0, False)
-            )
-        stopped = change.get("services_stopped")
-        left = None if stopped is None else int(size) - stopped
-        found.append(Bound(f"{size} transition services left running", left, 0, False))
-        if int(size) >= TIME_BOUND_FROM:
-            found.append(
-                Bound(f"{size} transition time_ratio", change["time_ratio"], TIME_RATIO_MAX, False)
-            )
-    shared = results.get("shared_bucket") or {}
-    if shared:
-        name = f"shared bucket {shared['services']}"
-        found.append(Bound(f"{name} failed services", shared["failed_services"], 0, False))
-        left = shared["services"] - shared["services_stopped"]
-        found.append(Bound(f"{name} services left running", left, 0, False))
-        found.append(
-            Bound(f"{name} time_ratio (bucket left)", shared["time_ratio"], TIME_RATIO_MAX, False)
-        )
+    for name, world in results["worlds"].items():
+        found.extend(world_bounds(name, world))
+    ten_k = results.get("projected_10k") or {}
+    timeout = results["lambda"]["timeout_s"]
+    memory = results["lambda"]["memory_mb"]
+    for action in ("stop", "start"):
+        if action in ten_k:
+            figure = f"{PROJECTED_SERVICES} {action}: Lambda s at {memory:g} MB (projected)"
+            found.append(Bound(figure, ten_k[action]["lambda_s"], timeout, False))
     for figure, value, limit in micro_bounds(results):
         found.append(Bound(figure, value, limit, True, micro))
     found.append(Bound("peak_rss_mb_3k", results["peak_rss_mb_3k"], PEAK_RSS_3K_MAX_MB, True, rss))
     found.append(cold_start_bound(results, measured=cold_start))
     for figure, value, limit in coldstart.warm_bounds(results):
         found.append(Bound(figure, value, limit, True, cold_start))
+    return found
+
+
+def world_bounds(name: str, world: Mapping[str, Any]) -> list[Bound]:
+    ticks = world["ticks"]
+    found: list[Bound] = []
+    if not ticks or ticks.get("stop", {}).get("calls") is None:
+        return found
+    for tick in ("steady_noop", "steady_noop_again"):
+        ratio = _ratio(ticks[tick]["calls"], ticks[tick]["read_floor"])
+        found.append(
+            Bound(f"{name} {tick} calls / read floor", ratio, STEADY_READ_RATIO_MAX, False)
+        )
+    found.append(
+        Bound(
+            f"{name} noop_after_stop calls_ratio",
+            ticks["noop_after_stop"]["calls_ratio"],
+            CALLS_RATIO_MAX,
+            False,
+        )
+    )
+    for tick, figures in ticks.items():
+        found.append(Bound(f"{name} {tick} throttle_errors", figures["throttle_errors"], 0, False))
+        found.append(Bound(f"{name} {tick} failed services", figures["failed_services"], 0, False))
+    for tick in ("stop", "start"):
+        left = ticks[tick].get("services_not_converged")
+        found.append(Bound(f"{name} {tick}: services not converged", left, 0, False))
+        if world["services"] >= TIME_BOUND_FROM:
+            ratio = ticks[tick]["time_ratio"]
+            found.append(Bound(f"{name} {tick} time_ratio", ratio, TIME_RATIO_MAX, False))
+    shared = world.get("shared_bucket") or {}
+    if shared:
+        label = f"{name} shared bucket"
+        found.append(Bound(f"{label} failed services", shared["failed_services"], 0, False))
+        left = shared["services"] - shared["services_stopped"]
+        found.append(Bound(f"{label} services left running", left, 0, False))
+        found.append(
+            Bound(f"{label} time_ratio (bucket left)", shared["time_ratio"], TIME_RATIO_MAX, False)
+        )
     return found
 
 
@@ -358,59 +548,144 @@ def _cell(value: object) -> str:
     return "-" if value is None else str(value)
 
 
+def _pair(value: object, floor: object, ratio: object = None) -> str:
+    text = f"{_cell(value)} / {_cell(floor)}"
+    return f"{text} ({ratio}x)" if ratio is not None else text
+
+
 def print_table(results: dict[str, Any]) -> None:
+    memory = results["lambda"]["memory_mb"]
     rows = []
-    for size, r in results["sizes"].items():
-        noop, change = r["noop"], r["transition"]
-        rows.append(
-            [
-                size,
-                f"{_cell(noop['calls'])}/{noop['floor']}",
-                f"{_cell(change['calls'])}/{change['floor']}",
-                f"{_cell(change['wall_s'])}/{change['floor_s']}",
-                _cell(change["throttle_errors"]),
-                r["seed_calls"],
-                r["seed_wall_s"],
-                r["seed_throttle_errors"],
-                r["seed_failed_services"],
-                r["seed_done_within_lambda_timeout"],
-            ]
-        )
+    for name, world in results["worlds"].items():
+        for tick, f in world["ticks"].items():
+            read_ratio = _ratio(f["calls"], f["read_floor"]) if "noop" in tick else None
+            rows.append(
+                [
+                    name,
+                    tick,
+                    _pair(f["calls"], f["floor"], f.get("calls_ratio")),
+                    "-" if read_ratio is None else f"{read_ratio}x",
+                    _pair(f["emulated_s"], f["floor_s"], f.get("time_ratio")),
+                    _cell(f["throttle_errors"]),
+                    _cell(f.get("cpu_s")),
+                    _cell(f.get("cpu_ms_per_changed_service")),
+                    _cell(f.get("lambda_s")),
+                ]
+            )
+        for action, f in (world.get("seed") or {}).items():
+            rows.append(
+                [
+                    name,
+                    f"hand-written tool {action}",
+                    _pair(f["calls"], f["floor"], f["calls_ratio"]),
+                    "-",
+                    _pair(f["emulated_s"], f["floor_s"]),
+                    f["throttle_errors"],
+                    f["cpu_s"],
+                    "-",
+                    f"{f['services_not_converged']} not converged",
+                ]
+            )
+        shared = world.get("shared_bucket") or {}
+        if shared:
+            rows.append(
+                [
+                    name,
+                    f"stop, other caller {shared['other_caller_share']:.0%} of modify",
+                    _pair(shared["calls"], shared["floor"], shared["calls_ratio"]),
+                    "-",
+                    _pair(shared["emulated_s"], shared["floor_s"], shared["time_ratio"]),
+                    shared["throttle_errors"],
+                    shared["cpu_s"],
+                    _cell(shared.get("cpu_ms_per_changed_service")),
+                    shared["lambda_s"],
+                ]
+            )
     headers = [
-        "services",
-        "no-op calls/floor",
-        "stop calls/floor",
-        "stop s/floor s",
+        "world",
+        "tick",
+        "calls / floor",
+        "calls / read floor",
+        "emulated s / floor s",
         "throttles",
-        "tool calls",
-        "tool s",
-        "tool throttles",
-        "tool failed",
-        f"tool done in {LAMBDA_TIMEOUT_S:g} s",
+        "teiji CPU s",
+        "CPU ms / changed",
+        f"Lambda s at {memory:g} MB",
     ]
     print(table(headers, rows))
-    micro = {k: results[k] for k in MICRO_FIGURES}
-    micro.update({k: results[k] for k in ("peak_rss_mb_3k", "rss_mb_idle_process")})
+    ten_k = results.get("projected_10k") or {}
+    if ten_k:
+        print(
+            f"\nprojected, not run: {ten_k['services']:,} services in six scopes (from the "
+            f"{ten_k['from_services']:,}-service world's time ratio and CPU per changed service)"
+        )
+        rows = [
+            [a, f["floor_s"], f["emulated_s"], f["cpu_s"], f["lambda_cpu_s"], f["lambda_s"]]
+            for a, f in ten_k.items()
+            if isinstance(f, dict)
+        ]
+        print(
+            table(
+                ["tick", "floor s", "emulated s", "CPU s here", "CPU s on Lambda", "Lambda s"], rows
+            )
+        )
+    micro = {k: results.get(k) for k in MICRO_FIGURES}
+    micro.update({k: results.get(k) for k in ("peak_rss_mb_3k", "rss_mb_idle_process")})
     micro.update({k: results.get(k) for k in COLD_START_FIGURES})
     print()
     print(table(["figure", "value"], [[k, _cell(v)] for k, v in micro.items()]))
-    shared = results.get("shared_bucket") or {}
-    if shared:
-        print(
-            f"\nshared bucket: {shared['services']} services stopped in one account and Region "
-            f"while another caller uses {shared['other_caller_share']:.0%} of service modify: "
-            f"{_cell(shared['wall_s'])} s (floor of the bucket left {shared['floor_s']} s, "
-            f"ratio {_cell(shared['time_ratio'])}), {_cell(shared['throttle_errors'])} throttles, "
-            f"{_cell(shared.get('failed_services'))} failed"
-        )
-    print("\nseconds are emulated (virtual clock) except the decide/simulate figures (CPU)")
+    print(
+        "\nseconds are emulated (virtual clock) except the decide/simulate figures (CPU); CPU s "
+        "is teiji's (the process's less the emulated AWS's); Lambda s = emulated s + CPU s / "
+        f"{results['lambda']['vcpu_share']:.3f} (the vCPU share at {memory:g} MB)"
+    )
+
+
+def _sizes(text: str | None, default: tuple[int, ...], flag: str) -> tuple[int, ...]:
+    if text is None:
+        return default
+    if text.strip() in ("", "0", "none"):
+        return ()
+    sizes = tuple(int(part) for part in text.split(","))
+    if any(size < 1 for size in sizes):
+        raise ValueError(flag)
+    return sizes
+
+
+def _limit(text: str | None, default: Limit, flag: str) -> Limit:
+    if text is None:
+        return default
+    rate, _, burst = text.partition("/")
+    try:
+        limit = Limit(float(rate), float(burst))
+    except ValueError:
+        raise ValueError(flag) from None
+    if not (limit.rate > 0 and limit.burst >= 1):
+        raise ValueError(flag)
+    return limit
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="teiji's scale benchmark")
-    parser.add_argument("--quick", action="store_true", help="100 services only, no RSS")
-    parser.add_argument("--sizes", help="comma-separated service counts (default 100,1000,3000)")
+    parser.add_argument(
+        "--quick", action="store_true", help="100 services in each world, no RSS, no shared"
+    )
+    parser.add_argument("--sizes", help="six-scope worlds, e.g. 100,1000 (default 100,1000)")
+    parser.add_argument("--one-scope", help="one-scope worlds, e.g. 1000 (default 1000; 0: none)")
+    parser.add_argument("--seed-sizes", help="six-scope worlds the hand-written tool runs in")
     parser.add_argument("--latency-ms", type=float, default=DEFAULT_LATENCY_S * 1000)
+    parser.add_argument(
+        "--aas-rate",
+        help=f"Application Auto Scaling's emulated bucket, rate/burst (default {DEFAULT_AAS_LIMIT};"
+        " AWS publishes none)",
+    )
+    parser.add_argument(
+        "--elb-targets-rate", help="ELB Register/DeregisterTargets' emulated bucket, rate/burst"
+    )
+    parser.add_argument(
+        "--dynamodb-capacity",
+        help="read/write units a second per table (default 40000/40000, on-demand's default)",
+    )
     parser.add_argument("--no-micro", action="store_true", help="skip decide/simulate timing")
     parser.add_argument("--no-rss", action="store_true", help="skip the peak RSS child")
     parser.add_argument(
@@ -436,35 +711,55 @@ def main(argv: list[str] | None = None) -> int:
     args.out = args.out or ROOT / "bench" / "results.json"
 
     try:
-        sizes: tuple[int, ...] = (100,) if args.quick else SIZES
-        if args.sizes:
-            sizes = tuple(int(part) for part in args.sizes.split(","))
-        if any(size < 1 for size in sizes):
-            raise ValueError
-    except ValueError:
-        print(f"--sizes {args.sizes!r}: write positive counts like 100,1000", file=sys.stderr)
+        six = _sizes(args.sizes, (100,) if args.quick else SIX_SCOPE_SIZES, "--sizes")
+        one = _sizes(args.one_scope, (100,) if args.quick else ONE_SCOPE_SIZES, "--one-scope")
+        seed = _sizes(args.seed_sizes, (100,) if args.quick else SEED_SIZES, "--seed-sizes")
+        aas = _limit(args.aas_rate, DEFAULT_AAS_LIMIT, "--aas-rate")
+        elb_targets = _limit(args.elb_targets_rate, AWS_LIMITS["elb_register_targets"], "--elb")
+        read, _, write = (args.dynamodb_capacity or "40000/40000").partition("/")
+        capacity = TableCapacity(read_units=float(read), write_units=float(write))
+    except ValueError as exc:
+        print(f"{exc}: write counts like 100,1000 and rates like 10/40", file=sys.stderr)
         return 2
     latency = args.latency_ms / 1000
     random.seed(args.seed)
-
+    setup = Setup(
+        latency,
+        aws_limits(aas=aas, elb_targets=elb_targets),
+        capacity,
+        LambdaConfig.module_defaults(),
+    )
     results: dict[str, Any] = {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "quick": args.quick,
         "clock": "virtual (emulated seconds)",
         "latency_s": latency,
-        "aws_ecs_limits": {k: str(v) for k, v in AWS_ECS_LIMITS.items()},
+        "aws_limits": {k: str(v) for k, v in setup.limits.items()},
+        "aas_limit_note": "AWS publishes no Application Auto Scaling request rate: assumed",
+        "dynamodb_capacity": {
+            "read_units": capacity.read_units,
+            "write_units": capacity.write_units,
+        },
+        "lambda": {
+            "memory_mb": setup.lambda_config.memory_mb,
+            "timeout_s": setup.lambda_config.timeout_s,
+            "vcpu_share": round(setup.lambda_config.vcpu_share, 4),
+            "source": "infra/variables.tf defaults",
+        },
         "python": platform.python_version(),
         "machine": machine(),
-        "sizes": {},
+        "worlds": {},
     }
-    for size in sizes:
-        log(f"{size} services")
-        spec = WorldSpec(size)
-        results["sizes"][str(size)] = {"services": size, **run_teiji(spec, latency)}
-        results["sizes"][str(size)].update(run_seed(spec, latency))
-    if not args.no_shared:
-        log(f"shared bucket: {SHARED_SERVICES} services")
-        results["shared_bucket"] = run_shared(SHARED_SERVICES, SHARED_OTHER_SHARE, latency)
+    shared = not (args.quick or args.no_shared)
+    specs = [WorldSpec(size) for size in six] + [WorldSpec.one_scope(size) for size in one]
+    for spec in specs:
+        results["worlds"][world_name(spec)] = run_world(
+            spec,
+            setup,
+            seed=spec.scopes > 1 and spec.services in seed,
+            shared=shared and spec.scopes == 1 and spec.services == max(one),
+        )
+    results["projected_10k"] = projected(results["worlds"], setup)
     empty_micro = dict.fromkeys(MICRO_FIGURES)
     results.update(empty_micro if args.no_micro else run_micro())
     measure_memory = not (args.quick or args.no_rss)

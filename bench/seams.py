@@ -65,7 +65,8 @@ def load_tick() -> TeijiTick | None:
 
     def prepare(world: World, clients: Clients) -> None:
         init_tables(clients, settings)
-        ConfigStore(clients, settings.config_table).put(world.schedules(targets="ignore"))
+        # teiji's defaults: every schedule says nothing of targets, so it means `verify`.
+        ConfigStore(clients, settings.config_table).put(world.schedules())
 
     def run(env: TickEnv) -> TickOutcome:
         # environ={}: the documented rates, whatever TEIJI_RATE_* the shell running it has.

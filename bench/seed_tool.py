@@ -5,8 +5,9 @@ handled one after another.
 
 - stop: read the scalable target's MaxCapacity (DescribeScalableTargets), re-register it with
   MinCapacity=0 and that MaxCapacity, then UpdateService desiredCount=0;
-- start: the same with MinCapacity=1, UpdateService desiredCount=1, then ListTasks right away
-  and RegisterTargets with the task *ids* for each of the service's target groups;
+- start: the same with MinCapacity=1, UpdateService desiredCount=1, then right away ListTasks,
+  DescribeTasks (when it listed any), DescribeServices (the service's target groups) and
+  RegisterTargets with the task *ids* for each of the service's target groups;
 - botocore's default (legacy) retry mode; ``ClientError`` and ``ValueError`` are printed and
   swallowed around the whole loop, so the first failing service ends the run for the rest.
 
@@ -93,10 +94,35 @@ def start_service(clients: _Clients, service: WorldService) -> None:
     _scale(clients, service, 1)
     ecs = clients.get("ecs", service)
     ecs.update_service(cluster=service.cluster, service=service.name, desiredCount=1)
+    # Right after UpdateService: ECS has not started the new tasks yet.
     task_arns = ecs.list_tasks(cluster=service.cluster, serviceName=service.name)["taskArns"]
+    if task_arns:
+        ecs.describe_tasks(cluster=service.cluster, tasks=task_arns)
+    described = ecs.describe_services(cluster=service.cluster, services=[service.name])
+    groups = [
+        lb["targetGroupArn"]
+        for entry in described["services"]
+        for lb in entry.get("loadBalancers") or []
+        if lb.get("targetGroupArn")
+    ]
     targets = [{"Id": arn.rsplit("/", 1)[-1]} for arn in task_arns]  # task ids: never valid
-    for target_group in service.target_groups:
+    for target_group in groups:
         clients.get("elbv2", service).register_targets(TargetGroupArn=target_group, Targets=targets)
+
+
+# The calls the tool makes per service, in order (the start's last three depend on the answers).
+STOP_CALLS = (
+    "application-auto-scaling.DescribeScalableTargets",
+    "application-auto-scaling.RegisterScalableTarget",
+    "ecs.UpdateService",
+)
+START_CALLS = (
+    *STOP_CALLS,
+    "ecs.ListTasks",
+    "ecs.DescribeTasks",
+    "ecs.DescribeServices",
+    "elastic-load-balancing-v2.RegisterTargets",
+)
 
 
 def run_seed_tool(

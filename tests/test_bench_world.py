@@ -11,7 +11,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from bench.emulator import AWS_ECS_LIMITS, AwsBucket, AwsEmulator, throttling_response
+from bench.emulator import AWS_LIMITS, AwsBucket, AwsEmulator, Limit, throttling_response
 from bench.floor import call_floor, drain_seconds, time_floor
 from bench.micro import DECIDE_AT, Workload, decision_workload, naive_decide, window_crons
 from bench.seed_tool import run_seed_tool
@@ -27,7 +27,6 @@ from bench.world import (
     layout,
     moto_sessions,
 )
-from engine.aws.bucket import Rate
 from engine.aws.clock import VirtualClock
 from schemas.documents import Window
 
@@ -105,7 +104,7 @@ def test_world_schedules_name_each_service_in_its_scope(world: World) -> None:
 def test_emulator_throttles_when_the_bucket_is_empty(world: World) -> None:
     service = next(s for s in world.services if s.account == OWN_ACCOUNT)
     clock = VirtualClock()
-    emulator = AwsEmulator(clock, latency=0.0, limits={"ecs_service_modify": Rate(1, 2)})
+    emulator = AwsEmulator(clock, latency=0.0, limits={"ecs_service_modify": Limit(1, 2)})
     with emulator.installed():
         ecs = _client("ecs", config=NO_RETRIES)
         for desired in (2, 3):
@@ -124,7 +123,7 @@ def test_emulator_throttles_when_the_bucket_is_empty(world: World) -> None:
 def test_emulator_buckets_are_per_account(world: World) -> None:
     own = next(s for s in world.services if s.account == OWN_ACCOUNT)
     other = next(s for s in world.services if s.account == OTHER)
-    emulator = AwsEmulator(VirtualClock(), latency=0.0, limits={"ecs_service_modify": Rate(1, 1)})
+    emulator = AwsEmulator(VirtualClock(), latency=0.0, limits={"ecs_service_modify": Limit(1, 1)})
     with emulator.installed():
         _client("ecs", config=NO_RETRIES).update_service(
             cluster=own.cluster, service=own.name, desiredCount=0
@@ -141,7 +140,7 @@ def test_botocore_retries_a_throttle_after_backing_off_on_the_clock(world: World
     service = world.services[0]
     clock = VirtualClock()
     # Refills a token in a microsecond: any back-off at all is enough.
-    emulator = AwsEmulator(clock, latency=0.0, limits={"ecs_service_modify": Rate(1e6, 1)})
+    emulator = AwsEmulator(clock, latency=0.0, limits={"ecs_service_modify": Limit(1e6, 1)})
     with emulator.installed():
         ecs = _client("ecs", service.account, config=Config(retries={"mode": "standard"}))
         ecs.update_service(cluster=service.cluster, service=service.name, desiredCount=1)
@@ -167,7 +166,7 @@ def test_query_protocol_throttles_parse_as_throttling() -> None:
         emulator = AwsEmulator(
             VirtualClock(),
             latency=0.0,
-            limits={"elb": Rate(1, 1)},
+            limits={"elb": Limit(1, 1)},
             categories={("elastic-load-balancing-v2", "DescribeLoadBalancers"): "elb"},
         )
         with emulator.installed():
@@ -219,7 +218,7 @@ def test_seed_tool_first_error_ends_the_run_for_the_rest(world: World) -> None:
     own = [s for s in world.services if s.account == OWN_ACCOUNT]
     clock = VirtualClock()
     # Two UpdateService, then nothing for hours: legacy retries give up on the third service.
-    emulator = AwsEmulator(clock, latency=0.0, limits={"ecs_service_modify": Rate(1e-4, 2)})
+    emulator = AwsEmulator(clock, latency=0.0, limits={"ecs_service_modify": Limit(1e-4, 2)})
     with emulator.installed():
         run = run_seed_tool("stop", own, moto_sessions(), clock)
     assert len(own) >= 4
@@ -234,8 +233,8 @@ def test_seed_tool_first_error_ends_the_run_for_the_rest(world: World) -> None:
 
 
 def test_thousand_updates_in_one_bucket_take_190_seconds() -> None:
-    assert drain_seconds(1000, Rate(5, 50)) == pytest.approx(190)
-    assert drain_seconds(30, Rate(5, 50)) == 0
+    assert drain_seconds(1000, Limit(5, 50)) == pytest.approx(190)
+    assert drain_seconds(30, Limit(5, 50)) == 0
 
 
 def test_call_and_time_floor_of_a_known_world() -> None:
@@ -253,7 +252,7 @@ def test_call_and_time_floor_of_a_known_world() -> None:
     assert time_floor(world, transition=False, latency=0.02) == pytest.approx(0.04)
     assert time_floor(world, transition=True, latency=0.02) == pytest.approx(0.06 + 70 / 5)
     # Another caller using 10% of service modify leaves 4.5/s: the floor of what is left.
-    left = {**AWS_ECS_LIMITS, "ecs_service_modify": Rate(4.5, 50)}
+    left = {**AWS_LIMITS, "ecs_service_modify": Limit(4.5, 50)}
     assert time_floor(world, transition=True, latency=0.02, limits=left) == pytest.approx(
         0.06 + 70 / 4.5
     )
