@@ -380,19 +380,28 @@ def ecs_like() -> Iterator[None]:
 
     original = EC2ContainerServiceBackend.list_tasks
 
-    def list_tasks(self: Any, *args: Any, **kwargs: Any) -> list[Any]:
+    def list_tasks(
+        self: Any,
+        cluster_str: str | None = None,
+        container_instance: str | None = None,
+        family: str | None = None,
+        started_by: str | None = None,
+        service_name: str | None = None,
+        desiredStatus: str | None = None,  # noqa: N803 (moto's name)
+    ) -> list[Any]:
         # ECS lists RUNNING tasks unless told otherwise (moto lists every task).
-        positional = list(args) + [None] * (6 - len(args))
-        if len(args) < 6 and kwargs.get("desiredStatus") is None:
-            kwargs["desiredStatus"] = positional[5] or "RUNNING"
-            args = tuple(positional[:5])
-        elif len(args) == 6 and args[5] is None:
-            args = (*args[:5], "RUNNING")
-        tasks: list[Any] = original(self, *args, **kwargs)
-        name = kwargs.get("service_name") or positional[4]
-        if not name:
+        tasks: list[Any] = original(
+            self,
+            cluster_str,
+            container_instance,
+            family,
+            started_by,
+            service_name,
+            desiredStatus or "RUNNING",
+        )
+        if not service_name:
             return tasks
-        return [task for task in tasks if task.group == f"service:{name}"]
+        return [task for task in tasks if task.group == f"service:{service_name}"]
 
     state_manager.set_transition("ecs::task", {"progression": "manual", "times": 10**9})
     try:
