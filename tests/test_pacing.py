@@ -221,6 +221,25 @@ def test_documented_ecs_defaults() -> None:
     assert set(DEFAULT_RATES) == set(CATEGORIES)
 
 
+def test_elb_reads_and_registrations_are_paced_apart_at_elbs_buckets() -> None:
+    # Describe*: 40 tokens refilled at 10 a second (ELB's throttling page); registrations
+    # have their own, smaller bucket.
+    assert DEFAULT_RATES["elbv2_read"] == Rate(10, 40)
+    assert DEFAULT_RATES["elbv2_register"] == Rate(4, 20)
+    assert BY_NAME[("elbv2", "DescribeTargetHealth")].category == "elbv2_read"
+    assert BY_NAME[("elbv2", "RegisterTargets")].category == "elbv2_register"
+    assert BY_NAME[("elbv2", "DeregisterTargets")].category == "elbv2_register"
+
+
+def test_the_name_elbv2_still_sets_both_elb_buckets_and_a_category_of_its_own_wins() -> None:
+    both = resolve_rates(environ={"TEIJI_RATE_ELBV2": "2/8"})
+    assert both["elbv2_read"] == both["elbv2_register"] == Rate(2, 8)
+    mixed = resolve_rates(environ={"TEIJI_RATE_ELBV2_READ": "6/30", "TEIJI_RATE_ELBV2": "2/8"})
+    assert mixed["elbv2_read"] == Rate(6, 30)
+    assert mixed["elbv2_register"] == Rate(2, 8)
+    assert resolve_rates({"elbv2": "1/4"}, environ={})["elbv2_register"] == Rate(1, 4)
+
+
 def test_env_overrides_one_category() -> None:
     rates = resolve_rates(environ={"TEIJI_RATE_ECS_SERVICE_MODIFY": "2.5/20", "HOME": "/x"})
     assert rates["ecs_service_modify"] == Rate(2.5, 20)

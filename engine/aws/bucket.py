@@ -182,11 +182,14 @@ DEFAULT_RATES: dict[Category, Rate] = {
     # and one Register per changed service, and a throttle drains the bucket (see Pacer).
     "autoscaling": Rate(10, 40),
     # Elastic Load Balancing User Guide, "Request throttling for the ELB API"
-    # (docs.aws.amazon.com/elasticloadbalancing/latest/userguide/elb-api-throttling.html):
-    # its worked example gives the non-mutating (Describe*) bucket 40 tokens refilled at 10/s.
-    # The category also carries the mutating RegisterTargets/DeregisterTargets, which have
-    # their own buckets; teiji does not rely on their size and stays at half the read figures.
-    "elbv2": Rate(5, 20),
+    # (docs.aws.amazon.com/elasticloadbalancing/latest/userguide/elb-api-throttling.html), per
+    # account and Region, ELB API version 2 with buckets of its own: the non-mutating
+    # (Describe*) bucket holds 40 tokens refilled at 10 a second (the page's worked example).
+    # Registration (RegisterTargets, DeregisterTargets) has a separate, smaller bucket; teiji
+    # takes the AWS Load Balancer Controller's default for it, 4/s with a burst of 20, which its
+    # maintainers set from the ELB team's figures. Calls ECS makes for a service do not count.
+    "elbv2_read": Rate(10, 40),
+    "elbv2_register": Rate(4, 20),
     # DynamoDB throttles data-plane reads and writes by table capacity (on-demand tables
     # default to 40,000 read and 40,000 write request units a second), not by request count;
     # teiji's few hundred requests a tick are far below that, so this bucket only stops a
@@ -227,22 +230,37 @@ def parse_rate(text: str, *, where: str) -> Rate:
     return Rate(rate, burst)
 
 
-def _category(name: str, *, where: str) -> Category:
+# Names that stand for several categories: ``elbv2`` was one category before ELB's read and
+# registration buckets were paced apart, and a deployment that set it keeps working.
+ALIASES: dict[str, tuple[Category, ...]] = {"elbv2": ("elbv2_read", "elbv2_register")}
+
+
+def _categories(name: str, *, where: str) -> tuple[Category, ...]:
     for category in CATEGORIES:
         if category == name:
-            return category
+            return (category,)
+    if name in ALIASES:
+        return ALIASES[name]
     allowed = ", ".join(CATEGORIES)
     raise PacingConfigError(f"{where}: unknown category {name!r}; the categories are {allowed}")
 
 
 def rates_from_env(environ: Mapping[str, str]) -> dict[Category, Rate]:
-    """Every ``TEIJI_RATE_<CATEGORY>=rate/burst`` in ``environ``; unknown names are errors."""
+    """Every ``TEIJI_RATE_<CATEGORY>=rate/burst`` in ``environ``; unknown names are errors.
+    A category's own name wins over an alias that covers it."""
     found: dict[Category, Rate] = {}
-    for name, value in environ.items():
+    own: set[Category] = set()
+    for name, value in sorted(environ.items()):
         if not name.startswith(ENV_PREFIX):
             continue
-        category = _category(name[len(ENV_PREFIX) :].lower(), where=name)
-        found[category] = parse_rate(value, where=name)
+        categories = _categories(name[len(ENV_PREFIX) :].lower(), where=name)
+        rate = parse_rate(value, where=name)
+        for category in categories:
+            if len(categories) == 1:
+                own.add(category)
+                found[category] = rate
+            elif category not in own:
+                found[category] = rate
     return found
 
 
@@ -255,6 +273,7 @@ def resolve_rates(
     rates.update(rates_from_env(os.environ if environ is None else environ))
     for name, value in (overrides or {}).items():
         where = f"rate override {name!r}"
-        category = _category(name, where=where)
-        rates[category] = value if isinstance(value, Rate) else parse_rate(value, where=where)
+        rate = value if isinstance(value, Rate) else parse_rate(value, where=where)
+        for category in _categories(name, where=where):
+            rates[category] = rate
     return rates

@@ -16,7 +16,8 @@ Category = Literal[
     "ecs_cluster_read",
     "ecs_other",
     "autoscaling",
-    "elbv2",
+    "elbv2_read",
+    "elbv2_register",
     "dynamodb",
     "sts",
 ]
@@ -57,16 +58,17 @@ OPERATIONS: tuple[Operation, ...] = (
     _op("application-autoscaling", "DescribeScalableTargets", "autoscaling"),
     _op("application-autoscaling", "RegisterScalableTarget", "autoscaling", write=True),
     # Elastic Load Balancing v2
-    _op("elbv2", "DescribeTargetHealth", "elbv2"),
-    _op("elbv2", "RegisterTargets", "elbv2", write=True),
-    _op("elbv2", "DeregisterTargets", "elbv2", write=True),
+    _op("elbv2", "DescribeTargetHealth", "elbv2_read"),
+    _op("elbv2", "RegisterTargets", "elbv2_register", write=True),
+    _op("elbv2", "DeregisterTargets", "elbv2_register", write=True),
     # DynamoDB
     _op("dynamodb", "Query", "dynamodb"),
     _op("dynamodb", "GetItem", "dynamodb"),
     _op("dynamodb", "BatchGetItem", "dynamodb"),
     _op("dynamodb", "PutItem", "dynamodb", write=True),
     _op("dynamodb", "DeleteItem", "dynamodb", write=True),
-    _op("dynamodb", "BatchWriteItem", "dynamodb", write=True, lambda_=False),
+    # teiji put; the tick: the records of its target checks, 25 a call
+    _op("dynamodb", "BatchWriteItem", "dynamodb", write=True),
     # teiji put: conditional writes of every document at once
     _op("dynamodb", "TransactWriteItems", "dynamodb", write=True, lambda_=False),
     # teiji validate --table: every item, whatever its pk
