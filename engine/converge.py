@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -22,12 +21,11 @@ from engine.access import refuse_growth
 from engine.apply import apply_plan
 from engine.aws.errors import error_text
 from engine.config import Settings
-from engine.logs import log_event
 from engine.model import Decision, Observation
 from engine.plan import ServicePlan, plan_service, who_decided
 from engine.report import ServiceReport
 from engine.store import StateStore
-from engine.targets import check_targets
+from engine.targets import Target, check_targets, remembered_targets_healthy
 from schemas.documents import Schedule
 from schemas.records import Baseline, TargetCheck
 
@@ -71,6 +69,8 @@ class Acting:
     still_leased: Callable[[], bool] | None = None
     # The tick's instant: what target checks are timed by (None: the real clock).
     at: datetime | None = None
+    # Takes each target check to remember; the tick writes them together when it is done.
+    remember: Callable[[TargetCheck], None] | None = None
 
     def now(self) -> int:
         return int(self.at.timestamp() if self.at is not None else time.time())
@@ -115,16 +115,7 @@ def converge_service(service: Service, acting: Acting) -> ServiceReport:
             return report
         report.outcome = "changed"
     if wants_target_check(service, plan):
-        fingerprint = target_fingerprint(service.observation.raw)
-        now = acting.now()
-        interval = acting.settings.target_check_interval
-        if target_check_due(service.last_target_check, fingerprint, now, interval):
-            ok = _check_targets(acting, service, report)
-            if not acting.dry_run:
-                check = TargetCheck(
-                    key=service.schedule.key, fingerprint=fingerprint, checked_at=now, ok=ok
-                )
-                _remember(acting, check)
+        _target_check(acting, service, report)
     return report
 
 
@@ -159,29 +150,93 @@ def target_fingerprint(raw: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def target_check_due(last: TargetCheck | None, fingerprint: str, now: int, interval: int) -> bool:
-    """Check fully unless the last check saw the same service, found it ok and is recent.
-    A clock that went back (``now`` before ``checked_at``) checks too."""
+CheckKind = Literal["full", "light"]
+
+# A light re-check (the remembered targets still healthy) is trusted for this long after the
+# last full check; then the service's next due check reads its tasks again. Once a day finds
+# what only the tasks show (a target of a task that runs but ECS never registered, left over
+# while its counts stayed the same) at the cost of one full check per service per day.
+FULL_CHECK_EVERY_S = 24 * 3600
+
+
+def check_slot(key: str, instant: int, interval: int) -> int:
+    """The number of the service's own check interval that ``instant`` falls in.
+
+    Each service's intervals begin at its own offset, a digest of its key: a fleet checked in
+    one tick (right after a start) comes due again spread evenly over the next interval, about
+    a quarter of it each quarter hour, not all in one tick an hour later.
+    """
+    digest = hashlib.sha256(key.encode()).digest()
+    offset = int.from_bytes(digest[:8], "big") % interval
+    return (instant + offset) // interval
+
+
+def target_check_due(
+    last: TargetCheck | None, fingerprint: str, now: int, interval: int
+) -> CheckKind | None:
+    """Which check the service's targets need now, if any.
+
+    Full (read its tasks and target groups) unless the last check saw the same service and
+    found it ok, or when the clock went back (``now`` before ``checked_at``). Otherwise none
+    while ``now`` is in the same interval of the service's own (``check_slot``) as the last
+    check, so that no two checks are more than ``interval`` apart; then light when the last
+    full check remembered its targets less than ``FULL_CHECK_EVERY_S`` ago, else full.
+    """
     if last is None or not last.ok or last.fingerprint != fingerprint:
-        return True
-    return not 0 <= now - last.checked_at < interval
+        return "full"
+    if now < last.checked_at:
+        return "full"
+    if check_slot(last.key, now, interval) == check_slot(last.key, last.checked_at, interval):
+        return None
+    if last.targets and 0 <= now - last.last_full < FULL_CHECK_EVERY_S:
+        return "light"
+    return "full"
 
 
-def _remember(acting: Acting, check: TargetCheck) -> None:
-    # A record that is not written only costs a check on the next tick.
-    try:
-        acting.state.save_target_check(check)
-    except Exception as exc:
-        log_event(
-            "cannot record the target check; the next tick checks again",
-            level=logging.WARNING,
-            service=check.key,
-            error=error_text(exc),
+def _target_check(acting: Acting, service: Service, report: ServiceReport) -> None:
+    """Check the service's targets if due, and remember the check (not in a dry run)."""
+    fingerprint = target_fingerprint(service.observation.raw)
+    now = acting.now()
+    last = service.last_target_check
+    kind = target_check_due(last, fingerprint, now, acting.settings.target_check_interval)
+    if kind is None:
+        return
+    if kind == "light" and last is not None and _light_check(acting, service, last):
+        check = last.model_copy(update={"checked_at": now, "full_at": last.last_full})
+    else:
+        ok, expected = _check_targets(acting, service, report)
+        targets = {arn: sorted(map(str, found)) for arn, found in expected.items()} if ok else {}
+        check = TargetCheck(
+            key=service.schedule.key,
+            fingerprint=fingerprint,
+            checked_at=now,
+            ok=ok,
+            targets=targets,
+            full_at=now,
         )
+    if not acting.dry_run and acting.remember is not None:
+        acting.remember(check)
 
 
-def _check_targets(acting: Acting, service: Service, report: ServiceReport) -> bool:
-    """Check the service's targets into its report; True when all is well."""
+def _light_check(acting: Acting, service: Service, last: TargetCheck) -> bool:
+    schedule = service.schedule
+    try:
+        return remembered_targets_healthy(
+            acting.clients,
+            account=schedule.account,
+            region=schedule.region,
+            service=service.observation.raw,
+            remembered=last.targets,
+        )
+    except Exception:  # whatever went wrong, the full check that follows reports it
+        return False
+
+
+def _check_targets(
+    acting: Acting, service: Service, report: ServiceReport
+) -> tuple[bool, dict[str, set[Target]]]:
+    """Check the service's targets fully into its report: whether all is well, and the targets
+    its running tasks should be registered as."""
     schedule = service.schedule
     mode = cast(Literal["verify", "repair"], schedule.targets)
     try:
@@ -197,11 +252,11 @@ def _check_targets(acting: Acting, service: Service, report: ServiceReport) -> b
     except Exception as exc:  # a check that raises fails this service, never the tick
         report.outcome = "failed"
         report.error = f"target check failed: {error_text(exc)}"
-        return False
+        return False, {}
     report.targets = targets.as_json()
     if targets.error:
         report.outcome = "failed"
         report.error = f"target check failed: {targets.error}"
     elif not targets.ok:
         report.notes.append("load balancer targets need attention (see targets)")
-    return targets.ok
+    return targets.ok, targets.expected

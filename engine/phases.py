@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING
@@ -323,12 +323,35 @@ def converge_all(
                 continue
             yield partial(_converge_one, observed.service(schedule, decision), acting, record)
 
+    checks: list[TargetCheck] = []
+
+    def remember(check: TargetCheck) -> None:
+        with lock:
+            checks.append(check)
+
+    acting = replace(acting, remember=remember)
     lanes: list[Lane] = []
     for members in by_scope(managed).values():
         present = [s for s in members if s.key in observed.observations]
         lanes.append(Lane(units(present), size=len(present)))
     run_lanes(pace, lanes, workers=workers)
+    _remember_target_checks(acting.state, checks)
     return Phase(Converged(lease_lost=lost), tuple(reports))
+
+
+def _remember_target_checks(state: StateStore, checks: Sequence[TargetCheck]) -> None:
+    # A record that is not written only costs a check on the next tick.
+    if not checks:
+        return
+    try:
+        state.save_target_checks(checks)
+    except Exception as exc:
+        log_event(
+            "cannot record the target checks; the next tick checks those services again",
+            level=logging.WARNING,
+            services=len(checks),
+            error=error_text(exc),
+        )
 
 
 def _converge_one(

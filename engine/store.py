@@ -476,7 +476,7 @@ class ConfigStore:
             return 1
         for batch in chunks(items, BATCH_WRITE_LIMIT):
             requests = [{"PutRequest": {"Item": to_attribute_map(i)}} for i in batch]
-            self._batch_write(requests)
+            batch_write(self.clients.dynamodb(), self.table, requests)
         return len(items)
 
     def put_override_item(self, item: Mapping[str, Any], *, replacing: bool) -> bool:
@@ -536,16 +536,6 @@ class ConfigStore:
             put["ExpressionAttributeValues"] = values
         return put
 
-    def _batch_write(self, requests: list[dict[str, Any]]) -> None:
-        pending: dict[str, Any] = {self.table: requests}
-        for attempt in range(UNPROCESSED_ATTEMPTS):
-            response = self.clients.dynamodb().batch_write_item(RequestItems=pending)
-            pending = dict(response.get("UnprocessedItems") or {})
-            if not pending:
-                return
-            time.sleep(_backoff(attempt))
-        raise StoreError(f"{self.table}: DynamoDB left items unwritten after retries")
-
     def delete(self, kind: str, sk: str) -> bool:
         """Delete one document; False when there was none."""
         response = self.clients.dynamodb().delete_item(
@@ -554,6 +544,19 @@ class ConfigStore:
             ReturnValues="ALL_OLD",
         )
         return bool(response.get("Attributes"))
+
+
+def batch_write(client: Any, table: str, requests: list[dict[str, Any]]) -> None:
+    """One BatchWriteItem of up to 25 ``requests``, sending what DynamoDB left unprocessed
+    again with back-off; StoreError when some are still left after the retries."""
+    pending: dict[str, Any] = {table: requests}
+    for attempt in range(UNPROCESSED_ATTEMPTS):
+        response = client.batch_write_item(RequestItems=pending)
+        pending = dict(response.get("UnprocessedItems") or {})
+        if not pending:
+            return
+        time.sleep(_backoff(attempt))
+    raise StoreError(f"{table}: DynamoDB left items unwritten after retries")
 
 
 # State table ------------------------------------------------------------------------------------
@@ -697,10 +700,17 @@ class StateStore:
             found[check.key] = check
         return found
 
-    def save_target_check(self, check: TargetCheck) -> None:
-        """Overwrite the service's target-check record (the newest check is the one that counts)."""
-        item = {"pk": TARGET_CHECK_PK, "sk": check.key, **check.model_dump(exclude={"key"})}
-        self.clients.dynamodb().put_item(TableName=self.table, Item=to_attribute_map(item))
+    def save_target_checks(self, checks: Sequence[TargetCheck]) -> None:
+        """Overwrite the target-check records of ``checks`` (the newest check is the one that
+        counts): BatchWriteItem, 25 a call; one record per service (the last given wins)."""
+        newest = {check.key: check for check in checks}
+        items = [
+            {"pk": TARGET_CHECK_PK, "sk": c.key, **c.model_dump(exclude={"key"})}
+            for c in newest.values()
+        ]
+        for batch in chunks(items, BATCH_WRITE_LIMIT):
+            requests = [{"PutRequest": {"Item": to_attribute_map(item)}} for item in batch]
+            batch_write(self.clients.dynamodb(), self.table, requests)
 
     # Archived baselines -------------------------------------------------------------------------
     def archive_baseline(

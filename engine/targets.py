@@ -67,6 +67,14 @@ class Target:
         """The ``TargetDescription`` that RegisterTargets and DeregisterTargets take."""
         return {"Id": self.id, "Port": self.port}
 
+    @classmethod
+    def parse(cls, text: str) -> Target:
+        """``"10.0.1.23:8080"`` -> Target("10.0.1.23", 8080); ValueError when it is not one."""
+        target_id, colon, port = text.rpartition(":")
+        if not colon or not is_valid_target_id(target_id) or not port.isdigit():
+            raise ValueError(f"not a target (id:port): {text!r}")
+        return cls(target_id, int(port))
+
 
 @dataclass(frozen=True)
 class TargetFinding:
@@ -99,6 +107,9 @@ class TargetReport:
     error: str | None = None
     notes: list[str] = field(default_factory=list)
     dry_run: bool = False
+    # What the service's RUNNING tasks should be registered as, per target group: remembered
+    # after an ok check, so that the next re-check only needs to find them healthy.
+    expected: dict[str, set[Target]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -481,9 +492,48 @@ def check_targets(
     )
     report.notes.extend(f"{where}: {problem}" for problem in sorted_tasks.unresolved)
     report.dry_run = dry_run
+    report.expected = sorted_tasks.expected
     if mode == "repair" and not dry_run:
         _apply(elbv2_client, report, where)
     return report
+
+
+# A remembered target that no longer parses is a difference like any other.
+_LIGHT_CHECK_ERRORS: tuple[type[Exception], ...] = (*AWS_ERRORS, ValueError)
+
+
+def remembered_targets_healthy(
+    clients: Clients,
+    *,
+    account: str | None,
+    region: str | None,
+    service: Mapping[str, Any],
+    remembered: Mapping[str, Sequence[str]],
+) -> bool:
+    """True when each of the service's target groups still holds every target the last full
+    check found right, each ``healthy``: one DescribeTargetHealth per group, no ECS call.
+
+    While the service's deployment and counts are unchanged (the caller's fingerprint), its
+    tasks are those targets: a task replaced, deregistered or failing shows here as a target
+    missing or not healthy. False on any difference, on anything that cannot be read or
+    parsed, and when the groups are not the remembered ones: then the caller checks fully.
+    Extra targets are not looked at (another service may share the group; a new task of this
+    one changes the running count, hence the fingerprint).
+    """
+    groups = target_group_arns(service)
+    if not groups or set(groups) != set(remembered):
+        return False
+    try:
+        client = clients.elbv2(account, region)
+        for arn in groups:
+            states = _registered_states(elbv2.describe_target_health(client, arn))
+            for text in remembered[arn]:
+                state = states.get(Target.parse(text))
+                if state is None or state[0] != "healthy":
+                    return False
+    except _LIGHT_CHECK_ERRORS:
+        return False
+    return True
 
 
 def _container_instances(

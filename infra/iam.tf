@@ -60,6 +60,7 @@ locals {
       Effect = "Allow"
       Action = [
         "dynamodb:BatchGetItem",
+        "dynamodb:BatchWriteItem",
         "dynamodb:DeleteItem",
         "dynamodb:GetItem",
         "dynamodb:PutItem",

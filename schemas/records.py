@@ -124,15 +124,26 @@ TARGET_CHECK_PK = "targets"
 
 
 class TargetCheck(_Record):
-    """A service's last full load-balancer target check: what it depended on and how it went.
+    """A service's last load-balancer target check: what it depended on and how it went.
 
     ``fingerprint`` digests what the check's answer depends on (the primary deployment, the
     task sets, the running and desired counts, the load balancers); while it is unchanged, the
-    last result was ok and ``checked_at`` (epoch seconds) is recent enough, the tick does not
-    check again.
+    last result was ok and the service's check interval has not come round (see
+    ``engine.converge.target_check_due``), the tick does not check again.
+
+    ``targets`` are what the last full check found right (per target group ARN, ``id:port``),
+    and ``full_at`` when that full check was (epoch seconds; a record without it was written by
+    a full check at ``checked_at``). A re-check that only finds those targets healthy in their
+    groups (one DescribeTargetHealth per group) renews ``checked_at`` and keeps both.
     """
 
     key: str
     fingerprint: str = Field(min_length=1)
     checked_at: int = Field(ge=0)
     ok: bool
+    targets: dict[str, list[str]] = Field(default_factory=dict)
+    full_at: int | None = Field(default=None, ge=0)
+
+    @property
+    def last_full(self) -> int:
+        return self.checked_at if self.full_at is None else self.full_at

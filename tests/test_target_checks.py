@@ -9,9 +9,10 @@ registered the way ECS would (tests.taskworld) inside the tables' moto (tests.wo
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -20,7 +21,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from engine.config import Settings, SettingsError
-from engine.converge import target_check_due, target_fingerprint
+from engine.converge import FULL_CHECK_EVERY_S, check_slot, target_check_due, target_fingerprint
 from engine.report import TickReport
 from engine.store import StateStore, from_attribute_map
 from engine.tick import run_tick
@@ -33,6 +34,8 @@ from tests.world import CallLog, World, at, moto_tables, schedule
 DAY = at("2026-12-02T12:00:00+09:00")  # a Wednesday, inside the working window
 KEY = "main/web"
 CHECK_CALLS = ("ListTasks", "DescribeTasks", "DescribeTargetHealth")
+FULL_CHECK_CALLS = ("ListTasks", "DescribeTasks")
+HOUR = 3600
 
 
 @dataclass
@@ -79,18 +82,57 @@ def checked(log: CallLog) -> bool:
     return any(log.count(name) for name in CHECK_CALLS)
 
 
-def test_steady_state_ticks_make_no_target_calls_after_the_first_check(env: Env) -> None:
+def fully_checked(log: CallLog) -> bool:
+    return any(log.count(name) for name in FULL_CHECK_CALLS)
+
+
+def quarters(start: datetime, count: int) -> list[datetime]:
+    return [start + timedelta(minutes=15 * n) for n in range(1, count + 1)]
+
+
+def test_steady_state_ticks_read_no_tasks_after_the_first_check(env: Env) -> None:
     log, report = env.tick(DAY)
-    assert checked(log)
+    assert fully_checked(log)
     assert report.service(KEY).targets is not None
     record = env.record()
     assert record is not None and record["ok"] is True
     assert record["checked_at"] == int(DAY.timestamp())
-    for quarter in range(1, 4):
-        log, report = env.tick(DAY + timedelta(minutes=15 * quarter))
-        assert not checked(log), log.counts()
+    assert record["full_at"] == int(DAY.timestamp())
+    ((group, targets),) = record["targets"].items()
+    assert group == env.target_group
+    assert sorted(targets) == sorted(f"{ip}:{port}" for ip, port in env.tasks.registered(group))
+    light = 0
+    for when in quarters(DAY, 4):  # one hour: one re-check, of the target group only
+        log, report = env.tick(when)
+        assert not fully_checked(log), log.counts()
         assert report.service(KEY).outcome == "converged"
         assert report.service(KEY).targets is None
+        light += log.count("DescribeTargetHealth")
+    assert light == 1
+
+
+def test_a_task_replaced_with_the_same_counts_is_found_by_the_re_check(env: Env) -> None:
+    env.tick(DAY)
+    # ECS replaced a task: the counts and the deployment are as before, one target is new.
+    arns = env.tasks.ecs.list_tasks(cluster=env.tasks.cluster, desiredStatus="RUNNING")
+    gone = arns["taskArns"][0]
+    old_target = env.tasks.ecs_target(env.web, env.tasks.describe_task(gone))
+    env.tasks.stop_task(gone)
+    env.tasks.deregister(env.target_group, old_target)
+    env.tasks.register_like_ecs(env.web, env.tasks.run_tasks(env.web, 1))
+    first = env.record()
+    for when in quarters(DAY, 4):
+        log, _ = env.tick(when)
+        if log.count("DescribeTargetHealth"):
+            break
+    record = env.record()
+    assert first is not None and record is not None
+    assert record["checked_at"] > first["checked_at"]
+    now_registered = {f"{ip}:{port}" for ip, port in env.tasks.registered(env.target_group)}
+    (remembered,) = record["targets"].values()
+    assert set(remembered) == now_registered
+    assert "{}:{}".format(*old_target) not in remembered
+    assert record["full_at"] == record["checked_at"]  # the light check saw the difference
 
 
 def test_a_new_task_changes_the_fingerprint_and_checks_again(env: Env) -> None:
@@ -111,15 +153,27 @@ def test_a_new_deployment_checks_again(env: Env) -> None:
     assert checked(log)
 
 
-def test_the_interval_checks_an_unchanged_service_again(env: Env) -> None:
+def test_no_two_checks_of_an_unchanged_service_are_more_than_an_interval_apart(env: Env) -> None:
     env.tick(DAY)
-    log, _ = env.tick(DAY + timedelta(seconds=3599))
-    assert not checked(log)
-    log, _ = env.tick(DAY + timedelta(seconds=3600))
-    assert checked(log)
+    checks = [DAY]
+    for when in quarters(DAY, 12):  # three hours
+        log, _ = env.tick(when)
+        if checked(log):
+            checks.append(when)
+    gaps = [later - earlier for earlier, later in pairwise(checks)]
+    assert len(checks) >= 4 and all(gap <= timedelta(hours=1) for gap in gaps), checks
     short = replace(env.tables.settings, target_check_interval=600)
-    log, _ = env.tick(DAY + timedelta(seconds=4200), settings=short)
+    log, _ = env.tick(DAY + timedelta(hours=3, minutes=15), settings=short)
     assert checked(log)
+
+
+def test_a_day_after_the_last_full_check_the_re_check_is_full_again(env: Env) -> None:
+    env.tick(DAY)
+    later = DAY + timedelta(seconds=FULL_CHECK_EVERY_S)
+    log, _ = env.tick(later)
+    assert fully_checked(log)
+    record = env.record()
+    assert record is not None and record["full_at"] == int(later.timestamp())
 
 
 def test_a_target_a_person_deregisters_is_reported_within_one_interval(env: Env) -> None:
@@ -143,6 +197,56 @@ def test_a_target_a_person_deregisters_is_reported_within_one_interval(env: Env)
     log, report = env.tick(last + timedelta(minutes=15))
     assert checked(log)
     assert report.service(KEY).targets is not None
+
+
+def test_a_target_that_fails_its_health_checks_is_reported_within_one_interval(env: Env) -> None:
+    env.tick(DAY)
+    sick = sorted(env.tasks.registered(env.target_group))[0]
+    env.tasks.set_target_health(env.target_group, sick[0], "unhealthy")
+    found = None
+    for when in quarters(DAY, 4):
+        _, report = env.tick(when)
+        found = report.service(KEY).targets or found
+    assert found is not None and found["ok"] is False
+    assert [f["kind"] for f in found["findings"]] == ["unhealthy"]
+
+
+@pytest.mark.parametrize(
+    "targets",
+    [
+        {"L": [{"S": "x"}]},  # not a map of lists
+        {"M": {"arn:other": {"L": [{"S": "10.0.0.9:80"}]}}},  # another group than the service's
+        {"M": {}},  # nothing remembered
+    ],
+)
+def test_remembered_targets_a_person_edited_mean_a_full_check(
+    env: Env, targets: dict[str, Any]
+) -> None:
+    env.tick(DAY)
+    env.tables.dynamodb.update_item(
+        TableName=env.tables.settings.state_table,
+        Key={"pk": {"S": "targets"}, "sk": {"S": KEY}},
+        UpdateExpression="SET targets = :t",
+        ExpressionAttributeValues={":t": targets},
+    )
+    log, report = env.tick(DAY + timedelta(hours=1))
+    assert fully_checked(log)
+    assert report.service(KEY).targets is not None and report.service(KEY).targets["ok"]
+
+
+def test_a_remembered_target_that_is_not_a_target_means_a_full_check(env: Env) -> None:
+    env.tick(DAY)
+    env.tables.dynamodb.update_item(
+        TableName=env.tables.settings.state_table,
+        Key={"pk": {"S": "targets"}, "sk": {"S": KEY}},
+        UpdateExpression="SET targets = :t",
+        ExpressionAttributeValues={
+            ":t": {"M": {env.target_group: {"L": [{"S": "<script>"}, {"S": "10.0.0.1:x"}]}}}
+        },
+    )
+    log, report = env.tick(DAY + timedelta(hours=1))
+    assert fully_checked(log)
+    assert report.service(KEY).outcome == "converged"
 
 
 def test_a_corrupt_record_means_check_now(env: Env) -> None:
@@ -177,10 +281,11 @@ def test_records_that_cannot_be_read_mean_check_now(
 def test_a_record_that_cannot_be_written_fails_nothing(
     env: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def refuse(self: StateStore, check: TargetCheck) -> None:
-        raise ClientError({"Error": {"Code": "InternalServerError", "Message": "x"}}, "PutItem")
+    def refuse(self: StateStore, checks: Sequence[TargetCheck]) -> None:
+        error = {"Error": {"Code": "InternalServerError", "Message": "x"}}
+        raise ClientError(error, "BatchWriteItem")
 
-    monkeypatch.setattr(StateStore, "save_target_check", refuse)
+    monkeypatch.setattr(StateStore, "save_target_checks", refuse)
     log, report = env.tick(DAY)
     assert checked(log)
     assert report.service(KEY).outcome == "converged"
@@ -195,6 +300,7 @@ def test_a_dry_run_checks_and_writes_no_record(env: Env) -> None:
         assert checked(log)
         assert env.record() is None
         assert log.named("PutItem") == []  # a dry run takes no lease and writes nothing
+        assert log.named("BatchWriteItem") == []
 
 
 def test_the_tick_that_starts_a_service_does_not_check(env: Env) -> None:
@@ -208,6 +314,8 @@ def test_the_tick_that_starts_a_service_does_not_check(env: Env) -> None:
 # What a tick costs --------------------------------------------------------------------------
 LOAD_BALANCED = 120
 TARGET_CHECK_CALLS = ("ListTasks", "DescribeTasks", "DescribeTargetHealth")
+FULL_CHECK_CALLS = ("ListTasks", "DescribeTasks")
+HOUR = 3600
 
 
 def test_cost_no_op_ticks_check_targets_once_then_only_read_their_records() -> None:
@@ -219,22 +327,36 @@ def test_cost_no_op_ticks_check_targets_once_then_only_read_their_records() -> N
         print(f"first tick: {first.counts().total()} calls {dict(sorted(first.counts().items()))}")
         assert report.counts["converged"] == LOAD_BALANCED
         assert first.count("DescribeTargetHealth") >= LOAD_BALANCED
-        # Each check is remembered: one PutItem per service.
+        # Each check is remembered, 25 records a call.
         assert _record_writes(first) == LOAD_BALANCED
+        assert first.count("BatchWriteItem") == math.ceil(LOAD_BALANCED / 25)
         later, report = _tick(w, DAY + timedelta(minutes=15))
         print(f"no-op tick: {later.counts().total()} calls {dict(sorted(later.counts().items()))}")
         assert report.counts["converged"] == LOAD_BALANCED
-        assert [later.count(name) for name in TARGET_CHECK_CALLS] == [0, 0, 0]
+        # Only the services whose own interval turned over re-check, each its target group
+        # alone; about a quarter of them in a quarter hour.
+        due = sum(
+            check_slot(f"lb/svc-{i:03d}", int(DAY.timestamp()) + 900, HOUR)
+            != check_slot(f"lb/svc-{i:03d}", int(DAY.timestamp()), HOUR)
+            for i in range(LOAD_BALANCED)
+        )
+        assert LOAD_BALANCED / 8 < due < LOAD_BALANCED / 2
+        assert [later.count(name) for name in TARGET_CHECK_CALLS] == [0, 0, due]
         # The baselines and the records of the last checks: 100 keys a call each.
         assert later.count("BatchGetItem") == 2 * math.ceil(LOAD_BALANCED / 100)
-        assert _record_writes(later) == 0
+        assert _record_writes(later) == due
         for call in later.named("BatchGetItem"):
             (keys,) = [request["Keys"] for request in call.params["RequestItems"].values()]
             assert len(keys) <= 100
 
 
 def _record_writes(log: CallLog) -> int:
-    return sum(1 for c in log.named("PutItem") if c.params["Item"]["pk"] == {"S": "targets"})
+    """Target-check records written: every put of an item under pk=targets."""
+    puts = [c.params["Item"] for c in log.named("PutItem")]
+    for call in log.named("BatchWriteItem"):
+        for requests in call.params["RequestItems"].values():
+            puts.extend(r["PutRequest"]["Item"] for r in requests if "PutRequest" in r)
+    return sum(1 for item in puts if item["pk"] == {"S": "targets"})
 
 
 def _tick(world: World, when: datetime) -> tuple[CallLog, TickReport]:
@@ -288,15 +410,53 @@ def test_the_fingerprint_ignores_what_the_check_does_not_depend_on() -> None:
     same=st.booleans(),
     age=st.integers(min_value=-(10**6), max_value=10**6),
     interval=st.integers(min_value=60, max_value=7 * 24 * 3600),
+    key=st.text(min_size=1, max_size=40),
+    remembered=st.booleans(),
 )
-def test_a_check_is_skipped_only_when_same_ok_and_recent(
-    ok: bool, same: bool, age: int, interval: int
+def test_a_check_is_skipped_only_when_same_ok_and_within_the_services_interval(
+    ok: bool, same: bool, age: int, interval: int, key: str, remembered: bool
 ) -> None:
     now = 2_000_000_000
-    last = TargetCheck(key=KEY, fingerprint="a", checked_at=now - age, ok=ok)
+    targets = {"arn:tg": ["10.0.0.1:80"]} if remembered else {}
+    last = TargetCheck(key=key, fingerprint="a", checked_at=now - age, ok=ok, targets=targets)
     due = target_check_due(last, "a" if same else "b", now, interval)
-    assert due == (not (ok and same and 0 <= age < interval))
-    assert target_check_due(None, "a", now, interval)
+    same_slot = check_slot(key, now, interval) == check_slot(key, now - age, interval)
+    if not (ok and same) or age < 0:
+        assert due == "full"
+    elif same_slot:
+        assert due is None
+        assert age < interval  # never more than one interval without a check
+    else:
+        light = remembered and age < FULL_CHECK_EVERY_S
+        assert due == ("light" if light else "full")
+    assert target_check_due(None, "a", now, interval) == "full"
+
+
+@given(
+    key=st.text(min_size=1, max_size=40),
+    start=st.integers(min_value=0, max_value=2_000_000_000),
+    interval=st.integers(min_value=60, max_value=7 * 24 * 3600),
+)
+def test_each_interval_of_a_service_holds_exactly_one_turn_of_its_slot(
+    key: str, start: int, interval: int
+) -> None:
+    slots = [check_slot(key, start + step, interval) for step in (0, interval - 1, interval)]
+    assert slots[1] - slots[0] in (0, 1)
+    assert slots[2] - slots[0] == 1
+
+
+def test_a_fleet_checked_at_once_comes_due_again_spread_over_the_interval() -> None:
+    start = int(DAY.timestamp())
+    keys = [f"cluster-{i % 7}/service-{i:04d}" for i in range(2000)]
+    per_quarter = [
+        sum(
+            check_slot(k, start + 900 * q, HOUR) != check_slot(k, start + 900 * (q - 1), HOUR)
+            for k in keys
+        )
+        for q in range(1, 5)
+    ]
+    assert sum(per_quarter) == len(keys)
+    assert all(400 < n < 600 for n in per_quarter), per_quarter
 
 
 @pytest.mark.parametrize("text", ["soon", "59", "-1", "3600.5", "604801"])
