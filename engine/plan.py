@@ -495,7 +495,10 @@ def _fit_target(
         )
     lo = min(target.min_capacity, want) if lo is None else lo
     hi = max(target.max_capacity, want) if hi is None else hi
-    actions.append(_register(target, lo, hi, NONE_SUSPENDED))
+    # The document's bounds may be the target's already (running.max_capacity 0 keeps the
+    # service at 0): registering them again would be a write every tick that changes nothing.
+    if (target.min_capacity, target.max_capacity, target.suspended) != (lo, hi, NONE_SUSPENDED):
+        actions.append(_register(target, lo, hi, NONE_SUSPENDED))
     return max(lo, min(hi, want)), None
 
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from engine.model import Decision, Observation, ScalableTarget
@@ -764,6 +764,10 @@ def any_state(draw: st.DrawFn) -> tuple[Aws, str, int]:
 
 @settings(max_examples=500, deadline=None)
 @given(any_state(), running_block())
+@example(  # a schedule whose running bounds are 0..0 keeps the service at 0 without rewriting
+    (Aws(0, ScalableTarget("service/c1/web", 2, 2, NONE_SUSPENDED)), "running", 0),
+    {"min_capacity": 0, "max_capacity": 0},
+)
 def test_one_tick_converges_and_the_next_writes_nothing(
     case: tuple[Aws, str, int], running: dict[str, int] | None
 ) -> None:
