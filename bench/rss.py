@@ -78,9 +78,12 @@ def moto_server() -> Iterator[str]:
             process.wait()
 
 
-def _child(command: list[str], endpoint: str) -> dict[str, Any] | None:
+def run_child(
+    command: list[str], endpoint: str, module: str = "bench.rss"
+) -> dict[str, Any] | None:
+    """``python -m <module> <command>`` against ``endpoint``; the JSON of its last line."""
     done = subprocess.run(
-        [sys.executable, "-m", "bench.rss", *command],
+        [sys.executable, "-m", module, *command],
         cwd=ROOT,
         env=_env(endpoint),
         capture_output=True,
@@ -97,11 +100,11 @@ def _child(command: list[str], endpoint: str) -> dict[str, Any] | None:
 def measure(services: int) -> dict[str, Any]:
     """Build ``services`` in a moto server, then measure the tick process and an idle one."""
     with moto_server() as endpoint:
-        built = _child(["build", "--services", str(services)], endpoint)
+        built = run_child(["build", "--services", str(services)], endpoint)
         if built is None:
             return {"peak_rss_mb": None, "idle_rss_mb": None}
-        tick = _child(["tick"], endpoint)
-        idle = _child(["idle"], endpoint)
+        tick = run_child(["tick"], endpoint)
+        idle = run_child(["idle"], endpoint)
     return {
         "peak_rss_mb": tick and tick["peak_rss_mb"],
         "idle_rss_mb": idle and idle["peak_rss_mb"],
@@ -118,7 +121,7 @@ def measure_peak_rss_mb(services: int) -> float | None:
 # The processes ----------------------------------------------------------------------------
 
 
-def _peak_mb() -> float:
+def peak_mb() -> float:
     """This process's peak RSS in MB.
 
     Linux keeps ``ru_maxrss`` across ``exec``, so a child of a large process would report its
@@ -160,7 +163,7 @@ def build(services: int) -> int:
     return 0
 
 
-def _clients() -> Any:
+def bench_clients() -> Any:
     from bench.world import HOME_REGION, ROLE_NAME
     from engine.aws.clients import Clients
 
@@ -180,13 +183,13 @@ def tick() -> int:
     for at in (RUNNING_AT, STOPPED_AT):
         pacer = Pacer(clock=clock, environ={})
         report = run_tick(
-            _clients(), Settings(access=deployment_access()), at=at, dry_run=False, pacer=pacer
+            bench_clients(), Settings(access=deployment_access()), at=at, dry_run=False, pacer=pacer
         )
         outcomes.append({"at": at.isoformat(), "api_calls": report.api_calls, **report.counts})
     print(
         json.dumps(
             {
-                "peak_rss_mb": round(_peak_mb(), 1),
+                "peak_rss_mb": round(peak_mb(), 1),
                 "ticks": outcomes,
                 "moto_loaded": "moto" in sys.modules,
             }
@@ -198,8 +201,8 @@ def tick() -> int:
 def idle() -> int:
     import engine.tick  # noqa: F401 - the same imports as the tick process
 
-    _clients().ecs()
-    print(json.dumps({"peak_rss_mb": round(_peak_mb(), 1), "moto_loaded": "moto" in sys.modules}))
+    bench_clients().ecs()
+    print(json.dumps({"peak_rss_mb": round(peak_mb(), 1), "moto_loaded": "moto" in sys.modules}))
     return 0
 
 

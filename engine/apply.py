@@ -7,6 +7,12 @@ capacity change and deleted only after the restore calls succeeded). Other servi
 What people set while a service was stopped is folded into its baseline first
 (``amend_baseline``, conditional on the version that was read), before teiji pins or restores.
 
+A baseline that cannot be saved because one is already there (saved meanwhile by a person or
+a racing tick) ends the plan before anything about the service changes: the stored baseline
+is kept and the next tick plans from it. The tick may have saved the baseline already, in a
+batch with others (``saved``), and may leave a start's final baseline delete to a batch
+(``defer_delete``): both are version- or existence-conditional like the single writes.
+
 A stop of a service whose baseline slot holds an earlier service's baseline first archives
 that baseline, then deletes it from the slot; a failure of either ends the plan before this
 service's capacity changes. Archived baselines are never deleted by teiji.
@@ -17,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from engine.aws import autoscaling, ecs
 from engine.aws.errors import AWS_ERRORS, error_text
@@ -40,6 +46,18 @@ class ApplyResult:
     done: list[Action] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     error: str | None = None
+    # A start's last action, the baseline delete, left to the tick's batch (``defer_delete``).
+    deferred: Action | None = None
+
+
+# The baseline save, already written in a batch: "done" (this tick wrote it) or "refused" (one
+# was there); None when the batch did not confirm it (or it was not in one): save it here.
+PreSaved = Literal["done", "refused"] | None
+
+_SAVED_MEANWHILE = (
+    "a baseline was saved since it was read (by a person or another tick); it is kept, this "
+    "service is left as it is and the next tick plans from the stored baseline"
+)
 
 
 def apply_plan(
@@ -50,6 +68,8 @@ def apply_plan(
     *,
     sleep: Callable[[float], None] | None = None,
     still_leased: Callable[[], bool] | None = None,
+    saved: PreSaved = None,
+    defer_delete: bool = False,
 ) -> ApplyResult:
     """``sleep`` waits between retries of a busy scalable target (None: the adapter's own).
 
@@ -57,9 +77,23 @@ def apply_plan(
     tick may already be acting on this very service (restoring it and deleting its baseline),
     so finishing a stop here could leave the service stopped with no baseline. The rest is
     left to the next tick, which sees what was done.
+
+    ``saved``: the outcome of this plan's baseline save in the tick's batch. ``defer_delete``:
+    a start's final baseline delete is not made here but handed back (``result.deferred``)
+    for the tick to make in a batch, once the restore calls succeeded.
     """
     result = ApplyResult()
-    for action in plan.actions:
+    last = len(plan.actions) - 1
+    for index, action in enumerate(plan.actions):
+        if action.kind == "save_baseline" and saved is not None:
+            if saved == "refused":
+                result.error = f"{action.kind}: {_SAVED_MEANWHILE}"
+                return result
+            result.done.append(action)
+            continue
+        if defer_delete and index == last and intent_deletes(plan, action):
+            result.deferred = action
+            return result
         if still_leased is not None and not still_leased():
             result.error = (
                 f"the tick ran out of its lease before {action.kind}; the rest is left to the "
@@ -78,6 +112,12 @@ def apply_plan(
         if note:
             result.notes.append(note)
     return result
+
+
+def intent_deletes(plan: ServicePlan, action: Action) -> bool:
+    """True for a start's baseline delete after its restore: safe to make later, in a batch
+    (it is conditional on the version read, and a baseline left over is deleted next tick)."""
+    return plan.intent == "start" and action.kind == "delete_baseline"
 
 
 def _apply_action(
@@ -103,7 +143,7 @@ def _apply_action(
     if action.kind == "save_baseline":
         assert action.baseline is not None
         if not state.save_baseline(action.baseline):
-            return "a baseline from an earlier stop already exists; it is kept (never overwritten)"
+            raise _StateChangedError(_SAVED_MEANWHILE)
         return None
     if action.kind == "amend_baseline":
         assert action.baseline is not None and action.replaces is not None

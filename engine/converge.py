@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -18,13 +19,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from engine.access import refuse_growth
-from engine.apply import apply_plan
+from engine.apply import PreSaved, apply_plan
 from engine.aws.errors import error_text
 from engine.config import Settings
 from engine.model import Decision, Observation
-from engine.plan import ServicePlan, plan_service, who_decided
+from engine.plan import Action, ServicePlan, plan_service, who_decided
 from engine.report import ServiceReport
-from engine.store import StateStore
+from engine.store import TRANSACT_LIMIT, StateStore
 from engine.targets import Target, check_targets, remembered_targets_healthy
 from schemas.documents import Schedule
 from schemas.records import Baseline, TargetCheck
@@ -71,13 +72,26 @@ class Acting:
     at: datetime | None = None
     # Takes each target check to remember; the tick writes them together when it is done.
     remember: Callable[[TargetCheck], None] | None = None
+    # Where a start's baseline delete goes once its restore succeeded (None: made at once).
+    deletes: BaselineDeletes | None = None
 
     def now(self) -> int:
         return int(self.at.timestamp() if self.at is not None else time.time())
 
 
-def converge_service(service: Service, acting: Acting) -> ServiceReport:
-    """Plan, apply (unless dry run) and check the targets of one service; its report."""
+@dataclass(frozen=True)
+class Prepared:
+    """A service's plan made ahead (to batch its baseline save) and that save's outcome."""
+
+    plan: ServicePlan
+    saved: PreSaved = None
+
+
+def converge_service(
+    service: Service, acting: Acting, prepared: Prepared | None = None
+) -> ServiceReport:
+    """Plan (unless ``prepared``), apply (unless dry run) and check the targets of one
+    service; its report."""
     decision = service.decision
     report = ServiceReport(
         service.schedule.key, "converged", decision, decided_by=who_decided(decision)
@@ -87,14 +101,13 @@ def converge_service(service: Service, acting: Acting) -> ServiceReport:
         report.outcome = "failed"
         report.error = service.unreadable_baseline
         return report
-    plan = plan_for(
-        service.schedule, decision, service.observation, service.baseline, acting.settings
-    )
+    plan = prepared.plan if prepared is not None else plan_of(service, acting.settings)
     report.notes.extend(plan.notes)
     if plan.error:
         report.outcome = "failed"
         report.error = plan.error
         return report
+    deferred: Action | None = None
     if acting.dry_run:
         report.actions = list(plan.actions)
         report.outcome = "planned" if plan.actions else "converged"
@@ -106,6 +119,8 @@ def converge_service(service: Service, acting: Acting) -> ServiceReport:
             service.observation,
             sleep=acting.retry_sleep,
             still_leased=acting.still_leased,
+            saved=prepared.saved if prepared is not None else None,
+            defer_delete=acting.deletes is not None,
         )
         report.actions = result.done
         report.notes.extend(result.notes)
@@ -114,9 +129,73 @@ def converge_service(service: Service, acting: Acting) -> ServiceReport:
             report.error = result.error
             return report
         report.outcome = "changed"
+        deferred = result.deferred
     if wants_target_check(service, plan):
         _target_check(acting, service, report)
+    if deferred is not None and acting.deletes is not None:
+        # Last: the batch that makes the delete may complete this report at once.
+        acting.deletes.add(deferred, report)
     return report
+
+
+def plan_of(service: Service, settings: Settings) -> ServicePlan:
+    """``plan_for`` of everything the tick knows about the service."""
+    return plan_for(
+        service.schedule, service.decision, service.observation, service.baseline, settings
+    )
+
+
+class BaselineDeletes:
+    """A tick's baseline deletes after starts, made 100 a transaction (version-conditional,
+    like the single delete) once the restores succeeded, instead of one request each.
+
+    ``may_write`` is asked before each batch (the tick's lease and deadline): a delete not
+    made is only a baseline left over, which the next tick finds and deletes. Each batch
+    completes the reports of its services: the delete done, a baseline that changed since
+    it was read kept (a note), or the delete failed (the service failed, as the single
+    delete fails it).
+    """
+
+    def __init__(self, state: StateStore, may_write: Callable[[], bool]) -> None:
+        self.state = state
+        self.may_write = may_write
+        self._pending: list[tuple[Action, ServiceReport]] = []
+        self._lock = threading.Lock()
+
+    def add(self, action: Action, report: ServiceReport) -> None:
+        batch: list[tuple[Action, ServiceReport]] = []
+        with self._lock:
+            self._pending.append((action, report))
+            if len(self._pending) >= TRANSACT_LIMIT:
+                batch, self._pending = self._pending, []
+        if batch:
+            self._write(batch)
+
+    def flush(self) -> None:
+        with self._lock:
+            batch, self._pending = self._pending, []
+        for start in range(0, len(batch), TRANSACT_LIMIT):
+            self._write(batch[start : start + TRANSACT_LIMIT])
+
+    def _write(self, batch: list[tuple[Action, ServiceReport]]) -> None:
+        if not self.may_write():
+            for _, report in batch:
+                report.notes.append(
+                    "the baseline is kept: the tick ran out of its lease or time before "
+                    "deleting it; the next tick deletes it"
+                )
+            return
+        baselines = [action.baseline for action, _ in batch if action.baseline is not None]
+        outcome = self.state.delete_baselines(baselines)
+        for action, report in batch:
+            done = outcome.of(action.baseline.key) if action.baseline is not None else None
+            if done == "done":
+                report.actions.append(action)
+            elif done == "refused":
+                report.notes.append("the baseline changed since it was read; it is kept")
+            else:
+                report.outcome = "failed"
+                report.error = f"delete_baseline failed: {outcome.error}"
 
 
 def wants_target_check(service: Service, plan: ServicePlan) -> bool:

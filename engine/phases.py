@@ -17,21 +17,29 @@ from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING
 
+from engine.apply import PreSaved
 from engine.aws.batching import chunks
 from engine.aws.clock import Clock
 from engine.aws.errors import AWS_ERRORS, error_text
 from engine.aws.lanes import Lane, Unit, run_lanes
-from engine.converge import Acting, Service, converge_service
+from engine.converge import Acting, BaselineDeletes, Prepared, Service, converge_service, plan_of
 from engine.lease import Cover
 from engine.logs import log_event
 from engine.model import Decision, Observation
 from engine.observe import ObserveResult, ScopeObserver, by_scope, fail_shared_services
-from engine.plan import who_decided
+from engine.plan import ServicePlan, who_decided
 from engine.report import Phase, ServiceReport
-from engine.store import BATCH_GET_LIMIT, LoadedConfig, StateStore, StoredBaselines
+from engine.store import (
+    BATCH_GET_LIMIT,
+    TRANSACT_LIMIT,
+    BatchOutcome,
+    LoadedConfig,
+    StateStore,
+    StoredBaselines,
+)
 from schemas.documents import Override, Schedule
 from schemas.keys import keys_wanted
-from schemas.records import TargetCheck
+from schemas.records import Baseline, TargetCheck
 
 if TYPE_CHECKING:
     from engine.aws.clients import Clients
@@ -305,24 +313,8 @@ def converge_all(
     reports: list[ServiceReport] = []
     lock = threading.Lock()
     lost = False
-
-    def record(report: ServiceReport) -> None:
-        with lock:
-            reports.append(report)
-
-    def units(members: Sequence[Schedule]) -> Iterator[Unit]:
-        # A generator: the lane advances it under its lock, so the lease is checked in order.
-        nonlocal lost
-        for schedule in members:
-            decision = decisions[schedule.key]
-            if not may_act():
-                why = "time" if past_deadline() else "its lease"
-                lost = lost or why == "its lease"
-                error = f"the tick ran out of {why} before acting on this service"
-                record(ServiceReport(schedule.key, "skipped", decision, error=error))
-                continue
-            yield partial(_converge_one, observed.service(schedule, decision), acting, record)
-
+    if not acting.dry_run:
+        acting = replace(acting, deletes=BaselineDeletes(acting.state, may_act))
     checks: list[TargetCheck] = []
 
     def remember(check: TargetCheck) -> None:
@@ -330,11 +322,49 @@ def converge_all(
             checks.append(check)
 
     acting = replace(acting, remember=remember)
-    lanes: list[Lane] = []
-    for members in by_scope(managed).values():
-        present = [s for s in members if s.key in observed.observations]
-        lanes.append(Lane(units(present), size=len(present)))
-    run_lanes(pace, lanes, workers=workers)
+
+    def record(report: ServiceReport) -> None:
+        with lock:
+            reports.append(report)
+
+    groups = [
+        [s for s in members if s.key in observed.observations]
+        for members in by_scope(managed).values()
+    ]
+    services = {s.key: observed.service(s, decisions[s.key]) for members in groups for s in members}
+    # First every group's plans, and the baselines of its stops saved 100 a transaction,
+    # before any service is changed (a lane's generator must not wait on AWS: its lock would
+    # hold the group's other workers outside the tick's clock).
+    prepared: dict[str, Prepared] = {}
+
+    def prepare(chunk: Sequence[Schedule]) -> None:
+        ready = _prepare(acting, [services[s.key] for s in chunk], may_act)
+        with lock:
+            prepared.update(ready)
+
+    saving = [[partial(prepare, c) for c in chunks(members, TRANSACT_LIMIT)] for members in groups]
+    run_lanes(pace, saving, workers=workers)
+
+    def units(members: Sequence[Schedule]) -> Iterator[Unit]:
+        # A generator: the lane advances it under its lock, so the lease is checked in order.
+        nonlocal lost
+        for schedule in members:
+            service = services[schedule.key]
+            if not may_act():
+                why = "time" if past_deadline() else "its lease"
+                lost = lost or why == "its lease"
+                error = f"the tick ran out of {why} before acting on this service"
+                record(ServiceReport(schedule.key, "skipped", service.decision, error=error))
+                continue
+            yield partial(_converge_one, service, acting, record, prepared.get(schedule.key))
+
+    run_lanes(
+        pace, [Lane(units(members), size=len(members)) for members in groups], workers=workers
+    )
+    deletes = acting.deletes
+    if deletes is not None:
+        # In a lane of its own: its requests are paced on the tick's clock.
+        run_lanes(pace, [[deletes.flush]], workers=1)
     _remember_target_checks(acting.state, checks)
     return Phase(Converged(lease_lost=lost), tuple(reports))
 
@@ -354,11 +384,57 @@ def _remember_target_checks(state: StateStore, checks: Sequence[TargetCheck]) ->
         )
 
 
+def _prepare(
+    acting: Acting, services: Sequence[Service], may_act: Callable[[], bool]
+) -> dict[str, Prepared]:
+    """The plans of a chunk of up to 100 services, and the baselines of those that stop
+    saved in one transaction before any of them is changed (not in a dry run).
+
+    A baseline the batch did not confirm is saved by its own service's apply, as without a
+    batch; one that was already there leaves its service untouched (``engine.apply``). A plan
+    that cannot be made here is made again, and fails, in its own service's unit."""
+    plans: dict[str, ServicePlan] = {}
+    for service in services:
+        if service.unreadable_baseline is not None:
+            continue
+        try:
+            plans[service.schedule.key] = plan_of(service, acting.settings)
+        except Exception:  # isolated: converge_service plans again and fails this service
+            continue
+    saves = {
+        key: plan.actions[0].baseline
+        for key, plan in plans.items()
+        if plan.error is None
+        and plan.actions
+        and plan.actions[0].kind == "save_baseline"
+        and plan.actions[0].baseline is not None
+    }
+    if acting.dry_run or not saves or not may_act():
+        return {key: Prepared(plan) for key, plan in plans.items()}
+    outcome = acting.state.save_baselines([b for b in saves.values() if b is not None])
+    if outcome.error is not None:
+        unconfirmed = [k for k, b in saves.items() if b is not None and outcome.of(b.key) is None]
+        log_event(
+            "baselines not confirmed by their batch are saved one by one",
+            level=logging.WARNING,
+            services=len(unconfirmed),
+            error=outcome.error,
+        )
+    return {key: Prepared(plan, _saved(outcome, saves.get(key))) for key, plan in plans.items()}
+
+
+def _saved(outcome: BatchOutcome, baseline: Baseline | None) -> PreSaved:
+    return None if baseline is None else outcome.of(baseline.key)
+
+
 def _converge_one(
-    service: Service, acting: Acting, record: Callable[[ServiceReport], None]
+    service: Service,
+    acting: Acting,
+    record: Callable[[ServiceReport], None],
+    prepared: Prepared | None = None,
 ) -> None:
     try:
-        report = converge_service(service, acting)
+        report = converge_service(service, acting, prepared)
     except Exception as exc:  # a defect in one service's handling must not stop the rest
         key = service.schedule.key
         log_event("unexpected error", level=logging.ERROR, service=key, exc_info=True)

@@ -41,7 +41,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
@@ -49,7 +49,7 @@ from pydantic import ValidationError
 
 from engine.aws.answers import checked_pages, require, unreadable
 from engine.aws.batching import chunks
-from engine.aws.errors import StoreError, error_code
+from engine.aws.errors import AWS_ERRORS, StoreError, error_code, error_text
 from engine.config import DEFAULT_MAX_OVERRIDE, Settings
 from engine.putdiff import HASH_ATTRIBUTE, stamped
 from engine.tablecheck import kind_mismatch
@@ -573,6 +573,43 @@ class StoredBaselines:
         self.unreadable.update(other.unreadable)
 
 
+@dataclass
+class BatchOutcome:
+    """What a batch of conditional baseline writes is known to have done, by service key.
+
+    ``done``: written (saved, deleted). ``refused``: its condition did not hold (a baseline
+    was already there; the baseline is not the version read), nothing written. A key in
+    neither is unconfirmed (``error`` says why): the caller must not act as if it had been
+    written, nor as if it had not.
+    """
+
+    done: set[str] = field(default_factory=set)
+    refused: set[str] = field(default_factory=set)
+    error: str | None = None
+
+    def of(self, key: str) -> Literal["done", "refused"] | None:
+        if key in self.done:
+            return "done"
+        if key in self.refused:
+            return "refused"
+        return None
+
+
+def _refused_actions(err: ClientError, count: int) -> set[int] | None:
+    """The positions of the actions whose condition failed, from a cancelled transaction's
+    ``CancellationReasons``; None when they cannot be read (not one reason per action)."""
+    reasons = err.response.get("CancellationReasons")
+    if not isinstance(reasons, list) or len(reasons) != count:
+        return None
+    refused: set[int] = set()
+    for i, reason in enumerate(reasons):
+        if not isinstance(reason, Mapping):
+            return None
+        if reason.get("Code") == "ConditionalCheckFailed":
+            refused.add(i)
+    return refused
+
+
 class StateStore:
     """Baselines (the lease is ``engine.lease``'s)."""
 
@@ -648,6 +685,113 @@ class StateStore:
             # DynamoDB hands keys back when it is throttled: back off before asking again.
             self._sleep(_backoff(attempt))
         raise StoreError(f"{self.table}: DynamoDB kept {pk} keys unprocessed after retries")
+
+    def save_baselines(self, baselines: Sequence[Baseline]) -> BatchOutcome:
+        """Save each baseline unless one exists (never overwrite), up to 100 a transaction
+        (TransactWriteItems, each Put on ``attribute_not_exists(pk)``), before any of those
+        services is changed. See ``BatchOutcome`` for what the caller may conclude."""
+        puts = [
+            (
+                b.key,
+                {
+                    "Put": {
+                        "TableName": self.table,
+                        "Item": to_attribute_map(
+                            {"pk": BASELINE_PK, "sk": b.key, **baseline_body(b)}
+                        ),
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
+            )
+            for b in baselines
+        ]
+        return self._transact(puts, "save")
+
+    def delete_baselines(self, baselines: Sequence[Baseline]) -> BatchOutcome:
+        """Delete each baseline only if it is still the one that was read (its version and
+        ``saved_at``), up to 100 a transaction. See ``BatchOutcome``."""
+        deletes = [
+            (
+                b.key,
+                {
+                    "Delete": {
+                        "TableName": self.table,
+                        "Key": {"pk": {"S": BASELINE_PK}, "sk": {"S": b.key}},
+                        "ConditionExpression": "version = :v AND saved_at = :s",
+                        "ExpressionAttributeValues": {
+                            ":v": {"S": b.version},
+                            ":s": {"S": baseline_body(b)["saved_at"]},
+                        },
+                    }
+                },
+            )
+            for b in baselines
+        ]
+        return self._transact(deletes, "delete")
+
+    def _transact(self, actions: Sequence[tuple[str, dict[str, Any]]], verb: str) -> BatchOutcome:
+        """Run conditional actions (key, TransactWriteItems action) 100 a transaction.
+
+        A transaction is all or nothing. When DynamoDB cancels it, ``CancellationReasons``
+        holds one reason per action, in order (API reference, CancellationReason): the actions
+        whose reason is ``ConditionalCheckFailed`` are refused (nothing written for them), the
+        rest would have passed (``None``) or met a passing trouble (``TransactionConflict``,
+        throttling) and are sent again without the refused ones. Any other failure (an error
+        answer after botocore's retries, an answer cut or unreadable, reasons that cannot be
+        read) leaves the rest of that chunk unconfirmed: it may or may not have been written.
+        A retried request keeps botocore's ``ClientRequestToken``, so DynamoDB does not apply
+        a transaction twice when an answer is lost.
+        """
+        outcome = BatchOutcome()
+        client = self.clients.dynamodb()
+        for chunk in chunks(list(actions), TRANSACT_LIMIT):
+            if len(chunk) == 1:
+                # One action: the single conditional write, at half a transaction's cost.
+                self._single(chunk[0], outcome)
+                continue
+            pending = chunk
+            for attempt in range(UNPROCESSED_ATTEMPTS):
+                try:
+                    client.transact_write_items(TransactItems=[a for _, a in pending])  # type: ignore[misc]
+                except ClientError as err:
+                    if error_code(err) != "TransactionCanceledException":
+                        outcome.error = outcome.error or error_text(err)
+                        break
+                    refused = _refused_actions(err, len(pending))
+                    if refused is None:
+                        outcome.error = outcome.error or (
+                            f"TransactWriteItems: the cancellation reasons cannot be read "
+                            f"({error_text(err)})"
+                        )
+                        break
+                    outcome.refused.update(pending[i][0] for i in refused)
+                    pending = [a for i, a in enumerate(pending) if i not in refused]
+                    if not pending:
+                        break
+                    if not refused:  # a conflict or throttling: back off before the retry
+                        self._sleep(_backoff(attempt))
+                    continue
+                except AWS_ERRORS as exc:
+                    outcome.error = outcome.error or error_text(exc)
+                    break
+                outcome.done.update(key for key, _ in pending)
+                break
+            else:
+                outcome.error = outcome.error or (
+                    f"DynamoDB cancelled the {verb} of baselines {UNPROCESSED_ATTEMPTS} times"
+                )
+        return outcome
+
+    def _single(self, action: tuple[str, dict[str, Any]], outcome: BatchOutcome) -> None:
+        key, (kind, params) = action[0], next(iter(action[1].items()))
+        client = self.clients.dynamodb()
+        write = client.put_item if kind == "Put" else client.delete_item
+        try:
+            wrote = conditional_write(write, **params)
+        except AWS_ERRORS as exc:
+            outcome.error = outcome.error or error_text(exc)
+            return
+        (outcome.done if wrote else outcome.refused).add(key)
 
     def save_baseline(self, baseline: Baseline) -> bool:
         """Save unless one exists (never overwrite); True when this call wrote it."""

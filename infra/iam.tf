@@ -54,7 +54,7 @@ locals {
       Action   = ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:Query"]
       Resource = [aws_dynamodb_table.config.arn]
     },
-    # Baselines and leases.
+    # Baselines and leases; baselines are also saved and deleted 100 a transaction.
     {
       Sid    = "StateTable"
       Effect = "Allow"
@@ -65,6 +65,7 @@ locals {
         "dynamodb:GetItem",
         "dynamodb:PutItem",
         "dynamodb:Query",
+        "dynamodb:TransactWriteItems",
       ]
       Resource = [aws_dynamodb_table.state.arn]
     },

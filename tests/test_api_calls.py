@@ -79,7 +79,10 @@ def test_stop_transition_costs_one_write_of_each_kind_per_service(world: World) 
     with_target = sum(1 for n in CLUSTERS.values() for i in range(n) if i % 4 != 0)
     assert log.count("UpdateService") == 120
     assert log.count("RegisterScalableTarget") == with_target
-    assert log.count("PutItem") == 120 + 2  # baselines + the lease, taken and given back
+    assert log.count("PutItem") == 2  # the lease, taken and given back
+    # The baselines, saved 100 a transaction (one group: 100 + 20) before any change.
+    batches = [len(c.params["TransactItems"]) for c in log.named("TransactWriteItems")]
+    assert sorted(batches) == [20, 100]
     assert log.count("DescribeServices") == sum(math.ceil(n / 10) for n in CLUSTERS.values())
     for call in log.named("RegisterScalableTarget"):
         assert call.params["SuspendedState"] == ALL_SUSPENDED
