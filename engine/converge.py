@@ -147,7 +147,8 @@ def plan_of(service: Service, settings: Settings) -> ServicePlan:
 
 class BaselineDeletes:
     """A tick's baseline deletes after starts, made 100 a transaction (version-conditional,
-    like the single delete) once the restores succeeded, instead of one request each.
+    like the single delete) once the restores succeeded, instead of one request each: the tick
+    ``flush``es them, one transaction at a time, after its services were worked.
 
     ``may_write`` is asked before each batch (the tick's lease and deadline): a delete not
     made is only a baseline left over, which the next tick finds and deletes. Each batch
@@ -163,13 +164,8 @@ class BaselineDeletes:
         self._lock = threading.Lock()
 
     def add(self, action: Action, report: ServiceReport) -> None:
-        batch: list[tuple[Action, ServiceReport]] = []
         with self._lock:
             self._pending.append((action, report))
-            if len(self._pending) >= TRANSACT_LIMIT:
-                batch, self._pending = self._pending, []
-        if batch:
-            self._write(batch)
 
     def flush(self) -> None:
         with self._lock:

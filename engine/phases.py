@@ -342,8 +342,10 @@ def converge_all(
         with lock:
             prepared.update(ready)
 
-    saving = [[partial(prepare, c) for c in chunks(members, TRANSACT_LIMIT)] for members in groups]
-    run_lanes(pace, saving, workers=workers)
+    # One transaction at a time: 100 baselines a request, so 10,000 stops take 100 of them,
+    # and emulations that copy their tables for each transaction (moto) keep up.
+    saving = [partial(prepare, c) for members in groups for c in chunks(members, TRANSACT_LIMIT)]
+    run_lanes(pace, [saving], workers=1)
 
     def units(members: Sequence[Schedule]) -> Iterator[Unit]:
         # A generator: the lane advances it under its lock, so the lease is checked in order.

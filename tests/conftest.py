@@ -8,6 +8,8 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import settings
 
+import engine.aws.clients
+
 # Property tests check rules, not speed (speed is measured by `make bench`): no per-example
 # deadline, so a busy machine cannot fail a correct rule. In CI they also draw the same examples
 # every run, so a result can be reproduced; developers keep random exploration by default.
@@ -29,6 +31,10 @@ os.environ.update(
 )
 for _var in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "TEIJI_DRY_RUN", "TEIJI_PROTECTED"):
     os.environ.pop(_var, None)
+
+# moto checks requests less strictly than AWS: in tests botocore checks every request against
+# its model before sending it (the Lambda leaves that to AWS, see engine.aws.clients).
+engine.aws.clients.VALIDATE_PARAMETERS = True
 
 
 @pytest.fixture(scope="session")

@@ -25,6 +25,7 @@ from botocore.credentials import RefreshableCredentials
 
 from engine import __version__
 from engine.aws.answers import check_answer
+from engine.aws.lanes import MAX_THREADS
 from engine.aws.operations import Operation, lookup
 
 if TYPE_CHECKING:
@@ -41,6 +42,9 @@ BeforeCall = Callable[[Operation, str | None, str], None]
 # May return a delay in seconds: retry the request after it (a throttled request the pacer
 # has paced again), even when botocore's own retries have given up.
 AfterAttempt = Callable[[Operation, str | None, str, str | None], float | None]
+
+# Whether botocore checks each request against the model before sending it (see retry_config).
+VALIDATE_PARAMETERS = False
 
 ASSUMED_ROLE_SECONDS = 3600  # STS's default; botocore refreshes 15 minutes before the end
 
@@ -59,6 +63,18 @@ def retry_config(max_attempts: int = 5) -> Config:
         user_agent_extra=f"teiji/{__version__}",
         connect_timeout=5,
         read_timeout=30,
+        # One connection per thread that can use the client: the tick runs at most
+        # MAX_THREADS at once, all of them on the one DynamoDB client. With botocore's default
+        # of 10, connections beyond it are closed after each request and opened (TCP and TLS)
+        # again for the next. An idle pool costs nothing.
+        max_pool_connections=MAX_THREADS,
+        # botocore checks every request's parameters against the model before sending it, in
+        # Python, on each of the tick's thousands of requests. teiji's requests are built by
+        # its own typed adapters (mypy checks them against the botocore stubs) and AWS
+        # validates every request itself: a malformed one is refused (ValidationException)
+        # and fails its service as any error answer does. Nothing reaches AWS unchecked.
+        # The test suite turns it on (tests/conftest.py): moto validates less than AWS.
+        parameter_validation=VALIDATE_PARAMETERS,
     )
 
 
