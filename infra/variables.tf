@@ -108,9 +108,9 @@ variable "architecture" {
 }
 
 variable "timeout" {
-  description = "Seconds one tick may run (the Lambda ceiling is 900). The tick stops starting services 30 seconds before it; its lease is renewed while it works."
+  description = "Seconds one tick may run (the Lambda ceiling is 900). The tick stops starting services 30 seconds before it; its lease is renewed while it works. The default holds a 10,000-service transition over 3 accounts x 2 regions: ECS's UpdateService bucket alone needs (1,667 - 50) / 5 = 323 s per account and region (README, Sizing the Lambda)."
   type        = number
-  default     = 300
+  default     = 600
 
   validation {
     condition     = var.timeout >= 30 && var.timeout <= 900
@@ -119,9 +119,9 @@ variable "timeout" {
 }
 
 variable "memory_size" {
-  description = "Lambda memory in MB (CPU grows with it)."
+  description = "Lambda memory in MB; the CPU share is memory / 1,769 MB. A tick's CPU time on Lambda is CPU seconds per changed service x services / that share: the default gives a 10,000-service transition about 0.58 vCPU (README, Sizing the Lambda)."
   type        = number
-  default     = 256
+  default     = 1024
 
   validation {
     condition     = var.memory_size >= 128 && var.memory_size <= 10240

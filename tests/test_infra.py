@@ -297,9 +297,9 @@ def test_function_settings() -> None:
     assert function["source_code_hash"] == "${filebase64sha256(local.zip_path)}"
     assert function["reserved_concurrent_executions"] == "${var.shards}"
     variables = blocks("variable")
-    assert variables["timeout"]["default"] == 300
+    assert variables["timeout"]["default"] == 600
     assert "var.timeout <= 900" in first(variables["timeout"]["validation"])["condition"]
-    assert variables["memory_size"]["default"] == 256
+    assert variables["memory_size"]["default"] == 1024
     assert variables["shards"]["default"] == 1
 
 
