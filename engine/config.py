@@ -53,6 +53,7 @@ ENV_VARS = (
     "TEIJI_SHARDS",
     "TEIJI_DEFAULT_TIMEZONE",
     "TEIJI_TARGET_CHECK_INTERVAL",
+    "TEIJI_EVENT_BUS",
     *ACCESS_ENV_VARS,
 )
 
@@ -131,6 +132,29 @@ def parse_target_check_interval(text: str) -> int:
     if not MIN_TARGET_CHECK_INTERVAL <= value <= MAX_TARGET_CHECK_INTERVAL:
         raise ValueError(f"{value} is out of range; {allowed}")
     return value
+
+
+# An event bus: its name (1-256 of letters, digits and ._-/) or its ARN.
+_EVENT_BUS_NAME = re.compile(r"^[A-Za-z0-9._/-]{1,256}$", re.ASCII)
+_EVENT_BUS_ARN = re.compile(
+    r"^arn:aws[a-z-]*:events:[a-z]{2}(-[a-z]+)+-[0-9]+:[0-9]{12}:event-bus/[A-Za-z0-9._/-]{1,256}$",
+    re.ASCII,
+)
+
+
+def parse_event_bus(text: str) -> str | None:
+    """``TEIJI_EVENT_BUS``: the bus teiji's events go to, by name (``default``) or ARN; empty
+    sends none."""
+    value = text.strip()
+    if not value:
+        return None
+    if _EVENT_BUS_NAME.match(value) or _EVENT_BUS_ARN.match(value):
+        return value
+    raise ValueError(
+        f"{value!r} is not an event bus; write its name (letters, digits and ._-/, for example "
+        "default) or its ARN (arn:aws:events:<region>:<account>:event-bus/<name>), or leave it "
+        "empty to send no events"
+    )
 
 
 # Who may touch what --------------------------------------------------------------------------
@@ -362,6 +386,8 @@ class Settings:
     default_timezone: str = DEFAULT_TIMEZONE
     # Seconds after which an unchanged, healthy service's targets are checked again.
     target_check_interval: int = DEFAULT_TARGET_CHECK_INTERVAL
+    # Where the tick's events go (None: no events).
+    event_bus: str | None = None
     # The allow-list, the growth cap and where the ExternalIds are kept.
     access: Access = field(default_factory=Access)
     extra: dict[str, str] = field(default_factory=dict)
@@ -400,5 +426,6 @@ class Settings:
                 parse_target_check_interval,
                 DEFAULT_TARGET_CHECK_INTERVAL,
             ),
+            event_bus=_setting(env, "TEIJI_EVENT_BUS", parse_event_bus, None),
             access=Access.from_env(env),
         )

@@ -93,8 +93,13 @@ def converge_service(
     """Plan (unless ``prepared``), apply (unless dry run) and check the targets of one
     service; its report."""
     decision = service.decision
+    arn = service.observation.raw.get("serviceArn")
     report = ServiceReport(
-        service.schedule.key, "converged", decision, decided_by=who_decided(decision)
+        service.schedule.key,
+        "converged",
+        decision,
+        decided_by=who_decided(decision),
+        arn=arn if isinstance(arn, str) else None,
     )
     if service.unreadable_baseline is not None:
         # Its capacity cannot be known: no write at all until people repair the record.

@@ -68,6 +68,7 @@ class ServiceReport:
     targets: dict[str, Any] | None = None
     error: str | None = None
     decided_by: str | None = None
+    arn: str | None = None  # the service's ARN, when it was observed
 
     @property
     def failed(self) -> bool:
@@ -77,6 +78,7 @@ class ServiceReport:
         decision = self.decision
         return {
             "service": self.key,
+            "arn": self.arn,
             "outcome": self.outcome,
             "decision": decision.state if decision else None,
             "source": decision.source if decision else None,
@@ -113,6 +115,11 @@ class TickReport:
     # Requests sent to AWS (every attempt, retries included) and throttling errors among them.
     api_calls: int = 0
     throttle_errors: int = 0
+    # Every document that does not parse or validate: source, document, field and message.
+    invalid_documents: list[dict[str, str]] = field(default_factory=list)
+    # EventBridge events sent, and those that did not arrive (counted and logged, never fatal).
+    events_sent: int = 0
+    events_failed: int = 0
 
     @property
     def counts(self) -> dict[str, int]:
@@ -147,7 +154,10 @@ class TickReport:
             "duration_s": round(self.duration_s, 3),
             "api_calls": self.api_calls,
             "throttle_errors": self.throttle_errors,
+            "events_sent": self.events_sent,
+            "events_failed": self.events_failed,
             "problems": list(self.problems),
+            "invalid_documents": list(self.invalid_documents),
             "services": [s.as_json() for s in self.services],
         }
 

@@ -24,9 +24,11 @@ from engine.access import admit
 from engine.aws.bucket import PacingConfigError
 from engine.aws.clock import Clock, RealClock
 from engine.aws.errors import AWS_ERRORS, error_text
+from engine.aws.events import Published, put_events
 from engine.aws.pacing import Pacer
 from engine.config import Settings
 from engine.converge import Acting
+from engine.events import entries, events_for
 from engine.lease import (
     LEASE_ERRORS,
     Blocked,
@@ -141,14 +143,39 @@ def run_tick(
             decide_budget_s=decide_budget_s,
         )
         report = tick.run(at, services, shard)
+        report.services.sort(key=lambda service: service.key)
+        # After every service is done: events never hold up or fail a convergence.
+        publish_events(clients, settings.event_bus, report)
     report.api_calls = pacer.stats.api_calls - calls_before
     report.throttle_errors = pacer.stats.throttle_errors - throttles_before
     report.duration_s = pace.monotonic() - started
-    report.services.sort(key=lambda service: service.key)
     for service in report.services:
         log_service(service, dry_run=dry_run)
     log_tick(report)
     return report
+
+
+def publish_events(clients: Clients, bus: str | None, report: TickReport) -> None:
+    """Send the tick's events to ``bus`` (none without one, none for a dry run) and count them
+    in the report; what did not arrive is logged, and the tick goes on."""
+    found = events_for(report)
+    if bus is None or not found:
+        return
+    try:
+        published = put_events(clients.events(), entries(found, bus, report))
+    except Exception as exc:  # publishing must never fail the tick, whatever went wrong
+        published = Published()
+        published.refused(len(found), error_text(exc))
+    report.events_sent, report.events_failed = published.sent, published.failed
+    if published.failed:
+        log_event(
+            "some events were not published",
+            level=logging.WARNING,
+            bus=bus,
+            failed=published.failed,
+            sent=published.sent,
+            errors=published.errors,
+        )
 
 
 def _refused(at: datetime, dry_run: bool, problem: str, started: float, pace: Clock) -> TickReport:
@@ -313,6 +340,10 @@ class _Tick:
     def _phases(self, report: TickReport, services: Collection[str] | None, cover: Cover) -> None:
         at, settings = report.at, self.settings
         loaded = self._load(at)
+        report.invalid_documents = [
+            {"source": p.source, "document": p.document, "field": p.path, "message": p.message}
+            for p in loaded.problems
+        ]
         chosen = _merge(report, select(loaded, services, cover, self.config.source))
         chosen = _merge(report, admit(chosen, settings.access, self.clients.region))
         decisions = _merge(report, decide(loaded, chosen, at, self.may_decide))

@@ -88,6 +88,13 @@ locals {
       Resource  = local.target_role_arns
       Condition = { StringEquals = { "aws:ResourceOrgID" = [coalesce(var.organization_id, "-")] } }
     }
+    # What the tick did, as events on the deployment's bus only.
+    PublishEvents = {
+      Sid      = "PublishEvents"
+      Effect   = "Allow"
+      Action   = ["events:PutEvents"]
+      Resource = [local.event_bus_arn]
+    }
     # Each other account's ExternalId, a SecureString of its own.
     ReadExternalIds = {
       Sid      = "ReadExternalIds"
@@ -116,6 +123,7 @@ locals {
     AssumeRole               = length(local.other_accounts) > 0 && var.organization_id == null
     AssumeRoleInOrganization = length(local.other_accounts) > 0 && var.organization_id != null
     ReadExternalIds          = length(local.other_accounts) > 0
+    PublishEvents            = var.event_bus_name != ""
     ExternalIdKeyThroughSsm  = length(local.other_accounts) > 0 && var.external_id_kms_key_arn != null
     TableKeyThroughDynamoDB  = var.table_kms_key_arn != null
   }

@@ -40,6 +40,7 @@ locals {
     TEIJI_SHARDS                = tostring(var.shards)
     TEIJI_DEFAULT_TIMEZONE      = var.default_timezone
     TEIJI_TARGET_CHECK_INTERVAL = tostring(var.target_check_interval)
+    TEIJI_EVENT_BUS             = var.event_bus_name
     # The allow-list and the growth cap, read fail-closed by engine.config.Access.
     TEIJI_ALLOWED_ACCOUNTS = join(",", local.allowed_accounts)
     TEIJI_ALLOWED_REGIONS  = join(",", local.allowed_regions)
@@ -48,6 +49,13 @@ locals {
     # Where each other account's ExternalId is kept (never the ExternalId itself).
     TEIJI_EXTERNAL_ID_PARAMETER = length(local.other_accounts) > 0 ? local.external_id_parameter_path : null
   }
+
+  # The bus the tick's events go to: a name in this account and region, or an ARN.
+  event_bus_arn = (
+    startswith(var.event_bus_name, "arn:")
+    ? var.event_bus_name
+    : "arn:${local.partition}:events:${local.region}:${local.account_id}:event-bus/${coalesce(var.event_bus_name, "-")}"
+  )
 
   alarm_topic_arns = [
     for arn in concat([var.alarm_sns_topic_arn], aws_sns_topic.alarms[*].arn) : arn if arn != null

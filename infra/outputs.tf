@@ -47,3 +47,13 @@ output "schedule_names" {
   description = "EventBridge Scheduler schedules, one per shard."
   value       = aws_scheduler_schedule.tick[*].name
 }
+
+output "event_bus_name" {
+  description = "EventBridge bus teiji's events go to (source teiji); empty when events are off."
+  value       = var.event_bus_name
+}
+
+output "notification_topic_arn" {
+  description = "SNS topic receiving teiji's events (notify_emails / create_notification_topic); connect AWS Chatbot to it for Slack or Microsoft Teams. Null when there is none."
+  value       = one(aws_sns_topic.events[*].arn)
+}

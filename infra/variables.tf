@@ -277,6 +277,50 @@ variable "schedule_enabled" {
 
 # Alarm --------------------------------------------------------------------------------------------
 
+# Events -------------------------------------------------------------------------------------------
+
+variable "event_bus_name" {
+  description = "EventBridge bus the tick sends its events to (Service Stopped, Service Started, Service Resized, Service Failed, Document Invalid, Baseline Amended, Tick Failed; source teiji): a bus name in this account and region or its ARN. Empty: no events (and no events:PutEvents permission)."
+  type        = string
+  default     = "default"
+
+  validation {
+    condition     = can(regex("^$|^[A-Za-z0-9._/-]{1,256}$|^arn:aws[a-z-]*:events:[a-z0-9-]+:[0-9]{12}:event-bus/[A-Za-z0-9._/-]{1,256}$", var.event_bus_name))
+    error_message = "event_bus_name must be a bus name (letters, digits and ._-/), a bus ARN, or empty."
+  }
+}
+
+variable "notify_emails" {
+  description = "Addresses subscribed (by email, each confirms once) to an SNS topic that receives teiji's events of notify_detail_types. Empty, and create_notification_topic false: no topic."
+  type        = list(string)
+  default     = []
+}
+
+variable "create_notification_topic" {
+  description = "Create the SNS topic for teiji's events (and the rule that sends them) even without notify_emails, e.g. to connect AWS Chatbot to Slack or Microsoft Teams (the topic ARN is an output)."
+  type        = bool
+  default     = false
+}
+
+variable "notify_detail_types" {
+  description = "Which of teiji's events go to the notification topic."
+  type        = list(string)
+  default     = ["Service Stopped", "Service Started", "Service Resized", "Service Failed", "Document Invalid", "Baseline Amended", "Tick Failed"]
+
+  validation {
+    condition = length(var.notify_detail_types) > 0 && alltrue([
+      for t in var.notify_detail_types : contains(["Service Stopped", "Service Started", "Service Resized", "Service Failed", "Document Invalid", "Baseline Amended", "Tick Failed"], t)
+    ])
+    error_message = "notify_detail_types lists teiji's detail types: Service Stopped, Service Started, Service Resized, Service Failed, Document Invalid, Baseline Amended, Tick Failed."
+  }
+}
+
+variable "notification_topic_kms_key_id" {
+  description = "KMS key for the notification topic. Its key policy must let events.amazonaws.com use it (kms:GenerateDataKey, kms:Decrypt), or EventBridge cannot deliver."
+  type        = string
+  default     = null
+}
+
 variable "alarm_sns_topic_arn" {
   description = "Existing SNS topic to notify when a tick fails. Null: no external topic."
   type        = string

@@ -53,6 +53,7 @@ CONDITIONAL = {
         frozenset({"kms:Decrypt"}),
     ),
     "TableKeyThroughDynamoDB": ("${var.table_kms_key_arn != null}", KMS_TABLE),
+    "PublishEvents": ('${var.event_bus_name != ""}', frozenset({"events:PutEvents"})),
 }
 
 # Actions that may be granted on "*": the API offers no resource-level permission, or (ListTasks)

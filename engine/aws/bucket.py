@@ -199,6 +199,10 @@ DEFAULT_RATES: dict[Category, Rate] = {
     # resources at scale, part 2") but publishes no default sizes; AWS advises caching assumed
     # credentials, which Clients does: one AssumeRole per account per hour, so 20/s is plenty.
     "sts": Rate(20, 50),
+    # EventBridge's PutEvents quota is per account and Region, thousands of requests a second in
+    # most Regions (Service Quotas, "PutEvents throttle limit in transactions per second"); a
+    # tick sends one call per 10 events, so this bucket only stops a runaway loop.
+    "events": Rate(50, 100),
 }
 
 ENV_PREFIX = "TEIJI_RATE_"

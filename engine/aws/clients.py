@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_ecs import ECSClient
     from mypy_boto3_elbv2 import ElasticLoadBalancingv2Client
+    from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_ssm import SSMClient
     from mypy_boto3_sts import STSClient
 
@@ -116,6 +117,10 @@ class Clients:
 
     def sts(self) -> STSClient:
         client: STSClient = self._client("sts", None, None)
+        return client
+
+    def events(self) -> EventBridgeClient:
+        client: EventBridgeClient = self._client("events", None, None)
         return client
 
     def ssm(self) -> SSMClient:

@@ -20,6 +20,7 @@ Category = Literal[
     "elbv2_register",
     "dynamodb",
     "sts",
+    "events",
 ]
 
 
@@ -77,6 +78,8 @@ OPERATIONS: tuple[Operation, ...] = (
     _op("dynamodb", "CreateTable", "dynamodb", write=True, lambda_=False),
     _op("dynamodb", "DescribeTable", "dynamodb", lambda_=False),
     _op("dynamodb", "UpdateTimeToLive", "dynamodb", write=True, lambda_=False),
+    # EventBridge: what the tick did, on the deployment's bus (TEIJI_EVENT_BUS)
+    _op("events", "PutEvents", "events", write=True),
     # STS
     _op("sts", "AssumeRole", "sts"),
     _op("sts", "GetCallerIdentity", "sts", lambda_=False),
