@@ -26,6 +26,8 @@ Every module, one line each:
 - ``engine.store``          DynamoDB: the config table (documents) and the state table
 - ``engine.report``         what a tick did, per service and in total
 - ``engine.logs``           JSON-lines logging
+- ``engine.events``         the EventBridge events of a finished tick (pure)
+- ``engine.metrics``        the tick's CloudWatch metrics, in the embedded metric format
 - ``engine.overrides``      overrides for people at a terminal: build, extend, cap (pure)
 - ``engine.files``          document files (YAML or JSON), for the CLI
 - ``engine.putdiff``        what ``teiji put`` replaces, field by field

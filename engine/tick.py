@@ -45,6 +45,7 @@ from engine.lease import (
     utc,
 )
 from engine.logs import log_event, log_service, log_tick
+from engine.metrics import log_metrics
 from engine.phases import (
     converge_all,
     decide,
@@ -152,6 +153,7 @@ def run_tick(
     for service in report.services:
         log_service(service, dry_run=dry_run)
     log_tick(report)
+    log_metrics(report)
     return report
 
 
