@@ -12,13 +12,20 @@ Call floor (every tick reads; a transition also writes):
   given back, and ceil(records / 100) BatchGetItem for the state records: every service's
   baseline, and, while the services are decided running, each load-balanced service's last
   target check (which says whether a check is due);
-- a transition adds, per changed service, one UpdateService, one RegisterScalableTarget (the
-  bounds, or autoscaling scales a stopped service back out) and one baseline write;
+- a transition adds, per changed service, one UpdateService and one RegisterScalableTarget (the
+  bounds, or autoscaling scales a stopped service back out), and ceil(changed / 100)
+  TransactWriteItems for the baselines (saved by a stop, deleted by a start; 100 actions a
+  transaction);
 - a full target check of a running load-balanced service (``targets: verify``, when one is
   due) needs one ListTasks (its RUNNING tasks), one DescribeTasks per 100 tasks (their IPs,
   ports, instances), one DescribeContainerInstances for bridge tasks (the EC2 instance ids),
   one DescribeTargetHealth per target group, and the record of the check: ceil(checked / 25)
-  BatchWriteItem. In steady state no check is due and none of these are made.
+  BatchWriteItem;
+- in steady state no full check is due, but every load-balanced service must still be checked
+  once per ``TEIJI_TARGET_CHECK_INTERVAL`` (default an hour): on average a tick checks
+  tick / interval of them (a quarter), and the least such a re-check needs is one
+  DescribeTargetHealth per target group (the targets the last check found must still be there
+  and healthy), plus ceil(rechecked / 25) BatchWriteItem for their records.
 
 Time floor: the dependent round trips (read documents, observe, a change, a check's chain
 ListTasks -> DescribeTasks -> DescribeContainerInstances) at the network latency, plus the time
@@ -34,15 +41,19 @@ import math
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from bench.emulator import AWS_LIMITS, Limit
 from bench.world import OWN_ACCOUNT, World
+from engine.config import DEFAULT_TARGET_CHECK_INTERVAL
 
 DESCRIBE_SERVICES_BATCH = 10
 DESCRIBE_SCALABLE_TARGETS_BATCH = 50
 DESCRIBE_TASKS_BATCH = 100
 BATCH_GET_ITEM_KEYS = 100
 BATCH_WRITE_ITEM_REQUESTS = 25
+TRANSACT_WRITE_ITEMS_ACTIONS = 100
+TICK_S = 900  # the schedule: every quarter hour
 QUERY_PAGE_BYTES = 1024 * 1024
 DOCUMENT_BYTES = 600  # a schedule item with one window and a holiday calendar, generously
 # The lease record read (it holds the deployment's shard count), taken and given back.
@@ -57,9 +68,11 @@ class TickKind:
     running: bool = True
     transition: bool = False
     checks_due: bool = False
+    # The share of load-balanced services whose interval re-check falls in this tick.
+    rechecks: float = 0.0
 
 
-STEADY = TickKind()
+STEADY = TickKind(rechecks=TICK_S / DEFAULT_TARGET_CHECK_INTERVAL)
 CHECKS_DUE = TickKind(checks_due=True)
 STOPPED = TickKind(running=False)
 STOP = TickKind(running=False, transition=True)
@@ -112,6 +125,7 @@ def call_floor(
     changed = len(world.services) if kind.transition else 0
     records = len(world.services) + (len(balanced) if kind.running else 0)
     checked = balanced if kind.checks_due and kind.running else []
+    rechecked = _rechecks(balanced, kind)
     return CallFloor(
         describe_services=sum(
             math.ceil(n / DESCRIBE_SERVICES_BATCH) for n in world.cluster_sizes().values()
@@ -125,13 +139,21 @@ def call_floor(
         lease=LEASE_CALLS,
         update_service=changed,
         register_scalable_target=changed,
-        baseline_writes=changed,
+        baseline_writes=math.ceil(changed / TRANSACT_WRITE_ITEMS_ACTIONS),
         list_tasks=len(checked),
         describe_tasks=sum(math.ceil(s.desired / DESCRIBE_TASKS_BATCH) for s in checked),
         describe_container_instances=sum(1 for s in checked if s.network == "bridge"),
-        describe_target_health=sum(len(s.target_groups) for s in checked),
-        target_check_writes=math.ceil(len(checked) / BATCH_WRITE_ITEM_REQUESTS),
+        describe_target_health=sum(len(s.target_groups) for s in checked) + rechecked[1],
+        target_check_writes=math.ceil((len(checked) + rechecked[0]) / BATCH_WRITE_ITEM_REQUESTS),
     )
+
+
+def _rechecks(balanced: list[Any], kind: TickKind) -> tuple[int, int]:
+    """(services, target groups) the interval's re-checks cover in this tick, on average."""
+    if not (kind.running and kind.rechecks and not kind.checks_due):
+        return 0, 0
+    groups = sum(len(s.target_groups) for s in balanced)
+    return math.ceil(len(balanced) * kind.rechecks), math.ceil(groups * kind.rechecks)
 
 
 def drain_seconds(requests: int, limit: Limit) -> float:
@@ -161,6 +183,8 @@ def requests_by_bucket(
                 tasks += service.network == "bridge"
                 requests[(account, region, "ecs_cluster_read")] += tasks
                 requests[(account, region, "elb_describe")] += len(service.target_groups)
+        balanced = [s for s in members if s.load_balanced]
+        requests[(account, region, "elb_describe")] += _rechecks(balanced, kind)[1]
     return requests
 
 

@@ -152,8 +152,8 @@ def run_tick(
     report.duration_s = pace.monotonic() - started
     for service in report.services:
         log_service(service, dry_run=dry_run)
-    log_tick(report)
     log_metrics(report)
+    log_tick(report)  # the last word of the tick
     return report
 
 

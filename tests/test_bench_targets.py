@@ -146,9 +146,12 @@ def test_floors_of_a_small_world_by_hand() -> None:
         "bridge",
     ]
     # Two clusters of 6: 2 DescribeServices; 1 DescribeScalableTargets; 1 Query page; the
-    # lease 3; 12 baselines + 4 target-check records in 1 BatchGetItem.
+    # lease 3; 12 baselines + 4 target-check records in 1 BatchGetItem. The hour's re-checks
+    # fall a quarter in each tick: 1 of the 4, one DescribeTargetHealth and its record.
     steady = call_floor(world, kind=STEADY)
-    assert steady.total == steady.reads == 2 + 1 + 1 + 3 + 1
+    assert (steady.describe_target_health, steady.target_check_writes) == (1, 1)
+    assert steady.total == 2 + 1 + 1 + 3 + 1 + 1 + 1
+    assert steady.reads == steady.total - 1
     # A check of each of the 4: ListTasks 4, DescribeTasks 4, DescribeContainerInstances for
     # the 2 bridge ones, DescribeTargetHealth 4, and one BatchWriteItem for the 4 records.
     due = call_floor(world, kind=CHECKS_DUE)
@@ -156,10 +159,11 @@ def test_floors_of_a_small_world_by_hand() -> None:
     assert (due.describe_target_health, due.target_check_writes) == (4, 1)
     assert due.total == 8 + 4 + 4 + 2 + 4 + 1
     assert due.reads == due.total - 1
-    # Stopped: no target-check record is needed (12 keys: still 1 call); a stop writes 3 each.
+    # Stopped: no target-check record is needed (12 keys: still 1 call); a stop writes 2 each
+    # and its 12 baselines in one transaction.
     assert call_floor(world, kind=STOPPED).total == 8
-    assert call_floor(world, kind=STOP).total == 8 + 3 * 12
-    assert call_floor(world, kind=START).total == 8 + 3 * 12
+    assert call_floor(world, kind=STOP).total == 8 + 2 * 12 + 1
+    assert call_floor(world, kind=START).total == 8 + 2 * 12 + 1
     # Time: documents, observe, then ListTasks -> DescribeTasks -> DescribeContainerInstances.
     assert time_floor(world, kind=STEADY, latency=0.02) == pytest.approx(0.04)
     assert time_floor(world, kind=CHECKS_DUE, latency=0.02) == pytest.approx(0.10)

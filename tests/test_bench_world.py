@@ -248,7 +248,8 @@ def test_call_and_time_floor_of_a_known_world() -> None:
     assert (noop.describe_services, noop.describe_scalable_targets) == (12, 3)
     assert (noop.assume_role, noop.document_pages, noop.baseline_reads, noop.lease) == (0, 1, 2, 3)
     assert noop.total == 21
-    assert call_floor(world, transition=True).total == 21 + 3 * 120
+    # Each service: UpdateService and RegisterScalableTarget; the baselines 100 a transaction.
+    assert call_floor(world, transition=True).total == 21 + 2 * 120 + 2
     assert time_floor(world, transition=False, latency=0.02) == pytest.approx(0.04)
     assert time_floor(world, transition=True, latency=0.02) == pytest.approx(0.06 + 70 / 5)
     # Another caller using 10% of service modify leaves 4.5/s: the floor of what is left.

@@ -8,6 +8,7 @@ and hostile text; people edit documents and services between ticks.
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from dataclasses import replace
@@ -21,7 +22,7 @@ from hypothesis import strategies as st
 from engine.aws.events import PUT_EVENTS_BATCH, PUT_EVENTS_BYTES, batches, entry_bytes
 from engine.config import Settings, SettingsError
 from engine.events import DETAIL_TYPES, TEXT_LIMIT, events_for
-from engine.logs import _FIELDS as FIELDS
+from engine.logs import setup_logging
 from engine.report import TickReport
 from engine.tick import run_tick
 from tests.world import CallLog, Faults, World, at, moto_tables, schedule
@@ -224,8 +225,10 @@ def test_no_bus_no_calls(world: World) -> None:
     "code", ["AccessDeniedException", "ResourceNotFoundException", "InternalException"]
 )
 def test_events_that_cannot_be_sent_are_counted_and_the_services_still_stop(
-    world: World, code: str, caplog: pytest.LogCaptureFixture
+    world: World, code: str
 ) -> None:
+    stream = io.StringIO()
+    setup_logging("INFO", stream)
     for name in ("a", "b", "c"):
         world.create_service("c1", name, desired=2)
         world.put(schedule(f"c1/{name}"))
@@ -235,8 +238,9 @@ def test_events_that_cannot_be_sent_are_counted_and_the_services_still_stop(
     assert not report.failed
     assert report.events_sent == 0 and report.events_failed == 3
     assert all(world.state("c1", name).desired == 0 for name in ("a", "b", "c"))
-    (warning,) = [r for r in caplog.records if r.getMessage() == "some events were not published"]
-    fields = warning.__dict__[FIELDS]
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    (fields,) = [line for line in lines if line["event"] == "some events were not published"]
+    assert fields["level"] == "WARNING"
     assert fields["failed"] == 3 and fields["bus"] == BUS
     assert any(code in error for error in fields["errors"])
 
