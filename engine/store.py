@@ -546,16 +546,22 @@ class ConfigStore:
         return bool(response.get("Attributes"))
 
 
-def batch_write(client: Any, table: str, requests: list[dict[str, Any]]) -> None:
+def batch_write(
+    client: Any,
+    table: str,
+    requests: list[dict[str, Any]],
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
     """One BatchWriteItem of up to 25 ``requests``, sending what DynamoDB left unprocessed
-    again with back-off; StoreError when some are still left after the retries."""
+    again with back-off (waited on ``sleep``); StoreError when some are still left after the
+    retries."""
     pending: dict[str, Any] = {table: requests}
     for attempt in range(UNPROCESSED_ATTEMPTS):
         response = client.batch_write_item(RequestItems=pending)
         pending = dict(response.get("UnprocessedItems") or {})
         if not pending:
             return
-        time.sleep(_backoff(attempt))
+        sleep(_backoff(attempt))
     raise StoreError(f"{table}: DynamoDB left items unwritten after retries")
 
 
@@ -854,7 +860,7 @@ class StateStore:
         ]
         for batch in chunks(items, BATCH_WRITE_LIMIT):
             requests = [{"PutRequest": {"Item": to_attribute_map(item)}} for item in batch]
-            batch_write(self.clients.dynamodb(), self.table, requests)
+            batch_write(self.clients.dynamodb(), self.table, requests, self._sleep)
 
     # Archived baselines -------------------------------------------------------------------------
     def archive_baseline(

@@ -41,6 +41,7 @@ from collections import Counter
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal, get_args
 
 import pytest
@@ -50,8 +51,10 @@ from botocore.exceptions import ConnectionClosedError, ReadTimeoutError
 from bench.emulator import json_error_response
 from engine.aws.clients import Clients
 from engine.aws.operations import Operation
+from engine.report import TickReport
+from engine.tick import run_tick
 from schemas.records import SuspendedState
-from tests.world import ACCOUNT, DIMENSION, REGION, on_new_clients
+from tests.world import ACCOUNT, DIMENSION, REGION, CallLog, World, on_new_clients
 
 FaultKind = Literal[
     "throttling",
@@ -225,6 +228,21 @@ class InstantClock:
         if seconds > 0:
             with self._lock:
                 self._now += seconds
+
+
+def logged_tick(world: World, when: datetime) -> tuple[CallLog, TickReport]:
+    """One tick of ``world`` at ``when`` with every call logged, paced as in production on a
+    clock where waiting for tokens takes no time (100 stops inside ECS's 5/s would otherwise
+    take seconds of real time)."""
+    log = CallLog()
+    report = run_tick(
+        log.attach(world.clients()),
+        world.settings,
+        at=when,
+        dry_run=False,
+        pacing_clock=InstantClock(),
+    )
+    return log, report
 
 
 class Crash(BaseException):

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from datetime import datetime
 
 import pytest
 
-from engine.report import TickReport
-from engine.tick import run_tick
-from tests.faults import InstantClock
-from tests.world import ALL_SUSPENDED, CallLog, World, at, moto_tables, schedule
+from tests.faults import logged_tick
+from tests.world import ALL_SUSPENDED, World, at, moto_tables, schedule
 
 CLUSTERS = {"alpha": 50, "beta": 45, "gamma": 25}  # 120 services
 DAY = at("2026-12-02T12:00:00+09:00")
@@ -32,22 +29,8 @@ def world() -> Iterator[World]:
         yield w
 
 
-def _tick(world: World, when: datetime) -> tuple[CallLog, TickReport]:
-    log = CallLog()
-    # Paced as in production, but waiting for tokens takes no time: 120 stops inside ECS's
-    # documented 5/s would otherwise take about 15 s of real time.
-    report = run_tick(
-        log.attach(world.clients()),
-        world.settings,
-        at=when,
-        dry_run=False,
-        pacing_clock=InstantClock(),
-    )
-    return log, report
-
-
 def test_no_op_tick_makes_only_batched_reads(world: World) -> None:
-    log, report = _tick(world, DAY)
+    log, report = logged_tick(world, DAY)
     assert report.counts["converged"] == 120
     total = sum(CLUSTERS.values())
     assert log.count("DescribeServices") == sum(math.ceil(n / 10) for n in CLUSTERS.values())
@@ -74,7 +57,7 @@ def test_no_op_tick_makes_only_batched_reads(world: World) -> None:
 
 
 def test_stop_transition_costs_one_write_of_each_kind_per_service(world: World) -> None:
-    log, report = _tick(world, NIGHT)
+    log, report = logged_tick(world, NIGHT)
     assert report.counts["changed"] == 120
     with_target = sum(1 for n in CLUSTERS.values() for i in range(n) if i % 4 != 0)
     assert log.count("UpdateService") == 120
@@ -88,6 +71,6 @@ def test_stop_transition_costs_one_write_of_each_kind_per_service(world: World) 
         assert call.params["SuspendedState"] == ALL_SUSPENDED
 
     # Stopped and pinned: the next tick at night is a no-op again.
-    log, report = _tick(world, NIGHT)
+    log, report = logged_tick(world, NIGHT)
     assert report.counts["converged"] == 120
     assert log.writes() == []

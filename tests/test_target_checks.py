@@ -26,7 +26,7 @@ from engine.report import TickReport
 from engine.store import StateStore, from_attribute_map
 from engine.tick import run_tick
 from schemas.records import TargetCheck
-from tests.faults import InstantClock
+from tests.faults import logged_tick
 from tests.taskworld import Service, build_world, pinned_task_states
 from tests.taskworld import World as TaskWorld
 from tests.world import CallLog, World, at, moto_tables, schedule
@@ -323,14 +323,14 @@ def test_cost_no_op_ticks_check_targets_once_then_only_read_their_records() -> N
         for i in range(LOAD_BALANCED):
             w.create_service("lb", f"svc-{i:03d}", desired=2, load_balancer=True)
         w.put(*(schedule(f"lb/svc-{i:03d}") for i in range(LOAD_BALANCED)))
-        first, report = _tick(w, DAY)
+        first, report = logged_tick(w, DAY)
         print(f"first tick: {first.counts().total()} calls {dict(sorted(first.counts().items()))}")
         assert report.counts["converged"] == LOAD_BALANCED
         assert first.count("DescribeTargetHealth") >= LOAD_BALANCED
         # Each check is remembered, 25 records a call.
         assert _record_writes(first) == LOAD_BALANCED
         assert first.count("BatchWriteItem") == math.ceil(LOAD_BALANCED / 25)
-        later, report = _tick(w, DAY + timedelta(minutes=15))
+        later, report = logged_tick(w, DAY + timedelta(minutes=15))
         print(f"no-op tick: {later.counts().total()} calls {dict(sorted(later.counts().items()))}")
         assert report.counts["converged"] == LOAD_BALANCED
         # Only the services whose own interval turned over re-check, each its target group
@@ -357,18 +357,6 @@ def _record_writes(log: CallLog) -> int:
         for requests in call.params["RequestItems"].values():
             puts.extend(r["PutRequest"]["Item"] for r in requests if "PutRequest" in r)
     return sum(1 for item in puts if item["pk"] == {"S": "targets"})
-
-
-def _tick(world: World, when: datetime) -> tuple[CallLog, TickReport]:
-    log = CallLog()
-    report = run_tick(
-        log.attach(world.clients()),
-        world.settings,
-        at=when,
-        dry_run=False,
-        pacing_clock=InstantClock(),
-    )
-    return log, report
 
 
 # The rule itself, for all inputs -------------------------------------------------------------

@@ -2,33 +2,7 @@
 # them to an SNS topic. Mock AWS provider: nothing is created.
 
 mock_provider "aws" {
-  mock_data "aws_caller_identity" {
-    defaults = { account_id = "111111111111" }
-  }
-  mock_data "aws_region" {
-    defaults = { name = "ap-northeast-1" }
-  }
-  mock_data "aws_partition" {
-    defaults = { partition = "aws" }
-  }
-  mock_data "aws_iam_policy_document" {
-    defaults = { json = "{\"Version\":\"2012-10-17\",\"Statement\":[]}" }
-  }
-  mock_resource "aws_cloudwatch_log_group" {
-    defaults = { arn = "arn:aws:logs:ap-northeast-1:111111111111:log-group:/aws/lambda/teiji-tick" }
-  }
-  mock_resource "aws_iam_role" {
-    defaults = { arn = "arn:aws:iam::111111111111:role/teiji-tick" }
-  }
-  mock_resource "aws_lambda_function" {
-    defaults = { arn = "arn:aws:lambda:ap-northeast-1:111111111111:function:teiji-tick" }
-  }
-  mock_resource "aws_sns_topic" {
-    defaults = { arn = "arn:aws:sns:ap-northeast-1:111111111111:teiji-events" }
-  }
-  mock_resource "aws_cloudwatch_event_rule" {
-    defaults = { arn = "arn:aws:events:ap-northeast-1:111111111111:rule/teiji-notify" }
-  }
+  source = "./tests/mocks"
 }
 
 variables {
