@@ -16,7 +16,7 @@ pages after it would never come.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
 from botocore.exceptions import BotoCoreError
@@ -74,49 +74,137 @@ _SCALARS: dict[str, tuple[type, ...]] = {
 }
 
 
+_Check = Callable[[Any], "list[str] | None"]
+# One checker per output shape, built on first use: a shape's members are looked up once,
+# not on every answer. botocore keeps one model per client, so the cache stays small.
+_checkers: dict[int, tuple[Any, _Check]] = {}
+
+
 def _mistyped(value: Any, shape: Any, path: str) -> str | None:
     """Where ``value`` does not have the JSON type ``shape`` says (None: it does all through).
 
     Members the model does not know are ignored, as botocore ignores them; ``null`` is
     accepted anywhere (botocore leaves such a member out)."""
-    if value is None:
+    problem = _checker(shape)(value)
+    if problem is None:
         return None
+    *steps, what = problem  # the outermost step first
+    where = path
+    for step in steps:
+        if step.startswith("["):
+            where = f"{where}{step}"
+        else:
+            where = step if where == "the body" else f"{where}.{step}"
+    return f"{where} {what}"
+
+
+def _checker(shape: Any) -> _Check:
+    """The checker of ``shape``: None when a value fits it, else the steps to the value that
+    does not (outermost first) and, last, what is wrong with it."""
+    cached = _checkers.get(id(shape))
+    if cached is not None and cached[0] is shape:
+        return cached[1]
+    check = _build(shape)
+    _checkers[id(shape)] = (shape, check)
+    return check
+
+
+def _build(shape: Any) -> _Check:
     kind = shape.type_name
     if kind == "structure":
-        if not isinstance(value, dict):
-            return f"{path} is a JSON {_json_type(value)}, not an object"
-        members = shape.members
-        for key, item in value.items():
-            member = members.get(key)
-            if member is not None:
-                problem = _mistyped(item, member, f"{path}.{key}" if path != "the body" else key)
-                if problem:
-                    return problem
-        return None
+        return _structure_checker(shape)
     if kind == "list":
-        if not isinstance(value, list):
-            return f"{path} is a JSON {_json_type(value)}, not a list"
-        for index, item in enumerate(value):
-            problem = _mistyped(item, shape.member, f"{path}[{index}]")
-            if problem:
-                return problem
-        return None
+        return _list_checker(shape)
     if kind == "map":
+        return _map_checker(shape)
+    return _scalar_checker(kind)
+
+
+def _structure_checker(shape: Any) -> _Check:
+    # Scalar members (most of an answer) are checked in place; only nested shapes recurse.
+    scalars: dict[str, tuple[type, ...]] = {}
+    nested: dict[str, Any] = {}
+    for name, member in shape.members.items():
+        kind = member.type_name
+        if kind in ("structure", "list", "map"):
+            nested[name] = member
+        elif kind in _SCALARS:
+            scalars[name] = _SCALARS[kind]
+
+    def check(value: Any) -> list[str] | None:
+        if value is None:
+            return None
         if not isinstance(value, dict):
-            return f"{path} is a JSON {_json_type(value)}, not an object"
+            return [f"is a JSON {_json_type(value)}, not an object"]
         for key, item in value.items():
-            problem = _mistyped(item, shape.value, f"{path}.{key}")
-            if problem:
-                return problem
+            if item is None:
+                continue
+            allowed = scalars.get(key)
+            if allowed is not None:
+                if not isinstance(item, allowed) or (
+                    isinstance(item, bool) and bool not in allowed
+                ):
+                    return [key, *(_scalar_checker(shape.members[key].type_name)(item) or [])]
+                continue
+            member = nested.get(key)
+            if member is not None:
+                problem = _checker(member)(item)
+                if problem is not None:
+                    return [key, *problem]
         return None
+
+    return check
+
+
+def _list_checker(shape: Any) -> _Check:
+    member = shape.member
+
+    def check(value: Any) -> list[str] | None:
+        if value is None:
+            return None
+        if not isinstance(value, list):
+            return [f"is a JSON {_json_type(value)}, not a list"]
+        item_check = _checker(member)
+        for index, item in enumerate(value):
+            problem = item_check(item)
+            if problem is not None:
+                return [f"[{index}]", *problem]
+        return None
+
+    return check
+
+
+def _map_checker(shape: Any) -> _Check:
+    value_shape = shape.value
+
+    def check(value: Any) -> list[str] | None:
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            return [f"is a JSON {_json_type(value)}, not an object"]
+        item_check = _checker(value_shape)
+        for key, item in value.items():
+            problem = item_check(item)
+            if problem is not None:
+                return [str(key), *problem]
+        return None
+
+    return check
+
+
+def _scalar_checker(kind: str) -> _Check:
     allowed = _SCALARS.get(kind)
-    if allowed is None:
+
+    def check(value: Any) -> list[str] | None:
+        if value is None or allowed is None:
+            return None
+        if isinstance(value, bool) and bool not in allowed:
+            return [f"is a JSON boolean, not {_article(kind)}"]
+        if not isinstance(value, allowed):
+            return [f"is a JSON {_json_type(value)}, not {_article(kind)}"]
         return None
-    if isinstance(value, bool) and bool not in allowed:
-        return f"{path} is a JSON boolean, not {_article(kind)}"
-    if not isinstance(value, allowed):
-        return f"{path} is a JSON {_json_type(value)}, not {_article(kind)}"
-    return None
+
+    return check
 
 
 def _article(kind: str) -> str:
