@@ -29,6 +29,8 @@ _DESCRIBE = "DescribeServices"
 
 # A service in these states no longer runs anything and cannot be updated back to life.
 GONE_STATUSES = frozenset({"INACTIVE", "DRAINING"})
+# Members of a described service that teiji never reads (see _service_entry).
+_UNREAD_MEMBERS = frozenset({"events"})
 
 
 @dataclass
@@ -85,7 +87,9 @@ def _service_entry(entry: object, asked: Sequence[str]) -> dict[str, Any]:
         raise unreadable(_DESCRIBE, f"it describes {name!r:.100}, not asked for")
     if not isinstance(status, str) or not isinstance(desired, int) or isinstance(desired, bool):
         raise unreadable(_DESCRIBE, f"the entry for {name} lacks its status or desiredCount")
-    return dict(entry)
+    # ECS returns a service's last 100 events with it, most of the answer's bytes; teiji reads
+    # none of them, and a tick holds every service it observed until it ends.
+    return {key: value for key, value in entry.items() if key not in _UNREAD_MEMBERS}
 
 
 def _name_from_arn(arn: str) -> str:
