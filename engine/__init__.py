@@ -33,8 +33,12 @@ Every module, one line each:
 - ``engine.putdiff``        what ``teiji put`` replaces, field by field
 - ``engine.tablecheck``     the config table checked as a whole
 - ``engine.simulate``       what the schedules will do over a range, and the savings (pure)
+- ``engine.projection``     the monthly projection of a simulation (pure)
 - ``engine.pricing``        Fargate prices and task sizes
-- ``engine.timeline_html``  the simulation as one HTML page (pure)
+- ``engine.timeline_html``  the simulation as one HTML page (pure); its parts:
+  ``engine.timeline_rows`` (a day's quarter-hour cells), ``engine.timeline_overview`` (the
+  service x day overview, sorting and the filter), ``engine.timeline_text`` (English and
+  Japanese words, holiday names) and ``engine.timeline_css`` (the style sheet)
 - ``engine.demo``           ``teiji demo``'s world (needs moto; not in the Lambda zip)
 - ``engine.aws``            AWS access: clients, operations, errors, answers, batching, adapters
                             (ecs, autoscaling, elbv2) and pacing (clock, bucket, pacing, lanes)

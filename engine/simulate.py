@@ -165,6 +165,8 @@ class ServiceSimulation:
     segments: tuple[Segment, ...] = field(repr=False)  # after the tick delay, for the timeline
     # Local date -> holiday name, for every holiday of the schedule's calendars in the range.
     holidays: Mapping[date, str] = field(default_factory=dict, repr=False)
+    # The schedule's holiday calendar names, in its order (to name holidays in other languages).
+    calendars: tuple[str, ...] = ()
 
     @property
     def total_minutes(self) -> int:
@@ -308,6 +310,7 @@ def _from_counted(
         prices=prices,
         segments=counted.segments,
         holidays=holidays,
+        calendars=tuple(schedule.holidays),
     )
 
 

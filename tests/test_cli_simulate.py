@@ -326,3 +326,64 @@ def test_table_and_files_agree_on_a_past_range_with_an_ended_override(
     offline = _json(capsys, "--file", str(tmp_path), *WEEK, "--tasks", "1")
     assert online[0]["running_hours"] == offline[0]["running_hours"] == 3.5
     assert online[0]["segments"] == offline[0]["segments"]
+
+
+# Monthly projection and language ------------------------------------------------------------
+def test_table_ends_with_the_monthly_projection(
+    capsys: pytest.CaptureFixture[str], stg: Path
+) -> None:
+    code, out, err = _run(capsys, "--file", str(stg), "--from", "2026-11-30", "--to", "2026-12-06")
+    assert code == 0, err
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("monthly projection"))
+    assert "days in the month / days simulated" in lines[start]
+    assert lines[start + 1].split()[:3] == ["MONTH", "PROJECTED", "FROM"]
+    november, december = (lines[start + 2].split(), lines[start + 3].split())
+    # Monday 30 November: 17 h running, 7 h stopped, projected to November's 30 days.
+    assert november[:4] == ["2026-11", "1", "of", "30"]
+    assert november[5] == "210.00"  # 7 stopped task-hours x 30
+    # 1-6 December: Tue-Fri 4 x 7 h + Sat and Sun 2 x 24 h = 76 h stopped, x 31 / 6.
+    assert december[:4] == ["2026-12", "6", "of", "31"]
+    assert december[5] == f"{76 * 31 / 6:,.2f}"  # 392.67
+
+
+def test_json_carries_each_services_months(capsys: pytest.CaptureFixture[str], stg: Path) -> None:
+    (item,) = _json(capsys, "--file", str(stg), *WEEK)
+    (month,) = item["months"]
+    assert month["month"] == "2026-11"
+    assert (month["projected_from_days"], month["days_in_month"]) == (7, 30)
+    assert month["stopped_task_hours"] == 83
+    assert month["saved"] == item["saved"]  # the whole range lies in November
+    assert month["projected_stopped_task_hours"] == round(83 * 30 / 7, 4)
+    assert month["projected_saved"] == round(0.015405 * 83 * 30 / 7, 2)
+
+
+def test_japanese_page(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "stg.yaml"
+    path.write_text(STG + "holidays: [JP]\n", encoding="utf-8")
+    page = tmp_path / "ja.html"
+    code, out, err = _run(
+        capsys,
+        "--file",
+        str(path),
+        "--from",
+        "2026-12-28",
+        "--to",
+        "2027-01-03",
+        "--html",
+        str(page),
+        "--lang",
+        "ja",
+    )
+    assert code == 0, err
+    html = page.read_text(encoding="utf-8")
+    assert '<html lang="ja">' in html
+    assert "元日（JP）" in html
+    assert "2026年12月28日(月) – 2027年1月3日(日) · 7 日間 · Asia/Tokyo" in html
+    assert "SERVICE" in out  # the text table stays English
+
+
+def test_unknown_language_is_a_usage_error(capsys: pytest.CaptureFixture[str], stg: Path) -> None:
+    code, _, err = _run(capsys, "--file", str(stg), *WEEK, "--html", "x.html", "--lang", "fr")
+    assert code == 2
+    assert "invalid choice: 'fr'" in err

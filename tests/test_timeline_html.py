@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from datetime import date, datetime
 from html.parser import HTMLParser
@@ -13,7 +14,9 @@ from engine.decide import Decider
 from engine.model import Segment
 from engine.pricing import price_for
 from engine.simulate import ServiceSimulation, simulate
-from engine.timeline_html import day_rows, render_page
+from engine.timeline_html import OPEN_UP_TO, day_rows, render_page
+from engine.timeline_rows import override_label
+from engine.timeline_text import localized_holidays
 from schemas.documents import Override, Schedule
 from schemas.validation import DocumentSet
 
@@ -87,6 +90,7 @@ def _sims() -> list[ServiceSimulation]:
         until=TOKYO.localize(datetime(2026, 11, 4, 23, 30)),
         reason="release <night> & checks",
         id="rel-1",
+        created_by="aiko",
     )
     docs = DocumentSet(schedules={s.key: s for s in (tokyo, new_york, watch)}, overrides=[override])
     return simulate(docs, date(2026, 10, 26), date(2026, 11, 8), prices=PRICES, decider=Decider())
@@ -110,7 +114,10 @@ def test_page_is_well_formed_html(page: str) -> None:
 
 def test_page_is_self_contained(page: str) -> None:
     checker = _parse(page)
-    assert not {"script", "link", "img", "iframe", "object", "embed"} & checker.tags
+    assert not {"link", "img", "iframe", "object", "embed"} & checker.tags
+    # One inline script (sorting and the filter), nothing loaded.
+    assert page.count("<script") == 1
+    assert "<script>" in page
     for tag, name, value in checker.attributes:
         if name in ("href", "src", "action", "srcset", "data"):
             assert value.startswith("#"), (tag, name, value)
@@ -145,9 +152,12 @@ def test_user_text_is_escaped(page: str) -> None:
     assert "release &lt;night&gt; &amp; checks" in page
 
 
-def test_savings_table_has_a_row_per_service_and_a_total(page: str) -> None:
-    table = page[page.index("<table") : page.index("</table>")]
+def test_overview_has_a_row_per_service_and_a_total(page: str) -> None:
+    start = page.index('<table class="savings" id="ov">')
+    table = page[start : page.index("</table>", start)]
     assert table.count("<tr") == 1 + 3 + 1  # header, services, total
+    # One day cell per simulated day (14) in each service's strip.
+    assert table.count('<span class="d') == 3 * 14
 
 
 def _segments(*parts: tuple[str, str, str]) -> list[Segment]:
@@ -211,3 +221,136 @@ def test_rows_flag_the_hour_repeated_by_dst() -> None:
     assert [(r.first, r.quarters) for r in row.runs] == [(0, 4), (4, 4), (8, 88)]
     assert "happens twice" in row.runs[1].title
     assert "happens twice" not in row.runs[0].title
+
+
+# Fleet size: overview, details, legend, projection ---------------------------------------------
+def test_a_fleet_page_starts_with_its_timelines_collapsed(page: str) -> None:
+    assert page.count("<details") == 3 <= OPEN_UP_TO
+    assert page.count('<details class="card service" id="svc-0" open>') == 1
+    many = [dataclasses.replace(_sims()[0], service=f"shop/web-{n}") for n in range(OPEN_UP_TO + 1)]
+    collapsed = render_page(many)
+    assert collapsed.count("<details") == OPEN_UP_TO + 1
+    assert " open>" not in collapsed
+    # The overview's links lead to each timeline.
+    for index in range(OPEN_UP_TO + 1):
+        assert f'href="#svc-{index}"' in collapsed
+        assert f'id="svc-{index}"' in collapsed
+
+
+def test_overrides_are_labelled_on_the_bar(page: str) -> None:
+    checker = _parse(page)
+    assert "olabel" in checker.classes
+    text = " ".join(checker.text)
+    assert "override: release <night> & checks (aiko)" in text  # visible, not only a title
+
+
+def test_override_labels_are_cut_sensibly() -> None:
+    reason = "override rel-1 by aiko keeps it running until Wed 2026-11-04 23:30 JST: " + "x" * 200
+    label = override_label(reason)
+    assert len(label) <= 60 and label.endswith("…") and label.startswith("override: xxx")
+    assert override_label("something else entirely") == "override: something else entirely"
+    ja = override_label(
+        "override by aiko keeps it stopped until Wed 2026-11-04 23:30 +0530: 棚卸し", "ja"
+    )
+    assert ja == "オーバーライド: 棚卸し（aiko）"
+
+
+def test_the_legend_lists_only_what_the_page_draws(page: str) -> None:
+    legend = page[page.index('<nav class="legend"') : page.index("</nav>")]
+    for drawn in ("swatch run", "swatch stop", "swatch hol", "swatch ovr-run", "swatch unm"):
+        assert drawn in legend
+    # No override keeps anything stopped, no night size, no clock skips an hour in the range.
+    for absent in ("swatch ovr-stop", "swatch red", "swatch gap"):
+        assert absent not in legend
+
+
+def test_a_night_size_is_drawn_reduced_not_stopped() -> None:
+    schedule = Schedule(
+        service="shop/web-stg",
+        windows=[{"days": "mon-fri", "start": "08:00", "end": "20:00"}],
+        running={"desired_count": 3},
+        stopped={"desired_count": 1},
+    )
+    docs = DocumentSet(schedules={schedule.key: schedule})
+    sims = simulate(docs, date(2026, 11, 16), date(2026, 11, 22), prices=PRICES, decider=Decider())
+    page = render_page(sims)
+    classes = set(_parse(page).classes)
+    assert "red" in classes and "stop" not in classes
+    assert "swatch red" in page and "Reduced, not zero" in page
+    assert "reduced to 1 — " in page  # the tooltip says how far
+    # The pattern is a stripe, not a colour alone: readable in grey print too.
+    assert re.search(r"\.red, \.swatch\.red \{\{?\s*background: repeating-linear-gradient", page)
+
+
+def test_the_monthly_projection_says_what_it_is_projected_from(page: str) -> None:
+    section = page[page.index('<section class="card months"') :]
+    section = section[: section.index("</section>") + len("</section>")]
+    text = " ".join(_parse(section).text)
+    assert "Monthly projection" in text
+    assert "Oct 2026 6 of 31 days" in text  # 26-31 October
+    assert "Nov 2026 8 of 30 days" in text  # 1-8 November
+    assert "days in the month ÷ days simulated" in text
+
+
+# Hostile and long names ------------------------------------------------------------------------
+HOSTILE = (
+    '<script>alert("x")</script>/web',
+    "shop/" + "a-very-long-service-name-" * 12,
+    "店舗/ウェブ本番-東京",
+    'q"uote/&amp;',
+)
+
+
+def test_hostile_names_are_escaped_everywhere() -> None:
+    base = _sims()[0]
+    sims = [dataclasses.replace(base, service=name) for name in HOSTILE]
+    page = render_page(sims, title="<b>t</b>", range_label="<i>r</i>")
+    checker = _parse(page)
+    assert page.count("<script") == 1  # only the page's own
+    assert "<b>t</b>" not in page and "<i>r</i>" not in page
+    text = " ".join(checker.text)
+    for name in HOSTILE:
+        assert text.count(name) >= 2  # the overview row and the timeline's heading
+    keys = [value for _, name, value in checker.attributes if name == "data-key"]
+    assert keys == list(HOSTILE)  # attribute values come back exactly, quotes included
+    names = [value for _, name, value in checker.attributes if name == "data-name"]
+    assert names == [name.casefold() for name in HOSTILE]
+
+
+def test_long_names_may_break_anywhere() -> None:
+    """The CSS lets a name without spaces wrap (checked at 420 px in the browser test)."""
+    page = render_page(_sims())
+    for rule in (
+        r"\.savings \.svc \{\{?[^}]*overflow-wrap: anywhere",
+        r"h3 \{\{?[^}]*overflow-wrap: anywhere",
+    ):
+        assert re.search(rule, page), rule
+
+
+# Japanese --------------------------------------------------------------------------------------
+def test_japanese_page_translates_labels_and_holidays() -> None:
+    page = render_page(_sims(), lang="ja")
+    assert '<html lang="ja">' in page
+    text = " ".join(_parse(page).text)
+    for label in ("一覧", "月別の見込み", "稼働", "停止", "合計", "絞り込み"):
+        assert label in text
+    assert "文化の日（JP）" in text  # Tuesday 3 November 2026
+    assert "Culture Day" not in text
+    for english in ("Overview", "Monthly projection", "Running", "Total", "Saved with teiji"):
+        assert english not in text
+    assert re.search(r"火\s+11月3日", text)
+    assert "オーバーライド: release <night> & checks（aiko）" in text
+
+
+def test_company_calendars_keep_their_names_in_japanese() -> None:
+    labels = {
+        date(2027, 1, 1): "New Year's Day (JP)",
+        date(2026, 12, 30): "company calendar 'office'",
+        date(2026, 7, 4): "Independence Day (US)",
+    }
+    named = localized_holidays(labels, ("office", "JP", "US"), "ja")
+    assert named[date(2027, 1, 1)] == "元日（JP）"
+    assert named[date(2026, 12, 30)] == "company calendar 'office'"
+    # The library has no Japanese for the United States: the English name stays.
+    assert named[date(2026, 7, 4)] == "Independence Day (US)"
+    assert localized_holidays(labels, ("office", "JP"), "en") is labels

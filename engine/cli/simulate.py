@@ -45,9 +45,11 @@ from engine.pricing import (
     TaskSize,
     price_for,
 )
+from engine.projection import MonthProjection, monthly_projection, service_months
 from engine.simulate import ServiceSimulation, Totals, region_of, select, simulate, totals
 from engine.store import ConfigStore
 from engine.timeline_html import render_page
+from engine.timeline_text import LANGS, Lang, full_date
 from schemas.documents import Schedule
 from schemas.validation import DocumentSet
 
@@ -105,6 +107,12 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     )
     parser.add_argument("--json", action="store_true", help="print a JSON list, one per service")
     parser.add_argument("--html", metavar="FILE", help="also write a timeline page to FILE")
+    parser.add_argument(
+        "--lang",
+        choices=LANGS,
+        default="en",
+        help="language of the --html page, holiday names included (default: en)",
+    )
 
     pricing = parser.add_argument_group("pricing")
     pricing.add_argument(
@@ -226,14 +234,17 @@ def run_simulate(args: argparse.Namespace) -> int:
     range_text = describe_range(first, last, schedules)
     price_lines = sorted({s.prices.describe() for s in sims})
     if args.html:
-        _write_html(args.html, sims, page_label(first, last, schedules), price_lines, now)
+        label = page_label(first, last, schedules, lang=args.lang)
+        _write_html(args.html, sims, label, price_lines, now, args.lang)
     if args.json:
-        print_json([s.as_json() for s in sims])
+        print_json([with_months(s) for s in sims])
     else:
         print(render_table(sims))
         print(range_text)
         for line in price_lines:
             print(f"prices: {line}")
+        print()
+        print(render_months(monthly_projection(sims)))
     if args.html:
         print(f"teiji: wrote {args.html}", file=sys.stderr)
     return EXIT_OK
@@ -314,12 +325,16 @@ def describe_range(first: date, last: date, schedules: Sequence[Schedule]) -> st
     return f"range {first} to {last} ({plural(days, 'day')}, local dates), {where}"
 
 
-def page_label(first: date, last: date, schedules: Sequence[Schedule]) -> str:
-    """``Mon 16 Nov 2026 – Sun 29 Nov 2026 · 14 days · Asia/Tokyo`` for the page's header."""
+def page_label(first: date, last: date, schedules: Sequence[Schedule], *, lang: Lang = "en") -> str:
+    """``Mon 16 Nov 2026 – Sun 29 Nov 2026 · 14 days · Asia/Tokyo`` for the page's header
+    (``2026年11月16日(月) – 2026年11月29日(日) · 14 日間 · Asia/Tokyo`` in Japanese)."""
     days = (last - first).days + 1
     zones = ", ".join(sorted({s.timezone for s in schedules}))
-    span = f"{first:%a %d %b %Y}" if days == 1 else f"{first:%a %d %b %Y} – {last:%a %d %b %Y}"
-    return f"{span} · {plural(days, 'day')} · {zones}"
+    span = full_date(first, lang)
+    if days > 1:
+        span += f" – {full_date(last, lang)}"
+    count = f"{days} 日間" if lang == "ja" else plural(days, "day")
+    return f"{span} · {count} · {zones}"
 
 
 def _prices(args: argparse.Namespace, region: str, arch: Architecture) -> Prices:
@@ -452,6 +467,42 @@ def _cells(label: str, figures: ServiceSimulation | Totals, currency: str) -> li
     ]
 
 
+_MONTH_HEADERS = ("MONTH", "PROJECTED FROM", "STOPPED TASK-H", "COST WITHOUT", "SAVED")
+
+
+def render_months(months: Sequence[MonthProjection]) -> str:
+    """The monthly projection as an aligned table, with the rule that made it."""
+    rows = [
+        [
+            m.label,
+            f"{m.days_simulated} of {m.days_in_month} days",
+            f"{m.projected_stopped_task_hours:,.2f}",
+            _money(m.projected_cost_without, m.currency),
+            _money(m.projected_saved, m.currency),
+        ]
+        for m in months
+    ]
+    widths = [
+        max(len(_MONTH_HEADERS[i]), *(len(row[i]) for row in rows))
+        for i in range(len(_MONTH_HEADERS))
+    ]
+    right = {2, 3, 4}
+    headers = [h.rjust(widths[i]) if i in right else h for i, h in enumerate(_MONTH_HEADERS)]
+    aligned = [[c.rjust(widths[i]) if i in right else c for i, c in enumerate(r)] for r in rows]
+    rule = (
+        "monthly projection: each calendar month from the days simulated in it, "
+        "scaled by days in the month / days simulated"
+    )
+    return f"{rule}\n{table(headers, aligned)}"
+
+
+def with_months(sim: ServiceSimulation) -> dict[str, object]:
+    """A service's JSON object with its monthly projection under ``months``."""
+    data = sim.as_json()
+    data["months"] = [m.as_json() for m in service_months(sim)]
+    return data
+
+
 def _money(value: float, currency: str) -> str:
     text = f"{abs(value):,.2f}"
     sign = "-" if value < -0.004 else ""
@@ -464,11 +515,13 @@ def _write_html(
     label: str,
     price_lines: Sequence[str],
     now: datetime,
+    lang: Lang = "en",
 ) -> None:
     page = render_page(
         sims,
         range_label=label,
         price_note="; ".join(price_lines),
         generated=now.strftime("%Y-%m-%d %H:%M UTC"),
+        lang=lang,
     )
     write_file(path, page)
