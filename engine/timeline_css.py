@@ -179,7 +179,9 @@ h3 {{ font-size: 15px; margin: 0; font-weight: 650; overflow-wrap: anywhere; }}
   .cmp-row {{ grid-template-columns: 84px minmax(0, 1fr) 84px; gap: 8px; }}
   .card {{ padding: 12px 10px; }}
   details.service {{ padding: 8px 10px; }}
-  .row {{ grid-template-columns: 74px minmax(0, 1fr); gap: 6px; }}
+  .row {{ grid-template-columns: 86px minmax(0, 1fr); gap: 6px; }}
+  .label {{ font-size: 11.5px; }}
+  .dname b {{ width: 27px; }}
   .savings th, .savings td {{ padding: 6px 5px; }}
   .savings .narrow-hide {{ display: none; }}
   .savings th {{ white-space: normal; }}
