@@ -16,6 +16,7 @@ without teiji, so they add nothing to the savings.
 
 from __future__ import annotations
 
+import bisect
 import calendar
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -73,26 +74,26 @@ class MonthProjection:
         }
 
 
-def service_months(sim: ServiceSimulation) -> list[MonthProjection]:
-    """The months of one service's range, in order, each projected from its own days."""
-    tz = pytz.timezone(sim.timezone)
-    first = sim.start.astimezone(tz).date()
-    last = (sim.end - _MICROSECOND).astimezone(tz).date()
-    days: dict[date, int] = {}
-    day = first
-    while day <= last:
-        key = day.replace(day=1)
-        days[key] = days.get(key, 0) + 1
-        day += timedelta(days=1)
-    stopped: dict[date, float] = dict.fromkeys(days, 0.0)
-    total: dict[date, float] = dict.fromkeys(days, 0.0)
-    for segment in sim.segments:
-        for month, seconds in _by_month(segment.start, segment.end, tz):
-            if month not in total:  # cannot happen for segments inside the range
-                continue
-            total[month] += seconds
-            if segment.state == "stopped":
-                stopped[month] += seconds
+# Per (zone, segments object): days, stopped seconds and all seconds per month. Services of one
+# shape share their segments (engine.simulate), so a fleet counts each shape once.
+_Counted = tuple[dict[date, int], dict[date, float], dict[date, float]]
+MonthCache = dict[tuple[str, int], _Counted]
+
+
+def service_months(
+    sim: ServiceSimulation, *, cache: MonthCache | None = None
+) -> list[MonthProjection]:
+    """The months of one service's range, in order, each projected from its own days.
+
+    ``cache`` (kept by the caller for one batch of simulations, whose segments stay alive)
+    shares the counting between services with the same segments."""
+    key = (sim.timezone, id(sim.segments))
+    counted = cache.get(key) if cache is not None else None
+    if counted is None:
+        counted = _seconds_by_month(sim)
+        if cache is not None:
+            cache[key] = counted
+    days, stopped, total = counted
     task_hour = sim.task_hour
     not_running = sim.tasks_running - sim.tasks_stopped
     months = []
@@ -118,6 +119,38 @@ def service_months(sim: ServiceSimulation) -> list[MonthProjection]:
     return months
 
 
+def _seconds_by_month(sim: ServiceSimulation) -> _Counted:
+    """Days simulated, seconds stopped and seconds in all per local calendar month."""
+    tz = pytz.timezone(sim.timezone)
+    first = sim.start.astimezone(tz).date()
+    last = (sim.end - _MICROSECOND).astimezone(tz).date()
+    days: dict[date, int] = {}
+    day = first
+    while day <= last:
+        key = day.replace(day=1)
+        days[key] = days.get(key, 0) + 1
+        day += timedelta(days=1)
+    months = list(days)
+    # The instants at which a month after the first begins, in the service's zone.
+    boundaries = [
+        tz.normalize(tz.localize(datetime(m.year, m.month, 1), is_dst=False)) for m in months[1:]
+    ]
+    stopped = dict.fromkeys(months, 0.0)
+    total = dict.fromkeys(months, 0.0)
+    for segment in sim.segments:
+        cursor, end = segment.start, segment.end
+        index = bisect.bisect_right(boundaries, cursor)
+        while cursor < end:
+            piece_end = min(end, boundaries[index]) if index < len(boundaries) else end
+            seconds = (piece_end - cursor).total_seconds()
+            total[months[index]] += seconds
+            if segment.state == "stopped":
+                stopped[months[index]] += seconds
+            cursor = piece_end
+            index += 1
+    return days, stopped, total
+
+
 def monthly_projection(simulations: Sequence[ServiceSimulation]) -> list[MonthProjection]:
     """The fleet's months: each service projected from its own days, then added up.
 
@@ -125,8 +158,9 @@ def monthly_projection(simulations: Sequence[ServiceSimulation]) -> list[MonthPr
     they come from one ``simulate`` call, whose range is the same local dates everywhere).
     """
     by_month: dict[date, list[MonthProjection]] = {}
+    cache: MonthCache = {}
     for sim in simulations:
-        for month in service_months(sim):
+        for month in service_months(sim, cache=cache):
             by_month.setdefault(month.month, []).append(month)
     currencies = {s.prices.currency for s in simulations}
     currency = currencies.pop() if len(currencies) == 1 else "USD"
@@ -145,24 +179,3 @@ def monthly_projection(simulations: Sequence[ServiceSimulation]) -> list[MonthPr
         )
         for month, parts in sorted(by_month.items())
     ]
-
-
-def _by_month(start: datetime, end: datetime, tz: pytz.BaseTzInfo) -> list[tuple[date, float]]:
-    """Seconds of [start, end) per local calendar month."""
-    pieces = []
-    cursor = start
-    while cursor < end:
-        local = cursor.astimezone(tz).date()
-        month = local.replace(day=1)
-        following = _next_month(month)
-        boundary = tz.normalize(
-            tz.localize(datetime(following.year, following.month, 1), is_dst=False)
-        )
-        piece_end = min(end, boundary)
-        pieces.append((month, (piece_end - cursor).total_seconds()))
-        cursor = piece_end
-    return pieces
-
-
-def _next_month(month: date) -> date:
-    return date(month.year + 1, 1, 1) if month.month == 12 else date(month.year, month.month + 1, 1)

@@ -70,6 +70,8 @@ def render_page(
     title = title or said["title"]
     summary = totals(simulations)
     rows_cache: dict[tuple[str, tuple[Segment, ...], int], tuple[Day, ...]] = {}
+    # Services of one shape share their rows and, with the same calendars, their named days.
+    named_cache: dict[tuple[int, int, tuple[str, ...]], tuple[Day, ...]] = {}
     all_days: list[tuple[Day, ...]] = []
     for sim in simulations:
         key = (sim.timezone, sim.segments, sim.tasks_stopped)
@@ -79,8 +81,12 @@ def render_page(
                 day_rows(sim.segments, sim.timezone, lang=lang, reduced=sim.tasks_stopped)
             )
         if sim.holidays:
-            named = localized_holidays(sim.holidays, sim.calendars, lang)
-            days = tuple(Day(d.day, d.runs, named.get(d.day), d.hours) for d in days)
+            named_key = (id(days), id(sim.holidays), sim.calendars)
+            plain, days = days, named_cache.get(named_key, ())
+            if not days:
+                named = localized_holidays(sim.holidays, sim.calendars, lang)
+                days = tuple(Day(d.day, d.runs, named.get(d.day), d.hours) for d in plain)
+                named_cache[named_key] = days
         all_days.append(days)
     open_all = len(simulations) <= OPEN_UP_TO
     sections = [

@@ -66,8 +66,11 @@ def overview(
         "</tr>"
     )
     rows = []
+    strips: dict[int, str] = {}  # services of one shape share their rows: one strip each
     for index, (sim, days) in enumerate(zip(simulations, days_by_service, strict=True)):
-        cells = "".join(_day_cell(day, lang) for day in days)
+        cells = strips.get(id(days))
+        if cells is None:
+            cells = strips[id(days)] = "".join(_day_cell(day, lang) for day in days)
         strip = (
             f'<div class="strip" style="grid-template-columns:repeat({max(len(days), 1)},'
             f'minmax(0,1fr));gap:{gap}">{cells}</div>'

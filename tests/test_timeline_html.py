@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import html
 import re
 from datetime import date, datetime
 from html.parser import HTMLParser
 
 import pytest
 import pytz
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.decide import Decider
 from engine.model import Segment
@@ -354,3 +357,21 @@ def test_company_calendars_keep_their_names_in_japanese() -> None:
     # The library has no Japanese for the United States: the English name stays.
     assert named[date(2026, 7, 4)] == "Independence Day (US)"
     assert localized_holidays(labels, ("office", "JP"), "en") is labels
+
+
+@settings(max_examples=60, deadline=None)
+@given(name=st.text(min_size=1, max_size=300))
+def test_any_service_name_reads_back_exactly(name: str) -> None:
+    """Whatever a name holds (markup, quotes, scripts, any script of writing), the page stays
+    well-formed, holds one script of its own, and the name comes back as written."""
+    sim = dataclasses.replace(_SIM, service=name)
+    page = render_page([sim])
+    checker = _parse(page)
+    assert page.count("<script") == 1
+    keys = [value for _, attribute, value in checker.attributes if attribute == "data-key"]
+    assert keys == [name]
+    headings = page[page.index("<h3>") + 4 : page.index("</h3>")]
+    assert html.unescape(headings) == name
+
+
+_SIM = _sims()[0]
