@@ -78,7 +78,7 @@ table.savings {{ width: 100%; border-collapse: collapse; font-variant-numeric: t
 .savings tfoot td {{ font-weight: 700; border-bottom: 0; border-top: 2px solid var(--ink); }}
 .savings a {{ color: var(--ink); text-decoration: none; font-weight: 600; }}
 .savings a:hover {{ text-decoration: underline; }}
-.savings .svc {{ white-space: normal; overflow-wrap: anywhere; min-width: 20em; max-width: 30em; }}
+.savings .svc {{ white-space: normal; overflow-wrap: anywhere; min-width: 15em; max-width: 24em; }}
 .savings .zone {{ display: block; font-size: 11.5px; color: var(--muted); }}
 .share {{ display: inline-flex; align-items: center; gap: 8px; }}
 .share-track {{ width: 90px; height: 8px; background: var(--run); border-radius: 4px;
@@ -159,7 +159,7 @@ h3 {{ font-size: 15px; margin: 0; font-weight: 650; overflow-wrap: anywhere; }}
   border-radius: 999px; background: #fff; cursor: pointer; margin-left: 4px; }}
 .tools button[aria-pressed="true"] {{ background: var(--ink); color: #fff;
   border-color: var(--ink); }}
-.strip {{ display: grid; height: 16px; width: clamp(110px, 26vw, 380px); }}
+.strip {{ display: grid; height: 16px; width: clamp(110px, 20vw, 300px); }}
 .strip .d {{ display: flex; min-width: 0; overflow: hidden; background: #f7f8fa; }}
 .strip .d i {{ display: block; height: 100%; }}
 .strip .d.h {{ box-shadow: inset 0 3px 0 var(--hol); }}
@@ -186,6 +186,7 @@ h3 {{ font-size: 15px; margin: 0; font-weight: 650; overflow-wrap: anywhere; }}
   .savings .narrow-hide {{ display: none; }}
   .savings th {{ white-space: normal; }}
   .tools input {{ width: 100%; }}
+  .legend {{ position: static; }}
   .savings .svc {{ min-width: 9em; }}
   .savings .zone {{ display: none; }}
   .axis .hours {{ font-size: 9px; }}

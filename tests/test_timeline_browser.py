@@ -189,6 +189,8 @@ frame.addEventListener("load", function () {
   out.lang = root.lang;
   out.firstVisible = visible();
   out.openDetails = doc.querySelectorAll("details[open]").length;
+  out.wraps = Array.prototype.map.call(doc.querySelectorAll(".table-wrap"),
+    function (w) { return w.scrollWidth - w.clientWidth; });
   out.hnames = Array.prototype.map.call(doc.querySelectorAll(".hname"),
     function (e) { return e.textContent; });
   var input = doc.getElementById("filter");
@@ -300,6 +302,8 @@ def test_fleet_page_opens_as_its_overview_filters_and_sorts(tmp_path: Path, widt
     assert out["height"] <= height_bound(sims) <= 8_500, out["height"]
     # No horizontal page scroll: everything wraps or shrinks to the width.
     assert out["scrollWidth"] <= out["clientWidth"] <= width, out
+    # ... and the tables fit their cards: no scrolling inside them either.
+    assert out["wraps"] == [0, 0], out["wraps"]
     assert len(out["firstVisible"]) == 50
     # Typing "web" hides the platform/very-long-name-... rows and their timelines.
     expected = [s.service for s in sims if "web" in s.service]
