@@ -471,6 +471,8 @@ def test_decided_week_with_a_japanese_holiday() -> None:
     assert (sim.running_hours, sim.stopped_hours) == (68, 100)
     assert sim.holidays == {date(2026, 11, 23): "Labor Thanksgiving Day (JP)"}
     assert any(s.source == "holiday" for s in sim.segments)
+    # The calendars it came from, so the page can name the day in another language.
+    assert sim.calendars == ("JP",)
 
 
 def test_decided_window_starting_at_0507() -> None:
