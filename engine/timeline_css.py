@@ -128,10 +128,11 @@ h3 {{ font-size: 15px; margin: 0; font-weight: 650; overflow-wrap: anywhere; }}
     linear-gradient(to right, rgba(255, 255, 255, .45) 1px, transparent 1px);
   background-size: calc(100% / 4) 100%, calc(100% / 24) 100%; }}
 .c {{ display: block; height: 100%; min-width: 0; overflow: hidden; }}
-.olabel {{ display: block; padding: 0 5px; font-size: 10.5px; line-height: 20px; font-weight: 600;
-  white-space: nowrap; overflow: hidden; text-overflow: ellipsis; color: #fff;
-  position: relative; z-index: 1; }}
-.ovr-stop .olabel {{ color: #2b2170; }}
+.olabel {{ position: absolute; top: 3px; z-index: 1; padding: 0 5px; font-size: 10px;
+  line-height: 12px; font-weight: 600; white-space: nowrap; overflow: hidden;
+  text-overflow: ellipsis; color: #2b2170; background: rgba(255, 255, 255, .85);
+  border: 1px solid var(--ovr-run); border-radius: 4px; pointer-events: none; }}
+.olabel.ovr-stop-label {{ border-style: dashed; }}
 .run, .swatch.run {{ background: var(--run); }}
 .stop, .swatch.stop {{ background: var(--stop); }}
 .hol, .swatch.hol {{ background: var(--hol); }}

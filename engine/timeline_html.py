@@ -31,7 +31,7 @@ from engine.timeline_css import (
     UNMANAGED_COLOUR,
 )
 from engine.timeline_overview import SCRIPT, overview, used_classes
-from engine.timeline_rows import QUARTERS_PER_DAY, Day, day_rows
+from engine.timeline_rows import QUARTERS_PER_DAY, Day, Run, day_rows
 from engine.timeline_text import Lang, day_month, localized_holidays, month_name, weekday, words
 
 __all__ = [
@@ -273,12 +273,24 @@ def _day_html(day: Day, lang: Lang) -> str:
     )
     runs = "".join(
         f'<span class="c {run.css}" style="grid-column:{run.first + 1} / span {run.quarters}" '
-        f'title="{escape(run.title)}">'
-        + (f'<span class="olabel">{escape(run.label)}</span>' if run.label else "")
-        + "</span>"
+        f'title="{escape(run.title)}"></span>'
         for run in day.runs
     )
-    return f'<div class="{" ".join(classes)}">{label}<div class="bar">{runs}</div></div>'
+    labels = "".join(_label_html(run) for run in day.runs if run.label)
+    return f'<div class="{" ".join(classes)}">{label}<div class="bar">{runs}{labels}</div></div>'
+
+
+def _label_html(run: Run) -> str:
+    """An override's words on the bar, from its start rightwards (or, for one starting in the
+    second half of the day, from its end leftwards), over the neighbouring hours when the
+    override is shorter than its words; the bar's ends cut it with an ellipsis."""
+    if run.first < QUARTERS_PER_DAY // 2:
+        left = 100 * run.first / QUARTERS_PER_DAY
+        place = f"left:{left:.3f}%;max-width:{100 - left:.3f}%"
+    else:
+        right = 100 * (QUARTERS_PER_DAY - run.first - run.quarters) / QUARTERS_PER_DAY
+        place = f"right:{right:.3f}%;max-width:{100 - right:.3f}%"
+    return f'<span class="olabel {run.css}-label" style="{place}">{escape(run.label)}</span>'
 
 
 def _footer(price_note: str, generated: str, lang: Lang) -> str:

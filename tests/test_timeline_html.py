@@ -245,6 +245,9 @@ def test_overrides_are_labelled_on_the_bar(page: str) -> None:
     assert "olabel" in checker.classes
     text = " ".join(checker.text)
     assert "override: release <night> & checks (aiko)" in text  # visible, not only a title
+    # 21:00-23:30 starts in the second half of the day: the words end where the override ends
+    # (half an hour before midnight, 2 of 96 quarters from the bar's right end) and run left.
+    assert 'class="olabel ovr-run-label" style="right:2.083%;max-width:97.917%"' in page
 
 
 def test_override_labels_are_cut_sensibly() -> None:
