@@ -45,7 +45,7 @@ from engine.pricing import (
     TaskSize,
     price_for,
 )
-from engine.projection import MonthProjection, monthly_projection, service_months
+from engine.projection import MonthCache, MonthProjection, monthly_projection, service_months
 from engine.simulate import ServiceSimulation, Totals, region_of, select, simulate, totals
 from engine.store import ConfigStore
 from engine.timeline_html import render_page
@@ -237,7 +237,8 @@ def run_simulate(args: argparse.Namespace) -> int:
         label = page_label(first, last, schedules, lang=args.lang)
         _write_html(args.html, sims, label, price_lines, now, args.lang)
     if args.json:
-        print_json([with_months(s) for s in sims])
+        cache: MonthCache = {}
+        print_json([with_months(s, cache) for s in sims])
     else:
         print(render_table(sims))
         print(range_text)
@@ -496,10 +497,10 @@ def render_months(months: Sequence[MonthProjection]) -> str:
     return f"{rule}\n{table(headers, aligned)}"
 
 
-def with_months(sim: ServiceSimulation) -> dict[str, object]:
+def with_months(sim: ServiceSimulation, cache: MonthCache | None = None) -> dict[str, object]:
     """A service's JSON object with its monthly projection under ``months``."""
     data = sim.as_json()
-    data["months"] = [m.as_json() for m in service_months(sim)]
+    data["months"] = [m.as_json() for m in service_months(sim, cache=cache)]
     return data
 
 
