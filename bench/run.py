@@ -52,6 +52,7 @@ if str(ROOT) not in sys.path:  # run as a script: make the repository importable
 from moto import mock_aws  # noqa: E402
 
 from bench import coldstart  # noqa: E402
+from bench import stream as stream_bench  # noqa: E402
 from bench.emulator import (  # noqa: E402
     AWS_LIMITS,
     DEFAULT_AAS_LIMIT,
@@ -703,7 +704,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--only",
-        choices=("cold-start",),
+        choices=("cold-start", "stream"),
         help="measure this part alone and check its bound (writes a file only with --out)",
     )
     parser.add_argument("--seed", type=int, default=7, help="seed for botocore's retry jitter")
@@ -713,6 +714,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.only == "cold-start":
         return only_cold_start(args.out)
+    if args.only == "stream":
+        return only_stream(args.out)
     args.out = args.out or ROOT / "bench" / "results.json"
 
     try:
@@ -771,10 +774,12 @@ def main(argv: list[str] | None = None) -> int:
     empty_rss = {"peak_rss_mb_10k": None, "rss_mb_idle_process": None}
     results.update(run_rss() if measure_memory else empty_rss)
     results.update({} if args.no_cold_start else run_cold_start())
+    results.update(stream_bench.measure())
     results["real_seconds"] = round(time.monotonic() - STARTED, 1)
     found = bounds(
         results, micro=not args.no_micro, rss=measure_memory, cold_start=not args.no_cold_start
     )
+    found += [Bound(f, v, limit, True) for f, v, limit in stream_bench.bounds(results)]
     print_table(results)
     return finish(results, found, args.out)
 
@@ -790,6 +795,20 @@ def only_cold_start(out: Path | None) -> int:
     print(table(["figure", "value"], [[k, _cell(results.get(k))] for k in COLD_START_FIGURES]))
     warm = [Bound(f, v, limit, True) for f, v, limit in coldstart.warm_bounds(results)]
     return finish(results, [cold_start_bound(results, measured=True), *warm], out)
+
+
+def only_stream(out: Path | None) -> int:
+    """``--only stream``: one edited service converged by the edits function, and its bound."""
+    results: dict[str, Any] = {
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "machine": machine(),
+        **stream_bench.measure(),
+    }
+    rows = [[k, _cell(results.get(k))] for k in stream_bench.FIGURES]
+    print(table(["figure", "value"], rows))
+    found = [Bound(f, v, limit, True) for f, v, limit in stream_bench.bounds(results)]
+    return finish(results, found, out)
 
 
 def finish(results: dict[str, Any], found: list[Bound], out: Path | None) -> int:

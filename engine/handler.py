@@ -142,6 +142,15 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
     return result
 
 
+def stream_handler(event: Any, context: Any) -> dict[str, Any]:
+    """The edits function's entry point: the config table's stream records (see
+    ``engine.stream_handler``). It lives here so that the zip, which holds what this module
+    reaches, holds it too."""
+    from engine.stream_handler import handler
+
+    return handler(event, context)
+
+
 def _deadline(context: Any) -> float | None:
     """When the Lambda will be stopped (wall epoch seconds), if the context says."""
     remaining = getattr(context, "get_remaining_time_in_millis", None)

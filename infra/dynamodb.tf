@@ -19,6 +19,12 @@ resource "aws_dynamodb_table" "config" {
     type = "S"
   }
 
+  # Every write as its key only (infra/streams.tf): the edits function reads the document
+  # from the table when it acts, so the newest write wins and no document is copied into the
+  # stream or the function's event.
+  stream_enabled   = var.stream_edits
+  stream_view_type = var.stream_edits ? "KEYS_ONLY" : null
+
   # DynamoDB deletes expired items lazily (days later); the engine ignores them on its own.
   ttl {
     attribute_name = "expires_at"

@@ -110,6 +110,26 @@ locals {
       Resource  = [coalesce(var.external_id_kms_key_arn, "-")]
       Condition = { StringEquals = { "kms:ViaService" = ["ssm.${local.region}.amazonaws.com"] } }
     }
+    # The edits function (infra/streams.tf): its event source mapping reads the config table's
+    # stream with this role, and sends the position of a batch it gave up on to the queue.
+    ReadConfigStream = {
+      Sid      = "ReadConfigStream"
+      Effect   = "Allow"
+      Action   = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"]
+      Resource = [coalesce(aws_dynamodb_table.config.stream_arn, "-")]
+    }
+    EditsFailedQueue = {
+      Sid      = "EditsFailedQueue"
+      Effect   = "Allow"
+      Action   = ["sqs:SendMessage"]
+      Resource = [coalesce(one(aws_sqs_queue.edits_failed[*].arn), "-")]
+    }
+    WriteEditsLogs = {
+      Sid      = "WriteEditsLogs"
+      Effect   = "Allow"
+      Action   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+      Resource = ["${coalesce(one(aws_cloudwatch_log_group.edits[*].arn), "-")}:*"]
+    }
     # A customer managed table key: usable only through DynamoDB, only for these tables' traffic.
     TableKeyThroughDynamoDB = {
       Sid       = "TableKeyThroughDynamoDB"
@@ -126,6 +146,9 @@ locals {
     PublishEvents            = var.event_bus_name != ""
     ExternalIdKeyThroughSsm  = length(local.other_accounts) > 0 && var.external_id_kms_key_arn != null
     TableKeyThroughDynamoDB  = var.table_kms_key_arn != null
+    ReadConfigStream         = var.stream_edits
+    EditsFailedQueue         = var.stream_edits
+    WriteEditsLogs           = var.stream_edits
   }
 
   execution_policy = jsonencode({

@@ -57,3 +57,18 @@ output "notification_topic_arn" {
   description = "SNS topic receiving teiji's events (notify_emails / create_notification_topic); connect AWS Chatbot to it for Slack or Microsoft Teams. Null when there is none."
   value       = one(aws_sns_topic.events[*].arn)
 }
+
+output "edits_function_name" {
+  description = "Function that converges edited documents' services from the config table's stream; null when stream_edits is false."
+  value       = one(aws_lambda_function.edits[*].function_name)
+}
+
+output "config_stream_arn" {
+  description = "DynamoDB stream of the config table (keys only); null when stream_edits is false."
+  value       = var.stream_edits ? aws_dynamodb_table.config.stream_arn : null
+}
+
+output "edits_failed_queue_url" {
+  description = "SQS queue that receives the position of stream batches the edits function gave up on (the next tick converges them anyway); null when stream_edits is false."
+  value       = one(aws_sqs_queue.edits_failed[*].url)
+}

@@ -358,3 +358,11 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+# Edits that take effect in seconds ----------------------------------------------------------------
+
+variable "stream_edits" {
+  description = "Converge a service within seconds of an edit of its documents: a DynamoDB stream on the config table and the edits function behind it (infra/streams.tf). False: edits wait for the next 15-minute tick, as before."
+  type        = bool
+  default     = true
+}

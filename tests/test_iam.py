@@ -36,6 +36,17 @@ TARGET_ACTIONS = frozenset(
     op.iam_action for op in OPERATIONS if op.lambda_ and op.service in TARGET_SERVICES
 )
 KMS_TABLE = frozenset({"kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"})
+# What the edits function's event source mapping calls with the role (infra/streams.tf), not the
+# engine: it reads the config table's stream and sends a batch it gave up on to the queue.
+STREAM_READS = frozenset(
+    {
+        "dynamodb:DescribeStream",
+        "dynamodb:GetRecords",
+        "dynamodb:GetShardIterator",
+        "dynamodb:ListStreams",
+    }
+)
+STREAM_ACTIONS = STREAM_READS | {"sqs:SendMessage"}
 
 # Statements that exist only when a variable is set: key -> (the enabling expression, actions).
 CONDITIONAL = {
@@ -54,6 +65,9 @@ CONDITIONAL = {
     ),
     "TableKeyThroughDynamoDB": ("${var.table_kms_key_arn != null}", KMS_TABLE),
     "PublishEvents": ('${var.event_bus_name != ""}', frozenset({"events:PutEvents"})),
+    "ReadConfigStream": ("${var.stream_edits}", STREAM_READS),
+    "EditsFailedQueue": ("${var.stream_edits}", frozenset({"sqs:SendMessage"})),
+    "WriteEditsLogs": ("${var.stream_edits}", LOGS_ACTIONS),
 }
 
 # Actions that may be granted on "*": the API offers no resource-level permission, or (ListTasks)
@@ -126,7 +140,9 @@ def test_static_actions_are_exactly_the_lambda_operations_and_logs() -> None:
 
 
 def test_all_actions_are_the_catalogue_logs_and_the_keys() -> None:
-    assert actions_of(all_statements()) == LAMBDA_ACTIONS | LOGS_ACTIONS | KMS_TABLE
+    assert (
+        actions_of(all_statements()) == LAMBDA_ACTIONS | LOGS_ACTIONS | KMS_TABLE | STREAM_ACTIONS
+    )
 
 
 def test_every_lambda_operation_is_granted() -> None:
@@ -173,8 +189,9 @@ def test_actions_are_real_api_operations() -> None:
     prefixes = {"elasticloadbalancing": "elbv2"}
     for action in sorted(actions_of(all_statements())):
         prefix, _, name = action.partition(":")
-        model = session.get_service_model(prefixes.get(prefix, prefix))
-        assert name in model.operation_names, f"{action} is not an operation of {prefix}"
+        service = "dynamodbstreams" if action in STREAM_READS else prefixes.get(prefix, prefix)
+        model = session.get_service_model(service)
+        assert name in model.operation_names, f"{action} is not an operation of {service}"
 
 
 # Who may be reached ------------------------------------------------------------------------------

@@ -51,7 +51,7 @@ def deliver(stream: Stream, when: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """What the event source mapping does: the records since the last batch, to the handler."""
     event = stream.batch()
     with freeze_time(when):
-        result = handler(event, Context())
+        result = lambda_handler.stream_handler(event, Context())  # the function's entry point
     json.dumps(result)  # a Lambda result is plain JSON
     return event, result
 
@@ -371,3 +371,20 @@ def test_an_event_that_is_no_batch_is_refused_quietly(
     lines = log_lines(capsys.readouterr().out)
     assert lines[-1]["level"] == "ERROR" and "Records" in lines[-1]["error"]
     assert world.state("c1", "web").desired == 2
+
+
+def test_the_zip_holds_the_edits_function_and_terraform_names_it() -> None:
+    """The zip holds what engine.handler reaches (infra/build_lambda.py); the edits function's
+    handler must be one of those, taking (event, context)."""
+    import inspect
+
+    from tests.test_infra import resource
+    from tests.test_package import build_lambda
+
+    handler_name = resource("aws_lambda_function", "edits")["handler"]
+    module_name, _, function_name = handler_name.rpartition(".")
+    assert module_name == "engine.handler"
+    function = getattr(lambda_handler, function_name)
+    assert len(inspect.signature(function).parameters) == 2
+    reached = build_lambda.import_graph().modules
+    assert {"engine.stream_handler", "engine.edits"} <= set(reached)

@@ -28,3 +28,12 @@ mock_resource "aws_sns_topic" {
 mock_resource "aws_cloudwatch_event_rule" {
   defaults = { arn = "arn:aws:events:ap-northeast-1:111111111111:rule/teiji-notify" }
 }
+mock_resource "aws_sqs_queue" {
+  defaults = {
+    arn = "arn:aws:sqs:ap-northeast-1:111111111111:teiji-edits-failed"
+    url = "https://sqs.ap-northeast-1.amazonaws.com/111111111111/teiji-edits-failed"
+  }
+}
+mock_resource "aws_dynamodb_table" {
+  defaults = { stream_arn = "arn:aws:dynamodb:ap-northeast-1:111111111111:table/teiji-config/stream/2026-12-02T00:00:00.000" }
+}
