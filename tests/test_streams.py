@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -388,3 +390,135 @@ def test_the_zip_holds_the_edits_function_and_terraform_names_it() -> None:
     assert len(inspect.signature(function).parameters) == 2
     reached = build_lambda.import_graph().modules
     assert {"engine.stream_handler", "engine.edits"} <= set(reached)
+
+
+# The filter on the event source mapping -----------------------------------------------------
+# infra/streams.tf's two patterns, either matching (infra/tests/streams.tftest.hcl asserts the
+# module renders exactly these).
+KINDS = ["schedule", "calendar", "override"]
+FILTERS = [
+    {
+        "dynamodb": {"Keys": {"pk": {"S": KINDS}}},
+        "userIdentity": {"principalId": [{"exists": False}]},
+    },
+    {
+        "dynamodb": {"Keys": {"pk": {"S": KINDS}}},
+        "userIdentity": {"principalId": [{"anything-but": ["dynamodb.amazonaws.com"]}]},
+    },
+]
+_ABSENT = object()
+
+
+def matches(pattern: dict[str, Any], event: Any) -> bool:
+    """EventBridge pattern matching, the part the filters use: every field of the pattern must
+    match; a list matches when one of its values equals the field, or an ``exists`` /
+    ``anything-but`` rule holds (an absent field matches only ``exists: false``)."""
+    for name, rule in pattern.items():
+        value = event.get(name, _ABSENT) if isinstance(event, dict) else _ABSENT
+        if isinstance(rule, dict):
+            if not matches(rule, value if isinstance(value, dict) else {}):
+                return False
+            continue
+        if not any(_one(option, value) for option in rule):
+            return False
+    return True
+
+
+def _one(option: Any, value: Any) -> bool:
+    if isinstance(option, dict) and "exists" in option:
+        return (value is not _ABSENT) is option["exists"]
+    if isinstance(option, dict) and "anything-but" in option:
+        return value is not _ABSENT and value not in option["anything-but"]
+    return value is not _ABSENT and value == option
+
+
+def test_the_filter_passes_peoples_edits_and_drops_ttl_and_other_items(
+    world: World, stream: Stream
+) -> None:
+    put_raw(world, {"pk": "schedule", "sk": "c1/web", "mode": "always_off"})
+    world.put({"kind": "calendar", "name": "company", "dates": ["2026-12-29"]})
+    world.put(
+        {
+            "kind": "override",
+            "service": "c1/web",
+            "id": "late",
+            "state": "running",
+            "until": "2026-12-03T02:00:00+09:00",
+            "reason": "release night",
+            "created_by": "hanako",
+        }
+    )
+    world.dynamodb.delete_item(
+        TableName=world.settings.config_table,
+        Key={"pk": {"S": "override"}, "sk": {"S": "c1/web#late"}},
+    )
+    put_raw(world, {"pk": "note", "sk": "readme", "text": "not a document"})
+    records = stream.batch()["Records"]
+    passed = [r for r in records if any(matches(f, r) for f in FILTERS)]
+    assert [r["dynamodb"]["Keys"]["pk"]["S"] for r in passed] == [
+        "schedule",
+        "calendar",
+        "override",
+        "override",
+    ]
+    ttl = {
+        **records[3],
+        "userIdentity": {"type": "Service", "principalId": "dynamodb.amazonaws.com"},
+    }
+    person = {**records[3], "userIdentity": {"type": "IAMUser", "principalId": "AIDAEXAMPLE"}}
+    assert not any(matches(f, ttl) for f in FILTERS)
+    assert any(matches(f, person) for f in FILTERS)  # a delete that names its person
+    tftest = (Path(__file__).parent.parent / "infra" / "tests" / "streams.tftest.hcl").read_text()
+    for pattern in FILTERS:
+        rendered = json.dumps(pattern, separators=(",", ":"))
+        assert rendered.replace('"', '\\"') in tftest
+
+
+# More from the world's side -------------------------------------------------------------------
+def test_a_schedule_deleted_and_written_again_in_one_batch_converges_to_the_new_one(
+    world: World, stream: Stream
+) -> None:
+    world.dynamodb.delete_item(
+        TableName=world.settings.config_table,
+        Key={"pk": {"S": "schedule"}, "sk": {"S": "c1/web"}},
+    )
+    put_raw(world, {"pk": "schedule", "sk": "c1/web", "mode": "always_off"})
+    event, result = deliver(stream, DAY)
+    assert [r["eventName"] for r in event["Records"]] == ["REMOVE", "INSERT"]
+    assert result == {"batchItemFailures": []}
+    assert world.state("c1", "web").desired == 0
+
+
+def test_a_lease_held_on_another_shard_does_not_hold_up_an_edit(
+    world: World, stream: Stream
+) -> None:
+    from engine.lease import shard_of
+
+    two = replace(world.settings, shards=2)
+    other = 1 - shard_of("c1/web", 2)
+    with freeze_time(DAY):
+        assert world.hold_lease("lambda:scheduled-tick/1234abcd", (other, 2))
+        put_raw(world, {"pk": "schedule", "sk": "c1/web", "mode": "always_off"})
+        clock = FakeClock(1_000_000_000.0)
+        outcome = apply_batch(
+            world.clients(),
+            two,
+            read_batch(stream.batch()),
+            at=at("2026-12-02T12:00:00+09:00"),
+            wall=clock.time,
+            sleep=clock.sleep,
+        )
+    assert outcome.response() == {"batchItemFailures": []}
+    assert clock.slept == 0
+    assert world.state("c1", "web").desired == 0
+
+
+def test_a_dry_run_deployment_changes_nothing_and_retries_nothing(
+    world: World, stream: Stream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TEIJI_DRY_RUN", "true")
+    put_raw(world, {"pk": "schedule", "sk": "c1/web", "mode": "always_off"})
+    _, result = deliver(stream, DAY)
+    assert result == {"batchItemFailures": []}
+    assert world.state("c1", "web").desired == 2
+    assert world.lease_slots() == {}
