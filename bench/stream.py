@@ -7,8 +7,9 @@ always_on again, so that every round changes the service: a stop or a restore); 
 read from the stream with GetRecords and handed to ``engine.stream_handler.handler`` in the
 Lambda's event shape, and the handler's wall-clock seconds are measured less the time moto
 spent answering its requests in-process (the handler's own time), with its CPU seconds (moto's
-included) beside them. The first round includes the imports a new container pays; the others
-are a warm container's.
+included) beside them. The first round runs with empty caches (the bench's own set-up has
+imported most of the engine already; bench/coldstart.py measures a real cold start); the
+others are a warm container's.
 
 The seconds are real seconds on this machine, without network latency: in AWS each request
 adds its round trip (a few milliseconds in a region), and DynamoDB Streams' own delay and

@@ -1,7 +1,7 @@
 """Which services a batch of config-table edits touches, and what to tell the stream (pure).
 
 The config table's DynamoDB stream (view type ``KEYS_ONLY``) hands the edits function
-``engine.stream_handler`` batches of records, one per write: ``eventName`` (INSERT, MODIFY,
+(``engine.stream_handler``) batches of records, one per write: ``eventName`` (INSERT, MODIFY,
 REMOVE) and the item's ``Keys``. Only the key is read here; what the document says now is read
 from the table when it is acted on, so the newest write wins whatever the stream carried.
 

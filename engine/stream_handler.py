@@ -1,7 +1,8 @@
 """The edits function: DynamoDB Streams records of the config table, converged in seconds.
 
-The same zip as the tick, its own function (``engine.stream_handler.handler``) behind an event
-source mapping on the config table's stream (``infra/streams.tf``). For each batch:
+The same zip as the tick, its own function behind an event source mapping on the config
+table's stream (``infra/streams.tf``; entry point ``engine.handler.stream_handler``, which calls
+``handler`` here). For each batch:
 
 1. ``engine.edits`` reads the records: the edits of documents, and the records skipped (cut,
    forged, of another kind, TTL deletions), each logged with its reason and never retried.
