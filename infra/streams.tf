@@ -68,6 +68,8 @@ resource "aws_lambda_event_source_mapping" "edits" {
   event_source_arn  = aws_dynamodb_table.config.stream_arn
   function_name     = aws_lambda_function.edits[0].arn
   starting_position = "TRIM_HORIZON" # the stream is created with the mapping: miss nothing
+  # schedule_enabled = false pauses the edits too (the first step of a rollback).
+  enabled = var.schedule_enabled
 
   # A burst of edits (a `teiji put` of many documents) converges in one run; no batching window,
   # so a single edit is sent on at once.

@@ -126,6 +126,19 @@ run "the_role_reads_that_stream_and_sends_to_that_queue_only" {
   }
 }
 
+run "paused_with_the_ticks" {
+  command = apply
+
+  variables {
+    schedule_enabled = false
+  }
+
+  assert {
+    condition     = !aws_lambda_event_source_mapping.edits[0].enabled
+    error_message = "schedule_enabled = false pauses the edits function too."
+  }
+}
+
 run "turned_off_nothing_of_it_exists" {
   command = apply
 
