@@ -21,6 +21,10 @@ the event source mapping delivers them again (up to its maximum retry attempts, 
 on-failure queue gets the batch's position). Nothing is lost either way: the tick that held the
 lease read the documents after taking it, and the next scheduled tick reads them all.
 
+The function holds the lease as ``edits:<request>``: a scheduled tick that finds that holder
+waits for it (``engine.handler.EDITS_LEASE_WAIT_S``) instead of leaving its shard to the next
+quarter hour.
+
 A service that fails to converge fails no record: ``Service Failed`` says so, and the
 scheduled tick tries again within 15 minutes; retrying the record would hold back every later
 edit of the stream shard for the same failure.
@@ -80,7 +84,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     """The Lambda entry point of the event source mapping (``ReportBatchItemFailures``)."""
     from engine.config import Settings
     from engine.documents import warm_reuse
-    from engine.handler import _get_clients  # one cache of clients per container, both functions
+    from engine.handler import EDITS_HOLDER, _get_clients  # one cache of clients per container
     from engine.lease import holder_id
     from engine.logs import log_event, setup_logging
 
@@ -102,7 +106,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
             settings,
             batch,
             at=datetime.now(UTC),
-            holder=holder_id(request_id if isinstance(request_id, str) else None),
+            holder=EDITS_HOLDER + holder_id(request_id if isinstance(request_id, str) else None),
             deadline=_deadline(context),
         )
     return outcome.response()

@@ -522,3 +522,54 @@ def test_a_dry_run_deployment_changes_nothing_and_retries_nothing(
     assert result == {"batchItemFailures": []}
     assert world.state("c1", "web").desired == 2
     assert world.lease_slots() == {}
+
+
+# The other way round: a scheduled tick meets the edits function's lease ------------------------
+def test_a_scheduled_tick_waits_for_the_edits_functions_lease_then_ticks(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pauses: list[float] = []
+
+    def edits_done(seconds: float) -> None:
+        pauses.append(seconds)
+        if len(pauses) == 2:  # the edits function releases its slot
+            break_holder(world.leases(), "edits:lambda:req-e/0000abcd")
+
+    monkeypatch.setattr(lambda_handler, "_pause", edits_done)
+    with freeze_time(NIGHT):
+        assert world.hold_lease("edits:lambda:req-e/0000abcd", ttl=120)
+        result = lambda_handler.lambda_handler({"shard": 0, "shards": 1}, Context())
+    assert result["lease"] == "acquired"
+    assert pauses == [1.0, 1.0]
+    assert world.state("c1", "web").desired == 0 and world.state("c1", "api").desired == 0
+
+
+def test_a_scheduled_tick_leaves_another_ticks_lease_at_once(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pauses: list[float] = []
+    monkeypatch.setattr(lambda_handler, "_pause", pauses.append)
+    with freeze_time(NIGHT):
+        assert world.hold_lease("lambda:older-tick/1234abcd", ttl=120)
+        result = lambda_handler.lambda_handler({"shard": 0, "shards": 1}, Context())
+    assert result["lease"] == "held" and pauses == []
+    assert world.state("c1", "web").desired == 2
+
+
+def test_the_edits_function_names_itself_in_the_lease(world: World, stream: Stream) -> None:
+    seen: list[str] = []
+    original = lambda_handler.EDITS_HOLDER
+
+    import engine.tick
+
+    real = engine.tick.run_tick
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.append(kwargs["holder"])
+        return real(*args, **kwargs)
+
+    put_raw(world, {"pk": "schedule", "sk": "c1/web", "mode": "always_off"})
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(engine.tick, "run_tick", spy)
+        deliver(stream, DAY)
+    assert seen and all(h.startswith(original + "lambda:req-edits/") for h in seen)
