@@ -36,7 +36,7 @@ import logging
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from engine.edits import (
@@ -233,7 +233,8 @@ def _converge(
     from engine.tick import TickError, run_tick
 
     keys = sorted(touch.managed)
-    until = wall() + lease_wait_s
+    started = wall()
+    until = started + lease_wait_s
     if deadline is not None:
         until = min(until, deadline - DEADLINE_MARGIN_S)
     # Events are sent below, for the edited documents only (a tick would send every problem).
@@ -245,7 +246,7 @@ def _converge(
             report = run_tick(
                 clients,
                 quiet,
-                at=at,
+                at=at + timedelta(seconds=wall() - started),  # decided when it acts
                 dry_run=settings.dry_run,
                 services=keys,
                 holder=holder,
@@ -264,6 +265,7 @@ def _converge(
                 lease=report.lease_name,
             )
             return report, set(keys)
+        sleep(LEASE_POLL_S)  # taken between the look and the try: look again in a while
     if report.lease == "not taken":
         return report, set(keys)
     not_done = {s.key for s in report.services if s.outcome == "skipped" and s.error is not None}
