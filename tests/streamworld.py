@@ -14,11 +14,17 @@ the events teiji published, through a rule on the bus and an SQS queue.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+import pytest
 from botocore.config import Config
+from freezegun import freeze_time
 
-from tests.world import World
+import engine.handler as lambda_handler
+from engine.config import Settings
+from tests.world import World, moto_tables, schedule
 
 
 class Context:
@@ -99,3 +105,40 @@ class Subscriber:
         for event in self.received():
             found.setdefault(event["detail-type"], []).append(event["detail"])
         return found
+
+
+DAY = "2026-12-02T03:00:00Z"  # Wednesday 12:00 in Tokyo, inside Mon-Fri 05:00-22:00
+NIGHT = "2026-12-02T14:00:00Z"  # the same day, 23:00 in Tokyo
+BUS = "default"
+
+
+@contextmanager
+def edits_world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    """In-process moto: c1/web (2 tasks, target 1..4) and c1/api (3) on Mon-Fri 05:00-22:00
+    schedules, events to the default bus, the handlers' client cache empty."""
+    monkeypatch.setattr(lambda_handler, "_clients", {})
+    monkeypatch.setenv("TEIJI_EVENT_BUS", BUS)
+    with moto_tables(Settings(event_bus=BUS)) as w:
+        w.create_service("c1", "web", desired=2, target=(1, 4))
+        w.create_service("c1", "api", desired=3)
+        w.put(schedule("c1/web"), schedule("c1/api"))
+        yield w
+
+
+def deliver(stream: Stream, when: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What the event source mapping does: the records since the last batch, to the function's
+    entry point, at ``when``."""
+    event = stream.batch()
+    with freeze_time(when):
+        result = lambda_handler.stream_handler(event, Context())
+    json.dumps(result)  # a Lambda result is plain JSON
+    return event, result
+
+
+def put_raw(world: World, item: dict[str, Any]) -> None:
+    """A person writing an item in the console (plain values, no teiji stamp)."""
+    world.put_item(item)
+
+
+def log_lines(text: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
