@@ -54,6 +54,8 @@ ENV_VARS = (
     "TEIJI_DEFAULT_TIMEZONE",
     "TEIJI_TARGET_CHECK_INTERVAL",
     "TEIJI_EVENT_BUS",
+    "TEIJI_TICK_INTERVAL",
+    "TEIJI_METRICS_PER_SERVICE",
     *ACCESS_ENV_VARS,
 )
 
@@ -131,6 +133,22 @@ def parse_target_check_interval(text: str) -> int:
         raise ValueError(f"{text!r} is not a whole number of seconds; {allowed}") from None
     if not MIN_TARGET_CHECK_INTERVAL <= value <= MAX_TARGET_CHECK_INTERVAL:
         raise ValueError(f"{value} is out of range; {allowed}")
+    return value
+
+
+# How often the tick runs: the Terraform module's schedule is cron(0/15 * * * ? *).
+DEFAULT_TICK_INTERVAL = timedelta(minutes=15)
+
+
+def parse_tick_interval(text: str) -> timedelta:
+    """``TEIJI_TICK_INTERVAL``: how often the tick runs, 1m to 1h (what each tick counts as
+    saved for the services it keeps stopped)."""
+    value = parse_duration(text)
+    if not timedelta(minutes=1) <= value <= timedelta(hours=1):
+        raise ValueError(
+            f"{text.strip()!r} is out of range; write 1m to 1h, the schedule's interval "
+            "(15m for the Terraform module's)"
+        )
     return value
 
 
@@ -388,6 +406,10 @@ class Settings:
     target_check_interval: int = DEFAULT_TARGET_CHECK_INTERVAL
     # Where the tick's events go (None: no events).
     event_bus: str | None = None
+    # How often the tick runs: each tick counts this long as saved for what it keeps stopped.
+    tick_interval: timedelta = DEFAULT_TICK_INTERVAL
+    # The savings metrics per service too (a Service dimension), not only per deployment.
+    metrics_per_service: bool = False
     # The allow-list, the growth cap and where the ExternalIds are kept.
     access: Access = field(default_factory=Access)
     extra: dict[str, str] = field(default_factory=dict)
@@ -427,5 +449,9 @@ class Settings:
                 DEFAULT_TARGET_CHECK_INTERVAL,
             ),
             event_bus=_setting(env, "TEIJI_EVENT_BUS", parse_event_bus, None),
+            tick_interval=_setting(
+                env, "TEIJI_TICK_INTERVAL", parse_tick_interval, DEFAULT_TICK_INTERVAL
+            ),
+            metrics_per_service=_setting(env, "TEIJI_METRICS_PER_SERVICE", parse_bool, False),
             access=Access.from_env(env),
         )

@@ -23,8 +23,16 @@ from engine.apply import PreSaved, apply_plan
 from engine.aws.errors import error_text
 from engine.config import Settings
 from engine.model import Decision, Observation
-from engine.plan import Action, ServicePlan, plan_service, who_decided
+from engine.plan import Action, ServicePlan, baseline_matches, plan_service, who_decided
 from engine.report import ServiceReport
+from engine.savings import (
+    Saving,
+    baseline_after,
+    desired_after,
+    launch_of,
+    saving_of,
+    spec_for,
+)
 from engine.store import TRANSACT_LIMIT, StateStore
 from engine.targets import Target, check_targets, remembered_targets_healthy
 from schemas.documents import Schedule
@@ -137,10 +145,29 @@ def converge_service(
         deferred = result.deferred
     if wants_target_check(service, plan):
         _target_check(acting, service, report)
+    if not report.failed:
+        report.saving = _saving(service, report, acting.clients.region)
     if deferred is not None and acting.deletes is not None:
         # Last: the batch that makes the delete may complete this report at once.
         acting.deletes.add(deferred, report)
     return report
+
+
+def _saving(service: Service, report: ServiceReport, own_region: str) -> Saving | None:
+    """What keeping the service as the tick leaves it saves until the next tick."""
+    observation, baseline = service.observation, service.baseline
+    if baseline is not None and not baseline_matches(baseline, observation):
+        baseline = None  # an earlier service's: not what people set on this one
+    done = report.actions
+    after = baseline_after(done, baseline)
+    return saving_of(
+        state=service.decision.state,
+        baseline=after,
+        desired_after=desired_after(done, observation.desired_count),
+        spec=spec_for(after, observation.raw, observation.task),
+        launch=launch_of(observation.raw),
+        region=observation.region or own_region,
+    )
 
 
 def plan_of(service: Service, settings: Settings) -> ServicePlan:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from schemas.records import SuspendedState
+from schemas.records import SuspendedState, TaskSpec
 
 DecisionState = Literal["running", "stopped", "unmanaged"]
 DecisionSource = Literal["window", "cron", "holiday", "override", "mode", "default"]
@@ -132,6 +132,9 @@ class Observation:
     created_at: datetime | None
     target: ScalableTarget | None
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    # The task size read for the savings figures this tick (engine.sizing); a baseline saved
+    # now records it. None: not read (not needed, or it could not be).
+    task: TaskSpec | None = field(default=None, repr=False, compare=False)
 
     @property
     def resource_id(self) -> str:

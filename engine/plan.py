@@ -298,6 +298,7 @@ def new_baseline(decision: Decision, observation: Observation) -> Baseline:
         service_created_at=observation.created_at,
         decided_by=who_decided(decision),
         version=version[:16],
+        task=observation.task,
     )
 
 

@@ -11,6 +11,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from engine.model import Decision
 from engine.plan import Action
+from engine.savings import Saving
 
 Outcome = Literal["converged", "changed", "planned", "unmanaged", "skipped", "failed"]
 OUTCOMES: tuple[Outcome, ...] = (
@@ -69,6 +70,8 @@ class ServiceReport:
     error: str | None = None
     decided_by: str | None = None
     arn: str | None = None  # the service's ARN, when it was observed
+    # What keeping it stopped saves until the next tick (engine.savings); None: nothing.
+    saving: Saving | None = None
 
     @property
     def failed(self) -> bool:

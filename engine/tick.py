@@ -55,6 +55,7 @@ from engine.phases import (
     select,
 )
 from engine.report import Phase, TickReport
+from engine.sizing import with_task_sizes
 from engine.store import ConfigStore, LoadedConfig, StateStore
 from schemas.keys import keys_wanted
 from schemas.validation import growth_cap
@@ -152,7 +153,11 @@ def run_tick(
     report.duration_s = pace.monotonic() - started
     for service in report.services:
         log_service(service, dry_run=dry_run)
-    log_metrics(report)
+    log_metrics(
+        report,
+        interval_h=settings.tick_interval.total_seconds() / 3600,
+        per_service=settings.metrics_per_service,
+    )
     log_tick(report)  # the last word of the tick
     return report
 
@@ -365,6 +370,10 @@ class _Tick:
         )
         if observed is None:
             return
+        if not self.dry_run:  # the task sizes for the savings figures (engine.sizing)
+            observed = with_task_sizes(
+                self.clients, self.pace, observed, decisions, workers=settings.concurrency
+            )
         acting = Acting(
             self.clients,
             settings,

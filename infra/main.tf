@@ -41,6 +41,8 @@ locals {
     TEIJI_DEFAULT_TIMEZONE      = var.default_timezone
     TEIJI_TARGET_CHECK_INTERVAL = tostring(var.target_check_interval)
     TEIJI_EVENT_BUS             = var.event_bus_name
+    TEIJI_TICK_INTERVAL         = "15m" # the schedules' cron(0/15 ...) step (scheduler.tf)
+    TEIJI_METRICS_PER_SERVICE   = var.metrics_per_service ? "true" : "false"
     # The allow-list and the growth cap, read fail-closed by engine.config.Access.
     TEIJI_ALLOWED_ACCOUNTS = join(",", local.allowed_accounts)
     TEIJI_ALLOWED_REGIONS  = join(",", local.allowed_regions)

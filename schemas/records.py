@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -67,6 +67,19 @@ class SuspendedState(_Record):
         return not (self.dynamic_in or self.dynamic_out or self.scheduled)
 
 
+class TaskSpec(_Record):
+    """What one task of the service reserves, read from its task definition when teiji saved
+    the baseline: CPU units (1024 = 1 vCPU), memory in MiB and the CPU architecture. Fargate
+    bills these, which is what the savings figures price. ``task_definition`` is the revision
+    it was read from (an ARN with a revision never changes): when the service runs another
+    revision, the tick reads that one instead."""
+
+    task_definition: str = Field(min_length=1)
+    cpu: int = Field(gt=0)
+    memory: int = Field(gt=0)
+    architecture: Literal["x86_64", "arm64"] = "x86_64"
+
+
 # The state table's partition of archived baselines (the baselines themselves are "baseline").
 BASELINE_ARCHIVE_PK = "baseline-archive"
 
@@ -97,6 +110,9 @@ class Baseline(_Record):
     version: str
     # When what people set while the service was stopped was folded in (None: never).
     amended_at: datetime | None = None
+    # The task's size for the savings figures (None: saved before teiji recorded it, or the
+    # task definition gives no task-level size).
+    task: TaskSpec | None = None
 
     @field_validator("saved_at", "service_created_at", "amended_at")
     @classmethod

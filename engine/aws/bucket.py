@@ -173,8 +173,8 @@ DEFAULT_RATES: dict[Category, Rate] = {
     "ecs_service_modify": Rate(5, 50),
     "ecs_service_read": Rate(20, 100),
     "ecs_cluster_read": Rate(20, 100),
-    # DescribeTaskDefinition (the CLI only): the same page lists the other read actions at the
-    # read categories' 20/s, burst 100.
+    # DescribeTaskDefinition (teiji simulate; the tick once per revision of a service it stops):
+    # the same page lists the other read actions at the read categories' 20/s, burst 100.
     "ecs_other": Rate(20, 100),
     # Application Auto Scaling publishes no request rates (there is no throttling page and no
     # Service Quotas entry for its API). Assume the order of ELB's documented non-mutating
@@ -203,6 +203,9 @@ DEFAULT_RATES: dict[Category, Rate] = {
     # most Regions (Service Quotas, "PutEvents throttle limit in transactions per second"); a
     # tick sends one call per 10 events, so this bucket only stops a runaway loop.
     "events": Rate(50, 100),
+    # CloudWatch GetMetricData (teiji savings only): Service Quotas lists 50 transactions a
+    # second per account and Region by default; a savings report makes a handful of calls.
+    "cloudwatch": Rate(10, 20),
 }
 
 ENV_PREFIX = "TEIJI_RATE_"

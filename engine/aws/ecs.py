@@ -2,7 +2,9 @@
 
 - DescribeServices (10 services per call) and UpdateService (desiredCount only) for the tick;
 - ListTasks (every page), DescribeTasks and DescribeContainerInstances (100 per call) for the
-  load balancer target check (``engine.targets``).
+  load balancer target check (``engine.targets``);
+- DescribeTaskDefinition (one revision per call) for the task sizes the savings figures price
+  (``engine.sizing``).
 
 Real ECS accepts at most 10 services per DescribeServices call (moto accepts more); we always
 send chunks of 10 so the call count is the same in tests and in production. No task is
@@ -148,3 +150,12 @@ def container_instance_ids(client: ECSClient, cluster: str, arns: Sequence[str])
             if arn and ec2_id:
                 found[arn] = ec2_id
     return found
+
+
+def describe_task_definition(client: ECSClient, arn: str) -> Mapping[str, Any]:
+    """The task definition ``arn`` (a revision), checked for the one map teiji reads."""
+    answer: Mapping[str, Any] = client.describe_task_definition(taskDefinition=arn)
+    definition: Mapping[str, Any] = require(
+        answer, "DescribeTaskDefinition", "taskDefinition", dict
+    )
+    return definition

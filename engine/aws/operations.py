@@ -21,6 +21,7 @@ Category = Literal[
     "dynamodb",
     "sts",
     "events",
+    "cloudwatch",
 ]
 
 
@@ -54,7 +55,8 @@ OPERATIONS: tuple[Operation, ...] = (
     _op("ecs", "ListTasks", "ecs_cluster_read"),
     _op("ecs", "DescribeTasks", "ecs_cluster_read"),
     _op("ecs", "DescribeContainerInstances", "ecs_cluster_read"),
-    _op("ecs", "DescribeTaskDefinition", "ecs_other", lambda_=False),
+    # The tick: the task size of a service it stops, once per revision (engine.sizing).
+    _op("ecs", "DescribeTaskDefinition", "ecs_other"),
     # Application Auto Scaling
     _op("application-autoscaling", "DescribeScalableTargets", "autoscaling"),
     _op("application-autoscaling", "RegisterScalableTarget", "autoscaling", write=True),
@@ -83,6 +85,8 @@ OPERATIONS: tuple[Operation, ...] = (
     # STS
     _op("sts", "AssumeRole", "sts"),
     _op("sts", "GetCallerIdentity", "sts", lambda_=False),
+    # CloudWatch: teiji savings reads the tick's metrics (the tick writes them to its log).
+    _op("cloudwatch", "GetMetricData", "cloudwatch", lambda_=False),
     # SSM Parameter Store: each other account's ExternalId (a SecureString), read once per
     # account and container right before its AssumeRole, so it shares that small bucket.
     _op("ssm", "GetParameter", "sts"),

@@ -95,6 +95,16 @@ locals {
         }
       }
     },
+    # The task size of a service the tick stops, for the savings figures: task definitions
+    # support no resource-level permission for this read (aws/containers-roadmap#929), so "*",
+    # in the regions. Read-only; a task definition holds no secret values (secrets are ARNs).
+    {
+      Sid       = "DescribeTaskDefinitions"
+      Effect    = "Allow"
+      Action    = ["ecs:DescribeTaskDefinition"]
+      Resource  = ["*"]
+      Condition = { StringEquals = { "aws:RequestedRegion" = var.regions } }
+    },
     # Elastic Load Balancing's Describe* actions support no resource-level permission.
     {
       Sid       = "DescribeTargetHealth"
