@@ -109,9 +109,10 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
     from engine.config import Settings
     from engine.documents import warm_reuse
     from engine.lease import holder_id
-    from engine.logs import log_event, setup_logging
+    from engine.logs import bind_request_id, log_event, setup_logging
     from engine.tick import run_tick
 
+    bind_request_id(getattr(context, "aws_request_id", None))  # on every line of this tick
     settings = Settings.from_env()
     setup_logging(settings.log_level)
     try:
@@ -127,7 +128,6 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
         dry_run=dry_run,
         services=len(services) if services is not None else None,
         shard=list(shard) if shard else None,
-        request_id=getattr(context, "aws_request_id", None),
     )
     clients = _get_clients(settings.role_name, settings.access.external_id_parameter)
     request_id = getattr(context, "aws_request_id", None)

@@ -1,5 +1,10 @@
 """JSON-lines logging: one line per service and one summary line per tick.
 
+In the Lambda every line carries ``request_id``, the invocation's (``bind_request_id``, called
+by the handler): a context variable for the invocation's own thread, and for the tick's worker
+threads (which start with an empty context) the process's current invocation, since a Lambda
+process serves one invocation at a time.
+
 Every change is logged with its before/after values and who decided it (the schedule's window
 or cron pair, an override's id and author, a holiday). Event payloads and credentials are never
 logged: only the fields named here.
@@ -10,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -36,6 +42,22 @@ def capped(value: Any, limit: int = MAX_LOGGED_CHARS) -> Any:
     return value
 
 
+_REQUEST_ID: ContextVar[str | None] = ContextVar("teiji_request_id", default=None)
+_invocation: list[str | None] = [None]  # the process's current invocation, for other threads
+
+
+def bind_request_id(request_id: object) -> None:
+    """Every line logged from now on carries ``request_id`` (None or a non-string: none),
+    until the next invocation binds its own."""
+    value = request_id if isinstance(request_id, str) and request_id else None
+    _REQUEST_ID.set(value)
+    _invocation[0] = value
+
+
+def current_request_id() -> str | None:
+    return _REQUEST_ID.get() or _invocation[0]
+
+
 class JsonLinesFormatter(logging.Formatter):
     """``{"time", "level", "event", ...fields}`` on one line."""
 
@@ -45,6 +67,9 @@ class JsonLinesFormatter(logging.Formatter):
             "level": record.levelname,
             "event": capped(record.getMessage()),
         }
+        request_id = current_request_id()
+        if request_id is not None:
+            line["request_id"] = capped(request_id, 128)
         line.update(capped(dict(getattr(record, _FIELDS, {}) or {})))
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)

@@ -33,6 +33,18 @@ resource "aws_lambda_function" "tick" {
     variables = { for name, value in local.lambda_environment : name => value if value != null && value != "" }
   }
 
+  # JSON: the runtime's own lines (START, END, REPORT; the root logger) are JSON objects too,
+  # with the request id. teiji writes its JSON lines to stdout itself (one object a line, its
+  # request_id included), which Lambda passes on as they are, not encoded twice, so CloudWatch
+  # Logs still extracts the metrics of the tick's embedded-metric-format line. The levels
+  # filter only the runtime's lines; teiji's own follow TEIJI_LOG_LEVEL.
+  logging_config {
+    log_format            = "JSON"
+    log_group             = aws_cloudwatch_log_group.tick.name
+    application_log_level = var.log_level == "WARNING" ? "WARN" : var.log_level
+    system_log_level      = "INFO"
+  }
+
   tags = local.tags
 
   depends_on = [
