@@ -72,3 +72,13 @@ output "edits_failed_queue_url" {
   description = "SQS queue that receives the position of stream batches the edits function gave up on (the next tick converges them anyway); null when stream_edits is false."
   value       = one(aws_sqs_queue.edits_failed[*].url)
 }
+
+output "dashboard_name" {
+  description = "Name of the CloudWatch dashboard of the tick's metrics (null without create_dashboard)."
+  value       = var.create_dashboard ? aws_cloudwatch_dashboard.tick[0].dashboard_name : null
+}
+
+output "dashboard_url" {
+  description = "Console address of the dashboard (null without create_dashboard)."
+  value       = var.create_dashboard ? "https://${local.region}.console.aws.amazon.com/cloudwatch/home?region=${local.region}#dashboards/dashboard/${aws_cloudwatch_dashboard.tick[0].dashboard_name}" : null
+}

@@ -366,3 +366,17 @@ variable "stream_edits" {
   type        = bool
   default     = true
 }
+
+# Metrics and the dashboard -------------------------------------------------------------------------
+
+variable "metrics_per_service" {
+  description = "Also write the savings metrics (StoppedTaskHours, EstimatedSavingsUSD) per service, with a Service dimension: one custom metric series per service and metric, each billed by CloudWatch. Off: one series per deployment."
+  type        = bool
+  default     = false
+}
+
+variable "create_dashboard" {
+  description = "Create a CloudWatch dashboard of the tick's metrics: services by state, changes, failures, throttles and the savings this month."
+  type        = bool
+  default     = true
+}
