@@ -48,7 +48,7 @@ def complete(source: str, line: str) -> list[str]:
 def test_bash_completes_commands_options_and_choices(capsys: pytest.CaptureFixture[str]) -> None:
     bash = script(capsys, "bash")
     assert complete(bash, "teiji ov") == ["override"]
-    assert complete(bash, "teiji s") == ["schema", "simulate", "start", "stop"]
+    assert complete(bash, "teiji s") == ["savings", "schema", "simulate", "start", "stop"]
     assert complete(bash, "teiji override ") == ["cancel", "extend", "list"]
     assert complete(bash, "teiji override list --a") == ["--all"]
     assert complete(bash, "teiji completion ") == ["bash", "fish", "zsh"]

@@ -32,6 +32,7 @@ from engine.aws.operations import Operation, lookup
 
 if TYPE_CHECKING:
     from mypy_boto3_application_autoscaling import ApplicationAutoScalingClient
+    from mypy_boto3_cloudwatch import CloudWatchClient
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_ecs import ECSClient
     from mypy_boto3_elbv2 import ElasticLoadBalancingv2Client
@@ -150,6 +151,10 @@ class Clients:
 
     def ssm(self) -> SSMClient:
         client: SSMClient = self._client("ssm", None, None)
+        return client
+
+    def cloudwatch(self) -> CloudWatchClient:
+        client: CloudWatchClient = self._client("cloudwatch", None, None)
         return client
 
     def ecs(self, account: str | None = None, region: str | None = None) -> ECSClient:

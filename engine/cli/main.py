@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "engine.cli.listing",  # list
     "engine.cli.overrides",  # start, stop, override
     "engine.cli.simulate",  # simulate
+    "engine.cli.savings",  # savings
     "engine.cli.demo",  # demo
     "engine.cli.completion",  # completion
 )

@@ -1,0 +1,398 @@
+"""``teiji savings``: what the ticks saved over a date range, next to what ``simulate`` predicts.
+
+The realised figures are the tick's own metrics (StoppedTaskHours and EstimatedSavingsUSD in
+namespace ``teiji``, dimension Deployment = the function's name; ``engine.metrics``), read
+hour by hour with GetMetricData, so an hour without any (the function did not run, or its
+metrics did not arrive) shows as a gap instead of a zero. The prediction is ``engine.simulate``
+over the same local dates, with each service's tasks from its baseline (a stopped service) or
+ECS, and its size from its task definition, as ``teiji simulate`` reads them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from engine.aws.cloudwatch import MetricQuery, metric_data
+from engine.aws.errors import AWS_ERRORS, error_code, error_text
+from engine.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    CliError,
+    add_aws_options,
+    make_clients,
+    parse_date,
+    plural,
+    print_json,
+    table,
+)
+from engine.config import Settings
+from engine.files import UnreadableFileError, load_and_validate
+from engine.localtime import to_local
+from engine.localtime import zone as tz
+from engine.metrics import DIMENSION, NAMESPACE
+from engine.pricing import DEFAULT_REGION, Prices, PricingError, price_for
+from engine.report import for_people
+from engine.simulate import ServiceSimulation, local_range, region_of, simulate, totals
+from engine.store import ConfigStore, StateStore
+
+DEFAULT_DEPLOYMENT = "teiji-tick"  # the Terraform module's function name (name_prefix "teiji")
+# CloudWatch keeps hourly data points for 455 days (1-minute ones for 15, 5-minute for 63).
+MAX_DAYS = 455
+HOUR = timedelta(hours=1)
+MAX_DIMENSION_VALUE = 1024
+_HOURS, _USD, _TICKS = "hours", "usd", "ticks"
+
+
+def register(sub: argparse._SubParsersAction[Any]) -> None:
+    """Adds ``savings``."""
+    parser = sub.add_parser(
+        "savings",
+        help="what the ticks saved over a date range (their metrics), next to what simulate "
+        "predicts",
+        description="Read the tick's StoppedTaskHours and EstimatedSavingsUSD metrics from "
+        "CloudWatch for a range of local dates and print them next to what `teiji simulate` "
+        "predicts for the same range. Estimates at Fargate list prices.",
+    )
+    parser.add_argument("--from", dest="first", metavar="DATE", help="first local date, YYYY-MM-DD")
+    parser.add_argument("--to", dest="last", metavar="DATE", help="last local date, inclusive")
+    parser.add_argument(
+        "--deployment",
+        default=DEFAULT_DEPLOYMENT,
+        metavar="NAME",
+        help=f"the tick function's name, the metrics' Deployment (default {DEFAULT_DEPLOYMENT})",
+    )
+    parser.add_argument(
+        "--file",
+        "-f",
+        dest="files",
+        action="append",
+        metavar="FILE",
+        help="predict from the documents in this file or directory instead of the config table",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    add_aws_options(parser)
+    parser.set_defaults(func=run_savings)
+
+
+# --------------------------------------------------------------------------------------------
+# The realised figures
+
+
+@dataclass
+class Realised:
+    """The metrics over the range, per UTC hour: task-hours, USD and ticks that wrote them."""
+
+    hours: dict[datetime, float] = field(default_factory=dict)
+    usd: dict[datetime, float] = field(default_factory=dict)
+    ticks: dict[datetime, float] = field(default_factory=dict)
+
+    @property
+    def task_hours(self) -> float:
+        return sum(self.hours.values())
+
+    @property
+    def savings(self) -> float:
+        return sum(self.usd.values())
+
+    def gaps(self, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+        """The spans of whole hours in [start, end) in which no tick wrote its metrics."""
+        spans: list[tuple[datetime, datetime]] = []
+        hour = start
+        while hour < end:
+            if not self.ticks.get(hour):
+                if spans and spans[-1][1] == hour:
+                    spans[-1] = (spans[-1][0], hour + HOUR)
+                else:
+                    spans.append((hour, hour + HOUR))
+            hour += HOUR
+        return spans
+
+
+def read_realised(client: Any, deployment: str, start: datetime, end: datetime) -> Realised:
+    """Hourly sums of the two metrics and the count of ticks that wrote them."""
+    dims = {DIMENSION: deployment}
+    queries = [
+        MetricQuery(_HOURS, NAMESPACE, "StoppedTaskHours", dims, "Sum", 3600),
+        MetricQuery(_USD, NAMESPACE, "EstimatedSavingsUSD", dims, "Sum", 3600),
+        MetricQuery(_TICKS, NAMESPACE, "StoppedTaskHours", dims, "SampleCount", 3600),
+    ]
+    found = metric_data(client, queries, start, end)
+    return Realised(hours=found[_HOURS], usd=found[_USD], ticks=found[_TICKS])
+
+
+# --------------------------------------------------------------------------------------------
+# The command
+
+
+def run_savings(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    first, last = _range(args.first, args.last)
+    deployment = checked_deployment(args.deployment)
+    zone = settings.default_timezone
+    start, end = local_range(first, last, zone)
+    clients = make_clients(args, settings)
+    try:
+        realised = read_realised(clients.cloudwatch(), deployment, start, end)
+    except ClientError as exc:
+        denied = error_code(exc) in ("AccessDenied", "AccessDeniedException")
+        hint = " (allow cloudwatch:GetMetricData to whoever runs teiji savings)" if denied else ""
+        raise CliError(
+            f"cannot read the metrics from CloudWatch: {error_text(exc)}{hint}", EXIT_FAILED
+        ) from exc
+    except AWS_ERRORS as exc:
+        raise CliError(f"cannot read the metrics from CloudWatch: {exc}", EXIT_FAILED) from exc
+    if not realised.ticks:
+        raise CliError(
+            f"no teiji metrics for deployment {for_people(deployment, 200)!r} from {first} to "
+            f"{last} ({zone}); is --deployment the tick function's name? A tick writes them "
+            "from its first run that is not a dry run",
+            EXIT_FAILED,
+        )
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    gaps = realised.gaps(start, min(end, now))
+    predicted, warning = _predict(args, settings, clients, first, last)
+    if args.json:
+        print_json(_as_json(deployment, first, last, zone, realised, gaps, predicted, warning))
+    else:
+        print(_render(deployment, first, last, zone, realised, gaps, predicted))
+    if warning:
+        print(f"teiji: warning: {warning}", file=sys.stderr)
+    return EXIT_FAILED if predicted is None else EXIT_OK
+
+
+def _range(first: str | None, last: str | None) -> tuple[date, date]:
+    if not first or not last:
+        raise CliError(
+            "give the range: --from YYYY-MM-DD --to YYYY-MM-DD (local dates, both included)"
+        )
+    start, end = parse_date("--from", first), parse_date("--to", last)
+    if end < start:
+        raise CliError(f"--to {end} is before --from {start}")
+    days = (end - start).days + 1
+    if days > MAX_DAYS:
+        raise CliError(
+            f"the range is {days} days; CloudWatch keeps hourly figures for {MAX_DAYS} days, "
+            f"so ask for at most {MAX_DAYS}"
+        )
+    return start, end
+
+
+def checked_deployment(name: str) -> str:
+    """A CloudWatch dimension value: 1 to 1024 characters, no control characters."""
+    if not name or not name.strip():
+        raise CliError("--deployment is empty; give the tick function's name, such as teiji-tick")
+    if len(name) > MAX_DIMENSION_VALUE:
+        raise CliError(
+            f"--deployment is {len(name)} characters; a CloudWatch dimension value has at most "
+            f"{MAX_DIMENSION_VALUE} (give the tick function's name)"
+        )
+    if any(unicodedata.category(ch).startswith("C") for ch in name):
+        raise CliError(
+            f"--deployment {for_people(name, 80)!r} holds control characters; give the tick "
+            "function's name, such as teiji-tick"
+        )
+    return name
+
+
+# --------------------------------------------------------------------------------------------
+# The prediction (engine.simulate, read-only)
+
+
+@dataclass(frozen=True)
+class Predicted:
+    task_hours: float
+    savings: float
+    services: int
+    prices: tuple[str, ...]
+
+
+def _predict(
+    args: argparse.Namespace, settings: Settings, clients: Any, first: date, last: date
+) -> tuple[Predicted | None, str | None]:
+    """What simulate predicts, or None and why it cannot."""
+    now = datetime.now(UTC)
+    try:
+        if args.files:
+            docs, problems = load_and_validate(
+                args.files,
+                now=now,
+                max_override=settings.max_override,
+                default_timezone=settings.default_timezone,
+            )
+        else:
+            docs, problems = ConfigStore(clients, settings.config_table).load(
+                now=now,
+                max_override=settings.max_override,
+                default_timezone=settings.default_timezone,
+                keep_ended=True,
+            )
+    except UnreadableFileError as exc:
+        return None, f"no prediction: cannot read the documents: {exc}"
+    except AWS_ERRORS as exc:
+        return None, f"no prediction: cannot read the documents: {exc}"
+    if problems:
+        return None, f"no prediction: {plural(len(problems), 'problem')} in the documents"
+    if not docs.schedules:
+        return Predicted(0.0, 0.0, 0, ()), None
+    default_region = args.region or os.environ.get("AWS_REGION") or DEFAULT_REGION
+    try:
+        from engine.cli.simulate import read_service_facts
+
+        schedules = sorted(docs.schedules.values(), key=lambda s: s.key)
+        facts = read_service_facts(clients, schedules) if not args.files else None
+        tasks = dict(facts.desired_counts) if facts else {}
+        if not args.files:
+            tasks.update(_baseline_counts(clients, settings, list(docs.schedules)))
+        regions = {region_of(s, default_region) for s in schedules}
+        prices: dict[str, Prices] = {r: price_for(r) for r in regions}
+        service_prices = {
+            key: price_for(region_of(docs.schedules[key], default_region), arch)
+            for key, arch in (facts.architectures.items() if facts else ())
+        }
+        sims = simulate(
+            docs,
+            first,
+            last,
+            prices=prices,
+            service_prices=service_prices,
+            default_region=default_region,
+            observed_tasks=tasks,
+            sizes=dict(facts.sizes) if facts else {},
+        )
+    except PricingError as exc:
+        return None, f"no prediction: {exc}"
+    except AWS_ERRORS as exc:
+        return None, f"no prediction: cannot read the services from ECS: {exc}"
+    return _predicted(sims), None
+
+
+def _baseline_counts(clients: Any, settings: Settings, keys: Sequence[str]) -> dict[str, int]:
+    """A stopped service's tasks when running: its baseline's desired count (ECS says 0)."""
+    found = StateStore(clients, settings.state_table).read_baselines(keys).found
+    return {key: b.desired_count for key, b in found.items() if b.desired_count > 0}
+
+
+def _predicted(sims: Sequence[ServiceSimulation]) -> Predicted:
+    summary = totals(sims)
+    task_hours = sum(max(0, s.tasks_running - s.tasks_stopped) * s.stopped_hours for s in sims)
+    return Predicted(
+        task_hours=task_hours,
+        savings=summary.saved,
+        services=summary.services,
+        prices=tuple(sorted({s.prices.describe() for s in sims})),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Output
+
+
+def _render(
+    deployment: str,
+    first: date,
+    last: date,
+    zone: str,
+    realised: Realised,
+    gaps: Sequence[tuple[datetime, datetime]],
+    predicted: Predicted | None,
+) -> str:
+    rows = [
+        [
+            "stopped task-hours",
+            f"{realised.task_hours:,.2f}",
+            f"{predicted.task_hours:,.2f}" if predicted else "-",
+        ],
+        [
+            "estimated savings (USD)",
+            f"${realised.savings:,.2f}",
+            f"${predicted.savings:,.2f}" if predicted else "-",
+        ],
+    ]
+    headers = ["", "REALISED (metrics)", "PREDICTED (simulate)"]
+    widths = [max(len(headers[i]), *(len(r[i]) for r in rows)) for i in range(3)]
+    aligned = [[r[0], r[1].rjust(widths[1]), r[2].rjust(widths[2])] for r in rows]
+    lines = [
+        f"deployment {for_people(deployment, 200)}, {first} to {last} "
+        f"({plural((last - first).days + 1, 'day')}, local dates in {zone})",
+        table([headers[0], headers[1].rjust(widths[1]), headers[2].rjust(widths[2])], aligned),
+    ]
+    missing = sum(int((b - a) / HOUR) for a, b in gaps)
+    if missing:
+        shown = ", ".join(_span(a, b, zone) for a, b in gaps[:5])
+        more = f" and {len(gaps) - 5} more" if len(gaps) > 5 else ""
+        lines.append(
+            f"{plural(missing, 'hour')} without metrics (the function did not run, or its "
+            f"metrics did not arrive): {shown}{more}"
+        )
+    if predicted:
+        lines.append(f"predicted for {plural(predicted.services, 'service')}")
+        lines.extend(f"prices: {line}" for line in predicted.prices)
+    lines.append(
+        "estimates at Fargate list prices (on-demand; Spot at the table's discount); EC2 tasks "
+        "count in hours only; Savings Plans and reserved capacity are not taken into account"
+    )
+    return "\n".join(lines)
+
+
+def _span(a: datetime, b: datetime, zone: str) -> str:
+    local_a, local_b = to_local(a, tz(zone)), to_local(b, tz(zone))
+    return f"{local_a:%Y-%m-%d %H:%M}–{local_b:%Y-%m-%d %H:%M}"
+
+
+def _as_json(
+    deployment: str,
+    first: date,
+    last: date,
+    zone: str,
+    realised: Realised,
+    gaps: Sequence[tuple[datetime, datetime]],
+    predicted: Predicted | None,
+    warning: str | None,
+) -> dict[str, object]:
+    return {
+        "deployment": deployment,
+        "from": first.isoformat(),
+        "to": last.isoformat(),
+        "timezone": zone,
+        "realised": {
+            "stopped_task_hours": round(realised.task_hours, 4),
+            "estimated_savings_usd": round(realised.savings, 4),
+            "ticks": int(sum(realised.ticks.values())),
+            "days": _days(realised, zone),
+        },
+        "predicted": None
+        if predicted is None
+        else {
+            "stopped_task_hours": round(predicted.task_hours, 4),
+            "estimated_savings_usd": round(predicted.savings, 4),
+            "services": predicted.services,
+            "prices": list(predicted.prices),
+        },
+        "hours_without_metrics": [{"from": a.isoformat(), "to": b.isoformat()} for a, b in gaps],
+        "warning": warning,
+    }
+
+
+def _days(realised: Realised, zone: str) -> list[dict[str, object]]:
+    by_day: dict[date, list[float]] = {}
+    for hour, value in realised.hours.items():
+        by_day.setdefault(to_local(hour, tz(zone)).date(), [0.0, 0.0])[0] += value
+    for hour, value in realised.usd.items():
+        by_day.setdefault(to_local(hour, tz(zone)).date(), [0.0, 0.0])[1] += value
+    return [
+        {
+            "date": day.isoformat(),
+            "stopped_task_hours": round(h, 4),
+            "estimated_savings_usd": round(u, 4),
+        }
+        for day, (h, u) in sorted(by_day.items())
+    ]
