@@ -67,6 +67,9 @@ AWS_ECS_LIMITS: dict[str, Limit] = {
     "ecs_service_modify": Limit(5, 50),
     "ecs_service_read": Limit(20, 100),
     "ecs_cluster_read": Limit(20, 100),
+    # DescribeTaskDefinition (the tick reads a task size once per revision for the savings
+    # figures): the page lists the other read actions at 20/s, burst 100.
+    "ecs_task_definition_read": Limit(20, 100),
 }
 
 # Elastic Load Balancing User Guide, "Request throttling for the Elastic Load Balancing API"
@@ -114,6 +117,7 @@ ACTION_CATEGORIES: dict[tuple[str, str], str] = {
     ("ecs", "DescribeTasks"): "ecs_cluster_read",
     ("ecs", "ListTasks"): "ecs_cluster_read",
     ("ecs", "DescribeContainerInstances"): "ecs_cluster_read",
+    ("ecs", "DescribeTaskDefinition"): "ecs_task_definition_read",
     ("elastic-load-balancing-v2", "RegisterTargets"): "elb_register_targets",
     ("elastic-load-balancing-v2", "DeregisterTargets"): "elb_deregister_targets",
     ("sts", "AssumeRole"): "sts",

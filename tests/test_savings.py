@@ -15,6 +15,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from engine.aws.answers import UnreadableAnswerError
+from engine.aws.cloudwatch import MetricQuery, metric_data
 from engine.config import Settings
 from engine.logs import setup_logging
 from engine.pricing import TaskSize, price_for
@@ -258,3 +260,54 @@ def test_never_a_negative_or_running_saving(desired: int, after: int) -> None:
         region="ap-northeast-1",
     )
     assert running is None
+
+
+class _Pages:
+    """A CloudWatch client that answers GetMetricData with the given pages, in order."""
+
+    def __init__(self, *pages: dict[str, Any]) -> None:
+        self.pages = list(pages)
+        self.asked: list[dict[str, Any]] = []
+
+    def get_metric_data(self, **params: Any) -> dict[str, Any]:
+        self.asked.append(params)
+        return self.pages.pop(0)
+
+
+def _result(values: list[float], stamps: list[datetime], **extra: Any) -> dict[str, Any]:
+    return {"Id": "hours", "Timestamps": stamps, "Values": values, **extra}
+
+
+QUERY = MetricQuery("hours", "teiji", "StoppedTaskHours", {"Deployment": "d"}, "Sum", 3600)
+T0, T1 = datetime(2026, 11, 1, 15, tzinfo=UTC), datetime(2026, 11, 1, 16, tzinfo=UTC)
+
+
+def test_metric_data_reads_every_page() -> None:
+    client = _Pages(
+        {"MetricDataResults": [_result([1.5], [T0], StatusCode="PartialData")], "NextToken": "n1"},
+        {"MetricDataResults": [_result([2.0], [T1], StatusCode="Complete")]},
+    )
+    found = metric_data(client, [QUERY], T0, T1)  # type: ignore[arg-type]
+    assert found == {"hours": {T0: 1.5, T1: 2.0}}
+    assert client.asked[1]["NextToken"] == "n1"
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"MetricDataResults": [_result([1.0, 2.0], [T0])]},  # cut: two values, one timestamp
+        {"MetricDataResults": [_result([1.0], [T0], StatusCode="Forbidden")]},
+        {"MetricDataResults": [{"Id": "other", "Timestamps": [], "Values": []}]},
+        {"MetricDataResults": [_result(["1.0"], [T0])]},  # type: ignore[list-item]
+        {},
+    ],
+)
+def test_metric_data_that_cannot_be_read_fails_closed(answer: dict[str, Any]) -> None:
+    with pytest.raises(UnreadableAnswerError):
+        metric_data(_Pages(answer), [QUERY], T0, T1)  # type: ignore[arg-type]
+
+
+def test_the_same_next_token_twice_is_refused() -> None:
+    page = {"MetricDataResults": [_result([], [])], "NextToken": "again"}
+    with pytest.raises(UnreadableAnswerError):
+        metric_data(_Pages(page, dict(page)), [QUERY], T0, T1)  # type: ignore[arg-type]

@@ -33,7 +33,7 @@ run "trust_and_permissions" {
   assert {
     condition = toset(flatten([for s in jsondecode(aws_iam_role_policy.target.policy).Statement : s.Action])) == toset([
       "ecs:DescribeServices", "ecs:UpdateService", "ecs:DescribeTasks", "ecs:DescribeContainerInstances",
-      "ecs:ListTasks", "application-autoscaling:DescribeScalableTargets",
+      "ecs:ListTasks", "ecs:DescribeTaskDefinition", "application-autoscaling:DescribeScalableTargets",
       "application-autoscaling:RegisterScalableTarget", "elasticloadbalancing:DescribeTargetHealth",
       "elasticloadbalancing:RegisterTargets", "elasticloadbalancing:DeregisterTargets",
     ])
