@@ -268,12 +268,22 @@ def _is_cli(module: str) -> bool:
 
 
 # Filling the staging directory ----------------------------------------------------------------
+# Files a module the handler reaches reads at run time (importlib.resources), by module: the
+# tick prices its savings figures from the Fargate table.
+DATA_FILES: dict[str, tuple[str, ...]] = {"engine.pricing": ("engine/data/fargate_prices.json",)}
+
+
 def copy_sources(staging: Path, repo: Path = REPO) -> ImportGraph:
-    """Copy the modules the handler reaches; return the graph that chose them."""
+    """Copy the modules the handler reaches, and the data files they read; return the graph
+    that chose them."""
     graph = import_graph(repo)
     for relative in graph.modules.values():
         if is_packaged(relative):
             _copy(repo / relative, staging / relative)
+    for module, files in DATA_FILES.items():
+        if module in graph.modules:
+            for name in files:
+                _copy(repo / name, staging / name)
     return graph
 
 

@@ -193,8 +193,11 @@ def test_zip_holds_the_runtime_and_nothing_else(names: list[str]) -> None:
     assert not [n for n in tops if n.lower().startswith(("pyyaml", "_yaml"))]
     # The CLI and what only the CLI imports (YAML files, simulate, the timeline page).
     assert not [n for n in names if n.startswith("engine/cli/") or "demo" in n]
-    assert not [n for n in names if n.startswith(("engine/samples/", "engine/data/"))]
-    for cli_only in ("__main__", "files", "simulate", "timeline_html", "pricing", "overrides"):
+    assert not [n for n in names if n.startswith("engine/samples/")]
+    # The tick prices its savings figures: the price table, and nothing else of engine/data.
+    assert [n for n in names if n.startswith("engine/data/")] == ["engine/data/fargate_prices.json"]
+    assert "engine/pricing.py" in names
+    for cli_only in ("__main__", "files", "simulate", "timeline_html", "overrides"):
         assert f"engine/{cli_only}.py" not in names
     assert not [n for n in names if n.endswith(".dist-info/RECORD")]
     assert not [n for n in names if PurePosixPath(n).parts[0].endswith(".egg-info")]
