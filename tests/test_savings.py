@@ -311,3 +311,23 @@ def test_the_same_next_token_twice_is_refused() -> None:
     page = {"MetricDataResults": [_result([], [])], "NextToken": "again"}
     with pytest.raises(UnreadableAnswerError):
         metric_data(_Pages(page, dict(page)), [QUERY], T0, T1)  # type: ignore[arg-type]
+
+
+def test_a_revision_deployed_while_stopped_is_read_and_priced(world: World) -> None:
+    fargate_service(world, "c1", "web", 2)
+    world.put(schedule("c1/web"))
+    tick(world, NIGHT)
+    # Someone deploys a bigger revision while the service is stopped (desired stays 0).
+    bigger = world.ecs.register_task_definition(
+        family="app",
+        containerDefinitions=[{"name": "app", "image": "nginx", "cpu": 1024, "memory": 2048}],
+        cpu="1024",
+        memory="2048",
+        networkMode="awsvpc",
+        requiresCompatibilities=["FARGATE"],
+    )["taskDefinition"]["taskDefinitionArn"]
+    world.ecs.update_service(cluster="c1", service="web", taskDefinition=bigger)
+    log, line = tick(world, LATER)
+    assert [c.params["taskDefinition"] for c in log.named("DescribeTaskDefinition")] == [bigger]
+    per_hour = price_for("ap-northeast-1").task_hour(TaskSize(1.0, 2.0))
+    assert line["EstimatedSavingsUSD"] == pytest.approx(2 * 0.25 * per_hour)
