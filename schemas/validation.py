@@ -232,6 +232,30 @@ def _parse(
     except ValidationError as exc:
         return _problems(exc, model, source=source, label=label)
     assert isinstance(parsed, Schedule | Calendar | Override)
+    return _share_parts(parsed, fields) if isinstance(parsed, Schedule) else parsed
+
+
+# A fleet's schedules mostly differ only in the service they name. Schedules whose fields but
+# those are the same share one copy of their parsed parts (windows, cron pairs, capacities...):
+# half a schedule's memory, and a tick holds every schedule until it ends. The models are
+# frozen, so a shared part is never changed through one of them.
+_IDENTITY_FIELDS = frozenset({"service", "account", "region", "description"})
+_SHARED_FIELDS = ("kind", "mode", "timezone", "windows", "cron", "holidays", "running", "stopped")
+_SHARED_BODIES_MAX = 4096
+_shared_bodies: dict[str, dict[str, Any]] = {}
+
+
+def _share_parts(parsed: Schedule, fields: Mapping[str, Any]) -> Schedule:
+    """``parsed``, its parts replaced by those of an earlier schedule with the same body."""
+    # Only a document that validated gets here: its keys are the model's field names.
+    body = repr([(name, fields[name]) for name in sorted(fields) if name not in _IDENTITY_FIELDS])
+    parts = _shared_bodies.get(body)
+    if parts is None:
+        if len(_shared_bodies) >= _SHARED_BODIES_MAX:
+            _shared_bodies.clear()
+        _shared_bodies[body] = {name: parsed.__dict__[name] for name in _SHARED_FIELDS}
+    else:
+        parsed.__dict__.update(parts)
     return parsed
 
 
