@@ -21,6 +21,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
 from engine.pricing import CPU_UNITS_PER_VCPU, MIB_PER_GB, PricingError, TaskSize, price_for
 from schemas.records import Baseline, TaskSpec
 
@@ -83,12 +85,15 @@ def spec_from_definition(arn: str, definition: Mapping[str, Any]) -> TaskSpec | 
         return None
     platform = definition.get("runtimePlatform") or {}
     architecture = str(platform.get("cpuArchitecture", "")) if isinstance(platform, dict) else ""
-    return TaskSpec(
-        task_definition=arn,
-        cpu=round(size.vcpu * CPU_UNITS_PER_VCPU),
-        memory=round(size.memory_gb * MIB_PER_GB),
-        architecture="arm64" if architecture.upper() == "ARM64" else "x86_64",
-    )
+    try:
+        return TaskSpec(
+            task_definition=arn,
+            cpu=round(size.vcpu * CPU_UNITS_PER_VCPU),
+            memory=round(size.memory_gb * MIB_PER_GB),
+            architecture="arm64" if architecture.upper() == "ARM64" else "x86_64",
+        )
+    except ValidationError:  # beyond any task ECS runs (schemas.records.TaskSpec)
+        return None
 
 
 def spec_for(

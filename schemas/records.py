@@ -19,7 +19,14 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+)
 
 # The names Application Auto Scaling uses for the three SuspendedState flags.
 AWS_SUSPENDED_KEYS = (
@@ -67,16 +74,24 @@ class SuspendedState(_Record):
         return not (self.dynamic_in or self.dynamic_out or self.scheduled)
 
 
+# The largest task size and task definition ARN a TaskSpec holds (see TaskSpec).
+TASK_CPU_MAX_UNITS = 192 * 1024
+TASK_MEMORY_MAX_MIB = 24 * 1024 * 1024
+TASK_DEFINITION_MAX_CHARS = 2048
+
+
 class TaskSpec(_Record):
     """What one task of the service reserves, read from its task definition when teiji saved
     the baseline: CPU units (1024 = 1 vCPU), memory in MiB and the CPU architecture. Fargate
     bills these, which is what the savings figures price. ``task_definition`` is the revision
     it was read from (an ARN with a revision never changes): when the service runs another
-    revision, the tick reads that one instead."""
+    revision, the tick reads that one instead. The bounds are ECS's own (a task-level size
+    of at most 192 vCPU; an ARN of a family of at most 255 characters), with room to spare: a
+    size beyond them was never read from a task definition."""
 
-    task_definition: str = Field(min_length=1)
-    cpu: int = Field(gt=0)
-    memory: int = Field(gt=0)
+    task_definition: str = Field(min_length=1, max_length=TASK_DEFINITION_MAX_CHARS)
+    cpu: int = Field(gt=0, le=TASK_CPU_MAX_UNITS)
+    memory: int = Field(gt=0, le=TASK_MEMORY_MAX_MIB)
     architecture: Literal["x86_64", "arm64"] = "x86_64"
 
 
@@ -111,8 +126,20 @@ class Baseline(_Record):
     # When what people set while the service was stopped was folded in (None: never).
     amended_at: datetime | None = None
     # The task's size for the savings figures (None: saved before teiji recorded it, or the
-    # task definition gives no task-level size).
+    # task definition gives no task-level size, or the stored one is not a size: see _size).
     task: TaskSpec | None = None
+
+    @field_validator("task", mode="wrap")
+    @classmethod
+    def _size(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> TaskSpec | None:
+        """A ``task`` that is not a size (edited by hand, written by another tool) is read as
+        no size: it only prices the savings figures, which then read the task definition, and
+        must never make the capacity to restore unreadable."""
+        try:
+            spec: TaskSpec | None = handler(value)
+        except ValidationError:
+            return None
+        return spec
 
     @field_validator("saved_at", "service_created_at", "amended_at")
     @classmethod
