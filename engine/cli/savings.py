@@ -43,6 +43,7 @@ from engine.pricing import DEFAULT_REGION, Prices, PricingError, price_for
 from engine.report import for_people
 from engine.simulate import ServiceSimulation, local_range, region_of, simulate, totals
 from engine.store import ConfigStore, StateStore
+from schemas.validation import DocumentSet
 
 DEFAULT_DEPLOYMENT = "teiji-tick"  # the Terraform module's function name (name_prefix "teiji")
 # CloudWatch keeps hourly data points for 455 days (1-minute ones for 15, 5-minute for 63).
@@ -137,9 +138,10 @@ def run_savings(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     first, last = _range(args.first, args.last)
     deployment = checked_deployment(args.deployment)
-    zone = settings.default_timezone
-    start, end = local_range(first, last, zone)
     clients = make_clients(args, settings)
+    docs, warning = _documents(args, settings, clients)
+    zone = range_zone(docs, settings.default_timezone)
+    start, end = local_range(first, last, zone)
     try:
         realised = read_realised(clients.cloudwatch(), deployment, start, end)
     except ClientError as exc:
@@ -159,7 +161,9 @@ def run_savings(args: argparse.Namespace) -> int:
         )
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     gaps = realised.gaps(start, min(end, now))
-    predicted, warning = _predict(args, settings, clients, first, last)
+    predicted: Predicted | None = None
+    if docs is not None and warning is None:
+        predicted, warning = _predict(args, settings, clients, docs, first, last)
     if args.json:
         print_json(_as_json(deployment, first, last, zone, realised, gaps, predicted, warning))
     else:
@@ -167,6 +171,15 @@ def run_savings(args: argparse.Namespace) -> int:
     if warning:
         print(f"teiji: warning: {warning}", file=sys.stderr)
     return EXIT_FAILED if predicted is None else EXIT_OK
+
+
+def range_zone(docs: DocumentSet | None, default: str) -> str:
+    """The zone whose local dates ``--from``/``--to`` name: the one zone every managed schedule
+    is in, so the metrics are read over the very days simulate predicts; ``default``
+    (``TEIJI_DEFAULT_TIMEZONE``) for a fleet across zones or without schedules."""
+    schedules = docs.schedules.values() if docs is not None else ()
+    zones = {s.timezone for s in schedules if s.mode != "unmanaged"}
+    return zones.pop() if len(zones) == 1 else default
 
 
 def _range(first: str | None, last: str | None) -> tuple[date, date]:
@@ -215,10 +228,11 @@ class Predicted:
     prices: tuple[str, ...]
 
 
-def _predict(
-    args: argparse.Namespace, settings: Settings, clients: Any, first: date, last: date
-) -> tuple[Predicted | None, str | None]:
-    """What simulate predicts, or None and why it cannot."""
+def _documents(
+    args: argparse.Namespace, settings: Settings, clients: Any
+) -> tuple[DocumentSet | None, str | None]:
+    """The documents to predict from (the config table or ``--file``), and why there is no
+    prediction when they cannot be read or have problems."""
     now = datetime.now(UTC)
     try:
         if args.files:
@@ -240,7 +254,19 @@ def _predict(
     except AWS_ERRORS as exc:
         return None, f"no prediction: cannot read the documents: {exc}"
     if problems:
-        return None, f"no prediction: {plural(len(problems), 'problem')} in the documents"
+        return docs, f"no prediction: {plural(len(problems), 'problem')} in the documents"
+    return docs, None
+
+
+def _predict(
+    args: argparse.Namespace,
+    settings: Settings,
+    clients: Any,
+    docs: DocumentSet,
+    first: date,
+    last: date,
+) -> tuple[Predicted | None, str | None]:
+    """What simulate predicts, or None and why it cannot."""
     if not docs.schedules:
         return Predicted(0.0, 0.0, 0, ()), None
     default_region = args.region or os.environ.get("AWS_REGION") or DEFAULT_REGION
