@@ -3,11 +3,13 @@
 One call carries up to 500 queries and returns up to 100,800 data points; an answer cut short
 says so with a NextToken (and StatusCode PartialData), and the next page carries on. A query
 CloudWatch could not answer (StatusCode InternalError or Forbidden) fails the read: a total
-made of part of the data would look like a real one.
+made of part of the data would look like a real one. So does a data point that is no finite
+number, or a period given twice (it would be counted twice).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -90,7 +92,10 @@ def _merge(found: dict[str, dict[datetime, float]], result: Any) -> None:
         raise unreadable(_OPERATION, f"query {result['Id']}: timestamps and values do not pair")
     series = found[str(result["Id"])]
     for stamp, value in zip(stamps, values, strict=True):
-        if not isinstance(stamp, datetime) or not isinstance(value, int | float):
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if not isinstance(stamp, datetime) or not number or not math.isfinite(value):
             raise unreadable(_OPERATION, f"query {result['Id']}: a data point is not a number")
         when = stamp.astimezone(UTC) if stamp.tzinfo else stamp.replace(tzinfo=UTC)
-        series[when] = series.get(when, 0.0) + float(value)
+        if when in series:  # one value per period: a second one would be counted twice
+            raise unreadable(_OPERATION, f"query {result['Id']}: {when.isoformat()} came twice")
+        series[when] = float(value)
