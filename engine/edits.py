@@ -208,9 +208,11 @@ def edited_problems(
     for problem in problems:
         document = str(problem.get("document", ""))
         kind, _, name = document.partition(" ")
-        name = name.split(" ", 1)[0]  # a label may go on with " (document 3)"
+        # A label may go on with " (document 3)"; a key written by hand may hold a space.
+        edited = document in labels or document.rpartition(" (")[0] in labels
+        name = name.split(" ", 1)[0]  # a service key holds no space
         service = name.split("#", 1)[0] if kind in ("schedule", "override") else None
-        if f"{kind} {name}" in labels or (service is not None and service in services):
+        if edited or (service is not None and service in services):
             found.append(problem)
     return found
 

@@ -217,3 +217,15 @@ def test_only_the_problems_of_edited_documents_and_touched_services_are_told() -
         "override c1/web#ab",
         "calendar company (document 3)",
     ]
+
+
+@given(
+    kind=st.sampled_from(["schedule", "calendar", "override"]),
+    sk=st.tuples(st.text(max_size=20), st.text(max_size=20)).map(" ".join),
+)
+def test_the_problem_of_an_edited_document_whose_key_holds_a_space_is_told(
+    kind: str, sk: str
+) -> None:
+    # A person writing an item in the console with a space in its key: invalid, and told.
+    problem = {"document": _item_label(kind, sk), "field": "sk", "message": "bad"}
+    assert edited_problems([problem], [Edit(kind, sk, "INSERT")], set()) == [problem]
