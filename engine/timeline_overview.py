@@ -186,7 +186,8 @@ SCRIPT = """
     });
   }
   function openTarget() {
-    var id = decodeURIComponent(location.hash.slice(1));
+    var id;
+    try { id = decodeURIComponent(location.hash.slice(1)); } catch (e) { return; }
     var target = id ? document.getElementById(id) : null;
     if (target && target.tagName === "DETAILS") { target.open = true; }
   }
