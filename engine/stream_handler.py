@@ -86,11 +86,12 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     from engine.documents import warm_reuse
     from engine.handler import EDITS_HOLDER, _get_clients  # one cache of clients per container
     from engine.lease import holder_id
-    from engine.logs import log_event, setup_logging
+    from engine.logs import bind_request_id, log_event, setup_logging
 
     settings = Settings.from_env()
     setup_logging(settings.log_level)
     request_id = getattr(context, "aws_request_id", None)
+    bind_request_id(request_id)  # on every line of this batch, as on the tick's
     try:
         batch = read_batch(event)
     except BadBatchError as err:

@@ -11,7 +11,7 @@ from freezegun import freeze_time
 
 from engine.edits import read_batch
 from engine.stream_handler import apply_batch
-from tests.streamworld import DAY, NIGHT, Stream, deliver, edits_world, put_raw
+from tests.streamworld import DAY, NIGHT, Context, Stream, deliver, edits_world, log_lines, put_raw
 from tests.test_streams_lease import FakeClock
 from tests.world import World, at, schedule
 
@@ -91,3 +91,14 @@ def test_a_tick_that_died_holding_the_lease_holds_edits_up_only_until_its_lease_
     assert outcome.failures == []
     assert world.state("c1", "api").desired == 0
     assert world.state("c1", "web").desired == 2
+
+
+def test_every_line_of_an_edits_run_carries_its_request_id(
+    world: World, stream: Stream, capsys: pytest.CaptureFixture[str]
+) -> None:
+    put_raw(world, {"pk": "schedule", "sk": "c1/web", "mode": "always_off"})
+    put_raw(world, {"pk": "note", "sk": "readme"})  # a skipped record logs a line too
+    capsys.readouterr()
+    deliver(stream, DAY)
+    lines = log_lines(capsys.readouterr().out)
+    assert lines and all(line.get("request_id") == Context.aws_request_id for line in lines)
