@@ -137,12 +137,22 @@ def parse_at(text: str | None, *, naive: bool = False) -> datetime:
     return value
 
 
+# The dates a ``--from``/``--to`` may name: far from the ends of Python's calendar, so a range's
+# last day plus one, or its first midnight in any zone, is still a date.
+FIRST_DATE, LAST_DATE = date(1970, 1, 1), date(2999, 12, 31)
+
+
 def parse_date(flag: str, text: str) -> date:
-    """A ``YYYY-MM-DD`` option such as ``--from``."""
+    """A ``YYYY-MM-DD`` option such as ``--from``, from ``FIRST_DATE`` to ``LAST_DATE``."""
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         raise CliError(f"{flag} {text!r} is not a date; write it as YYYY-MM-DD") from None
+    if not FIRST_DATE <= day <= LAST_DATE:
+        raise CliError(
+            f"{flag} {day} is out of range; give a date from {FIRST_DATE} to {LAST_DATE}"
+        )
+    return day
 
 
 def read_files(paths: Sequence[str]) -> tuple[list[Item], list[Problem]]:
