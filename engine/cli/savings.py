@@ -15,6 +15,7 @@ import os
 import sys
 import unicodedata
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -38,6 +39,7 @@ from engine.files import UnreadableFileError, load_and_validate
 from engine.metrics import DIMENSION, NAMESPACE
 from engine.pricing import DEFAULT_REGION, Prices, PricingError, price_for
 from engine.report import for_people
+from engine.savings import Launch
 from engine.simulate import ServiceSimulation, local_range, region_of, simulate, totals
 from engine.store import ConfigStore, StateStore
 from schemas.validation import DocumentSet
@@ -242,6 +244,11 @@ def _predict(
             key: price_for(region_of(docs.schedules[key], default_region), arch)
             for key, arch in (facts.architectures.items() if facts else ())
         }
+        sized = set(facts.sizes) if facts else set()
+        for key, launch in facts.launches.items() if facts else ():
+            base = service_prices.get(key) or prices[region_of(docs.schedules[key], default_region)]
+            # The tick prices no task of unknown size: neither does its prediction.
+            service_prices[key] = priced_as_the_tick(base, launch, sized=key in sized)
         sims = simulate(
             docs,
             first,
@@ -257,6 +264,27 @@ def _predict(
     except AWS_ERRORS as exc:
         return None, f"no prediction: cannot read the services from ECS: {exc}"
     return _predicted(sims), None
+
+
+def priced_as_the_tick(on_demand: Prices, launch: Launch, *, sized: bool = True) -> Prices:
+    """``on_demand`` as the tick's metrics price a service (``engine.savings``): its Fargate
+    share on demand, its Fargate Spot share at the table's discount, EC2 or external capacity
+    (and a task of unknown size) not at all, counted in hours only."""
+    if not launch.priced or not sized:
+        why = "task size unknown" if launch.priced else "EC2 or external capacity"
+        return replace(on_demand, vcpu_hour=0.0, gb_hour=0.0, source=f"{why}: hours only")
+    if not launch.spot:
+        return on_demand
+    spot = price_for(
+        on_demand.region, on_demand.architecture, spot=True, spot_discount=on_demand.spot_discount
+    )
+    return replace(
+        on_demand,
+        vcpu_hour=launch.fargate * on_demand.vcpu_hour + launch.spot * spot.vcpu_hour,
+        gb_hour=launch.fargate * on_demand.gb_hour + launch.spot * spot.gb_hour,
+        spot=launch.fargate == 0,
+        source=f"{on_demand.source}, {launch.spot:.0%} on Fargate Spot",
+    )
 
 
 def _baseline_counts(clients: Any, settings: Settings, keys: Sequence[str]) -> dict[str, int]:

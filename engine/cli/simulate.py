@@ -46,6 +46,7 @@ from engine.pricing import (
     price_for,
 )
 from engine.projection import MonthCache, MonthProjection, monthly_projection, service_months
+from engine.savings import Launch, launch_of
 from engine.simulate import ServiceSimulation, Totals, region_of, select, simulate, totals
 from engine.store import ConfigStore
 from engine.timeline_html import render_page
@@ -378,6 +379,8 @@ class ServiceFacts:
     desired_counts: dict[str, int] = field(default_factory=dict)
     sizes: dict[str, TaskSize] = field(default_factory=dict)
     architectures: dict[str, Architecture] = field(default_factory=dict)
+    # How each service found in ECS places its tasks (engine.savings.launch_of).
+    launches: dict[str, Launch] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
 
@@ -409,6 +412,7 @@ def read_service_facts(clients: Clients, schedules: Sequence[Schedule]) -> Servi
                     f"{schedule.key}: not found in ECS ({reason}); priced with the defaults"
                 )
                 continue
+            facts.launches[schedule.key] = launch_of(service)
             desired = int(service.get("desiredCount", 0))
             if desired > 0:  # a stopped service's 0 says nothing about its running size
                 facts.desired_counts[schedule.key] = desired
