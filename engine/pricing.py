@@ -9,6 +9,7 @@ a price change never blocks an estimate.
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -155,6 +156,10 @@ def price_for(
             "for example 0.7 for 70% off"
         )
     for name, value in (("--vcpu-price", vcpu_price), ("--gb-price", gb_price)):
+        if value is not None and not math.isfinite(value):
+            raise PricingError(
+                f"{name} {value:g} is not a price; give a price per hour, such as 0.05"
+            )
         if value is not None and value < 0:
             raise PricingError(f"{name} {value:g} is negative; give a price per hour, such as 0.05")
     table = table or builtin_table()
@@ -200,7 +205,7 @@ def _cpu_units(value: int | str) -> float:
     else:
         match = _CPU_TEXT.match(value)
         units = float(match.group(1)) * CPU_UNITS_PER_VCPU if match else _number(value, "cpu")
-    if units <= 0:
+    if not math.isfinite(units) or units <= 0:
         raise PricingError(f"cpu {value!r} must be positive (CPU units, 1024 = 1 vCPU)")
     return units
 
@@ -211,7 +216,7 @@ def _memory_mib(value: int | str) -> float:
     else:
         match = _MEMORY_TEXT.match(value)
         mib = float(match.group(1)) * MIB_PER_GB if match else _number(value, "memory")
-    if mib <= 0:
+    if not math.isfinite(mib) or mib <= 0:
         raise PricingError(f"memory {value!r} must be positive (MiB, 1024 = 1 GB)")
     return mib
 

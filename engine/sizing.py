@@ -80,11 +80,11 @@ def with_task_sizes(
         account, region, arn = key
         try:
             definition = ecs.describe_task_definition(clients.ecs(account, region), arn)
+            spec = spec_from_definition(arn, definition)
         except Exception as exc:  # the figure only: never the service's stop
             with _LOCK:
                 failures.append(error_text(exc))
             return
-        spec = spec_from_definition(arn, definition)
         with _LOCK:
             if len(_READ) >= _READ_LIMIT:
                 _READ.clear()

@@ -64,3 +64,35 @@ def test_a_task_definition_beyond_any_task_is_no_size() -> None:
     assert spec_from_definition(arn, {"cpu": "256", "memory": "1000000000000"}) is None
     assert spec_from_definition("a" * 5000, {"cpu": "256", "memory": "512"}) is None
     assert spec_from_definition(arn, {"cpu": "256", "memory": "512"}) is not None
+
+
+@pytest.mark.parametrize("size", ["NaN", "inf", "1e400", "Infinity"])
+def test_a_task_definition_size_that_is_no_number_costs_the_figure_never_the_tick(
+    world: World, size: str
+) -> None:
+    world.create_cluster("c1")
+    arn = world.ecs.register_task_definition(
+        family="odd",
+        containerDefinitions=[{"name": "app", "image": "nginx", "memory": 512}],
+        networkMode="awsvpc",
+        requiresCompatibilities=["FARGATE"],
+        cpu=size,
+        memory="512",
+    )["taskDefinition"]["taskDefinitionArn"]
+    world.ecs.create_service(
+        cluster="c1", serviceName="web", taskDefinition=arn, desiredCount=3, launchType="FARGATE"
+    )
+    world.put(schedule("c1/web"))
+    _, line = tick(world, NIGHT)
+    assert line["Failed"] == 0
+    (svc,) = world.ecs.describe_services(cluster="c1", services=["web"])["services"]
+    assert svc["desiredCount"] == 0  # stopped all the same
+    assert line["StoppedTaskHours"] == pytest.approx(0.75)
+    assert line["EstimatedSavingsUSD"] == 0  # unpriced, not NaN
+
+
+@pytest.mark.parametrize("size", ["NaN", "nan", "inf", "-inf", "1e400", "Infinity"])
+def test_a_size_that_is_no_finite_number_is_no_size(size: str) -> None:
+    arn = "arn:aws:ecs:ap-northeast-1:123456789012:task-definition/x:1"
+    assert spec_from_definition(arn, {"cpu": size, "memory": "512"}) is None
+    assert spec_from_definition(arn, {"cpu": "256", "memory": size}) is None
