@@ -9,6 +9,7 @@ leaves the machine. The figures come from ``engine.simulate``, the page from
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -190,6 +191,8 @@ def _price(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a price such as 0.05") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a price such as 0.05")
     if value < 0:
         raise argparse.ArgumentTypeError(f"{text!r} is negative")
     return value
