@@ -129,13 +129,16 @@ def run_savings(args: argparse.Namespace) -> int:
         )
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     gaps = realised.gaps(start, min(end, now))
+    through = datetime.now(UTC) if end > datetime.now(UTC) else None
     predicted: Predicted | None = None
     if docs is not None and warning is None:
         predicted, warning = _predict(args, settings, clients, docs, first, last)
     if args.json:
-        print_json(report_json(deployment, first, last, zone, realised, gaps, predicted, warning))
+        print_json(
+            report_json(deployment, first, last, zone, realised, gaps, predicted, warning, through)
+        )
     else:
-        print(render(deployment, first, last, zone, realised, gaps, predicted))
+        print(render(deployment, first, last, zone, realised, gaps, predicted, through))
     if warning:
         print(f"teiji: warning: {warning}", file=sys.stderr)
     return EXIT_FAILED if predicted is None else EXIT_OK

@@ -62,7 +62,9 @@ def render(
     realised: Realised,
     gaps: Sequence[tuple[datetime, datetime]],
     predicted: Predicted | None,
+    through: datetime | None = None,
 ) -> str:
+    """The two columns for people; ``through``: the range is not over, metrics exist up to it."""
     rows = [
         [
             "stopped task-hours",
@@ -83,6 +85,11 @@ def render(
         f"({plural((last - first).days + 1, 'day')}, local dates in {zone})",
         table([headers[0], headers[1].rjust(widths[1]), headers[2].rjust(widths[2])], aligned),
     ]
+    if through is not None:
+        lines.append(
+            f"the range is not over: realised up to {to_local(through, tz(zone)):%Y-%m-%d %H:%M}"
+            f" ({zone}), predicted for the whole range"
+        )
     missing = sum(int((b - a) / HOUR) for a, b in gaps)
     if missing:
         shown = ", ".join(_span(a, b, zone) for a, b in gaps[:5])
@@ -115,12 +122,15 @@ def report_json(
     gaps: Sequence[tuple[datetime, datetime]],
     predicted: Predicted | None,
     warning: str | None,
+    through: datetime | None = None,
 ) -> dict[str, object]:
     return {
         "deployment": deployment,
         "from": first.isoformat(),
         "to": last.isoformat(),
         "timezone": zone,
+        # The range is not over: the metrics exist up to this instant (None: it is over).
+        "realised_through": through.isoformat() if through is not None else None,
         "realised": {
             "stopped_task_hours": round(realised.task_hours, 4),
             "estimated_savings_usd": round(realised.savings, 4),
