@@ -153,11 +153,15 @@ def run_tick(
     report.duration_s = pace.monotonic() - started
     for service in report.services:
         log_service(service, dry_run=dry_run)
-    log_metrics(
-        report,
-        interval_h=settings.tick_interval.total_seconds() / 3600,
-        per_service=settings.metrics_per_service,
-    )
+    if services is None:
+        # The metrics are the fleet's (or a shard's) quarter hour: a run over named services
+        # (the edits function, a hand-made event) covers no interval of its own, and counting
+        # one would add the same stopped hours twice.
+        log_metrics(
+            report,
+            interval_h=settings.tick_interval.total_seconds() / 3600,
+            per_service=settings.metrics_per_service,
+        )
     log_tick(report)  # the last word of the tick
     return report
 

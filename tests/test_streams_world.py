@@ -104,14 +104,6 @@ def test_every_line_of_an_edits_run_carries_its_request_id(
     assert lines and all(line.get("request_id") == Context.aws_request_id for line in lines)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine/tick.py run_tick calls log_metrics for every run that is not a dry run, the "
-    "edits function's run_tick(services=...) too: it writes a 'tick metrics' line that counts "
-    "a whole tick interval of StoppedTaskHours for the few services of one batch, under its "
-    "own Deployment (a second series of every metric, billed, with figures for no real "
-    "interval). Needs run_tick to leave the metrics to the scheduled tick when given services.",
-)
 def test_an_edits_run_writes_no_tick_metrics(
     world: World, stream: Stream, capsys: pytest.CaptureFixture[str]
 ) -> None:
