@@ -55,6 +55,14 @@ resource "aws_lambda_function" "edits" {
     variables = { for name, value in local.lambda_environment : name => value if value != null && value != "" }
   }
 
+  # As the tick's: the runtime's own lines in JSON beside teiji's, at the deployment's level.
+  logging_config {
+    log_format            = "JSON"
+    log_group             = aws_cloudwatch_log_group.edits[0].name
+    application_log_level = var.log_level == "WARNING" ? "WARN" : var.log_level
+    system_log_level      = "INFO"
+  }
+
   tags = local.tags
 
   depends_on = [

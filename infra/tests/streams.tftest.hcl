@@ -58,6 +58,10 @@ run "edits_are_on_by_default_keys_only" {
     condition     = aws_lambda_function.edits[0].timeout >= 60 + 45 + 30
     error_message = "Its timeout leaves room for the lease wait (60 s), the margin (45 s) and a convergence."
   }
+  assert {
+    condition     = aws_lambda_function.edits[0].logging_config[0].log_format == "JSON" && aws_lambda_function.edits[0].logging_config[0].log_group == "/aws/lambda/teiji-edits"
+    error_message = "The edits function logs JSON into its own log group, as the tick does."
+  }
 }
 
 run "the_mapping_retries_boundedly_and_reports_per_record" {
