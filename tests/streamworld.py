@@ -7,8 +7,8 @@ GetRecords and hands them back in the Lambda's event shape::
     {"Records": [{"eventID", "eventName", "eventVersion", "eventSource": "aws:dynamodb",
                   "awsRegion", "dynamodb": {...}, "eventSourceARN"}]}
 
-(``ApproximateCreationDateTime`` as epoch seconds, as Lambda sends it.) ``Subscriber`` reads
-the events teiji published, through a rule on the bus and an SQS queue.
+(``ApproximateCreationDateTime`` as epoch seconds, as Lambda sends it.) ``tests.world.Subscriber``
+reads the events teiji published, through a rule on the bus and an SQS queue.
 """
 
 from __future__ import annotations
@@ -74,37 +74,6 @@ class Stream:
     def batch(self) -> dict[str, Any]:
         """Every record since the last batch, as one Lambda event."""
         return {"Records": self.records()}
-
-
-class Subscriber:
-    """An SQS queue behind a rule that matches everything teiji sends."""
-
-    def __init__(self, world: World) -> None:
-        self.sqs = world._raw("sqs")
-        events = world._raw("events")
-        self.url = self.sqs.create_queue(QueueName="teiji-events")["QueueUrl"]
-        arn = self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
-        events.put_rule(Name="all-teiji", EventPattern=json.dumps({"source": ["teiji"]}))
-        events.put_targets(Rule="all-teiji", Targets=[{"Id": "queue", "Arn": arn}])
-
-    def received(self) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = []
-        while True:
-            answer = self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10)
-            messages = answer.get("Messages", [])
-            if not messages:
-                return found
-            for message in messages:
-                found.append(json.loads(message["Body"]))
-                self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
-
-    def types(self) -> dict[str, list[dict[str, Any]]]:
-        found: dict[str, list[dict[str, Any]]] = {}
-        for event in self.received():
-            found.setdefault(event["detail-type"], []).append(event["detail"])
-        return found
 
 
 DAY = "2026-12-02T03:00:00Z"  # Wednesday 12:00 in Tokyo, inside Mon-Fri 05:00-22:00

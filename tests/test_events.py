@@ -25,36 +25,11 @@ from engine.events import DETAIL_TYPES, TEXT_LIMIT, events_for
 from engine.logs import setup_logging
 from engine.report import TickReport
 from engine.tick import run_tick
-from tests.world import CallLog, Faults, World, at, moto_tables, schedule
+from tests.world import CallLog, Faults, Subscriber, World, at, moto_tables, schedule
 
 DAY = at("2026-12-02T12:00:00+09:00")  # Wednesday, inside the window
 NIGHT = at("2026-12-02T23:00:00+09:00")  # the same evening, outside it
 BUS = "default"
-
-
-class Subscriber:
-    """An SQS queue behind a rule that matches everything teiji sends."""
-
-    def __init__(self, world: World) -> None:
-        self.sqs = world._raw("sqs")
-        events = world._raw("events")
-        self.url = self.sqs.create_queue(QueueName="teiji-events")["QueueUrl"]
-        arn = self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
-        events.put_rule(Name="all-teiji", EventPattern=json.dumps({"source": ["teiji"]}))
-        events.put_targets(Rule="all-teiji", Targets=[{"Id": "queue", "Arn": arn}])
-
-    def received(self) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = []
-        while True:
-            answer = self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10)
-            messages = answer.get("Messages", [])
-            if not messages:
-                return found
-            for message in messages:
-                found.append(json.loads(message["Body"]))
-                self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
 
 
 @pytest.fixture

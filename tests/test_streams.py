@@ -25,13 +25,12 @@ from tests.streamworld import (
     NIGHT,
     Context,
     Stream,
-    Subscriber,
     deliver,
     edits_world,
     log_lines,
     put_raw,
 )
-from tests.world import World, at, schedule
+from tests.world import Subscriber, World, at, schedule
 
 
 @pytest.fixture

@@ -28,6 +28,7 @@ nothing is registered in target groups.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import Counter
@@ -540,3 +541,34 @@ class Faults:
                 "ResponseMetadata": {"HTTPStatusCode": 400},
             }
         return None
+
+
+class Subscriber:
+    """An SQS queue behind a rule that matches everything teiji sends."""
+
+    def __init__(self, world: World) -> None:
+        self.sqs = world._raw("sqs")
+        events = world._raw("events")
+        self.url = self.sqs.create_queue(QueueName="teiji-events")["QueueUrl"]
+        arn = self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        events.put_rule(Name="all-teiji", EventPattern=json.dumps({"source": ["teiji"]}))
+        events.put_targets(Rule="all-teiji", Targets=[{"Id": "queue", "Arn": arn}])
+
+    def received(self) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        while True:
+            answer = self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10)
+            messages = answer.get("Messages", [])
+            if not messages:
+                return found
+            for message in messages:
+                found.append(json.loads(message["Body"]))
+                self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
+
+    def types(self) -> dict[str, list[dict[str, Any]]]:
+        found: dict[str, list[dict[str, Any]]] = {}
+        for event in self.received():
+            found.setdefault(event["detail-type"], []).append(event["detail"])
+        return found

@@ -34,14 +34,15 @@ from engine.cli.common import (
     print_json,
 )
 from engine.cli.savings_output import Predicted, Realised, render, report_json
+from engine.cli.simulate import read_documents, read_service_facts
 from engine.config import Settings
-from engine.files import UnreadableFileError, load_and_validate
+from engine.files import UnreadableFileError
 from engine.metrics import DIMENSION, NAMESPACE
 from engine.pricing import DEFAULT_REGION, Prices, PricingError, price_for
 from engine.report import for_people
 from engine.savings import Launch
 from engine.simulate import ServiceSimulation, local_range, region_of, simulate, totals
-from engine.store import ConfigStore, StateStore
+from engine.store import StateStore
 from schemas.validation import DocumentSet
 
 DEFAULT_DEPLOYMENT = "teiji-tick"  # the Terraform module's function name (name_prefix "teiji")
@@ -196,22 +197,10 @@ def _documents(
 ) -> tuple[DocumentSet | None, str | None]:
     """The documents to predict from (the config table or ``--file``), and why there is no
     prediction when they cannot be read or have problems."""
-    now = datetime.now(UTC)
     try:
-        if args.files:
-            docs, problems = load_and_validate(
-                args.files,
-                now=now,
-                max_override=settings.max_override,
-                default_timezone=settings.default_timezone,
-            )
-        else:
-            docs, problems = ConfigStore(clients, settings.config_table).load(
-                now=now,
-                max_override=settings.max_override,
-                default_timezone=settings.default_timezone,
-                keep_ended=True,
-            )
+        docs, problems = read_documents(
+            args.files, settings, None if args.files else clients, datetime.now(UTC)
+        )
     except UnreadableFileError as exc:
         return None, f"no prediction: cannot read the documents: {exc}"
     except AWS_ERRORS as exc:
@@ -234,8 +223,6 @@ def _predict(
         return Predicted(0.0, 0.0, 0, ()), None
     default_region = args.region or os.environ.get("AWS_REGION") or DEFAULT_REGION
     try:
-        from engine.cli.simulate import read_service_facts
-
         schedules = sorted(docs.schedules.values(), key=lambda s: s.key)
         facts = read_service_facts(clients, schedules) if not args.files else None
         tasks = dict(facts.desired_counts) if facts else {}

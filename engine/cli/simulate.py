@@ -53,7 +53,7 @@ from engine.store import ConfigStore
 from engine.timeline_html import render_page
 from engine.timeline_text import LANGS, Lang, full_date
 from schemas.documents import Schedule
-from schemas.validation import DocumentSet
+from schemas.validation import DocumentSet, Problem
 
 DEFAULT_DAYS = 28
 MAX_DAYS = 366
@@ -255,26 +255,33 @@ def run_simulate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def read_documents(
+    files: Sequence[str], settings: Settings, clients: Clients | None, now: datetime
+) -> tuple[DocumentSet, list[Problem]]:
+    """The documents of ``files``, or of the config table without ``clients`` being None, and
+    their problems. Raises UnreadableFileError or one of AWS_ERRORS when they cannot be read."""
+    if clients is None:
+        return load_and_validate(
+            files,
+            now=now,
+            max_override=settings.max_override,
+            default_timezone=settings.default_timezone,
+        )
+    # Overrides are read as files give them, ended ones too: the simulated range may lie in
+    # the past, and each override counts where it falls in that range.
+    return ConfigStore(clients, settings.config_table).load(
+        now=now,
+        max_override=settings.max_override,
+        default_timezone=settings.default_timezone,
+        keep_ended=True,
+    )
+
+
 def _load(
     args: argparse.Namespace, settings: Settings, clients: Clients | None, now: datetime
 ) -> DocumentSet:
     try:
-        if clients is None:
-            docs, problems = load_and_validate(
-                args.files,
-                now=now,
-                max_override=settings.max_override,
-                default_timezone=settings.default_timezone,
-            )
-        else:
-            # Overrides are read as files give them, ended ones too: the simulated range may
-            # lie in the past, and each override counts where it falls in that range.
-            docs, problems = ConfigStore(clients, settings.config_table).load(
-                now=now,
-                max_override=settings.max_override,
-                default_timezone=settings.default_timezone,
-                keep_ended=True,
-            )
+        docs, problems = read_documents(args.files, settings, clients, now)
     except UnreadableFileError as exc:
         raise CliError(str(exc)) from exc
     except AWS_ERRORS as exc:
