@@ -41,9 +41,14 @@ _FAKE_AWS = {
 }
 
 
+# What the Terraform module sets in the Lambda's environment for its memory (infra/main.tf).
+LAMBDA_MALLOC = {"MALLOC_ARENA_MAX": "2"}
+
+
 def _env(endpoint: str | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TEIJI_"))}
     env.update(_FAKE_AWS)
+    env.update(LAMBDA_MALLOC)  # the tick runs as the Lambda runs it
     env["PYTHONPATH"] = str(ROOT)
     if endpoint:
         env["AWS_ENDPOINT_URL"] = endpoint

@@ -50,6 +50,10 @@ locals {
     TEIJI_MAX_DESIRED      = tostring(var.max_desired)
     # Where each other account's ExternalId is kept (never the ExternalId itself).
     TEIJI_EXTERNAL_ID_PARAMETER = length(local.other_accounts) > 0 ? local.external_id_parameter_path : null
+    # glibc gives each of the tick's threads its own malloc arena by default (8 per core), and
+    # each keeps the memory it freed: two arenas hold a 10,000-service tick's peak RSS under
+    # 200 MB (bench/rss.py runs the tick with the same setting, LAMBDA_MALLOC).
+    MALLOC_ARENA_MAX = "2"
   }
 
   # The bus the tick's events go to: a name in this account and region, or an ARN.

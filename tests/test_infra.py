@@ -35,6 +35,10 @@ TF_FILES = (
 
 
 # Loading -------------------------------------------------------------------------------------
+# Environment variables the Lambda sets for its runtime (glibc), not settings teiji reads.
+RUNTIME_TUNABLES = ("MALLOC_ARENA_MAX",)
+
+
 def _plain(value: Any) -> Any:
     """python-hcl2 output without its quoting and bookkeeping (the format differs by version)."""
     if isinstance(value, dict):
@@ -216,7 +220,7 @@ def test_handler_exists() -> None:
 
 def test_environment_names_are_the_ones_the_engine_reads() -> None:
     environment = locals_()["lambda_environment"]
-    names = set(environment)
+    names = set(environment) - set(RUNTIME_TUNABLES)
     unknown = names - set(ENV_VARS)
     assert not unknown, f"Terraform sets variables nothing reads: {sorted(unknown)}"
     missing = set(ENV_VARS) - names
@@ -225,6 +229,15 @@ def test_environment_names_are_the_ones_the_engine_reads() -> None:
     assert environment["TEIJI_STATE_TABLE"] == "${aws_dynamodb_table.state.name}"
     function = resource("aws_lambda_function", "tick")
     assert "local.lambda_environment" in first(function["environment"])["variables"]
+
+
+def test_the_lambda_runs_with_the_malloc_setting_the_bench_measures() -> None:
+    # Read by glibc, not by teiji: bench/rss.py measures the tick's peak RSS with it.
+    from bench.rss import LAMBDA_MALLOC
+
+    environment = locals_()["lambda_environment"]
+    assert {name: environment.get(name) for name in LAMBDA_MALLOC} == LAMBDA_MALLOC
+    assert set(LAMBDA_MALLOC) == set(RUNTIME_TUNABLES)
 
 
 def test_environment_carries_the_shards_and_the_default_timezone() -> None:
