@@ -283,7 +283,10 @@ def document_label(raw: Mapping[Any, Any], index: int) -> str:
 
 
 def _printable(text: str, limit: int = _LABEL_LIMIT) -> str:
-    # Labels go on one line of a terminal: no control characters, no endless names.
+    # Labels go on one line of a terminal: no control characters, no endless names. Every
+    # document gets a label on every load; nearly all of them are plain printable text.
+    if text.isprintable() and len(text) <= limit:
+        return text
     cleaned = "".join("?" if unicodedata.category(ch).startswith("C") else ch for ch in text)
     return cleaned if len(cleaned) <= limit else cleaned[: limit - 3] + "..."
 
