@@ -132,22 +132,59 @@ class WrongAttributeTypeError(ValueError):
         self.field = field
 
 
+class _BinaryValueError(Exception):
+    """A binary value somewhere inside; ``plain`` finds where, to name it."""
+
+
 def plain(value: Any, field: str = "value") -> Any:
     """DynamoDB values as plain Python: whole Decimals -> int, other Decimals -> float,
     sets -> sorted lists; recursively. Binary values raise WrongAttributeTypeError naming
     the attribute: read as text they would slip past every check a string gets."""
+    try:
+        return _plain_value(value)
+    except _BinaryValueError:
+        raise WrongAttributeTypeError(_binary_path(value, field)) from None
+
+
+def _plain_value(value: Any) -> Any:
+    # Every attribute of every item on every load: no path is built unless one is needed.
+    if isinstance(value, str | bool | int):
+        return value
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, Binary | bytes | bytearray):
-        raise WrongAttributeTypeError(field)
+        raise _BinaryValueError
     if isinstance(value, set | frozenset):
-        items = [plain(v, field) for v in value]
+        items = [_plain_value(v) for v in value]
         return sorted(items, key=lambda v: (str(type(v)), v))
     if isinstance(value, Mapping):
-        return {str(k): plain(v, f"{field}.{k}") for k, v in value.items()}
+        return {str(k): _plain_value(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [plain(v, f"{field}[{i}]") for i, v in enumerate(value)]
+        return [_plain_value(v) for v in value]
     return value
+
+
+def _binary_path(value: Any, field: str) -> str:
+    """The path of the first binary value inside ``value`` (``field`` itself when it is one)."""
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if _holds_binary(item):
+                return _binary_path(item, f"{field}.{key}")
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            if _holds_binary(item):
+                return _binary_path(item, f"{field}[{index}]")
+    return field
+
+
+def _holds_binary(value: Any) -> bool:
+    if isinstance(value, Binary | bytes | bytearray):
+        return True
+    if isinstance(value, Mapping):
+        return any(_holds_binary(v) for v in value.values())
+    if isinstance(value, list | tuple | set | frozenset):
+        return any(_holds_binary(v) for v in value)
+    return False
 
 
 def plain_item(item: Mapping[str, Any], skip: Collection[str] = ()) -> dict[str, Any]:

@@ -18,6 +18,10 @@ from engine.aws.answers import UnreadableAnswerError, check_answer
 _SESSION = botocore.session.get_session()
 
 
+def _subnets(subnets: list[Any]) -> dict[str, Any]:
+    return {"awsvpcConfiguration": {"subnets": subnets}}
+
+
 def _operation(service: str, name: str) -> Any:
     return _SESSION.get_service_model(service).operation_model(name)
 
@@ -66,6 +70,19 @@ def _check(service: str, operation: str, body: Any) -> str | None:
             "ScalableTargets[0].MinCapacity is a JSON number, not an integer",
         ),
         ("ecs", "DescribeServices", [], "the body is a JSON list, not an object"),
+        (
+            "ecs",
+            "DescribeServices",
+            {"services": [{"deployments": [{"networkConfiguration": _subnets(["a", 7])}]}]},
+            "services[0].deployments[0].networkConfiguration.awsvpcConfiguration.subnets[1] is "
+            "a JSON number, not a string",
+        ),
+        (
+            "ecs",
+            "DescribeServices",
+            {"services": [{"deployments": [{"networkConfiguration": _subnets([True])}]}]},
+            "subnets[0] is a JSON boolean, not a string",
+        ),
     ],
 )
 def test_a_mistyped_member_is_named_by_its_path(

@@ -130,6 +130,7 @@ def _structure_checker(shape: Any) -> _Check:
             nested[name] = member
         elif kind in _SCALARS:
             scalars[name] = _SCALARS[kind]
+    checks: dict[str, _Check] = {}  # the nested members' checkers, as they are first needed
 
     def check(value: Any) -> list[str] | None:
         if value is None:
@@ -146,11 +147,15 @@ def _structure_checker(shape: Any) -> _Check:
                 ):
                     return [key, *(_scalar_checker(shape.members[key].type_name)(item) or [])]
                 continue
-            member = nested.get(key)
-            if member is not None:
-                problem = _checker(member)(item)
-                if problem is not None:
-                    return [key, *problem]
+            member_check = checks.get(key)
+            if member_check is None:
+                member = nested.get(key)
+                if member is None:
+                    continue  # a member the model does not know: ignored, as botocore does
+                member_check = checks[key] = _checker(member)  # resolved once, on first use
+            problem = member_check(item)
+            if problem is not None:
+                return [key, *problem]
         return None
 
     return check
@@ -158,12 +163,16 @@ def _structure_checker(shape: Any) -> _Check:
 
 def _list_checker(shape: Any) -> _Check:
     member = shape.member
+    allowed = _SCALARS.get(member.type_name)
 
     def check(value: Any) -> list[str] | None:
         if value is None:
             return None
         if not isinstance(value, list):
             return [f"is a JSON {_json_type(value)}, not a list"]
+        # A list of scalars (names, ARNs, numbers): one isinstance each, in place.
+        if allowed is not None and bool not in allowed and all(_fits(v, allowed) for v in value):
+            return None
         item_check = _checker(member)
         for index, item in enumerate(value):
             problem = item_check(item)
@@ -172,6 +181,10 @@ def _list_checker(shape: Any) -> _Check:
         return None
 
     return check
+
+
+def _fits(value: Any, allowed: tuple[type, ...]) -> bool:
+    return value is None or (isinstance(value, allowed) and not isinstance(value, bool))
 
 
 def _map_checker(shape: Any) -> _Check:
