@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from engine.plan import Action
 from engine.report import ServiceReport, TickReport, for_people
@@ -38,15 +38,7 @@ DetailType = Literal[
     "Baseline Amended",
     "Tick Failed",
 ]
-DETAIL_TYPES: tuple[DetailType, ...] = (
-    "Service Stopped",
-    "Service Started",
-    "Service Resized",
-    "Service Failed",
-    "Document Invalid",
-    "Baseline Amended",
-    "Tick Failed",
-)
+DETAIL_TYPES: tuple[DetailType, ...] = get_args(DetailType)
 
 # Free text (a reason, an error, a note) is cut to this many characters: an event is a signal
 # for people and chat channels; the whole story is in the tick's log line.

@@ -84,7 +84,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     """The Lambda entry point of the event source mapping (``ReportBatchItemFailures``)."""
     from engine.config import Settings
     from engine.documents import warm_reuse
-    from engine.handler import EDITS_HOLDER, _get_clients  # one cache of clients per container
+    from engine.handler import EDITS_HOLDER, _deadline, _get_clients  # the tick's, one cache
     from engine.lease import holder_id
     from engine.logs import bind_request_id, log_event, setup_logging
 
@@ -111,14 +111,6 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
             deadline=_deadline(context),
         )
     return outcome.response()
-
-
-def _deadline(context: Any) -> float | None:
-    remaining = getattr(context, "get_remaining_time_in_millis", None)
-    if not callable(remaining):
-        return None
-    millis = remaining()
-    return time.time() + millis / 1000 if isinstance(millis, int | float) else None
 
 
 def apply_batch(
