@@ -56,6 +56,7 @@ ENV_VARS = (
     "TEIJI_EVENT_BUS",
     "TEIJI_TICK_INTERVAL",
     "TEIJI_METRICS_PER_SERVICE",
+    "TEIJI_FANOUT_QUEUE_URL",
     *ACCESS_ENV_VARS,
 )
 
@@ -172,6 +173,27 @@ def parse_event_bus(text: str) -> str | None:
         f"{value!r} is not an event bus; write its name (letters, digits and ._-/, for example "
         "default) or its ARN (arn:aws:events:<region>:<account>:event-bus/<name>), or leave it "
         "empty to send no events"
+    )
+
+
+# An SQS queue URL: https://sqs.<region>.amazonaws.com/<account>/<name> (or an endpoint's).
+_QUEUE_URL = re.compile(
+    r"^https?://[A-Za-z0-9.-]+(:[0-9]+)?/[0-9]{12}/[A-Za-z0-9_-]{1,80}$", re.ASCII
+)
+
+
+def parse_queue_url(text: str) -> str | None:
+    """``TEIJI_FANOUT_QUEUE_URL``: the fan-out's work queue (``engine.fanout``); empty: the
+    tick converges every service itself."""
+    value = text.strip()
+    if not value:
+        return None
+    if _QUEUE_URL.match(value):
+        return value
+    raise ValueError(
+        f"{value[:120]!r} is not an SQS queue URL; write it like "
+        "https://sqs.ap-northeast-1.amazonaws.com/111111111111/teiji-work (the Terraform "
+        "output fanout_queue_url), or leave it empty for a single-invocation tick"
     )
 
 
@@ -410,6 +432,9 @@ class Settings:
     tick_interval: timedelta = DEFAULT_TICK_INTERVAL
     # The savings metrics per service too (a Service dimension), not only per deployment.
     metrics_per_service: bool = False
+    # Fan-out (engine.fanout): the work queue the scheduled tick hands scopes to; None: the
+    # tick converges every service itself.
+    fanout_queue_url: str | None = None
     # The allow-list, the growth cap and where the ExternalIds are kept.
     access: Access = field(default_factory=Access)
     extra: dict[str, str] = field(default_factory=dict)
@@ -453,5 +478,6 @@ class Settings:
                 env, "TEIJI_TICK_INTERVAL", parse_tick_interval, DEFAULT_TICK_INTERVAL
             ),
             metrics_per_service=_setting(env, "TEIJI_METRICS_PER_SERVICE", parse_bool, False),
+            fanout_queue_url=_setting(env, "TEIJI_FANOUT_QUEUE_URL", parse_queue_url, None),
             access=Access.from_env(env),
         )
