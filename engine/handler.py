@@ -126,7 +126,15 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
         raise
     dry_run = dry_run or settings.dry_run
     now = datetime.now(UTC)
-    if settings.fanout_queue_url and services is None and shard is None:
+    if settings.fanout_queue_url:
+        if services is not None or shard not in (None, (0, 1)):
+            # The orchestrator's role converges nothing itself (infra/fanout.tf).
+            refused = BadEventError(
+                "in fan-out mode the tick only hands scopes out: send {} (or shard 0 of 1); "
+                "named services converge through their scope's worker or the edits function"
+            )
+            log_event("the event is not understood", level=40, error=str(refused))
+            raise refused
         return _orchestrate(settings, now, dry_run)
     log_event(
         "tick starting",

@@ -383,3 +383,38 @@ def test_a_dry_run_work_item_changes_nothing_and_records_nothing(fleet: Fleet) -
         LeaseTable(fleet.world.clients(), SETTINGS.state_table, pk=scope_lease_pk(US)).read().record
         is None
     )
+
+
+# The entry points -------------------------------------------------------------------------------
+def test_the_scheduled_tick_in_fanout_mode_hands_out_and_refuses_named_services(
+    fleet: Fleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engine import handler
+
+    monkeypatch.setenv("TEIJI_ALLOWED_REGIONS", f"ap-northeast-1,{EAST}")
+    monkeypatch.setenv("TEIJI_FANOUT_QUEUE_URL", fleet.queue)
+    handler._clients.clear()
+    result = handler.lambda_handler({"shard": 0, "shards": 1}, None)
+    assert result["fanout"] is True and result["scopes"] == 2 and result["status"] == "sent"
+    assert _desired(fleet.world, "web") == 2  # the orchestrator converged nothing itself
+    with pytest.raises(handler.BadEventError, match="fan-out mode"):
+        handler.lambda_handler({"services": ["c1/web"]}, None)
+    # The worker entry point converges what the queue holds.
+    records = [
+        {
+            "messageId": m["MessageId"],
+            "body": m["Body"],
+            "attributes": {"ApproximateReceiveCount": m["Attributes"]["ApproximateReceiveCount"]},
+        }
+        for m in fleet.receive()
+    ]
+    assert handler.fanout_worker_handler({"Records": records}, None) == {"batchItemFailures": []}
+
+
+def test_a_bad_queue_url_stops_the_settings() -> None:
+    from engine.config import SettingsError
+
+    with pytest.raises(SettingsError, match=r"TEIJI_FANOUT_QUEUE_URL.*not an SQS queue URL"):
+        Settings.from_env({"TEIJI_FANOUT_QUEUE_URL": "sqs://x; rm"})
+    url = "https://sqs.ap-northeast-1.amazonaws.com/111111111111/teiji-work"
+    assert Settings.from_env({"TEIJI_FANOUT_QUEUE_URL": url}).fanout_queue_url == url

@@ -352,7 +352,10 @@ def test_the_role_is_for_lambda_only() -> None:
     )
     policies = typed("resource", "aws_iam_role_policy")
     attached = [p for p in policies.values() if p["role"] == "${aws_iam_role.execution.id}"]
-    assert [p["policy"] for p in attached] == ["${local.execution_policy}"]
+    # The fan-out worker's queue and counter (infra/fanout.tf, infra/tests/fanout.tftest.hcl) are
+    # added only with fanout = true.
+    assert [p["policy"] for p in attached if "count" not in p] == ["${local.execution_policy}"]
+    assert [p["count"] for p in attached if "count" in p] == ["${var.fanout ? 1 : 0}"]
     assert not typed("resource", "aws_iam_role_policy_attachment")
 
 
