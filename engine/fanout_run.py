@@ -49,9 +49,10 @@ from engine.fanout import (
 )
 from engine.logs import log_event
 from engine.metrics import deployment_name, tick_figures
-from engine.observe import by_scope
+from engine.observe import Scope
 from engine.report import TickReport
-from engine.store import ConfigStore, from_attribute_map, plain, to_attribute_map
+from engine.store import from_attribute_map, plain, to_attribute_map
+from schemas.keys import ServiceKey
 
 if TYPE_CHECKING:
     from engine.aws.clients import Clients
@@ -119,7 +120,9 @@ class FanoutStore:
             Key={"pk": {"S": tick_pk(tick)}, "sk": {"S": TICK_SK}},
             ConsistentRead=True,
         )
-        raw = found.get("Item")
+        return self._tick_from(tick, found.get("Item"))
+
+    def _tick_from(self, tick: str, raw: Mapping[str, Any] | None) -> TickRecord | None:
         if not raw:
             return None
         try:
@@ -137,6 +140,27 @@ class FanoutStore:
         except (KeyError, TypeError, ValueError) as exc:
             log_event("the fan-out tick record is unreadable", level=logging.ERROR, error=str(exc))
             return None
+
+    def read_both(self, tick: str, scope: str) -> tuple[TickRecord | None, bool]:
+        """The tick's record and whether ``scope``'s outcome is there: one BatchGetItem
+        (strongly consistent), the keys it hands back asked for again."""
+        keys = [
+            {"pk": {"S": tick_pk(tick)}, "sk": {"S": TICK_SK}},
+            {"pk": {"S": tick_pk(tick)}, "sk": {"S": SCOPE_SK + scope}},
+        ]
+        found: dict[str, Mapping[str, Any]] = {}
+        for _ in range(5):
+            answer = self.clients.dynamodb().batch_get_item(
+                RequestItems={self.table: {"Keys": keys, "ConsistentRead": True}}
+            )
+            for item in answer.get("Responses", {}).get(self.table, []):
+                found[str(item.get("sk", {}).get("S", ""))] = item
+            unprocessed: Mapping[str, Any] = answer.get("UnprocessedKeys") or {}
+            keys = list(unprocessed.get(self.table, {}).get("Keys", []))
+            if not keys:
+                return self._tick_from(tick, found.get(TICK_SK)), SCOPE_SK + scope in found
+            time.sleep(0.05)
+        raise FanoutError(f"table {self.table} kept handing the fan-out's keys back")
 
     def has_outcome(self, tick: str, scope: str) -> bool:
         found = self.clients.dynamodb().get_item(
@@ -316,34 +340,30 @@ def orchestrate(
 ) -> Handout:
     """Hand tick ``at`` out: one work item per scope, and one delayed aggregate message.
 
-    Reads the documents once (the workers read them again, under their leases, before they
-    act). A dry run records nothing and sends nothing: it says which scopes it would send.
+    Reads the schedule documents' keys once (the workers read and validate the documents
+    under their leases, before they act). A dry run records nothing and sends nothing: it
+    says which scopes it would send.
     """
     started = clock()
     tick = tick_id(at, settings.tick_interval)
     handout = Handout(tick, at, dry_run)
     try:
-        loaded = ConfigStore(clients, settings.config_table).load_config(
-            now=at,
-            max_override=settings.max_override,
-            default_timezone=settings.default_timezone,
-        )
+        keys = schedule_keys(clients, settings.config_table)
     except AWS_ERRORS as exc:
         raise FanoutError(
             f"cannot read the documents in table {settings.config_table}: {error_text(exc)}"
         ) from exc
-    handout.invalid_documents = len(loaded.problems)
-    groups = by_scope(loaded.documents.schedules.values())
-    # A scope whose every document is invalid still gets its worker: it reports them failed.
-    for key in loaded.problem_keys:
-        from schemas.keys import ServiceKey
-
+    groups: dict[Scope, int] = {}
+    for key in keys:
         try:
             parsed = ServiceKey.parse(key)
         except ValueError:
+            # Not a service key: no worker can converge it; `teiji validate` names it.
+            handout.invalid_documents += 1
             continue
-        groups.setdefault((parsed.account, parsed.region), [])
-    handout.scopes = {scope_id(s): len(members) for s, members in groups.items()}
+        scope = (parsed.account, parsed.region)
+        groups[scope] = groups.get(scope, 0) + 1
+    handout.scopes = {scope_id(s): n for s, n in sorted(groups.items(), key=_order)}
     if dry_run:
         handout.status = "planned"
         handout.duration_s = clock() - started
@@ -373,6 +393,35 @@ def orchestrate(
         duration_s=round(handout.duration_s, 3),
     )
     return handout
+
+
+def _order(item: tuple[Scope, int]) -> tuple[str, str]:
+    return (item[0][0] or "", item[0][1] or "")
+
+
+def schedule_keys(clients: Clients, table: str) -> list[str]:
+    """The service keys of every schedule document: their sort keys only, all pages, strongly
+    consistent. The orchestrator needs no more to hand the scopes out (it parses nothing: each
+    worker reads and validates the documents under its lease)."""
+    client = clients.dynamodb()
+    params: dict[str, Any] = {
+        "TableName": table,
+        "KeyConditionExpression": "pk = :pk",
+        "ExpressionAttributeValues": {":pk": {"S": "schedule"}},
+        "ProjectionExpression": "sk",
+        "ConsistentRead": True,
+    }
+    keys: list[str] = []
+    while True:
+        page = client.query(**params)
+        items = page.get("Items")
+        if not isinstance(items, list):
+            raise FanoutError(f"a Query page of table {table} holds no Items list")
+        keys.extend(str(item.get("sk", {}).get("S", "")) for item in items)
+        start = page.get("LastEvaluatedKey")
+        if not start:
+            return keys
+        params["ExclusiveStartKey"] = start
 
 
 def aggregate_delay(settings: Settings) -> int:
@@ -413,7 +462,7 @@ def work(
         report = run_scope(item, decision_instant(item.at, now, settings.tick_interval))
         log_event("fan-out dry run of a scope", scope=scope, counts=report.counts)
         return "dry run"
-    record = store.read_tick(item.tick)
+    record, done_before = store.read_both(item.tick, scope)
     if record is None or scope not in record.scopes:
         log_event(
             "a work item of no recorded tick or scope; dropped",
@@ -422,7 +471,7 @@ def work(
             scope=scope,
         )
         return "dropped"
-    if store.has_outcome(item.tick, scope):
+    if done_before:
         return "duplicate"
     last = receives >= MAX_RECEIVES
     try:
