@@ -61,6 +61,7 @@ run "fanout_wires_queue_worker_and_mapping" {
 
   variables {
     fanout                 = true
+    stream_edits           = false
     fanout_max_concurrency = 100
     fanout_worker_timeout  = 180
   }
@@ -135,8 +136,19 @@ run "fanout_refuses_shards" {
   command = plan
 
   variables {
+    fanout       = true
+    stream_edits = false
+    shards       = 2
+  }
+
+  expect_failures = [aws_sqs_queue.fanout]
+}
+
+run "fanout_refuses_the_edits_function_beside_its_workers" {
+  command = plan
+
+  variables {
     fanout = true
-    shards = 2
   }
 
   expect_failures = [aws_sqs_queue.fanout]
