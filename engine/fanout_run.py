@@ -270,8 +270,9 @@ def sqs_sender(clients: Clients, queue_url: str) -> SendBatch:
 
     The client is the orchestrator's own (the tick's clients refuse what their catalogue does
     not list, and only the orchestrator's role may send to the queue)."""
-    client = boto3.client(
-        "sqs", region_name=clients.region, endpoint_url=clients.endpoint_url, config=clients.config
+    # A session of its own: boto3's default one may be shared with code outside teiji.
+    client = boto3.session.Session(region_name=clients.region).client(
+        "sqs", endpoint_url=clients.endpoint_url, config=clients.config
     )
 
     def send(entries: list[dict[str, Any]]) -> list[str]:

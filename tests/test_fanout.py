@@ -174,6 +174,15 @@ def test_two_orchestrators_of_one_tick_send_it_once(fleet: Fleet) -> None:
     assert len([m for m in fleet.receive()]) == 2  # two scopes, nothing twice
 
 
+def test_two_orchestrators_racing_at_the_same_moment_send_the_tick_once(fleet: Fleet) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(2) as pool:
+        found = list(pool.map(lambda s: fleet.orchestrate(STOP + timedelta(seconds=s)), [0, 1]))
+    assert sorted(h.status for h in found) == ["already sent", "sent"]
+    assert len(fleet.receive()) == 2
+
+
 def test_a_dry_run_orchestrator_sends_and_records_nothing(fleet: Fleet) -> None:
     handout = fleet.orchestrate(dry_run=True)
     assert handout.status == "planned" and handout.scopes == {OWN: 2, US: 1}
