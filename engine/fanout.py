@@ -92,9 +92,10 @@ def decision_instant(sent_at: datetime, now: datetime, interval: timedelta) -> d
     Within the interval, every scope of the tick decides at the same instant (one tick, one
     decision), even a retry minutes later. Past it, the next tick has decided since: acting on
     the older instant could undo what that tick did (start a service it stopped), so a late
-    message decides now, as the scheduled tick never decides on an event's stale ``time``.
+    message decides now, as the scheduled tick never decides on an event's stale ``time``. An
+    instant after ``now`` (a clock ahead, a forged record) decides now too.
     """
-    return sent_at if now - sent_at <= interval else now
+    return sent_at if timedelta(0) <= now - sent_at <= interval else now
 
 
 @dataclass(frozen=True)

@@ -475,8 +475,10 @@ def work(
     if done_before:
         return "duplicate"
     last = receives >= MAX_RECEIVES
+    # The instant the orchestrator recorded, not the message's: a message is only a pointer.
+    decide_at = decision_instant(record.at, now, settings.tick_interval)
     try:
-        report = run_scope(item, decision_instant(item.at, now, settings.tick_interval))
+        report = run_scope(item, decide_at)
     except Exception as exc:  # the worker's own failure: a retry, or the scope's outcome
         log_event("the scope's worker failed", level=logging.ERROR, scope=scope, exc_info=True)
         if not last:

@@ -323,6 +323,24 @@ def test_a_late_retry_decides_now_not_at_the_stale_instant(fleet: Fleet) -> None
     assert _desired(fleet.world, "web") == 2
 
 
+def test_a_forged_instant_in_a_real_work_item_is_not_what_decides(fleet: Fleet) -> None:
+    # Someone who can send to the queue copies a real item of the 04:50 tick (stopped) and
+    # moves its instant past the 05:00 start: the worker decides at the instant the
+    # orchestrator recorded.
+    recorded = at("2026-12-02T04:50:00+09:00")
+    handout = fleet.orchestrate(recorded)
+    forged = WorkItem("scope", handout.tick, at("2026-12-02T05:01:00+09:00"), (None, EAST))
+    seen: list[datetime] = []
+
+    def run(item: WorkItem, when: datetime) -> TickReport:
+        seen.append(when)
+        return fleet.run_scope()(item, when)
+
+    now = at("2026-12-02T05:02:00+09:00")
+    work(fleet.world.clients(), SETTINGS, forged, receives=1, now=now, run_scope=run, holder="f")
+    assert seen == [recorded] and _desired(fleet.east, "web") == 0
+
+
 # Hostile messages and dry runs ------------------------------------------------------------------
 GOOD = WorkItem("scope", tick_id(STOP, timedelta(minutes=15)), STOP, (None, EAST)).body()
 

@@ -66,6 +66,7 @@ def test_a_work_item_reads_back_as_it_was_sent(
         (QUARTER, "sent"),
         (QUARTER + timedelta(seconds=1), "now"),  # the next tick has decided since
         (timedelta(hours=3), "now"),
+        (-timedelta(hours=8), "now"),  # an instant after now: never decided ahead
     ],
 )
 def test_a_worker_decides_at_the_ticks_instant_unless_it_is_stale(
