@@ -65,18 +65,22 @@ def listener_rules(
         for listener in _paged(
             client.describe_listeners, "DescribeListeners", "Listeners", LoadBalancerArn=lb
         ):
-            arn = str(listener["ListenerArn"])
-            for rule in _paged(client.describe_rules, "DescribeRules", "Rules", ListenerArn=arn):
-                rules.append(
-                    Rule(
-                        arn=str(rule["RuleArn"]),
-                        listener_arn=arn,
-                        actions=tuple(rule.get("Actions") or ()),
-                        conditions=tuple(rule.get("Conditions") or ()),
-                        is_default=bool(rule.get("IsDefault", False)),
-                    )
-                )
+            rules += rules_of_listener(client, str(listener["ListenerArn"]))
     return rules
+
+
+def rules_of_listener(client: ElasticLoadBalancingv2Client, arn: str) -> list[Rule]:
+    """Every rule of the listener ``arn``, paged."""
+    return [
+        Rule(
+            arn=str(rule["RuleArn"]),
+            listener_arn=arn,
+            actions=tuple(rule.get("Actions") or ()),
+            conditions=tuple(rule.get("Conditions") or ()),
+            is_default=bool(rule.get("IsDefault", False)),
+        )
+        for rule in _paged(client.describe_rules, "DescribeRules", "Rules", ListenerArn=arn)
+    ]
 
 
 def modify_rule(client: ElasticLoadBalancingv2Client, rule: RuleStep) -> None:
