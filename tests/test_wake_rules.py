@@ -12,6 +12,7 @@ import pytest
 
 from engine.wake_plan import same_actions
 from engine.wake_store import saved_rules
+from tests.faults import Crash
 from tests.world import World, run_cli, schedule
 
 DAY_AT = "2026-12-01T15:00:00+09:00"  # Tuesday, running
@@ -145,3 +146,83 @@ def test_a_rule_deleted_while_asleep_drops_its_record_and_is_not_recreated(
     assert _records(world) == {}
     rules = world._raw("elbv2").describe_rules(ListenerArn=world._network["listener"])["Rules"]
     assert [r for r in rules if not r["IsDefault"]] == []
+
+
+def _holds(world: World, original: Any) -> bool:
+    """The invariant: the rule is as people left it, or saved with what they left."""
+    if same_actions(_actions(world), original):
+        return True
+    record = _records(world).get(world._network["rule"])
+    return record is not None and same_actions(record.actions, original)
+
+
+def test_a_crash_between_the_record_and_the_swap_keeps_the_rule_and_the_next_tick_swaps(
+    world: World, endpoint: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = _actions(world)
+
+    def crash(*_: Any) -> None:
+        raise Crash
+
+    with monkeypatch.context() as patch:
+        patch.setattr("engine.aws.elbv2.modify_rule", crash)
+        with pytest.raises(Crash):
+            run_cli(capsys, endpoint, "tick", "--at", STOP_AT, "--json")
+    assert same_actions(_actions(world), original)  # not swapped
+    assert world._network["rule"] in _records(world)  # but saved
+    assert _holds(world, original)
+    _tick(capsys, endpoint, LATER_AT)
+    assert _actions(world)[0]["TargetGroupArn"] == world._network["wake"]
+    assert _holds(world, original)
+
+
+def test_a_crash_between_the_restore_and_the_delete_keeps_the_invariant_and_the_next_tick_deletes(
+    world: World, endpoint: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = _actions(world)
+    _tick(capsys, endpoint, STOP_AT)
+    _healthy_target(world)
+
+    def crash(*_: Any) -> None:
+        raise Crash
+
+    with monkeypatch.context() as patch:
+        patch.setattr("engine.wake_rules.delete_rule", crash)
+        with pytest.raises(Crash):
+            run_cli(capsys, endpoint, "tick", "--at", START_AT, "--json")
+    assert same_actions(_actions(world), original)  # restored
+    assert world._network["rule"] in _records(world)  # the record outlived the crash
+    _tick(capsys, endpoint, AFTER_START_AT)
+    assert same_actions(_actions(world), original)
+    assert _records(world) == {}
+
+
+def test_without_a_load_balancer_the_document_is_told_and_the_schedule_followed(
+    endpoint: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w = World(endpoint)
+    w.create_service("c1", "web", desired=2)
+    assert run_cli(capsys, endpoint, "init")[0] == 0
+    w.put(schedule("c1/web", wake=WAKE))
+    monkeypatch.setenv(
+        "TEIJI_WAKE_TARGET_GROUP_ARN",
+        "arn:aws:elasticloadbalancing:ap-northeast-1:123456789012:targetgroup/w/0123456789abcdef",
+    )
+    report = _tick(capsys, endpoint, STOP_AT)
+    assert report["outcome"] == "changed"  # stopped as the schedule says
+    assert any(
+        n.startswith("schedule c1/web: wake.on_request: the service has no load balancer")
+        for n in report["notes"]
+    ), report
+
+
+def test_without_the_setting_wake_is_unavailable_and_no_rule_changes(
+    world: World, endpoint: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = _actions(world)
+    monkeypatch.delenv("TEIJI_WAKE_TARGET_GROUP_ARN")
+    report = _tick(capsys, endpoint, STOP_AT)
+    assert report["outcome"] == "changed"
+    assert any("wake on request is unavailable" in n for n in report["notes"]), report
+    assert same_actions(_actions(world), original)
+    assert _records(world) == {}
