@@ -19,7 +19,13 @@ from engine.aws.errors import error_text
 from engine.report import ServiceReport
 from engine.targets import target_group_arns
 from engine.wake_plan import Rule, RuleStep, plan_restore, plan_sleep
-from engine.wake_store import amend_rule, delete_rule, save_rule, saved_rules
+from engine.wake_store import (
+    UnreadableRuleError,
+    amend_rule,
+    delete_rule,
+    save_rule,
+    saved_rules,
+)
 from schemas.records import SavedRule
 
 if TYPE_CHECKING:
@@ -53,6 +59,9 @@ def converge_rules(service: Service, acting: Acting, report: ServiceReport) -> N
         return
     try:
         _converge(service, acting, report, wake_group)
+    except UnreadableRuleError as exc:  # a sentence for people: no class name
+        report.outcome = "failed"
+        report.error = f"listener rules: {exc}"
     except Exception as exc:  # one service's trouble fails only that service
         report.outcome = "failed"
         report.error = f"listener rules: {error_text(exc)}"

@@ -33,6 +33,24 @@ def _version_condition(expected: SavedRule) -> dict[str, Any]:
     }
 
 
+class UnreadableRuleError(ValueError):
+    """A saved rule that cannot be read: its original actions are unknown."""
+
+
+def _parse(item: dict[str, Any], table: str) -> SavedRule:
+    try:
+        fields = {k: v for k, v in item.items() if k not in ("pk", "sk")}
+        fields["actions"] = json.loads(str(fields["actions"]))
+        fields["conditions"] = json.loads(str(fields.get("conditions", "[]")))
+        return SavedRule.model_validate(fields)
+    except (KeyError, ValueError) as exc:  # json and pydantic errors are ValueErrors
+        why = str(exc).splitlines()[0][:200]
+        raise UnreadableRuleError(
+            f"the saved rule {item.get('pk')}/{item.get('sk')} in {table} cannot be read "
+            f"({why}); nothing is done to this service's rules until it is repaired"
+        ) from None
+
+
 def save_rule(state: StateStore, rule: SavedRule) -> bool:
     """Save unless one exists (never overwrite); True when this call wrote it."""
     return conditional_write(
@@ -79,11 +97,7 @@ def saved_rules(state: StateStore, key: str) -> dict[str, SavedRule]:
     while True:
         answer = client.query(**params)
         for raw in answer.get("Items", []):
-            item = from_attribute_map(raw)
-            fields = {k: v for k, v in item.items() if k not in ("pk", "sk")}
-            fields["actions"] = json.loads(str(fields["actions"]))
-            fields["conditions"] = json.loads(str(fields.get("conditions", "[]")))
-            rule = SavedRule.model_validate(fields)
+            rule = _parse(from_attribute_map(raw), state.table)
             if rule.key == key:  # another key sharing the prefix is not this service's
                 found[rule.rule_arn] = rule
         last = answer.get("LastEvaluatedKey")

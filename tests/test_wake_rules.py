@@ -226,3 +226,23 @@ def test_without_the_setting_wake_is_unavailable_and_no_rule_changes(
     assert any("wake on request is unavailable" in n for n in report["notes"]), report
     assert same_actions(_actions(world), original)
     assert _records(world) == {}
+
+
+def test_an_unreadable_record_fails_the_service_closed_and_changes_no_rule(
+    world: World, endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _tick(capsys, endpoint, STOP_AT)
+    table = world.state_store().table
+    sk = f"c1/web#{world._network['rule']}"
+    world._raw("dynamodb").update_item(
+        TableName=table,
+        Key={"pk": {"S": "wake-rule"}, "sk": {"S": sk}},
+        UpdateExpression="SET actions = :a",
+        ExpressionAttributeValues={":a": {"S": "not json"}},
+    )
+    _healthy_target(world)
+    report = _tick(capsys, endpoint, START_AT)
+    assert report["outcome"] == "failed"
+    assert report["error"].startswith("listener rules: the saved rule wake-rule/c1/web#")
+    assert "cannot be read" in report["error"]
+    assert _actions(world)[0]["TargetGroupArn"] == world._network["wake"]  # not guessed
