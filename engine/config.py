@@ -197,6 +197,29 @@ def parse_queue_url(text: str) -> str | None:
     )
 
 
+# The wake function's target group (wake on request, engine.wake_plan).
+_TARGET_GROUP_ARN = re.compile(
+    r"^arn:aws[a-z-]*:elasticloadbalancing:[a-z]{2}(-[a-z]+)+-[0-9]+:[0-9]{12}:"
+    r"targetgroup/[A-Za-z0-9-]{1,32}/[0-9a-f]{16}$",
+    re.ASCII,
+)
+
+
+def parse_wake_target_group(text: str) -> str | None:
+    """``TEIJI_WAKE_TARGET_GROUP_ARN``: the Lambda target group of the wake function; empty
+    turns wake on request off (the rules of sleeping services are then left alone)."""
+    value = text.strip()
+    if not value:
+        return None
+    if _TARGET_GROUP_ARN.match(value):
+        return value
+    raise ValueError(
+        f"{value!r} is not a target group ARN; write it like arn:aws:elasticloadbalancing:"
+        "<region>:<account>:targetgroup/<name>/<16 hex digits>, or leave it empty to turn wake "
+        "on request off"
+    )
+
+
 # Who may touch what --------------------------------------------------------------------------
 _ACCOUNT_ID = re.compile(r"^[0-9]{12}$", re.ASCII)
 _REGION_NAME = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]+$", re.ASCII)
@@ -435,6 +458,8 @@ class Settings:
     # Fan-out (engine.fanout): the work queue the scheduled tick hands scopes to; None: the
     # tick converges every service itself.
     fanout_queue_url: str | None = None
+    # The wake function's target group (None: wake on request is unavailable).
+    wake_target_group: str | None = None
     # The allow-list, the growth cap and where the ExternalIds are kept.
     access: Access = field(default_factory=Access)
     extra: dict[str, str] = field(default_factory=dict)
@@ -479,5 +504,8 @@ class Settings:
             ),
             metrics_per_service=_setting(env, "TEIJI_METRICS_PER_SERVICE", parse_bool, False),
             fanout_queue_url=_setting(env, "TEIJI_FANOUT_QUEUE_URL", parse_queue_url, None),
+            wake_target_group=_setting(
+                env, "TEIJI_WAKE_TARGET_GROUP_ARN", parse_wake_target_group, None
+            ),
             access=Access.from_env(env),
         )
