@@ -75,6 +75,9 @@ CONDITIONAL = {
 READ_ON_ANY_RESOURCE = {
     "application-autoscaling:DescribeScalableTargets": "no resource-level permission",
     "elasticloadbalancing:DescribeTargetHealth": "no resource-level permission",
+    "elasticloadbalancing:DescribeListeners": "no resource-level permission",
+    "elasticloadbalancing:DescribeRules": "no resource-level permission",
+    "elasticloadbalancing:DescribeTargetGroups": "no resource-level permission",
     "ecs:ListTasks": "listing without containerInstance is authorized on '*'; ecs:cluster narrows",
     "ecs:DescribeTaskDefinition": "no resource-level permission (aws/containers-roadmap#929)",
 }
