@@ -76,6 +76,7 @@ READ_ON_ANY_RESOURCE = {
     "application-autoscaling:DescribeScalableTargets": "no resource-level permission",
     "elasticloadbalancing:DescribeTargetHealth": "no resource-level permission",
     "ecs:ListTasks": "listing without containerInstance is authorized on '*'; ecs:cluster narrows",
+    "ecs:ListServices": "a listing is authorized on '*'; ecs:cluster narrows it",
     "ecs:DescribeTaskDefinition": "no resource-level permission (aws/containers-roadmap#929)",
 }
 REGIONS_ONLY = {"StringEquals": {"aws:RequestedRegion": "${var.regions}"}}
