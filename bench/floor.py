@@ -8,6 +8,11 @@ Call floor (every tick reads; a transition also writes):
 - per (account, region, cluster): ceil(services / 10) DescribeServices (10 names per call);
 - per (account, region): ceil(services / 50) DescribeScalableTargets (50 ResourceIds per call);
 - one AssumeRole per account other than the deployment's own;
+- opt-in by tag (only with an allow-list of clusters): per (account, region, allowed cluster),
+  ceil(services / 100) ListServices (at least one; 100 per page), and ceil(untracked / 10)
+  DescribeServices with their tags for the listed services no document names (the tags of the
+  documented ones come with the DescribeServices above, ``include=["TAGS"]``); the services a
+  tag opts in are then observed as a document's are;
 - DynamoDB: the Query pages that hold every document (1 MB a page), the lease read, taken and
   given back, and ceil(records / 100) BatchGetItem for the state records: every service's
   baseline, and, while the services are decided running, each load-balanced service's last
@@ -39,7 +44,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -90,6 +95,8 @@ class CallFloor:
     update_service: int = 0
     register_scalable_target: int = 0
     baseline_writes: int = 0
+    list_services: int = 0  # opt-in by tag: the allowed clusters' pages of 100 services
+    describe_untracked: int = 0  # opt-in by tag: listed services no document names, 10 a call
     list_tasks: int = 0
     describe_tasks: int = 0
     describe_container_instances: int = 0
@@ -115,11 +122,37 @@ def _kind(transition: bool | None, kind: TickKind | None) -> TickKind:
     return START if transition else STEADY
 
 
+LIST_SERVICES_PAGE = 100
+
+
+def discovery_floor(
+    listed: Mapping[Any, int], untracked: Mapping[Any, int] | None = None
+) -> tuple[int, int]:
+    """(ListServices, DescribeServices) that discovering tagged services needs: ``listed``
+    the services of each allowed (account, region, cluster), ``untracked`` how many of them
+    no document names (default: all)."""
+    untracked = listed if untracked is None else untracked
+    pages = sum(max(1, math.ceil(n / LIST_SERVICES_PAGE)) for n in listed.values())
+    described = sum(math.ceil(n / DESCRIBE_SERVICES_BATCH) for n in untracked.values())
+    return pages, described
+
+
 def call_floor(
-    world: World, *, transition: bool | None = None, kind: TickKind | None = None
+    world: World,
+    *,
+    transition: bool | None = None,
+    kind: TickKind | None = None,
+    allowed_clusters: Collection[str] = (),
+    tagged: Mapping[Any, int] | None = None,
 ) -> CallFloor:
-    """The fewest calls of a tick of ``kind`` (``transition=True``: a start of everything)."""
+    """The fewest calls of a tick of ``kind`` (``transition=True``: a start of everything).
+
+    With ``allowed_clusters`` the tick also discovers tagged services there; ``tagged``: how
+    many services of each (account, region, cluster) no document names (default none)."""
     kind = _kind(transition, kind)
+    listed = {k: n for k, n in world.cluster_sizes().items() if k[2] in allowed_clusters}
+    untracked = {k: (tagged or {}).get(k, 0) for k in listed}
+    list_services, describe_untracked = discovery_floor(listed, untracked)
     scopes = world.by_scope()
     balanced = [s for s in world.services if s.load_balanced]
     changed = len(world.services) if kind.transition else 0
@@ -134,6 +167,8 @@ def call_floor(
             math.ceil(len(members) / DESCRIBE_SCALABLE_TARGETS_BATCH) for members in scopes.values()
         ),
         assume_role=len({account for account, _ in scopes if account != OWN_ACCOUNT}),
+        list_services=list_services,
+        describe_untracked=describe_untracked,
         document_pages=max(1, math.ceil(len(world.services) * DOCUMENT_BYTES / QUERY_PAGE_BYTES)),
         baseline_reads=math.ceil(records / BATCH_GET_ITEM_KEYS),
         lease=LEASE_CALLS,

@@ -8,7 +8,10 @@ from the table when it is acted on, so the newest write wins whatever the stream
 - A schedule ``pk="schedule", sk=<service key>`` touches that service; so does an override
   ``pk="override", sk="<service key>#<id>"``.
 - A calendar ``pk="calendar", sk=<name>`` touches every service whose schedule lists it in
-  ``holidays`` now.
+  ``holidays`` now (its own, or its profile's when it sets none).
+- A profile ``pk="profile", sk=<name>`` touches every service whose schedule names it in
+  ``profile`` now. Services that take it by their ``teiji:profile`` tag have no document to
+  find them by: the scheduled tick, which discovers them, converges them within 15 minutes.
 - A touched service with no schedule now (its schedule was deleted, or an override names a
   service without one) is no longer managed: it is left exactly as it is, as the tick leaves
   it, and its saved baseline is kept.
@@ -31,7 +34,7 @@ from typing import Any, Literal
 
 from schemas.keys import ServiceKey
 
-KINDS = ("schedule", "calendar", "override")
+KINDS = ("schedule", "calendar", "override", "profile")
 EVENT_NAMES = ("INSERT", "MODIFY", "REMOVE")
 # The identity DynamoDB gives the stream records of the items its TTL deleted.
 TTL_IDENTITY = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
@@ -62,7 +65,7 @@ class Edit:
 
     def service(self) -> str | None:
         """The service a schedule or override names, when its key is one; None otherwise."""
-        if self.kind == "calendar":
+        if self.kind in ("calendar", "profile"):
             return None
         key = self.sk if self.kind == "schedule" else self.sk.partition("#")[0]
         return key if valid_key(key) else None
@@ -154,7 +157,7 @@ def read_record(record: object) -> Edit | Skipped:
     if pk is None or sk is None:
         return skip("the record's Keys hold no string pk and sk; the next tick reads the table")
     if pk not in KINDS:
-        return skip(f"pk {one_line(pk, 40)!r} is not a document (schedule, calendar, override)")
+        return skip(f"pk {one_line(pk, 40)!r} is not a document ({', '.join(KINDS)})")
     return Edit(pk, sk, event, sequence, shown_id)
 
 
@@ -182,13 +185,33 @@ def holidays_listed(item: Mapping[str, Any]) -> frozenset[str]:
     return frozenset()
 
 
+PROFILE_PREFIX = "profile:"  # marks a profile's name among the names a schedule uses
+
+
+def names_used(
+    item: Mapping[str, Any], profiles: Mapping[str, Mapping[str, Any]]
+) -> frozenset[str]:
+    """The calendars a schedule item lists in ``holidays`` and, marked with ``PROFILE_PREFIX``,
+    the profile it names; a schedule that sets no holidays of its own uses its profile's.
+    ``profiles`` are the stored profile items by name."""
+    names = holidays_listed(item)
+    profile = item.get("profile")
+    if not isinstance(profile, str):
+        return names
+    used = {PROFILE_PREFIX + profile.strip()}
+    if "holidays" not in item and profile.strip() in profiles:
+        used |= holidays_listed(profiles[profile.strip()])
+    return names | used
+
+
 def touched(edits: Iterable[Edit], schedules: Mapping[str, Collection[str]]) -> Touched:
-    """The services ``edits`` touch, given the schedules stored now (key -> the names in its
-    ``holidays``): managed when a schedule names them now, unmanaged otherwise."""
+    """The services ``edits`` touch, given the schedules stored now (key -> the names it uses,
+    ``names_used``): managed when a schedule names them now, unmanaged otherwise."""
     by_edit: dict[Edit, frozenset[str]] = {}
     for edit in edits:
-        if edit.kind == "calendar":
-            users = {key for key, names in schedules.items() if edit.sk in names}
+        if edit.kind in ("calendar", "profile"):
+            name = edit.sk if edit.kind == "calendar" else PROFILE_PREFIX + edit.sk
+            users = {key for key, names in schedules.items() if name in names}
             by_edit[edit] = frozenset(users)
         else:
             service = edit.service()

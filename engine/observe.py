@@ -110,7 +110,9 @@ class ScopeObserver:
     def _describe(self, cluster: str, batch: Sequence[Schedule]) -> None:
         try:
             client = self.clients.ecs(self.account, self.region)
-            lookup = ecs.describe_services(client, cluster, [s.service_name for s in batch])
+            # With their tags: teiji:protected=true keeps teiji's hands off (engine.optin).
+            names = [s.service_name for s in batch]
+            lookup = ecs.describe_services(client, cluster, names, tags=True)
         except AWS_ERRORS as exc:
             message = f"cannot describe the service: {error_text(exc)}"
             with self._lock:

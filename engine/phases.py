@@ -43,6 +43,27 @@ from schemas.records import Baseline, TargetCheck
 
 if TYPE_CHECKING:
     from engine.aws.clients import Clients
+    from engine.config import Access
+
+
+def opt_in(
+    clients: Clients, access: Access, loaded: LoadedConfig, default_timezone: str
+) -> Phase[LoadedConfig]:
+    """``loaded`` with the schedules of the services their ``teiji:profile`` tag opts in
+    (``engine.optin``); the tagged services that are protected are settled skipped."""
+    from engine.optin import PROTECTED_NOTE, discover
+
+    known = {*loaded.documents.schedules, *loaded.problem_keys}
+    found = discover(clients, access, loaded.documents, known, default_timezone=default_timezone)
+    loaded.documents.schedules.update(found.schedules)
+    loaded.problems.extend(found.problems)
+    for problem in found.problems:
+        key = problem.document.partition(" ")[2]
+        loaded.problem_keys.setdefault(key, []).append(problem)
+    settled = tuple(
+        ServiceReport(key, "skipped", notes=[PROTECTED_NOTE]) for key in found.protected
+    )
+    return Phase(loaded, settled, tuple(found.failures))
 
 
 def select(
@@ -228,12 +249,24 @@ def observe_services(
         result.merge(observer.result())
     fail_shared_services(result, named)
     settled = [_failed(key, decisions[key], error) for key, error in result.failures.items()]
+    settled.extend(_protected(result, decisions))
     if reader.error is not None:
         error = f"cannot read baselines: {reader.error}"
         settled.extend(_failed(key, decisions[key], error) for key in result.observations)
         return Phase(None, tuple(settled))
     observed = Observed(result.observations, reader.read, checks.read)
     return Phase(observed, tuple(settled))
+
+
+def _protected(result: ObserveResult, decisions: Mapping[str, Decision]) -> list[ServiceReport]:
+    """The observed services tagged ``teiji:protected=true``, taken out of ``result`` and
+    settled skipped: teiji never changes them, whatever a document says."""
+    from engine.optin import PROTECTED_NOTE, is_protected
+
+    keys = [key for key, seen in result.observations.items() if is_protected(seen.raw)]
+    for key in keys:
+        result.observations.pop(key)
+    return [ServiceReport(key, "skipped", decisions[key], notes=[PROTECTED_NOTE]) for key in keys]
 
 
 class _BaselineReader:

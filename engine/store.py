@@ -6,6 +6,7 @@ Config table — one item per document, its fields as plain attributes:
 - schedule  ``pk="schedule"``, ``sk=<service key>`` (``cluster/service``, see ``schemas.keys``);
   ``service``/``account``/``region`` may be left out: the sort key names the service.
 - calendar  ``pk="calendar"``, ``sk=<name>``.
+- profile   ``pk="profile"``, ``sk=<name>``: a shared schedule body (``schemas.documents``).
 - override  ``pk="override"``, ``sk="<service key>#<id>"`` and a numeric ``expires_at`` (epoch
   seconds, one day after ``until``) that DynamoDB's TTL uses to delete it eventually. TTL is
   lazy, so expired overrides are also filtered on ``until`` when loading.
@@ -53,8 +54,8 @@ from engine.aws.errors import AWS_ERRORS, StoreError, error_code, error_text
 from engine.config import DEFAULT_MAX_OVERRIDE, Settings
 from engine.putdiff import HASH_ATTRIBUTE, stamped
 from engine.tablecheck import kind_mismatch
-from schemas.documents import DEFAULT_TIMEZONE, Calendar, Override, Schedule
-from schemas.keys import ServiceKey
+from schemas.documents import DEFAULT_TIMEZONE, Calendar, Override, ProfileBase, Schedule
+from schemas.keys import ServiceKey, service_key
 from schemas.records import BASELINE_ARCHIVE_PK, TARGET_CHECK_PK, Baseline, TargetCheck
 from schemas.validation import (
     DocumentCheck,
@@ -67,7 +68,7 @@ from schemas.validation import (
 if TYPE_CHECKING:
     from engine.aws.clients import Clients
 
-KINDS = ("schedule", "calendar", "override")
+KINDS = ("schedule", "calendar", "override", "profile")
 BASELINE_PK = "baseline"
 OVERRIDE_TTL_GRACE = timedelta(days=1)
 BATCH_GET_LIMIT = 100  # keys per BatchGetItem call (API limit)
@@ -200,16 +201,21 @@ def override_id(doc: Override) -> str:
     return hashlib.sha256(content.encode()).hexdigest()[:12]
 
 
-def item_key(doc: Schedule | Calendar | Override) -> tuple[str, str]:
+ConfigDocument = Schedule | Calendar | Override | ProfileBase
+
+
+def item_key(doc: ConfigDocument) -> tuple[str, str]:
     """(pk, sk) of the item that holds ``doc``."""
     if isinstance(doc, Schedule):
         return "schedule", doc.key
     if isinstance(doc, Calendar):
         return "calendar", doc.name
+    if isinstance(doc, ProfileBase):
+        return "profile", doc.name
     return "override", f"{doc.key}#{override_id(doc)}"
 
 
-def item_from_document(doc: Schedule | Calendar | Override) -> dict[str, Any]:
+def item_from_document(doc: ConfigDocument) -> dict[str, Any]:
     """The config-table item (plain Python, not yet DynamoDB-typed) for a document.
 
     Fields that the key already says (kind, service, account, region, calendar name) are left
@@ -219,7 +225,7 @@ def item_from_document(doc: Schedule | Calendar | Override) -> dict[str, Any]:
     omit: set[str] = {"kind"}
     if isinstance(doc, Schedule | Override):
         omit |= {"service", "account", "region"}
-    if isinstance(doc, Calendar):
+    if isinstance(doc, Calendar | ProfileBase):
         omit.add("name")
     body = doc.model_dump(mode="json", by_alias=True, exclude_none=True, exclude=omit)
     item: dict[str, Any] = {"pk": pk, "sk": sk, **body}
@@ -245,7 +251,7 @@ def document_from_item(item: Mapping[str, Any]) -> dict[str, Any]:
     doc.setdefault("kind", kind)
     if kind == "schedule":
         _fill_service(doc, sk)
-    elif kind == "calendar":
+    elif kind in ("calendar", "profile"):
         doc.setdefault("name", sk)
     elif kind == "override":
         key, _, oid = sk.partition("#")
@@ -473,6 +479,11 @@ class ConfigStore:
             return None, [Problem(self.source, label, err.field, str(err))]
         except ValueError as err:
             return None, [Problem(self.source, label, "sk", str(err))]
+        if kind == "schedule" and "profile" in raw:
+            # Valid only with its profile's body under it: validate_documents checks the two
+            # together; here only the sort key is held against the document.
+            wrong_key = self._profile_user_key_problems(raw, sk, label)
+            return (None if wrong_key else raw), wrong_key
         parsed = parse_document(
             raw, source=self.source, index=index, default_timezone=default_timezone
         )
@@ -494,6 +505,29 @@ class ConfigStore:
             ]
         return raw, []
 
+    def _profile_user_key_problems(
+        self, raw: Mapping[str, Any], sk: str, label: str
+    ) -> list[Problem]:
+        service, account, region = (raw.get(k) for k in ("service", "account", "region"))
+        if not isinstance(service, str):
+            return []  # validating the schedule says what is wrong with it
+        named = service_key(
+            service.strip(),
+            account if isinstance(account, str) else None,
+            region if isinstance(region, str) else None,
+        )
+        if named == sk:
+            return []
+        return [
+            Problem(
+                self.source,
+                label,
+                "sk",
+                f"the sort key {sk!r} does not match the document, which names {named!r}; "
+                "make them agree",
+            )
+        ]
+
     def get(self, kind: str, sk: str) -> dict[str, Any] | None:
         response = self.clients.dynamodb().get_item(
             TableName=self.table,
@@ -504,7 +538,7 @@ class ConfigStore:
         return document_from_item(from_attribute_map(item)) if item else None
 
     # Writing ----------------------------------------------------------------------------------
-    def put(self, documents: Iterable[Schedule | Calendar | Override]) -> int:
+    def put(self, documents: Iterable[ConfigDocument]) -> int:
         """Write documents (replacing items with the same key, unconditionally); returns how
         many. Each item carries its ``teiji_hash``."""
         items = [stamp_item(item_from_document(doc)) for doc in documents]

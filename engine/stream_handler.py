@@ -46,7 +46,7 @@ from engine.edits import (
     Touched,
     edited_problems,
     failures,
-    holidays_listed,
+    names_used,
     read_batch,
     touched,
 )
@@ -196,8 +196,9 @@ def _read_documents(
         default_timezone=settings.default_timezone,
         checks=(growth_cap(settings.access.max_desired),),
     )
+    profiles = {str(i.get("sk", "")): i for i in items if i.get("pk") == "profile"}
     schedules = {
-        str(item.get("sk", "")): holidays_listed(item)
+        str(item.get("sk", "")): names_used(item, profiles)
         for item in items
         if item.get("pk") == "schedule"
     }

@@ -1,7 +1,7 @@
 """Checks of the config table as a whole: what the tick never reads or silently keeps.
 
-The tick reads the items under ``pk`` schedule, calendar and override and validates them. That
-leaves things it cannot see or does not complain about:
+The tick reads the items under ``pk`` schedule, calendar, override and profile and validates
+them. That leaves things it cannot see or does not complain about:
 
 - items under any other ``pk`` (a mistyped ``Schedule``): never read at all;
 - an item whose ``kind`` says another kind than its ``pk``;
@@ -102,6 +102,7 @@ def _a(word: str) -> str:
 _SK_SHAPE = {
     "schedule": "'<cluster>/<service>'",
     "calendar": "'<calendar name>'",
+    "profile": "'<profile name>'",
     "override": "'<cluster>/<service>#<id>'",
 }
 

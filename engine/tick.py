@@ -54,6 +54,7 @@ from engine.phases import (
     decide,
     leave_unmanaged,
     observe_services,
+    opt_in,
     reach_accounts,
     select,
 )
@@ -393,6 +394,9 @@ class _Tick:
     def _phases(self, report: TickReport, services: Collection[str] | None, cover: Cover) -> None:
         at, settings = report.at, self.settings
         loaded = self._load(at)
+        loaded = _merge(
+            report, opt_in(self.clients, settings.access, loaded, settings.default_timezone)
+        )
         report.invalid_documents = [
             {"source": p.source, "document": p.document, "field": p.path, "message": p.message}
             for p in loaded.problems

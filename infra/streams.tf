@@ -7,7 +7,7 @@
 locals {
   edits_function_name  = "${var.name_prefix}-edits"
   edits_log_group_name = "/aws/lambda/${local.edits_function_name}"
-  document_kinds       = ["schedule", "calendar", "override"]
+  document_kinds       = ["schedule", "calendar", "override", "profile"]
 }
 
 resource "aws_cloudwatch_log_group" "edits" {

@@ -14,6 +14,7 @@ what is allowed.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from functools import cached_property
@@ -26,7 +27,9 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationInfo,
+    create_model,
     field_validator,
     model_validator,
 )
@@ -58,7 +61,7 @@ _COUNTRY = re.compile(r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$", re.ASCII)
 MAX_SPEC_LENGTH = 200
 MAX_COUNT = 100_000
 
-Kind = Literal["schedule", "calendar", "override"]
+Kind = Literal["schedule", "calendar", "override", "profile"]
 Mode = Literal["scheduled", "always_on", "always_off", "unmanaged"]
 TargetsMode = Literal["verify", "repair", "ignore"]
 State = Literal["running", "stopped"]
@@ -477,6 +480,34 @@ RegionName = Annotated[
     Field(json_schema_extra={"pattern": r"^[a-z]{2}(-[a-z]+)+-[0-9]+$"}),
 ]
 
+
+def _profile_name_text(value: Any) -> Any:
+    if not isinstance(value, str):
+        raise ValueError(
+            f"expected a profile name such as office-hours, got {describe_value(value)}"
+        )
+    return value
+
+
+def _check_profile_name(value: str) -> str:
+    if not _NAME.match(value):
+        raise ValueError(
+            f"{quote(value)} is not a profile name (1 to 128 letters, digits, '.', '_' and "
+            "'-', starting with a letter or digit)"
+        )
+    return value
+
+
+ProfileName = Annotated[
+    str,
+    BeforeValidator(_profile_name_text),
+    AfterValidator(_check_profile_name),
+    Field(json_schema_extra={"pattern": r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"}),
+]
+Origin = Literal["document", "profile", "tag"]
+# The validation context that checks a profile's body as a schedule's (see Schedule).
+PROFILE_BODY_CONTEXT = "teiji_profile_body"
+
 _SERVICE_DESCRIPTION = "The ECS service as <cluster>/<service>."
 _SERVICE_EXAMPLES = ["example-cluster/example-service-stg"]
 
@@ -586,6 +617,15 @@ class Schedule(_Document):
     )
     description: str | None = Field(default=None, max_length=1024, description="Free text.")
     wake: Wake | None = Field(default=None, description="Wake on request (see Wake).")
+    profile: ProfileName | None = Field(
+        default=None,
+        description="A profile document whose fields this schedule takes; the fields written "
+        "here win over the profile's.",
+        examples=["office-hours"],
+    )
+    # Where the schedule came from (see ``origin``), and the fields taken from its profile.
+    _inherited: frozenset[str] = PrivateAttr(default=frozenset())
+    _by_tag: bool = PrivateAttr(default=False)
 
     @field_validator("timezone")
     @classmethod
@@ -620,7 +660,11 @@ class Schedule(_Document):
         return value
 
     @model_validator(mode="after")
-    def _check_mode(self) -> Schedule:
+    def _check_mode(self, info: ValidationInfo) -> Schedule:
+        # A profile's body is checked as a schedule's, but its windows may come from the
+        # schedules that use it.
+        if isinstance(info.context, Mapping) and info.context.get(PROFILE_BODY_CONTEXT):
+            return self
         if self.mode == "scheduled" and not self.windows and not self.cron:
             raise ValueError(
                 "mode scheduled needs at least one entry in windows or cron "
@@ -640,6 +684,26 @@ class Schedule(_Document):
     def key(self) -> str:
         """The service's identity across teiji: see ``service_key``."""
         return service_key(self.service, self.account, self.region)
+
+    @property
+    def inherited(self) -> frozenset[str]:
+        """The fields this schedule took from its profile (empty without one)."""
+        return self._inherited
+
+    @property
+    def origin(self) -> Origin:
+        """Where the schedule came from: its own document, a document naming a profile, or
+        the ECS service's ``teiji:profile`` tag."""
+        if self._by_tag:
+            return "tag"
+        return "profile" if self.profile else "document"
+
+    def from_profile(self, inherited: Iterable[str], *, by_tag: bool = False) -> Schedule:
+        """This schedule, marked as made with its profile (``inherited``: the profile's fields
+        it took); ``by_tag`` when the service's tag, not a document, named the profile."""
+        self._inherited = frozenset(inherited)
+        self._by_tag = by_tag
+        return self
 
     @staticmethod
     def is_country_code(name: str) -> bool:
@@ -778,5 +842,63 @@ class Override(_Document):
         return (self.start is None or self.start <= at) and at < self.until
 
 
-Document = Annotated[Schedule | Calendar | Override, Field(discriminator="kind")]
-KINDS: tuple[Kind, ...] = ("schedule", "calendar", "override")
+# A schedule's fields that say which service it is (or name its profile, or describe this one
+# document): everything else is the body a profile may give. A field added to Schedule is
+# allowed in profiles unless it is named here.
+SCHEDULE_IDENTITY_FIELDS = frozenset(
+    {"kind", "service", "account", "region", "cluster", "profile", "description"}
+)
+
+
+def profile_fields() -> tuple[str, ...]:
+    """The schedule fields a profile may set, in the Schedule model's order."""
+    return tuple(name for name in Schedule.model_fields if name not in SCHEDULE_IDENTITY_FIELDS)
+
+
+PROFILE_FIELDS = profile_fields()
+
+
+class ProfileBase(_Document):
+    """What every profile has besides its body (the type to annotate with; see Profile)."""
+
+    kind: Literal["profile"] = Field(default="profile", description="Always 'profile'.")
+    name: ProfileName = Field(
+        description="The name schedules give in profile (and services in the teiji:profile tag).",
+        examples=["office-hours"],
+    )
+    description: str | None = Field(default=None, max_length=1024, description="Free text.")
+
+
+def _profile_model() -> type[ProfileBase]:
+    # Each body field as the schedule has it, but optional with no default: a profile says
+    # only what it sets, and the schedules using it fill in the rest (or take the defaults).
+    fields: dict[str, Any] = {}
+    for name in PROFILE_FIELDS:
+        info = Schedule.model_fields[name]
+        fields[name] = (
+            info.annotation | None,  # type: ignore[operator]
+            Field(default=None, description=info.description, examples=info.examples),
+        )
+    return create_model(
+        "Profile",
+        __base__=ProfileBase,
+        __doc__="A shared schedule body: schedules that name it (or services tagged "
+        "teiji:profile=<name>) take its fields, and their own fields win.",
+        **fields,
+    )
+
+
+# The shape of a profile (its body's values are also checked as a schedule's: see
+# ``schemas.validation``); its body is what it sets, ``body``.
+Profile = _profile_model()
+
+
+def profile_body(profile: ProfileBase) -> dict[str, Any]:
+    """The fields a profile sets, as written (dumped by alias, so as a schedule reads them)."""
+    return profile.model_dump(
+        mode="json", by_alias=True, exclude_unset=True, include=set(PROFILE_FIELDS)
+    )
+
+
+Document = Annotated[Schedule | Calendar | Override | Profile, Field(discriminator="kind")]  # type: ignore[valid-type]
+KINDS: tuple[Kind, ...] = ("schedule", "calendar", "override", "profile")

@@ -18,7 +18,12 @@ from pydantic import TypeAdapter
 from schemas.documents import KINDS, Document
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
-_MODEL_NAMES = {"schedule": "Schedule", "calendar": "Calendar", "override": "Override"}
+_MODEL_NAMES = {
+    "schedule": "Schedule",
+    "calendar": "Calendar",
+    "override": "Override",
+    "profile": "Profile",
+}
 
 
 def document_json_schema() -> dict[str, Any]:
@@ -40,7 +45,7 @@ def _build() -> dict[str, Any]:
         model["properties"]["kind"].pop("default", None)
     defs["Document"] = {
         "title": "teiji document",
-        "description": "A schedule, a calendar or an override, told apart by kind.",
+        "description": "A schedule, a calendar, an override or a profile, told apart by kind.",
         # ``kind`` is a const in each branch, so exactly one branch can match. pydantic's
         # "discriminator" is an OpenAPI keyword, not JSON Schema: left out.
         "oneOf": generated["oneOf"],
@@ -48,7 +53,8 @@ def _build() -> dict[str, Any]:
     return {
         "$schema": SCHEMA_DIALECT,
         "title": "teiji documents",
-        "description": "Schedules, calendars and overrides for teiji: one document or a list.",
+        "description": "Schedules, calendars, overrides and profiles for teiji: one document or a "
+        "list.",
         "anyOf": [
             {"$ref": "#/$defs/Document"},
             {"type": "array", "items": {"$ref": "#/$defs/Document"}},

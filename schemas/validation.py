@@ -20,7 +20,7 @@ import unicodedata
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import cache
@@ -32,8 +32,12 @@ from schemas.countries import country_codes, is_country, subdivisions
 from schemas.documents import (
     DEFAULT_TIMEZONE,
     KINDS,
+    PROFILE_BODY_CONTEXT,
+    PROFILE_FIELDS,
     Calendar,
     Override,
+    Profile,
+    ProfileBase,
     RunningCapacity,
     Schedule,
     StoppedCapacity,
@@ -45,13 +49,16 @@ from schemas.documents import CronPair as _CronPair
 from schemas.documents import DateRange as _DateRange
 from schemas.keys import Closeness, ServiceKey, keys_named, service_key
 
-ParsedDocument = Schedule | Calendar | Override
+ParsedDocument = Schedule | Calendar | Override | ProfileBase
 
 _MODELS: dict[str, type[BaseModel]] = {
     "schedule": Schedule,
     "calendar": Calendar,
     "override": Override,
+    "profile": Profile,
 }
+# A profile's body is checked as the body of a schedule for this (never named) service.
+_PROFILE_PLACEHOLDER = "profile/body"
 _WHOLE_DOCUMENT = "-"
 _LABEL_LIMIT = 80
 MAX_OVERRIDE_ENV = "TEIJI_MAX_OVERRIDE"
@@ -86,6 +93,11 @@ class DocumentSet:
     schedules: dict[str, Schedule] = field(default_factory=dict)
     calendars: dict[str, Calendar] = field(default_factory=dict)
     overrides: list[Override] = field(default_factory=list)
+    profiles: dict[str, ProfileBase] = field(default_factory=dict)
+    # The raw bodies of the valid profiles (what a schedule naming one merges under its own).
+    profile_bodies: dict[str, Mapping[str, Any]] = field(default_factory=dict)
+    # Profiles present but invalid: name -> the fields at fault (for the services using them).
+    invalid_profiles: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def overrides_for(self, key: str) -> list[Override]:
         return [o for o in self.overrides if o.key == key]
@@ -227,12 +239,48 @@ def _parse(
     fields = dict(raw)
     if model is Schedule and "timezone" not in fields:
         fields["timezone"] = default_timezone
+    if model is Profile:
+        return _parse_profile(fields, source=source, label=label)
     try:
         parsed = model.model_validate(fields)
     except ValidationError as exc:
         return _problems(exc, model, source=source, label=label)
     assert isinstance(parsed, Schedule | Calendar | Override)
     return _share_parts(parsed, fields) if isinstance(parsed, Schedule) else parsed
+
+
+def _parse_profile(
+    fields: Mapping[str, Any], *, source: str, label: str
+) -> ProfileBase | list[Problem]:
+    """A profile: its own fields (name, unknown ones) checked by the profile model, its body
+    by the schedule's rules, both reported at once."""
+    try:
+        parsed = Profile.model_validate(fields)
+    except ValidationError as exc:
+        own = [
+            p
+            for p in _problems(exc, Profile, source=source, label=label)
+            if _top_field(p.path) not in PROFILE_FIELDS
+        ]
+        body = _check_profile_body(None, fields, source=source, label=label)
+        return own + (body if isinstance(body, list) else [])
+    checked = _check_profile_body(parsed, fields, source=source, label=label)
+    return parsed if checked is None else checked
+
+
+def _check_profile_body(
+    profile: ProfileBase | None, fields: Mapping[str, Any], *, source: str, label: str
+) -> ProfileBase | list[Problem] | None:
+    """``profile`` when its body holds values a schedule accepts, else the problems with it
+    (the model of a profile gives the shape; the schedule's own rules give the values)."""
+    body = {name: fields[name] for name in PROFILE_FIELDS if name in fields}
+    try:
+        Schedule.model_validate(
+            {**body, "service": _PROFILE_PLACEHOLDER}, context={PROFILE_BODY_CONTEXT: True}
+        )
+    except ValidationError as exc:
+        return _problems(exc, Schedule, source=source, label=label)
+    return profile
 
 
 # A fleet's schedules mostly differ only in the service they name. Schedules whose fields but
@@ -277,8 +325,8 @@ def document_label(raw: Mapping[Any, Any], index: int) -> str:
             return f"override {_printable(key)}#{_printable(ident)}"
         return f"override {_printable(key)} (document {index})"
     name = raw.get("name")
-    if kind == "calendar" and isinstance(name, str) and name.strip():
-        return f"calendar {_printable(name.strip())}"
+    if kind in ("calendar", "profile") and isinstance(name, str) and name.strip():
+        return f"{kind} {_printable(name.strip())}"
     return f"document {index}"
 
 
@@ -557,6 +605,7 @@ def validate_documents(
     check_calendars: bool = True,
     own_region: str | None = None,
     own_account: str | None = None,
+    check_profiles: bool = True,
 ) -> tuple[DocumentSet, list[Problem]]:
     """Parse each ``(source, index, raw)`` and check the rules that span documents.
 
@@ -570,7 +619,10 @@ def validate_documents(
     ``default_timezone`` is the zone of a schedule that names none.
     Invalid documents are left out of the set; the first of two duplicates is kept. An override
     that has already ended is valid: it is simply inactive, and the length cap does not apply
-    to it. With ``own_region`` (and ``own_account``) given, two schedules naming one ECS
+    to it. A schedule that names a ``profile`` is validated with the profile's body under its
+    own fields (``merge_profile``); ``check_profiles=False`` leaves out, unreported, a schedule
+    whose profile is not among ``items`` (a first pass before the table can be read). With
+    ``own_region`` (and ``own_account``) given, two schedules naming one ECS
     service under two spellings of its key are both reported (see ``duplicate_services``).
     """
     if now is None:
@@ -584,8 +636,32 @@ def validate_documents(
     calendar_origin: dict[str, tuple[str, int]] = {}
     override_origin: dict[str, tuple[str, int]] = {}
     invalid_calendars: dict[str, tuple[str, str]] = {}  # name -> (source, label)
+    items = list(items)
+    # Profiles first: a schedule may come before the profile it names.
+    profile_users: dict[str, list[str]] = {}  # invalid profile -> the schedules it stops
+    invalid_profile_labels: dict[str, tuple[str, str]] = {}
+    problems.extend(_read_profiles(items, docs, invalid_profile_labels, default_timezone))
     for source, index, raw in items:
+        if _kind_of(raw) == "profile":
+            continue
+        inherited: frozenset[str] = frozenset()
+        if _kind_of(raw) == "schedule" and isinstance(raw, Mapping) and "profile" in raw:
+            if not check_profiles and _names_absent_profile(raw, docs):
+                continue
+            merged = merge_profile(raw, docs, source=source, index=index)
+            if isinstance(merged, list):
+                problems.extend(merged)
+                name = raw.get("profile")
+                if isinstance(name, str) and name.strip() in docs.invalid_profiles:
+                    profile_users.setdefault(name.strip(), []).append(document_label(raw, index))
+                continue
+            raw, inherited = merged
         parsed = parse_document(raw, source=source, index=index, default_timezone=default_timezone)
+        if inherited and isinstance(parsed, list) and isinstance(raw, Mapping):
+            problems.extend(_name_the_profile(parsed, raw, inherited))
+            continue
+        if isinstance(parsed, Schedule) and isinstance(raw, Mapping) and "profile" in raw:
+            parsed.from_profile(inherited)
         if isinstance(parsed, list):
             problems.extend(parsed)
             name = _calendar_name(raw)
@@ -616,7 +692,7 @@ def validate_documents(
                 continue
             calendar_origin[parsed.name] = (source, index)
             docs.calendars[parsed.name] = parsed
-        else:
+        elif isinstance(parsed, Override):
             if parsed.id is not None:
                 first = override_origin.get(parsed.id)
                 if first:
@@ -631,6 +707,18 @@ def validate_documents(
                 problems.append(Problem(source, label, "until", too_long))
                 continue
             docs.overrides.append(parsed)
+    for name, users in sorted(profile_users.items()):
+        source, label = invalid_profile_labels[name]
+        problems.append(
+            Problem(
+                source,
+                label,
+                _WHOLE_DOCUMENT,
+                f"this profile is invalid, so {_count(len(users), 'schedule')} that "
+                f"use{'s' if len(users) == 1 else ''} it cannot be decided until it is fixed: "
+                f"{', '.join(sorted(u.partition(' ')[2] for u in users))}",
+            )
+        )
     problems.extend(
         _check_holiday_names(
             docs, labels, invalid_calendars, known_calendars, check_calendars=check_calendars
@@ -644,6 +732,161 @@ def validate_documents(
         for problem in twins:
             docs.schedules.pop(problem.document.partition(" ")[2], None)
     return docs, problems
+
+
+def _kind_of(raw: object) -> object:
+    return raw.get("kind") if isinstance(raw, Mapping) else None
+
+
+def _read_profiles(
+    items: Sequence[tuple[str, int, object]],
+    docs: DocumentSet,
+    invalid_labels: dict[str, tuple[str, str]],
+    default_timezone: str,
+) -> list[Problem]:
+    """Parse the profiles among ``items`` into ``docs`` (valid ones with their raw bodies,
+    invalid ones with the fields at fault); the problems with them."""
+    problems: list[Problem] = []
+    origin: dict[str, tuple[str, int]] = {}
+    for source, index, raw in items:
+        if _kind_of(raw) != "profile":
+            continue
+        parsed = parse_document(raw, source=source, index=index, default_timezone=default_timezone)
+        if isinstance(parsed, list):
+            problems.extend(parsed)
+            name = _profile_name(raw)
+            if name is not None and parsed and name not in docs.profiles:
+                fields = sorted({_top_field(p.path) for p in parsed})
+                docs.invalid_profiles.setdefault(name, tuple(fields))
+                invalid_labels.setdefault(name, (source, parsed[0].document))
+            continue
+        assert isinstance(parsed, ProfileBase) and isinstance(raw, Mapping)
+        label = document_label(raw, index)
+        first = origin.get(parsed.name)
+        if first:
+            problems.append(
+                Problem(source, label, "name", _duplicate("profile", parsed.name, first))
+            )
+            continue
+        origin[parsed.name] = (source, index)
+        docs.profiles[parsed.name] = parsed
+        docs.profile_bodies[parsed.name] = {
+            name: raw[name] for name in PROFILE_FIELDS if name in raw
+        }
+    return problems
+
+
+def _names_absent_profile(raw: Mapping[str, Any], docs: DocumentSet) -> bool:
+    name = raw.get("profile")
+    if not isinstance(name, str):
+        return False
+    return name.strip() not in docs.profile_bodies and name.strip() not in docs.invalid_profiles
+
+
+def _profile_name(raw: object) -> str | None:
+    """The name an invalid profile document gives itself, if it gives one."""
+    if not isinstance(raw, Mapping):
+        return None
+    name = raw.get("name")
+    return name.strip() if isinstance(name, str) and name.strip() else None
+
+
+def _top_field(path: str) -> str:
+    return path.split(".", 1)[0].split("[", 1)[0]
+
+
+# Fields that each say when a service runs: a schedule takes them from its profile or writes
+# its own, never one from each (the two would be merged into a timing neither document shows).
+_TIMING_FIELDS = ("windows", "cron")
+
+
+def merge_profile(
+    raw: Mapping[str, Any], docs: DocumentSet, *, source: str, index: int
+) -> tuple[dict[str, Any], frozenset[str]] | list[Problem]:
+    """The schedule ``raw`` with the body of the profile it names under its own fields, and
+    the fields it took from the profile; or one problem naming the profile (missing, invalid)
+    or both documents (a combination that cannot be meant)."""
+    label = document_label(raw, index)
+    name = raw.get("profile")
+    if not isinstance(name, str) or not name.strip():
+        return [
+            Problem(
+                source,
+                label,
+                "profile",
+                f"expected a profile name such as office-hours, got {describe_value(name)}",
+            )
+        ]
+    name = name.strip()
+    if name in docs.invalid_profiles:
+        fields = ", ".join(docs.invalid_profiles[name]) or _WHOLE_DOCUMENT
+        return [
+            Problem(
+                source,
+                label,
+                "profile",
+                f"profile {quote(name)} is invalid (fields at fault: {fields}; its problems are "
+                f"listed under profile {_printable(name)}); this schedule is not acted on until "
+                "it is fixed",
+            )
+        ]
+    body = docs.profile_bodies.get(name)
+    if body is None:
+        return [Problem(source, label, "profile", _unknown_profile(name, docs.profiles))]
+    own = {key for key in raw if key in PROFILE_FIELDS}
+    inherited = frozenset(key for key in body if key not in own)
+    for mine in _TIMING_FIELDS:
+        for theirs in _TIMING_FIELDS:
+            clash = mine != theirs and mine in own and theirs in inherited
+            if clash and raw.get(mine) and body.get(theirs):
+                return [
+                    Problem(
+                        source,
+                        label,
+                        mine,
+                        f"this schedule sets {mine} and its profile {quote(name)} sets "
+                        f"{theirs}; one schedule runs by windows or by cron pairs taken "
+                        f"from one document: write {theirs}: [] here to use only this "
+                        f"schedule's {mine}, or leave {mine} out to use the profile's "
+                        f"{theirs}",
+                    )
+                ]
+    return {**body, **raw, "profile": name}, inherited
+
+
+def _name_the_profile(
+    problems: Iterable[Problem], merged: Mapping[str, Any], inherited: frozenset[str]
+) -> list[Problem]:
+    """Problems of a merged schedule, each naming the profile when its value (or, for the
+    whole schedule, some of it) came from there."""
+    name = merged.get("profile")
+    named: list[Problem] = []
+    for problem in problems:
+        top = _top_field(problem.path)
+        if top in inherited:
+            note = f" (this value comes from profile {quote(str(name))})"
+        elif problem.path == _WHOLE_DOCUMENT or top == "":
+            taken = ", ".join(sorted(inherited)) or "nothing"
+            note = f" (with profile {quote(str(name))}, which gives: {taken})"
+        else:
+            note = ""
+        named.append(replace(problem, message=problem.message + note))
+    return named
+
+
+def _unknown_profile(name: str, profiles: Collection[str]) -> str:
+    known = sorted(profiles)
+    hint = ""
+    import difflib  # late: only a mistake needs a did-you-mean
+
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    if close:
+        hint = f" (did you mean {close[0]!r}?)"
+    defined = ", ".join(_printable(k) for k in known) if known else "none"
+    return (
+        f"no profile named {quote(name)}{hint}; profiles defined: {defined}; this schedule is "
+        "not acted on until the profile exists or the schedule names another"
+    )
 
 
 def _check_holiday_names(
@@ -719,7 +962,7 @@ def _calendar_name(raw: object) -> str | None:
 def _deployment_problems(
     parsed: ParsedDocument, checks: Sequence[DocumentCheck], source: str, label: str
 ) -> list[Problem]:
-    if isinstance(parsed, Calendar):
+    if isinstance(parsed, Calendar | ProfileBase):
         return []
     return [
         Problem(source, label, path, message) for check in checks for path, message in check(parsed)

@@ -38,8 +38,8 @@ def test_no_op_tick_makes_only_batched_reads(world: World) -> None:
     # The baselines, then the last target checks (a second set of 100-key reads: a schedule
     # that checks targets needs its record even before the observation says it has any).
     assert log.count("BatchGetItem") == 2 * math.ceil(total / 100)
-    # The lease record, then schedules, calendars, overrides: one page each.
-    assert log.count("Query") == 4
+    # The lease record, then schedules, calendars, overrides, profiles: one page each.
+    assert log.count("Query") == 5
     assert log.writes() == []  # no ECS or Application Auto Scaling writes
     dynamodb_writes = [c.operation for c in log.writes(("dynamodb",))]
     assert dynamodb_writes == ["PutItem", "PutItem"]  # the lease, taken and given back

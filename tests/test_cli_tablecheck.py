@@ -67,7 +67,8 @@ def test_an_item_under_a_mistyped_pk_is_found(
     assert code == 1
     assert lines(out) == [
         "error: pk='Schedule' sk='c1/api': teiji reads only the partitions pk=schedule, "
-        "calendar, override, so this item is never read (did you mean 'schedule'?); move it "
+        "calendar, override, profile, so this item is never read (did you mean 'schedule'?); "
+        "move it "
         "under the right pk or delete it"
     ]
     assert err == "teiji: 1 error and 0 warnings in 2 items of teiji-config\n"

@@ -79,6 +79,7 @@ READ_ON_ANY_RESOURCE = {
     "elasticloadbalancing:DescribeRules": "no resource-level permission",
     "elasticloadbalancing:DescribeTargetGroups": "no resource-level permission",
     "ecs:ListTasks": "listing without containerInstance is authorized on '*'; ecs:cluster narrows",
+    "ecs:ListServices": "a listing is authorized on '*'; ecs:cluster narrows it",
     "ecs:DescribeTaskDefinition": "no resource-level permission (aws/containers-roadmap#929)",
 }
 REGIONS_ONLY = {"StringEquals": {"aws:RequestedRegion": "${var.regions}"}}

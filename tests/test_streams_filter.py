@@ -33,7 +33,7 @@ def stream(world: World) -> Stream:
 # The filter on the event source mapping -----------------------------------------------------
 # infra/streams.tf's two patterns, either matching (infra/tests/streams.tftest.hcl asserts the
 # module renders exactly these).
-KINDS = ["schedule", "calendar", "override"]
+KINDS = ["schedule", "calendar", "override", "profile"]
 FILTERS = [
     {
         "dynamodb": {"Keys": {"pk": {"S": KINDS}}},

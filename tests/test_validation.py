@@ -89,8 +89,8 @@ def test_valid_documents_parse_to_models() -> None:
 
 def test_not_a_mapping() -> None:
     assert only_line(["kind", "schedule"]) == (
-        "stg.yaml: document 1: -: expected a mapping with a kind (schedule, calendar, override), "
-        "got a list"
+        "stg.yaml: document 1: -: expected a mapping with a kind (schedule, calendar, override, "
+        "profile), got a list"
     )
 
 
@@ -98,20 +98,20 @@ def test_missing_kind() -> None:
     raw = schedule()
     del raw["kind"]
     assert only_line(raw) == (
-        "stg.yaml: document 1: kind: required; use one of: schedule, calendar, override"
+        "stg.yaml: document 1: kind: required; use one of: schedule, calendar, override, profile"
     )
 
 
 def test_bad_kind_suggests_the_closest() -> None:
     assert only_line(schedule(kind="schedul")) == (
         "stg.yaml: document 1: kind: 'schedul' is not allowed; use one of: schedule, calendar, "
-        "override (did you mean 'schedule'?)"
+        "override, profile (did you mean 'schedule'?)"
     )
 
 
 def test_kind_of_wrong_type() -> None:
     assert only_line(schedule(kind=3)).endswith(
-        "kind: the number 3 is not allowed; use one of: schedule, calendar, override"
+        "kind: the number 3 is not allowed; use one of: schedule, calendar, override, profile"
     )
 
 
@@ -119,7 +119,7 @@ def test_typo_in_field_name_suggests_and_lists_allowed() -> None:
     assert only_line(schedule(timezon="Asia/Tokyo")) == (
         f"{SCHEDULE_LABEL}: timezon: unknown field 'timezon' (did you mean 'timezone'? allowed: "
         "kind, service, mode, timezone, windows, cron, holidays, running, stopped, targets, "
-        "account, region, description, wake)"
+        "account, region, description, wake, profile)"
     )
 
 
@@ -136,7 +136,7 @@ def test_typo_in_nested_field_lists_that_models_fields() -> None:
 def test_unknown_field_far_from_any_lists_allowed_only() -> None:
     assert only_line(schedule(colour="red")).endswith(
         "colour: unknown field 'colour' (allowed: kind, service, mode, timezone, windows, cron, "
-        "holidays, running, stopped, targets, account, region, description, wake)"
+        "holidays, running, stopped, targets, account, region, description, wake, profile)"
     )
 
 

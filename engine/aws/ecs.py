@@ -43,7 +43,33 @@ class ServiceLookup:
     missing: dict[str, str] = field(default_factory=dict)
 
 
-def describe_services(client: ECSClient, cluster: str, names: Sequence[str]) -> ServiceLookup:
+LIST_SERVICES_PAGE = 100  # ListServices maxResults: at most 100
+_LIST = "ListServices"
+
+
+def list_service_names(client: ECSClient, cluster: str) -> list[str]:
+    """The names of every service in ``cluster``, all pages of 100."""
+    names: list[str] = []
+    params: dict[str, Any] = {"cluster": cluster, "maxResults": LIST_SERVICES_PAGE}
+    seen: set[str] = set()
+    while True:
+        response: Mapping[str, Any] = client.list_services(**params)
+        for arn in require(response, _LIST, "serviceArns", list):
+            if not isinstance(arn, str):
+                raise unreadable(_LIST, f"a service ARN is a {type(arn).__name__}")
+            names.append(_name_from_arn(arn))
+        token = response.get("nextToken")
+        if not token:
+            return list(dict.fromkeys(names))
+        if not isinstance(token, str) or token in seen:
+            raise unreadable(_LIST, "its nextToken is no token or came before")
+        seen.add(token)
+        params["nextToken"] = token
+
+
+def describe_services(
+    client: ECSClient, cluster: str, names: Sequence[str], *, tags: bool = False
+) -> ServiceLookup:
     """Describe every named service of ``cluster`` in calls of 10.
 
     A name that ECS reports in ``failures`` (reason MISSING) lands in ``missing``. A service
@@ -53,7 +79,10 @@ def describe_services(client: ECSClient, cluster: str, names: Sequence[str]) -> 
     lookup = ServiceLookup()
     unique = list(dict.fromkeys(names))
     for batch in chunks(unique, DESCRIBE_SERVICES_BATCH):
-        response: Mapping[str, Any] = client.describe_services(cluster=cluster, services=batch)
+        extra: dict[str, Any] = {"include": ["TAGS"]} if tags else {}
+        response: Mapping[str, Any] = client.describe_services(
+            cluster=cluster, services=batch, **extra
+        )
         for entry in require(response, _DESCRIBE, "services", list):
             service = _service_entry(entry, batch)
             name = str(service["serviceName"])

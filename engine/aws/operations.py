@@ -53,6 +53,8 @@ OPERATIONS: tuple[Operation, ...] = (
     _op("ecs", "DescribeServices", "ecs_service_read"),
     _op("ecs", "UpdateService", "ecs_service_modify", write=True),
     _op("ecs", "ListTasks", "ecs_cluster_read"),
+    # The tick: the services of the allowed clusters, to find those opted in by tag.
+    _op("ecs", "ListServices", "ecs_cluster_read"),
     _op("ecs", "DescribeTasks", "ecs_cluster_read"),
     _op("ecs", "DescribeContainerInstances", "ecs_cluster_read"),
     # The tick: the task size of a service it stops, once per revision (engine.sizing).

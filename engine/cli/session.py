@@ -310,3 +310,33 @@ def _run_tick_for(session: Session, key: str, at: datetime) -> TickReport:
         )
     except TickError as err:
         raise CliError(f"the tick could not run: {err}", EXIT_FAILED) from err
+
+
+def profile_names(items: Sequence[tuple[str, int, object]]) -> set[object]:
+    return {
+        raw.get("name")
+        for _, _, raw in items
+        if isinstance(raw, Mapping) and raw.get("kind") == "profile"
+    }
+
+
+def stored_profiles_named(
+    items: Sequence[tuple[str, int, object]], session: Session
+) -> list[tuple[str, int, object]]:
+    """The stored profiles that schedules in the files name and the files do not give, as
+    items to validate with the files' (one that is invalid refuses just those schedules)."""
+    given = profile_names(items)
+    named = {
+        raw.get("profile")
+        for _, _, raw in items
+        if isinstance(raw, Mapping) and raw.get("kind") == "schedule"
+    }
+    wanted = {name for name in named if isinstance(name, str) and name not in given}
+    if not wanted:
+        return []
+    stored = session.config.query_kind("profile")
+    return [
+        (session.config.source, index, document_from_item(item))
+        for index, item in enumerate(stored, start=1)
+        if str(item.get("sk", "")) in wanted
+    ]

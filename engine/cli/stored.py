@@ -42,7 +42,9 @@ from engine.cli.session import (
     finish,
     max_override,
     open_session,
+    profile_names,
     query_service_overrides,
+    stored_profiles_named,
     timezones,
 )
 from engine.cli.text import local_text, ordered_document, yaml_text
@@ -50,6 +52,7 @@ from engine.config import Settings
 from engine.putdiff import plan_put
 from engine.store import (
     CheckedWrite,
+    ConfigDocument,
     StateStore,
     WriteConflictError,
     item_from_document,
@@ -57,7 +60,6 @@ from engine.store import (
     plain,
     stamp_item,
 )
-from schemas.documents import Calendar, Override, Schedule
 from schemas.records import Baseline
 from schemas.validation import DocumentSet, Problem, parse_document, validate_documents
 
@@ -128,13 +130,16 @@ def run_put(args: argparse.Namespace) -> int:
         max_override=limit,
         default_timezone=settings.default_timezone,
         check_calendars=False,
+        check_profiles=False,
     )
     _refuse_problems(syntax + offline)
     session = open_session(args)
     with aws_errors(f"cannot read the calendars in {session.table}"):
         stored_calendars = [str(i.get("sk", "")) for i in session.config.query_kind("calendar")]
+    with aws_errors(f"cannot read the profiles in {session.table}"):
+        stored_profiles = stored_profiles_named(items, session)
     docs, invalid = validate_documents(
-        items,
+        [*items, *stored_profiles],
         now=now,
         max_override=limit,
         known_calendars=stored_calendars,
@@ -144,8 +149,10 @@ def run_put(args: argparse.Namespace) -> int:
     _refuse_problems(invalid)
     # Calendars first, overrides last: an interrupted write never leaves a schedule naming a
     # calendar that is not there yet.
-    documents: list[Schedule | Calendar | Override] = [
+    written_profiles = profile_names(items)
+    documents: list[ConfigDocument] = [
         *docs.calendars.values(),
+        *(p for name, p in docs.profiles.items() if name in written_profiles),
         *docs.schedules.values(),
         *docs.overrides,
     ]

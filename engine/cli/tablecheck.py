@@ -22,7 +22,7 @@ from engine.cli.common import (
     problem_json,
 )
 from engine.cli.session import aws_errors, open_session
-from engine.store import LoadedConfig, document_from_item, plain
+from engine.store import KINDS, LoadedConfig, document_from_item, plain
 from engine.tablecheck import Finding, OverrideItem, check_table
 from schemas.documents import Override
 from schemas.validation import Problem, parse_document
@@ -34,7 +34,7 @@ def run_table_check(args: argparse.Namespace) -> int:
     with aws_errors(f"cannot read {session.table}"):
         items = session.config.scan_items()
     loaded = session.config.validate_items(
-        [i for i in items if str(i.get("pk", "")) in ("schedule", "calendar", "override")],
+        [i for i in items if str(i.get("pk", "")) in KINDS],
         now=now,
         max_override=max_override_option(args),
         default_timezone=session.settings.default_timezone,

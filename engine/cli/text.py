@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel
 
 from engine.localtime import time_text, to_local, zone
-from schemas.documents import Calendar, Override, Schedule
+from schemas.documents import Calendar, Override, ProfileBase, Schedule
 
 
 def local_text(at: datetime, timezone: str | None = None, *, short: bool = False) -> str:
@@ -29,7 +29,7 @@ def local_text(at: datetime, timezone: str | None = None, *, short: bool = False
     return f"{local:%a %m-%d %H:%M}"
 
 
-def ordered_document(document: Schedule | Calendar | Override) -> dict[str, Any]:
+def ordered_document(document: Schedule | Calendar | Override | ProfileBase) -> dict[str, Any]:
     """The document as plain data in the models' field order, without defaulted fields, so it
     reads like what someone would write (``kind`` first; a schedule always shows its zone)."""
     body = _dump(document)

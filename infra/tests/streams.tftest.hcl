@@ -98,8 +98,8 @@ run "the_filter_keeps_documents_and_drops_ttl_deletions" {
 
   assert {
     condition = toset([for f in aws_lambda_event_source_mapping.edits[0].filter_criteria[0].filter : f.pattern]) == toset([
-      "{\"dynamodb\":{\"Keys\":{\"pk\":{\"S\":[\"schedule\",\"calendar\",\"override\"]}}},\"userIdentity\":{\"principalId\":[{\"exists\":false}]}}",
-      "{\"dynamodb\":{\"Keys\":{\"pk\":{\"S\":[\"schedule\",\"calendar\",\"override\"]}}},\"userIdentity\":{\"principalId\":[{\"anything-but\":[\"dynamodb.amazonaws.com\"]}]}}",
+      "{\"dynamodb\":{\"Keys\":{\"pk\":{\"S\":[\"schedule\",\"calendar\",\"override\",\"profile\"]}}},\"userIdentity\":{\"principalId\":[{\"exists\":false}]}}",
+      "{\"dynamodb\":{\"Keys\":{\"pk\":{\"S\":[\"schedule\",\"calendar\",\"override\",\"profile\"]}}},\"userIdentity\":{\"principalId\":[{\"anything-but\":[\"dynamodb.amazonaws.com\"]}]}}",
     ])
     error_message = "Documents only, written by anyone but DynamoDB's TTL."
   }

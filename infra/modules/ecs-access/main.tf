@@ -74,6 +74,15 @@ locals {
       Resource  = ["*"]
       Condition = { ArnLike = { "ecs:cluster" = local.cluster_arns } }
     },
+    # Services opted in by their teiji:profile tag are found by listing the allowed clusters:
+    # ListServices authorizes against "*", and ecs:cluster narrows it to those clusters.
+    {
+      Sid       = "ListServicesInClusters"
+      Effect    = "Allow"
+      Action    = ["ecs:ListServices"]
+      Resource  = ["*"]
+      Condition = { ArnLike = { "ecs:cluster" = local.cluster_arns } }
+    },
     # DescribeScalableTargets supports no resource-level permission: "*", in the regions.
     {
       Sid       = "DescribeScalableTargets"

@@ -1,0 +1,201 @@
+"""Opt-in by tag: ECS services that a ``teiji:profile=<name>`` tag puts under a profile.
+
+A service in an allowed cluster (``TEIJI_ALLOWED_CLUSTERS``; with none set nothing is
+discovered) that carries ``teiji:profile=<name>`` and has no schedule document is managed by
+that profile, under the same key a document for it would have (``cluster/service`` in teiji's
+own account and region, ``cluster/service@account/region`` elsewhere), so its baseline and
+overrides work as a document's do. A schedule document for the service wins over its tag.
+``teiji:protected=true`` means teiji never changes the service, document or not.
+
+Discovery lists each allowed cluster of every (account, region) in use (teiji's own, and those
+the schedules name) with ListServices (100 a page, every page) and describes the services no
+document names, 10 a call with their tags. The pure part (which schedule a tagged service gets)
+is ``tagged_schedule``; ``discover`` is the thin shell around the calls.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from engine.aws import ecs
+from engine.aws.errors import AWS_ERRORS, error_text
+from engine.logs import log_event
+from schemas.documents import PROFILE_FIELDS, Schedule, quote
+from schemas.keys import service_key
+from schemas.validation import DocumentSet, Problem, parse_document
+
+if TYPE_CHECKING:
+    from engine.aws.clients import Clients
+    from engine.config import Access
+
+PROFILE_TAG = "teiji:profile"
+PROTECTED_TAG = "teiji:protected"
+PROTECTED_NOTE = (
+    "protected: the service is tagged teiji:protected=true, so teiji never changes it; "
+    "remove the tag to let teiji manage it"
+)
+TAG_SOURCE = "tag"
+
+Scope = tuple[str | None, str | None]
+
+
+def tags_of(entry: Mapping[str, Any]) -> dict[str, str]:
+    """The tags of a described service (``include=["TAGS"]``) as a mapping; entries that are
+    not a text key and value are left out."""
+    found: dict[str, str] = {}
+    tags = entry.get("tags")
+    if not isinstance(tags, list):
+        return found
+    for tag in tags:
+        if isinstance(tag, Mapping):
+            key, value = tag.get("key"), tag.get("value")
+            if isinstance(key, str) and isinstance(value, str):
+                found[key] = value
+    return found
+
+
+def is_protected(entry: Mapping[str, Any]) -> bool:
+    return tags_of(entry).get(PROTECTED_TAG, "").strip().lower() == "true"
+
+
+def tagged_schedule(
+    cluster: str,
+    name: str,
+    scope: Scope,
+    profile: str,
+    docs: DocumentSet,
+    *,
+    default_timezone: str,
+) -> Schedule | Problem:
+    """The schedule of a service tagged ``teiji:profile=<profile>``: the profile's body for
+    that service, or the one problem why it has none (the service is then left as it is)."""
+    account, region = scope
+    key = service_key(f"{cluster}/{name}", account, region)
+    label = f"schedule {key}"
+    wanted = profile.strip()
+    if wanted in docs.invalid_profiles:
+        fields = ", ".join(docs.invalid_profiles[wanted]) or "-"
+        return Problem(
+            TAG_SOURCE,
+            label,
+            PROFILE_TAG,
+            f"the tag names profile {quote(wanted)}, which is invalid (fields at fault: "
+            f"{fields}); the service is left as it is until the profile is fixed",
+        )
+    body = docs.profile_bodies.get(wanted)
+    if body is None:
+        known = ", ".join(sorted(docs.profile_bodies)) or "none"
+        return Problem(
+            TAG_SOURCE,
+            label,
+            PROFILE_TAG,
+            f"the tag names profile {quote(wanted)}, and there is none; profiles defined: "
+            f"{known}; the service is left as it is until the tag names one",
+        )
+    raw: dict[str, Any] = {
+        **body,
+        "kind": "schedule",
+        "service": f"{cluster}/{name}",
+        "profile": wanted,
+    }
+    if account:
+        raw["account"] = account
+    if region:
+        raw["region"] = region
+    parsed = parse_document(raw, source=TAG_SOURCE, index=1, default_timezone=default_timezone)
+    if isinstance(parsed, list):
+        why = "; ".join(f"{p.path}: {p.message}" for p in parsed)
+        return Problem(
+            TAG_SOURCE,
+            label,
+            PROFILE_TAG,
+            f"profile {quote(wanted)} is not a whole schedule by itself ({why}); a service "
+            "opted in by tag takes every field from its profile",
+        )
+    assert isinstance(parsed, Schedule)
+    return parsed.from_profile((f for f in PROFILE_FIELDS if f in body), by_tag=True)
+
+
+@dataclass
+class Discovery:
+    """What the tags say: schedules for tagged services, problems (each one service's), the
+    tagged services that are protected, and the calls it took."""
+
+    schedules: dict[str, Schedule] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    protected: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)  # clusters that could not be listed
+    list_calls: int = 0
+    describe_calls: int = 0
+
+
+def scopes_in_use(schedules: Iterable[Schedule]) -> list[Scope]:
+    """teiji's own (account, region) and every one the schedules name, in order."""
+    found: set[Scope] = {(None, None)}
+    found.update((s.account, s.region) for s in schedules)
+    return sorted(found, key=lambda scope: (scope[0] or "", scope[1] or ""))
+
+
+def discover(
+    clients: Clients,
+    access: Access,
+    docs: DocumentSet,
+    known: Iterable[str],
+    *,
+    default_timezone: str,
+) -> Discovery:
+    """The tagged services of the allowed clusters that no document (``known``: every key a
+    document names, valid or not) manages."""
+    found = Discovery()
+    if not access.clusters:
+        return found
+    taken = set(known)
+    for scope in scopes_in_use(docs.schedules.values()):
+        for cluster in sorted(access.clusters):
+            _discover_cluster(clients, scope, cluster, docs, taken, found, default_timezone)
+    return found
+
+
+def _discover_cluster(
+    clients: Clients,
+    scope: Scope,
+    cluster: str,
+    docs: DocumentSet,
+    taken: set[str],
+    found: Discovery,
+    default_timezone: str,
+) -> None:
+    account, region = scope
+    try:
+        client = clients.ecs(account, region)
+        names = ecs.list_service_names(client, cluster)
+        found.list_calls += max(1, -(-len(names) // ecs.LIST_SERVICES_PAGE))
+        new = [n for n in names if service_key(f"{cluster}/{n}", account, region) not in taken]
+        found.describe_calls += -(-len(new) // ecs.DESCRIBE_SERVICES_BATCH)
+        lookup = ecs.describe_services(client, cluster, new, tags=True) if new else None
+    except AWS_ERRORS as exc:
+        where = f"cluster {cluster} in {account or 'its own account'}/{region or 'own region'}"
+        found.failures.append(f"cannot discover tagged services of {where}: {error_text(exc)}")
+        log_event("cannot discover tagged services", level=logging.WARNING, cluster=cluster)
+        return
+    if lookup is None:
+        return
+    for name, entry in sorted(lookup.found.items()):
+        tags = tags_of(entry)
+        profile = tags.get(PROFILE_TAG)
+        if profile is None:
+            continue
+        key = service_key(f"{cluster}/{name}", account, region)
+        if is_protected(entry):
+            found.protected.append(key)
+            continue
+        made = tagged_schedule(
+            cluster, name, scope, profile, docs, default_timezone=default_timezone
+        )
+        if isinstance(made, Problem):
+            found.problems.append(made)
+        else:
+            found.schedules[made.key] = made
