@@ -36,6 +36,8 @@ run "trust_and_permissions" {
       "ecs:ListTasks", "ecs:DescribeTaskDefinition", "application-autoscaling:DescribeScalableTargets",
       "application-autoscaling:RegisterScalableTarget", "elasticloadbalancing:DescribeTargetHealth",
       "elasticloadbalancing:RegisterTargets", "elasticloadbalancing:DeregisterTargets",
+      "ecs:ListServices", "elasticloadbalancing:DescribeListeners", "elasticloadbalancing:DescribeRules",
+      "elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:ModifyRule",
     ])
     error_message = "The role allows exactly the calls a tick makes in a target account."
   }
