@@ -360,6 +360,7 @@ class _Tick:
             for p in loaded.problems
         ]
         chosen = _merge(report, select(loaded, services, cover, self.config.source))
+        report.origins = {s.key: s.origin_detail() for s in chosen if s.profile}
         chosen = _merge(report, admit(chosen, settings.access, self.clients.region))
         decisions = _merge(report, decide(loaded, chosen, at, self.may_decide))
         managed = _merge(report, leave_unmanaged(chosen, decisions))
