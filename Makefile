@@ -89,6 +89,7 @@ iac: $(IAC_STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/fleet.py
 
 clean:
 	rm -rf $(VENV) .venv-iac dist build .pytest_cache .mypy_cache .ruff_cache .hypothesis

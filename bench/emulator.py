@@ -119,6 +119,9 @@ ACTION_CATEGORIES: dict[tuple[str, str], str] = {
     ("ecs", "DescribeContainerInstances"): "ecs_cluster_read",
     ("ecs", "DescribeTaskDefinition"): "ecs_task_definition_read",
     ("elastic-load-balancing-v2", "RegisterTargets"): "elb_register_targets",
+    # AWS's guide names the Describe* bucket only; a rule's change is paced with registration
+    # (the smaller of the mutating buckets teiji knows), as teiji's own pacer assumes.
+    ("elastic-load-balancing-v2", "ModifyRule"): "elb_register_targets",
     ("elastic-load-balancing-v2", "DeregisterTargets"): "elb_deregister_targets",
     ("sts", "AssumeRole"): "sts",
     ("sts", "GetCallerIdentity"): "sts",

@@ -56,6 +56,7 @@ ENV_VARS = (
     "TEIJI_EVENT_BUS",
     "TEIJI_TICK_INTERVAL",
     "TEIJI_METRICS_PER_SERVICE",
+    "TEIJI_FANOUT_QUEUE_URL",
     *ACCESS_ENV_VARS,
 )
 
@@ -172,6 +173,50 @@ def parse_event_bus(text: str) -> str | None:
         f"{value!r} is not an event bus; write its name (letters, digits and ._-/, for example "
         "default) or its ARN (arn:aws:events:<region>:<account>:event-bus/<name>), or leave it "
         "empty to send no events"
+    )
+
+
+# An SQS queue URL: https://sqs.<region>.amazonaws.com/<account>/<name> (or an endpoint's).
+_QUEUE_URL = re.compile(
+    r"^https?://[A-Za-z0-9.-]+(:[0-9]+)?/[0-9]{12}/[A-Za-z0-9_-]{1,80}$", re.ASCII
+)
+
+
+def parse_queue_url(text: str) -> str | None:
+    """``TEIJI_FANOUT_QUEUE_URL``: the fan-out's work queue (``engine.fanout``); empty: the
+    tick converges every service itself."""
+    value = text.strip()
+    if not value:
+        return None
+    if _QUEUE_URL.match(value):
+        return value
+    raise ValueError(
+        f"{value[:120]!r} is not an SQS queue URL; write it like "
+        "https://sqs.ap-northeast-1.amazonaws.com/111111111111/teiji-work (the Terraform "
+        "output fanout_queue_url), or leave it empty for a single-invocation tick"
+    )
+
+
+# The wake function's target group (wake on request, engine.wake_plan).
+_TARGET_GROUP_ARN = re.compile(
+    r"^arn:aws[a-z-]*:elasticloadbalancing:[a-z]{2}(-[a-z]+)+-[0-9]+:[0-9]{12}:"
+    r"targetgroup/[A-Za-z0-9-]{1,32}/[0-9a-f]{16}$",
+    re.ASCII,
+)
+
+
+def parse_wake_target_group(text: str) -> str | None:
+    """``TEIJI_WAKE_TARGET_GROUP_ARN``: the Lambda target group of the wake function; empty
+    turns wake on request off (the rules of sleeping services are then left alone)."""
+    value = text.strip()
+    if not value:
+        return None
+    if _TARGET_GROUP_ARN.match(value):
+        return value
+    raise ValueError(
+        f"{value!r} is not a target group ARN; write it like arn:aws:elasticloadbalancing:"
+        "<region>:<account>:targetgroup/<name>/<16 hex digits>, or leave it empty to turn wake "
+        "on request off"
     )
 
 
@@ -410,6 +455,11 @@ class Settings:
     tick_interval: timedelta = DEFAULT_TICK_INTERVAL
     # The savings metrics per service too (a Service dimension), not only per deployment.
     metrics_per_service: bool = False
+    # Fan-out (engine.fanout): the work queue the scheduled tick hands scopes to; None: the
+    # tick converges every service itself.
+    fanout_queue_url: str | None = None
+    # The wake function's target group (None: wake on request is unavailable).
+    wake_target_group: str | None = None
     # The allow-list, the growth cap and where the ExternalIds are kept.
     access: Access = field(default_factory=Access)
     extra: dict[str, str] = field(default_factory=dict)
@@ -453,5 +503,9 @@ class Settings:
                 env, "TEIJI_TICK_INTERVAL", parse_tick_interval, DEFAULT_TICK_INTERVAL
             ),
             metrics_per_service=_setting(env, "TEIJI_METRICS_PER_SERVICE", parse_bool, False),
+            fanout_queue_url=_setting(env, "TEIJI_FANOUT_QUEUE_URL", parse_queue_url, None),
+            wake_target_group=_setting(
+                env, "TEIJI_WAKE_TARGET_GROUP_ARN", parse_wake_target_group, None
+            ),
             access=Access.from_env(env),
         )

@@ -35,6 +35,7 @@ from engine.savings import (
 )
 from engine.store import TRANSACT_LIMIT, StateStore
 from engine.targets import Target, check_targets, remembered_targets_healthy
+from engine.wake_rules import converge_rules
 from schemas.documents import Schedule
 from schemas.records import Baseline, TargetCheck
 
@@ -143,7 +144,9 @@ def converge_service(
             return report
         report.outcome = "changed"
         deferred = result.deferred
-    if wants_target_check(service, plan):
+    if not report.failed:
+        converge_rules(service, acting, report)  # wake on request: its listener rules
+    if wants_target_check(service, plan) and not report.failed:
         _target_check(acting, service, report)
     if not report.failed:
         report.saving = _saving(service, report, acting.clients.region)

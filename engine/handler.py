@@ -10,6 +10,10 @@ Events:
   any other count is refused, so a stray event can never act beside the scheduled ticks.
   Both must be whole numbers (not booleans, not text), 1 <= n <= 50 and 0 <= i < n.
 
+With ``TEIJI_FANOUT_QUEUE_URL`` set (the Terraform variable ``fanout``), a full tick (no
+``services``, no ``shard``) is the fan-out's orchestrator instead (``engine.fanout``): it hands
+one work item per (account, region) to the queue, and ``fanout_worker_handler`` converges each.
+
 The tick decides at the CURRENT time, never at the event's ``time``: a late retry of an old
 event must not act on a stale instant. The event itself is never logged (only the options read
 from it). When any service failed, the report is logged and ``TickFailedError`` is raised, so
@@ -122,6 +126,16 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
         raise
     dry_run = dry_run or settings.dry_run
     now = datetime.now(UTC)
+    if settings.fanout_queue_url:
+        if services is not None or shard not in (None, (0, 1)):
+            # The orchestrator's role converges nothing itself (infra/fanout.tf).
+            refused = BadEventError(
+                "in fan-out mode the tick only hands scopes out: send {} (or shard 0 of 1); "
+                "named services converge through their scope's worker or the edits function"
+            )
+            log_event("the event is not understood", level=40, error=str(refused))
+            raise refused
+        return _orchestrate(settings, now, dry_run)
     log_event(
         "tick starting",
         at=now.isoformat(),
@@ -157,6 +171,93 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
     if report.failed:
         raise TickFailedError(failure_text(report))
     return result
+
+
+def _orchestrate(settings: Any, now: datetime, dry_run: bool) -> dict[str, Any]:
+    from engine.fanout_run import orchestrate, sqs_sender
+    from engine.logs import log_event
+
+    clients = _get_clients(settings.role_name, settings.access.external_id_parameter)
+    handout = orchestrate(
+        clients, settings, sqs_sender(clients, settings.fanout_queue_url), at=now, dry_run=dry_run
+    )
+    result = handout.as_json()
+    log_event("fan-out tick", **result)
+    if handout.failed:
+        raise TickFailedError(f"{handout.unsent} work item(s) could not be sent to the queue")
+    return result
+
+
+def fanout_worker_handler(event: Any, context: Any) -> dict[str, Any]:
+    """The fan-out worker's entry point: SQS messages, one scope each (``engine.fanout``).
+
+    A body that is not a work item is logged and dropped (delivering it again would fail the
+    same way); a scope whose worker failed, or whose lease another worker holds, is reported in
+    ``batchItemFailures`` so that SQS delivers it once more (``maxReceiveCount`` 2, then the
+    dead-letter queue). Never raises for one message: the others of the batch are kept.
+    """
+    from engine.config import Settings
+    from engine.documents import warm_reuse
+    from engine.fanout import BadWorkItemError, WorkItem, parse_work_item
+    from engine.fanout_run import work
+    from engine.lease import holder_id
+    from engine.logs import bind_request_id, log_event, setup_logging
+    from engine.tick import run_tick
+
+    request_id = getattr(context, "aws_request_id", None)
+    bind_request_id(request_id)
+    settings = Settings.from_env()
+    setup_logging(settings.log_level)
+    clients = _get_clients(settings.role_name, settings.access.external_id_parameter)
+    holder = holder_id(request_id if isinstance(request_id, str) else None)
+    records = event.get("Records") if isinstance(event, Mapping) else None
+    failures: list[dict[str, str]] = []
+    if not isinstance(records, list):
+        log_event("the event is not an SQS batch; nothing done", level=40)
+        return {"batchItemFailures": failures}
+
+    def run_scope(item: WorkItem, at: datetime) -> TickReport:
+        return run_tick(
+            clients,
+            settings,
+            at=at,
+            dry_run=item.dry_run or settings.dry_run,
+            scope=item.scope,
+            holder=holder,
+            deadline=_deadline(context),
+        )
+
+    with warm_reuse():
+        for record in records:
+            message = record.get("messageId") if isinstance(record, Mapping) else None
+            try:
+                item = parse_work_item(record.get("body") if isinstance(record, Mapping) else None)
+            except BadWorkItemError as err:
+                log_event("a message that is not a work item; dropped", level=40, error=str(err))
+                continue
+            verdict = work(
+                clients,
+                settings,
+                item,
+                receives=_receives(record),
+                now=datetime.now(UTC),
+                run_scope=run_scope,
+                holder=holder,
+            )
+            log_event("fan-out work item", tick=item.tick, kind=item.kind, verdict=verdict)
+            if verdict == "retry" and isinstance(message, str):
+                failures.append({"itemIdentifier": message})
+    return {"batchItemFailures": failures}
+
+
+def _receives(record: Mapping[str, Any]) -> int:
+    """How many times SQS has delivered this message (1 on the first delivery)."""
+    attributes = record.get("attributes")
+    raw = attributes.get("ApproximateReceiveCount") if isinstance(attributes, Mapping) else None
+    try:
+        return max(1, int(str(raw)))
+    except ValueError:
+        return 1
 
 
 def _held_by_edits(report: TickReport) -> bool:

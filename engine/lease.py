@@ -81,6 +81,16 @@ def lease_name(shard: tuple[int, int] | None) -> str:
     return f"{LEASE_NAME}#{index}/{count}"
 
 
+# A fan-out worker's lease: one record per (account, region), apart from the ticks' record,
+# so that the scopes of one fleet never wait for each other (engine.fanout).
+SCOPE_LEASE_PREFIX = "lease#scope#"
+
+
+def scope_lease_pk(scope_id: str) -> str:
+    """The partition of one scope's lease record (``scope_id``: ``engine.fanout.scope_id``)."""
+    return SCOPE_LEASE_PREFIX + scope_id
+
+
 def check_shard(shard: tuple[int, int] | None) -> None:
     if shard is None:
         return
@@ -294,8 +304,8 @@ def _number(value: float) -> dict[str, str]:
     return {"N": str(round(Decimal(repr(value)), 3))}
 
 
-def record_item(record: LeaseRecord, version: str) -> dict[str, Any]:
-    """The record as a DynamoDB attribute map."""
+def record_item(record: LeaseRecord, version: str, pk: str = LEASE_PK) -> dict[str, Any]:
+    """The record as a DynamoDB attribute map (under ``pk``: the ticks', or one scope's)."""
     slots = {
         str(index): {
             "M": {
@@ -307,7 +317,7 @@ def record_item(record: LeaseRecord, version: str) -> dict[str, Any]:
         for index, slot in record.slots.items()
     }
     return {
-        "pk": {"S": LEASE_PK},
+        "pk": {"S": pk},
         "sk": {"S": RECORD_SK},
         "shards": {"N": str(record.shards)},
         "version": {"S": version},
@@ -361,7 +371,11 @@ def _legacy_slot(item: Mapping[str, Any], where: str) -> Slot:
 
 # The adapter ----------------------------------------------------------------------------------
 class LeaseTable:
-    """Reads and compare-and-swaps the lease record in the state table."""
+    """Reads and compare-and-swaps the lease record in the state table.
+
+    ``pk`` is the record's partition: ``lease`` for the ticks' (and their shards), or a
+    scope's own (``scope_lease_pk``) for the fan-out workers (``engine.fanout``).
+    """
 
     def __init__(
         self,
@@ -369,9 +383,11 @@ class LeaseTable:
         table: str,
         *,
         sleep: Callable[[float], None] = time.sleep,
+        pk: str = LEASE_PK,
     ) -> None:
         self.clients = clients
         self.table = table
+        self.pk = pk
         self._sleep = sleep
         self.last: Snapshot | None = None  # the record as this table last wrote it
 
@@ -383,7 +399,7 @@ class LeaseTable:
         params: dict[str, Any] = {
             "TableName": self.table,
             "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": {":pk": {"S": LEASE_PK}},
+            "ExpressionAttributeValues": {":pk": {"S": self.pk}},
             "ConsistentRead": True,
         }
         while True:
@@ -403,7 +419,8 @@ class LeaseTable:
         """Store ``new`` if the record is still version ``expected`` (None: absent); the
         version written, or None when another write came first."""
         version = uuid.uuid4().hex
-        params: dict[str, Any] = {"TableName": self.table, "Item": record_item(new, version)}
+        item = record_item(new, version, self.pk)
+        params: dict[str, Any] = {"TableName": self.table, "Item": item}
         if expected is None:
             params["ConditionExpression"] = "attribute_not_exists(pk)"
         else:
@@ -452,7 +469,7 @@ class LeaseTable:
         try:
             self.clients.dynamodb().delete_item(
                 TableName=self.table,
-                Key={"pk": {"S": LEASE_PK}, "sk": {"S": name}},
+                Key={"pk": {"S": self.pk}, "sk": {"S": name}},
                 ConditionExpression="holder = :h",
                 ExpressionAttributeValues={":h": {"S": holder}},
             )

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
 
@@ -31,6 +31,7 @@ from engine.converge import Acting
 from engine.events import entries, events_for
 from engine.lease import (
     LEASE_ERRORS,
+    LEASE_PK,
     Blocked,
     CountRefused,
     Cover,
@@ -41,11 +42,13 @@ from engine.lease import (
     cover_for,
     describe,
     holder_id,
+    scope_lease_pk,
     shard_count,
     utc,
 )
 from engine.logs import log_event, log_service, log_tick
 from engine.metrics import log_metrics
+from engine.observe import Scope
 from engine.phases import (
     converge_all,
     decide,
@@ -58,7 +61,8 @@ from engine.phases import (
 from engine.report import Phase, TickReport
 from engine.sizing import with_task_sizes
 from engine.store import ConfigStore, LoadedConfig, StateStore
-from schemas.keys import keys_wanted
+from schemas.documents import Schedule
+from schemas.keys import ServiceKey, keys_wanted
 from schemas.validation import growth_cap
 
 if TYPE_CHECKING:
@@ -97,6 +101,7 @@ def run_tick(
     dry_run: bool,
     services: Collection[str] | None = None,
     shard: tuple[int, int] | None = None,
+    scope: Scope | None = None,
     clock: Callable[[], float] | None = None,
     pacing_clock: Clock | None = None,
     pacer: Pacer | None = None,
@@ -120,7 +125,14 @@ def run_tick(
     (default: the documented rates and any ``TEIJI_RATE_*`` settings, 1/n of each for one of
     n shards) is installed on ``clients`` for the tick only. A dry run writes nothing, not
     even the lease.
+
+    ``scope`` (a fan-out worker, ``engine.fanout``): only the services of that (account,
+    region), under that scope's own lease record instead of the ticks' shards, with the whole
+    of the scope's AWS buckets; it publishes the services' events and leaves the tick's
+    metrics and its document events to the report over all scopes.
     """
+    if scope is not None and shard is not None:
+        raise ValueError("a tick covers a scope or a shard, not both")
     if at.utcoffset() is None:
         raise ValueError("the tick instant must carry a UTC offset")
     check_shard(shard)
@@ -144,17 +156,21 @@ def run_tick(
             holder=holder or holder_id(),
             deadline=deadline,
             decide_budget_s=decide_budget_s,
+            scope=scope,
         )
         report = tick.run(at, services, shard)
         report.services.sort(key=lambda service: service.key)
         # After every service is done: events never hold up or fail a convergence.
-        publish_events(clients, settings.event_bus, report)
+        if scope is None:
+            publish_events(clients, settings.event_bus, report)
+        else:
+            _publish_scope_events(clients, settings.event_bus, report)
     report.api_calls = pacer.stats.api_calls - calls_before
     report.throttle_errors = pacer.stats.throttle_errors - throttles_before
     report.duration_s = pace.monotonic() - started
     for service in report.services:
         log_service(service, dry_run=dry_run)
-    if services is None:
+    if services is None and scope is None:
         # The metrics are the fleet's (or a shard's) quarter hour: a run over named services
         # (the edits function, a hand-made event) covers no interval of its own, and counting
         # one would add the same stopped hours twice.
@@ -165,6 +181,14 @@ def run_tick(
         )
     log_tick(report)  # the last word of the tick
     return report
+
+
+def _publish_scope_events(clients: Clients, bus: str | None, report: TickReport) -> None:
+    """A scope's events: its services' only. The documents' events and the tick's own are
+    published once, over all scopes (``engine.fanout_run``): every worker reads them alike."""
+    own = replace(report, problems=[], invalid_documents=[])
+    publish_events(clients, bus, own)
+    report.events_sent, report.events_failed = own.events_sent, own.events_failed
 
 
 def publish_events(clients: Clients, bus: str | None, report: TickReport) -> None:
@@ -217,6 +241,7 @@ class _Tick:
     holder: str
     deadline: float | None = None
     decide_budget_s: float = DECIDE_BUDGET_S
+    scope: Scope | None = None
     lease: HeldLease | None = None
 
     def __post_init__(self) -> None:
@@ -261,10 +286,15 @@ class _Tick:
             self._phases(report, services, cover_for(shard, self.settings.shards, None))
             return report
 
-        table = LeaseTable(self.clients, self.settings.state_table, sleep=self.pace.sleep)
+        table = LeaseTable(
+            self.clients, self.settings.state_table, sleep=self.pace.sleep, pk=self._lease_pk()
+        )
         snapshot = self._lease_call(table.read)
-        count, may_switch = shard_count(shard, snapshot, self.settings.shards)
-        cover = self._cover(at, services, shard, count)
+        if self.scope is not None:  # one slot: the scope's own record holds no shards
+            count, may_switch, cover = 1, True, cover_for(None, 1, None)
+        else:
+            count, may_switch = shard_count(shard, snapshot, self.settings.shards)
+            cover = self._cover(at, services, shard, count)
         outcome = self._lease_call(
             lambda: acquire(
                 table,
@@ -291,6 +321,11 @@ class _Tick:
         finally:
             outcome.release()
         return report
+
+    def _lease_pk(self) -> str:
+        from engine.fanout import scope_id  # the fan-out's names; only a worker needs them
+
+        return LEASE_PK if self.scope is None else scope_lease_pk(scope_id(self.scope))
 
     def _lease_call(self, call: Callable[[], _T]) -> _T:
         try:
@@ -324,7 +359,7 @@ class _Tick:
     def _held(self, at: datetime, blocked: Blocked) -> TickReport:
         report = TickReport(at=at, dry_run=False, lease="held")
         slot = blocked.slot
-        report.lease_name = blocked.name
+        report.lease_name = blocked.name if self.scope is None else self._lease_pk()
         report.lease_holder = slot.holder
         report.lease_taken_at = utc(slot.taken_at)
         report.lease_expires_at = utc(slot.expires_at)
@@ -348,6 +383,13 @@ class _Tick:
                 f"{error_text(exc)}"
             ) from exc
 
+    def _in_scope(self, report: TickReport, chosen: list[Schedule]) -> list[Schedule]:
+        """A fan-out worker's services: its scope's; what ``select`` settled for other scopes
+        (their invalid documents) is left to their own workers."""
+        scope = self.scope
+        report.services = [s for s in report.services if _scope_of(s.key) == scope]
+        return [s for s in chosen if (s.account, s.region) == scope]
+
     # The phases (engine.phases), each merged into the report ----------------------------------
     def _phases(self, report: TickReport, services: Collection[str] | None, cover: Cover) -> None:
         at, settings = report.at, self.settings
@@ -360,6 +402,8 @@ class _Tick:
             for p in loaded.problems
         ]
         chosen = _merge(report, select(loaded, services, cover, self.config.source))
+        if self.scope is not None:
+            chosen = self._in_scope(report, chosen)
         report.origins = {s.key: s.origin_detail() for s in chosen if s.profile}
         chosen = _merge(report, admit(chosen, settings.access, self.clients.region))
         decisions = _merge(report, decide(loaded, chosen, at, self.may_decide))
@@ -407,6 +451,14 @@ class _Tick:
         )
         if converged.lease_lost:
             report.lease = "lost"
+
+
+def _scope_of(key: str) -> Scope | None:
+    try:
+        parsed = ServiceKey.parse(key)
+    except ValueError:
+        return None
+    return (parsed.account, parsed.region)
 
 
 def _merge(report: TickReport, phase: Phase[_T]) -> _T:

@@ -14,9 +14,10 @@ resource "aws_lambda_function" "tick" {
   #checkov:skip=CKV_AWS_173:The environment holds table names and switches, no secrets; Lambda encrypts it at rest with an AWS managed key.
   #checkov:skip=CKV_AWS_272:The zip is built locally by `make package` and pinned by source_code_hash; Lambda code signing needs a Signer profile the module cannot assume exists.
   #checkov:skip=CKV_AWS_50:X-Ray tracing would need xray:PutTraceSegments, which the least-privilege role deliberately does not grant; every tick logs a full report instead.
-  function_name    = local.function_name
-  description      = "teiji: keeps ECS services in the state their schedules ask for, every 15 minutes"
-  role             = aws_iam_role.execution.arn
+  function_name = local.function_name
+  description   = "teiji: keeps ECS services in the state their schedules ask for, every 15 minutes"
+  # fanout = true: the orchestrator's role (infra/fanout.tf), which converges nothing itself.
+  role             = var.fanout ? aws_iam_role.orchestrator[0].arn : aws_iam_role.execution.arn
   handler          = "engine.handler.lambda_handler"
   runtime          = var.runtime
   architectures    = [var.architecture]
@@ -50,6 +51,7 @@ resource "aws_lambda_function" "tick" {
   depends_on = [
     aws_cloudwatch_log_group.tick,
     aws_iam_role_policy.execution,
+    aws_iam_role_policy.orchestrator,
   ]
 }
 

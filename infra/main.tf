@@ -43,6 +43,8 @@ locals {
     TEIJI_EVENT_BUS             = var.event_bus_name
     TEIJI_TICK_INTERVAL         = "15m" # the schedules' cron(0/15 ...) step (scheduler.tf)
     TEIJI_METRICS_PER_SERVICE   = var.metrics_per_service ? "true" : "false"
+    # fanout = true: the tick hands the scopes to this queue (infra/fanout.tf).
+    TEIJI_FANOUT_QUEUE_URL = var.fanout ? aws_sqs_queue.fanout[0].url : null
     # The allow-list and the growth cap, read fail-closed by engine.config.Access.
     TEIJI_ALLOWED_ACCOUNTS = join(",", local.allowed_accounts)
     TEIJI_ALLOWED_REGIONS  = join(",", local.allowed_regions)

@@ -82,3 +82,18 @@ output "dashboard_url" {
   description = "Console address of the dashboard (null without create_dashboard)."
   value       = var.create_dashboard ? "https://${local.region}.console.aws.amazon.com/cloudwatch/home?region=${local.region}#dashboards/dashboard/${aws_cloudwatch_dashboard.tick[0].dashboard_name}" : null
 }
+
+output "fanout_queue_url" {
+  description = "The fan-out's work queue (TEIJI_FANOUT_QUEUE_URL); null without fanout."
+  value       = one(aws_sqs_queue.fanout[*].url)
+}
+
+output "fanout_dead_letter_queue_url" {
+  description = "Work items that failed twice (their scopes were reported failed); null without fanout."
+  value       = one(aws_sqs_queue.fanout_dead[*].url)
+}
+
+output "fanout_worker_function_name" {
+  description = "The fan-out worker function; null without fanout."
+  value       = one(aws_lambda_function.worker[*].function_name)
+}

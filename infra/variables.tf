@@ -380,3 +380,32 @@ variable "create_dashboard" {
   type        = bool
   default     = true
 }
+
+# Fan-out (infra/fanout.tf) ---------------------------------------------------------------------
+variable "fanout" {
+  description = "Fan-out for fleets past one invocation: the scheduled tick hands one work item per (account, region) to an SQS queue and a worker function converges each under that scope's own lease. False (the default, for small fleets): one tick converges every service. Needs shards = 1."
+  type        = bool
+  default     = false
+}
+
+variable "fanout_max_concurrency" {
+  description = "Fan-out workers at once (the event source mapping's maximum_concurrency), each with one account and region's whole ECS request bucket to itself."
+  type        = number
+  default     = 50
+
+  validation {
+    condition     = var.fanout_max_concurrency >= 2 && var.fanout_max_concurrency <= 1000 && floor(var.fanout_max_concurrency) == var.fanout_max_concurrency
+    error_message = "fanout_max_concurrency: a whole number from 2 to 1000 (the event source mapping's limits)."
+  }
+}
+
+variable "fanout_worker_timeout" {
+  description = "Seconds one fan-out worker may take for its scope. The work queue's visibility timeout is twice this, so that a first try and one retry end within the tick's 15 minutes."
+  type        = number
+  default     = 180
+
+  validation {
+    condition     = var.fanout_worker_timeout >= 60 && var.fanout_worker_timeout <= 300 && floor(var.fanout_worker_timeout) == var.fanout_worker_timeout
+    error_message = "fanout_worker_timeout: whole seconds from 60 to 300 (a try, the visibility timeout of twice that and a retry fit in 900 s)."
+  }
+}

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from functools import cached_property
 from typing import Annotated, Any, Literal
@@ -512,6 +512,64 @@ _SERVICE_DESCRIPTION = "The ECS service as <cluster>/<service>."
 _SERVICE_EXAMPLES = ["example-cluster/example-service-stg"]
 
 
+# --- wake on request (a block of its own) ---------------------------------------------------
+# The longest ``keep_for``: the override cap's default (``TEIJI_MAX_OVERRIDE``, 7d), since a
+# wake is an override and the tick refuses a longer one.
+WAKE_KEEP_FOR_MAX = timedelta(days=7)
+_WAKE_DURATION = re.compile(r"^(?:(\d{1,4})d)?(?:(\d{1,5})h)?(?:(\d{1,6})m)?$")
+
+
+class Wake(_Document):
+    """Wake on request: a request through the service's load balancer while teiji keeps it
+    stopped starts it for ``keep_for`` (an override written by the wake function)."""
+
+    on_request: bool = Field(
+        default=False, description="Start the stopped service on a request through its ALB."
+    )
+    keep_for: str = Field(
+        default="2h",
+        max_length=20,
+        pattern=r"^([0-9]+d)?([0-9]+h)?([0-9]+m)?$",
+        description="How long a wake keeps the service running, like 90m, 2h or 1d.",
+        examples=["2h", "90m"],
+    )
+
+    @field_validator("on_request", mode="before")
+    @classmethod
+    def _strict_bool(cls, value: Any) -> Any:
+        if not isinstance(value, bool):
+            raise ValueError(f"expected true or false, got {describe_value(value)}")
+        return value
+
+    @field_validator("keep_for", mode="before")
+    @classmethod
+    def _check_keep_for(cls, value: Any) -> Any:
+        allowed = "write a duration from 1m to 7d, like 90m, 2h or 1d12h"
+        if not isinstance(value, str):
+            raise ValueError(f"expected a duration, got {describe_value(value)}; {allowed}")
+        match = _WAKE_DURATION.match(value.strip())
+        if not match or not any(match.groups()):
+            raise ValueError(f"{quote(value)} is not a duration; {allowed}")
+        days, hours, minutes = (int(g) if g else 0 for g in match.groups())
+        length = timedelta(days=days, hours=hours, minutes=minutes)
+        if length <= timedelta(0):
+            raise ValueError(f"{quote(value)} is not positive; {allowed}")
+        if length > WAKE_KEEP_FOR_MAX:
+            raise ValueError(f"{quote(value)} is longer than the override cap of 7d; {allowed}")
+        return value.strip()
+
+    @property
+    def keep_for_delta(self) -> timedelta:
+        days, hours, minutes = (
+            int(g) if g else 0
+            for g in _WAKE_DURATION.match(self.keep_for).groups()  # type: ignore[union-attr]
+        )
+        return timedelta(days=days, hours=hours, minutes=minutes)
+
+
+# --- end of wake on request ------------------------------------------------------------------
+
+
 class Schedule(_Document):
     """One ECS service's schedule: when it runs, what running and stopped mean."""
 
@@ -558,6 +616,7 @@ class Schedule(_Document):
         default=None, description="AWS region of the service (default: teiji's own)."
     )
     description: str | None = Field(default=None, max_length=1024, description="Free text.")
+    wake: Wake | None = Field(default=None, description="Wake on request (see Wake).")
     profile: ProfileName | None = Field(
         default=None,
         description="A profile document whose fields this schedule takes; the fields written "

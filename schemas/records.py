@@ -190,3 +190,38 @@ class TargetCheck(_Record):
     @property
     def last_full(self) -> int:
         return self.checked_at if self.full_at is None else self.full_at
+
+
+# The state table's partition of saved listener rules (``sk``: see ``SavedRule.sort_key``).
+WAKE_RULE_PK = "wake-rule"
+
+
+class SavedRule(_Record):
+    """A listener rule's actions exactly as people left them, saved before teiji pointed the
+    rule at the wake target group while the service sleeps; restored exactly on start.
+
+    ``conditions`` (host, path...) are kept so the wake function can tell which service a
+    request was for. A person's edit while the service sleeps is folded in (``amended_at``,
+    a new ``version``), as for baselines.
+    """
+
+    key: str
+    rule_arn: str = Field(min_length=1, max_length=2048)
+    listener_arn: str = Field(min_length=1, max_length=2048)
+    actions: list[dict[str, Any]] = Field(min_length=1)
+    conditions: list[dict[str, Any]] = Field(default_factory=list)
+    saved_at: datetime
+    version: str
+    amended_at: datetime | None = None
+
+    @field_validator("saved_at", "amended_at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.utcoffset() is None:
+            raise ValueError("must carry a UTC offset")
+        return value
+
+    @property
+    def sort_key(self) -> str:
+        """``<service key>#<rule ARN>``: one record per rule per service."""
+        return f"{self.key}#{self.rule_arn}"

@@ -89,7 +89,7 @@ def test_validate_prints_one_line_per_problem(
         "such as mon-fri or fri-mon, lists such as sat,sun, or daily",
         f"{path}: schedule example-cluster/svc: timezon: unknown field 'timezon' (did you mean "
         "'timezone'? allowed: kind, service, mode, timezone, windows, cron, holidays, running, "
-        "stopped, targets, account, region, description, profile)",
+        "stopped, targets, account, region, description, wake, profile)",
     ]
     assert err == "teiji: 2 problems in 1 of 2 documents\n"
 

@@ -64,6 +64,7 @@ def test_the_profile_fields_are_the_schedule_fields_but_its_identity() -> None:
         "running",
         "stopped",
         "targets",
+        "wake",
     )
     assert not set(PROFILE_FIELDS) & SCHEDULE_IDENTITY_FIELDS
     assert set(Profile.model_fields) == {"kind", "name", "description", *PROFILE_FIELDS}
@@ -86,7 +87,7 @@ def test_a_profile_may_not_say_which_service_it_is() -> None:
     assert isinstance(result, list)
     assert [str(p) for p in result] == [
         "p.yaml: profile office: service: unknown field 'service' (allowed: kind, name, "
-        "description, mode, timezone, windows, cron, holidays, running, stopped, targets)"
+        "description, mode, timezone, windows, cron, holidays, running, stopped, targets, wake)"
     ]
 
 

@@ -119,7 +119,7 @@ def test_typo_in_field_name_suggests_and_lists_allowed() -> None:
     assert only_line(schedule(timezon="Asia/Tokyo")) == (
         f"{SCHEDULE_LABEL}: timezon: unknown field 'timezon' (did you mean 'timezone'? allowed: "
         "kind, service, mode, timezone, windows, cron, holidays, running, stopped, targets, "
-        "account, region, description, profile)"
+        "account, region, description, wake, profile)"
     )
 
 
@@ -136,7 +136,7 @@ def test_typo_in_nested_field_lists_that_models_fields() -> None:
 def test_unknown_field_far_from_any_lists_allowed_only() -> None:
     assert only_line(schedule(colour="red")).endswith(
         "colour: unknown field 'colour' (allowed: kind, service, mode, timezone, windows, cron, "
-        "holidays, running, stopped, targets, account, region, description, profile)"
+        "holidays, running, stopped, targets, account, region, description, wake, profile)"
     )
 
 

@@ -8,9 +8,14 @@ send. A target description is ``{"Id": <IPv4 or EC2 instance id>, "Port": <port>
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from engine.aws.answers import require
+from engine.aws.batching import chunks
+from engine.wake_plan import Rule, RuleStep
+
+# TargetGroupArns sent per DescribeTargetGroups (the API documents no limit: kept small).
+TARGET_GROUPS_PER_CALL = 20
 
 if TYPE_CHECKING:
     from mypy_boto3_elbv2 import ElasticLoadBalancingv2Client
@@ -34,3 +39,61 @@ def deregister_targets(
     client: ElasticLoadBalancingv2Client, arn: str, targets: Sequence[TargetDescriptionTypeDef]
 ) -> None:
     client.deregister_targets(TargetGroupArn=arn, Targets=targets)
+
+
+# Wake on request: the listener rules in front of a service (see engine.wake_plan). -----------
+
+
+def load_balancers_of(
+    client: ElasticLoadBalancingv2Client, target_groups: Sequence[str]
+) -> set[str]:
+    """The load balancers the target groups are attached to (none: the service has no LB)."""
+    found: set[str] = set()
+    for batch in chunks(list(target_groups), TARGET_GROUPS_PER_CALL):
+        answer: Mapping[str, Any] = client.describe_target_groups(TargetGroupArns=batch)
+        for group in require(answer, "DescribeTargetGroups", "TargetGroups", list):
+            found.update(str(arn) for arn in group.get("LoadBalancerArns") or [])
+    return found
+
+
+def listener_rules(
+    client: ElasticLoadBalancingv2Client, load_balancers: Sequence[str]
+) -> list[Rule]:
+    """Every rule of every listener of the load balancers, default rules included, paged."""
+    rules: list[Rule] = []
+    for lb in sorted(load_balancers):
+        for listener in _paged(
+            client.describe_listeners, "DescribeListeners", "Listeners", LoadBalancerArn=lb
+        ):
+            rules += rules_of_listener(client, str(listener["ListenerArn"]))
+    return rules
+
+
+def rules_of_listener(client: ElasticLoadBalancingv2Client, arn: str) -> list[Rule]:
+    """Every rule of the listener ``arn``, paged."""
+    return [
+        Rule(
+            arn=str(rule["RuleArn"]),
+            listener_arn=arn,
+            actions=tuple(rule.get("Actions") or ()),
+            conditions=tuple(rule.get("Conditions") or ()),
+            is_default=bool(rule.get("IsDefault", False)),
+        )
+        for rule in _paged(client.describe_rules, "DescribeRules", "Rules", ListenerArn=arn)
+    ]
+
+
+def modify_rule(client: ElasticLoadBalancingv2Client, rule: RuleStep) -> None:
+    """Set the rule's actions exactly (a swap to the wake group, or a restore)."""
+    client.modify_rule(RuleArn=rule.rule_arn, Actions=cast(Any, [dict(a) for a in rule.actions]))
+
+
+def _paged(call: Any, operation: str, key: str, **kwargs: Any) -> list[Mapping[str, Any]]:
+    items: list[Mapping[str, Any]] = []
+    marker: str | None = None
+    while True:
+        answer: Mapping[str, Any] = call(**kwargs, **({"Marker": marker} if marker else {}))
+        items.extend(require(answer, operation, key, list))
+        marker = answer.get("NextMarker")
+        if not marker:
+            return items

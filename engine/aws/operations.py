@@ -66,6 +66,12 @@ OPERATIONS: tuple[Operation, ...] = (
     _op("elbv2", "DescribeTargetHealth", "elbv2_read"),
     _op("elbv2", "RegisterTargets", "elbv2_register", write=True),
     _op("elbv2", "DeregisterTargets", "elbv2_register", write=True),
+    # Wake on request (engine.wake_plan): the rules in front of a sleeping service. ModifyRule
+    # is paced in the smaller mutating bucket (an assumption on the safe side).
+    _op("elbv2", "DescribeTargetGroups", "elbv2_read"),
+    _op("elbv2", "DescribeListeners", "elbv2_read"),
+    _op("elbv2", "DescribeRules", "elbv2_read"),
+    _op("elbv2", "ModifyRule", "elbv2_register", write=True),
     # DynamoDB
     _op("dynamodb", "Query", "dynamodb"),
     _op("dynamodb", "GetItem", "dynamodb"),

@@ -42,6 +42,9 @@ locals {
   target_groups_in_regions = [
     for region in var.regions : "arn:${var.partition}:elasticloadbalancing:${region}:${var.account_id}:targetgroup/*"
   ]
+  listener_rules_in_regions = [
+    for region in var.regions : "arn:${var.partition}:elasticloadbalancing:${region}:${var.account_id}:listener-rule/app/*"
+  ]
   always_statements = [
     {
       Sid      = "Services"
@@ -121,6 +124,21 @@ locals {
       Action    = ["elasticloadbalancing:DescribeTargetHealth"]
       Resource  = ["*"]
       Condition = { StringEquals = { "aws:RequestedRegion" = var.regions } }
+    },
+    # Wake on request: the listener rules in front of a sleeping service are read, and while it
+    # sleeps forwarded to the wake target group (engine.wake_rules); rules only, in these regions.
+    {
+      Sid       = "DescribeWakeRules"
+      Effect    = "Allow"
+      Action    = ["elasticloadbalancing:DescribeListeners", "elasticloadbalancing:DescribeRules", "elasticloadbalancing:DescribeTargetGroups"]
+      Resource  = ["*"]
+      Condition = { StringEquals = { "aws:RequestedRegion" = var.regions } }
+    },
+    {
+      Sid      = "SwapWakeRules"
+      Effect   = "Allow"
+      Action   = ["elasticloadbalancing:ModifyRule"]
+      Resource = local.listener_rules_in_regions
     },
   ]
 

@@ -1,0 +1,417 @@
+"""The fleet bench: 500 accounts x 2 regions x 20 services (20,000 services) in fan-out mode.
+
+What is measured, and how (``python bench/fleet.py``; ``make bench`` runs it after bench/run.py):
+
+1. The orchestrator over the whole fleet: 20,000 schedule documents over 1,000 scopes in moto's
+   config table, and ``engine.fanout_run.orchestrate`` reading them once, recording the tick and
+   sending 1,000 work items (SendMessageBatch, 10 a call) and the aggregate message to an SQS
+   queue in moto. Its time is real wall-clock time on this machine, moto's own work included
+   (an upper bound on the orchestrator's).
+2. The workers on a SAMPLE of scopes of the same shape (20 services, two clusters of 10, every
+   third load-balanced), not all 1,000: building 20,000 ECS services in moto takes longer than
+   this machine gives the bench. Each sampled scope's worker (``run_tick(scope=...)``, its own
+   scope lease, the whole bucket: pacing share 1.0) runs a full stop and a full start through
+   the emulator (bench/emulator.py: AWS's published request rates, 20 ms latency, emulated
+   clock), and is compared with that scope's floors (bench/floor.py). Scopes are independent
+   (each account and region has its own buckets; the state table is on-demand), so the fleet's
+   time is the slowest sampled scope times the waves the concurrency cap allows:
+   ceil(1,000 / cap) x (slowest scope + its document read).
+3. The same fleet in single-invocation mode, as a model from the same measurements: one Lambda
+   reads the documents, runs the 1,000 scopes' requests on at most 128 threads (the engine's
+   MAX_THREADS) and spends every scope's CPU on its share of a vCPU; the fleet size where that
+   passes the Lambda's 900 s is printed.
+
+The documents are schedule documents (one per service). ``PROFILES`` is where shared profiles
+and ``teiji:profile=<name>`` tags switch on once the engine reads them: set it and the world's
+documents become a handful of profiles plus the tagged services.
+
+Exit code 1 when a bound does not hold (see ``BOUNDS``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script: make the repository importable
+    sys.path.insert(0, str(ROOT))
+
+import boto3  # noqa: E402
+from moto import mock_aws  # noqa: E402
+
+from bench.emulator import AWS_LIMITS, DEFAULT_LATENCY_S, AwsEmulator  # noqa: E402
+from bench.floor import START, STOP, TickKind, call_floor, time_floor  # noqa: E402
+from bench.lambda_time import LambdaConfig  # noqa: E402
+from bench.world import (  # noqa: E402
+    HOME_REGION,
+    OWN_ACCOUNT,
+    REGIONS,
+    ROLE_NAME,
+    STARTED_AT,
+    STOPPED_AT,
+    World,
+    WorldSpec,
+    build_world,
+    desired_counts,
+    ecs_like,
+    settle,
+)
+from engine.aws.clients import Clients  # noqa: E402
+from engine.aws.clock import VirtualClock  # noqa: E402
+from engine.aws.lanes import MAX_THREADS  # noqa: E402
+from engine.aws.pacing import Pacer  # noqa: E402
+from engine.config import Access, Settings  # noqa: E402
+from engine.fanout_run import orchestrate, sqs_sender  # noqa: E402
+from engine.store import ConfigStore, init_tables  # noqa: E402
+from engine.tick import run_tick  # noqa: E402
+
+FLEET_ACCOUNTS = 500
+SERVICES_PER_SCOPE = 20
+SERVICES_PER_CLUSTER = 10
+TICK_S = 900.0
+DEFAULT_CAP = 50  # the Terraform variable fanout_max_concurrency's default
+SAMPLE_ACCOUNTS = 5  # x 2 regions: 10 sampled scopes
+# What a worker adds to run_tick: the tick record and the outcome looked up (one BatchGetItem),
+# the outcome and counter written (one transaction) and the tick record read again to see
+# whether it was the last (engine.fanout_run.work).
+FANOUT_WORKER_CALLS = 3
+# Shared profiles and tags (the profiles part of the fleet issue): None until the engine reads
+# `kind: profile` documents and `teiji:profile=<name>` tags; then e.g. ("office", "batch", "dev")
+# with half the services tagged instead of documented.
+PROFILES: tuple[str, ...] | None = None
+BOUNDS_TEXT = {
+    "fleet_stop_s": "<= 900 (one tick interval)",
+    "fleet_start_s": "<= 900 (one tick interval)",
+    "throttle_errors": "== 0",
+    "orchestrator_s": "< 10",
+    "worker_time_ratio": "<= 1.1 (each sampled scope, its time floor)",
+    "worker_calls_ratio": "<= 1.1 (each sampled scope, its call floor)",
+}
+
+
+def fleet_accounts(count: int) -> tuple[str, ...]:
+    """The deployment's own account and ``count - 1`` others (12 digits each)."""
+    return (OWN_ACCOUNT, *(f"{200000000000 + i:012d}" for i in range(1, count)))
+
+
+def fleet_spec(accounts: int) -> WorldSpec:
+    return WorldSpec(
+        services=accounts * len(REGIONS) * SERVICES_PER_SCOPE,
+        accounts=fleet_accounts(accounts),
+        regions=REGIONS,
+        services_per_cluster=SERVICES_PER_CLUSTER,
+    )
+
+
+def settings_for(spec: WorldSpec) -> Settings:
+    return Settings(access=Access(accounts=spec.accounts, regions=spec.regions))
+
+
+# 1. The orchestrator over the whole fleet ------------------------------------------------------
+def _on_lambda(latency: float, call: Callable[[Clients], Any]) -> tuple[Any, float, float]:
+    """``call`` inside the emulator (latency on an emulated clock, moto's CPU counted apart):
+    its answer, its emulated seconds and teiji's own CPU seconds."""
+    clock = VirtualClock(stall_timeout=5.0)
+    emulator = AwsEmulator(clock, latency=latency, limits=AWS_LIMITS)
+    with emulator.installed():
+        emulator.reset_traffic()
+        clients = Clients(region=HOME_REGION)
+        started, cpu = clock.monotonic(), time.process_time()
+        answer = call(clients)
+        cpu = time.process_time() - cpu
+        emulated = clock.monotonic() - started
+        traffic = emulator.reset_traffic()
+    return answer, emulated, max(0.0, cpu - traffic.aws_cpu_s)
+
+
+def measure_orchestrator(accounts: int, latency: float) -> dict[str, Any]:
+    from bench.world import planned_world
+    from engine.documents import warm_reuse
+
+    spec = fleet_spec(accounts)
+    world = planned_world(spec)
+    settings = settings_for(spec)
+    lam = LambdaConfig.module_defaults()
+    with mock_aws():
+        clients = Clients(region=HOME_REGION)
+        init_tables(clients, settings)
+        started = time.perf_counter()
+        ConfigStore(clients, settings.config_table).put(world.schedules())
+        seeded_s = time.perf_counter() - started
+        sqs = boto3.client("sqs", region_name=HOME_REGION)
+        queue = sqs.create_queue(QueueName="teiji-work")["QueueUrl"]
+        wall = time.perf_counter()
+        handout, emulated, cpu = _on_lambda(
+            latency,
+            lambda c: orchestrate(c, settings, sqs_sender(c, queue), at=STOPPED_AT, dry_run=False),
+        )
+        wall = time.perf_counter() - wall
+
+        # A worker's read of every document: cold (a new container) and warm (the parses of
+        # the container's last invocation reused, engine.documents.warm_reuse).
+        def read(c: Clients) -> None:
+            ConfigStore(c, settings.config_table).load_config(
+                now=STOPPED_AT, max_override=settings.max_override
+            )
+
+        with warm_reuse():
+            _, cold_emulated, cold_cpu = _on_lambda(latency, read)
+            _, warm_emulated, warm_cpu = _on_lambda(latency, read)
+        sent = int(
+            sqs.get_queue_attributes(
+                QueueUrl=queue, AttributeNames=["ApproximateNumberOfMessages"]
+            )["Attributes"]["ApproximateNumberOfMessages"]
+        )
+    return {
+        "services": spec.services,
+        "scopes": len(handout.scopes),
+        "work_items_sent": sent,
+        "unsent": handout.unsent,
+        "orchestrator_s": round(lam.lambda_seconds(emulated, cpu), 2),
+        "orchestrator_emulated_s": round(emulated, 2),
+        "orchestrator_cpu_s": round(cpu, 2),
+        "orchestrator_real_s_with_moto": round(wall, 1),
+        "document_read_cold_s": round(lam.lambda_seconds(cold_emulated, cold_cpu), 2),
+        "document_read_warm_s": round(lam.lambda_seconds(warm_emulated, warm_cpu), 2),
+        "seeding_s": round(seeded_s, 1),
+        "note": (
+            "Lambda seconds: emulated time (20 ms a request) + teiji's own CPU on the module's "
+            "vCPU share; moto's CPU is counted apart (orchestrator_real_s_with_moto has it)"
+        ),
+    }
+
+
+# 2. Workers on a sample of scopes --------------------------------------------------------------
+@dataclass(frozen=True)
+class ScopeRun:
+    scope: tuple[str, str]
+    kind: str
+    emulated_s: float
+    cpu_s: float
+    calls: int
+    throttles: int
+    changed: int
+    failed: int
+    floor_calls: int
+    floor_s: float
+    by_operation: dict[str, int]
+    floor_detail: dict[str, int]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "scope": "/".join(self.scope),
+            "kind": self.kind,
+            "emulated_s": round(self.emulated_s, 2),
+            "floor_s": round(self.floor_s, 2),
+            "time_ratio": round(self.emulated_s / self.floor_s, 3),
+            "calls": self.calls,
+            "floor_calls": self.floor_calls,
+            "calls_ratio": round(self.calls / self.floor_calls, 3),
+            "throttle_errors": self.throttles,
+            "changed": self.changed,
+            "failed": self.failed,
+            "cpu_s": round(self.cpu_s, 3),
+            "by_operation": self.by_operation,
+            "floor_detail": self.floor_detail,
+        }
+
+
+def scope_world(world: World, scope: tuple[str, str]) -> World:
+    account, region = scope
+    members = tuple(s for s in world.services if (s.account, s.region) == scope)
+    spec = replace(world.spec, services=len(members), accounts=(account,), regions=(region,))
+    return World(spec, members)
+
+
+def run_scope(
+    world: World,
+    settings: Settings,
+    scope: tuple[str, str],
+    kind: TickKind,
+    name: str,
+    latency: float,
+) -> ScopeRun:
+    account, region = scope
+    teiji_scope = (
+        None if account == OWN_ACCOUNT else account,
+        None if region == world.spec.home_region else region,
+    )
+    clock = VirtualClock(stall_timeout=5.0)
+    emulator = AwsEmulator(clock, latency=latency, limits=AWS_LIMITS)
+    at = STOPPED_AT if name == "stop" else STARTED_AT
+    with emulator.installed():
+        emulator.refill()
+        emulator.reset_traffic()
+        clients = Clients(region=HOME_REGION, role_name=ROLE_NAME)
+        started, cpu = clock.monotonic(), time.process_time()
+        report = run_tick(
+            clients,
+            settings,
+            at=at,
+            dry_run=False,
+            scope=teiji_scope,
+            pacer=Pacer(clock=clock, environ={}),
+        )
+        cpu = time.process_time() - cpu
+        emulated = clock.monotonic() - started
+        traffic = emulator.reset_traffic()
+    own = scope_world(world, scope)
+    floor = call_floor(own, kind=kind)
+    # The worker's own calls: in the sample it reads the sample's documents; the floor counts
+    # this scope's documents' pages.
+    return ScopeRun(
+        scope,
+        name,
+        emulated,
+        max(0.0, cpu - traffic.aws_cpu_s),
+        traffic.total + FANOUT_WORKER_CALLS,
+        traffic.total_throttled,
+        report.counts["changed"],
+        report.counts["failed"] + report.counts["skipped"],
+        floor.total,
+        time_floor(own, kind=kind, latency=latency, limits=AWS_LIMITS),
+        dict(traffic.requests),
+        floor.as_json(),
+    )
+
+
+def measure_workers(sample_accounts: int, latency: float) -> dict[str, Any]:
+    spec = fleet_spec(sample_accounts)
+    settings = settings_for(spec)
+    runs: list[ScopeRun] = []
+    with mock_aws(), ecs_like():
+        world = build_world(spec)
+        settle(world)
+        clients = Clients(region=HOME_REGION, role_name=ROLE_NAME)
+        init_tables(clients, settings)
+        ConfigStore(clients, settings.config_table).put(world.schedules())
+        scopes = sorted(world.by_scope())
+        for name, kind in (("stop", STOP), ("start", START)):
+            for scope in scopes:
+                runs.append(run_scope(world, settings, scope, kind, name, latency))
+            counts = desired_counts(world).values()
+            wrong = sum(1 for c in counts if (c != 0 if name == "stop" else c == 0))
+            runs_of = [r for r in runs if r.kind == name]
+            print(
+                f"  workers {name}: {len(runs_of)} scopes, not converged {wrong}, slowest "
+                f"{max(r.emulated_s for r in runs_of):.2f} s emulated",
+                file=sys.stderr,
+            )
+            if wrong:
+                raise SystemExit(f"{wrong} services did not converge on the {name}")
+            settle(world)
+    return {
+        "sampled_scopes": len({r.scope for r in runs}),
+        "services_per_scope": SERVICES_PER_SCOPE,
+        "runs": [r.as_json() for r in runs],
+    }
+
+
+# 3. The fleet, both modes --------------------------------------------------------------------
+def fleet_figures(
+    orchestrator: dict[str, Any], workers: dict[str, Any], cap: int, latency: float
+) -> dict[str, Any]:
+    scopes = orchestrator["scopes"]
+    lam = LambdaConfig.module_defaults()
+    waves = math.ceil(scopes / cap)
+    cold_s = orchestrator["document_read_cold_s"]
+    warm_s = orchestrator["document_read_warm_s"]
+    document_s = cold_s
+    result: dict[str, Any] = {"concurrency_cap": cap, "waves": waves}
+    for name in ("stop", "start"):
+        runs = [r for r in workers["runs"] if r["kind"] == name]
+        slowest = max(r["emulated_s"] + r["cpu_s"] / lam.vcpu_share for r in runs)
+        # Fan-out: every wave is as slow as the slowest scope plus its worker's read of the
+        # documents: cold in the first wave (new containers), warm after (the mapping reuses
+        # them).
+        result[f"fleet_{name}_s"] = round(waves * slowest + cold_s + (waves - 1) * warm_s, 1)
+        # One invocation: the documents, every scope's requests on MAX_THREADS threads, and
+        # every scope's CPU on the Lambda's share of a vCPU.
+        call_s = sum(r["calls"] for r in runs) / len(runs) * latency
+        cpu_s = sum(r["cpu_s"] for r in runs) / len(runs)
+        per_scope_s = call_s / MAX_THREADS + cpu_s / lam.vcpu_share
+
+        single_s = document_s + max(slowest, scopes * per_scope_s)
+        result[f"single_{name}_s"] = round(single_s, 1)
+        fits = int((TICK_S - document_s) / (per_scope_s + document_s / scopes))
+        result[f"single_{name}_fits_scopes"] = fits
+        result[f"single_{name}_fits_services"] = fits * SERVICES_PER_SCOPE
+    result["single_note"] = (
+        "a model from the sampled workers: documents + scopes x (their calls x latency / "
+        f"{MAX_THREADS} threads + their CPU / {lam.vcpu_share:.2f} vCPU)"
+    )
+    return result
+
+
+def bounds(results: dict[str, Any]) -> list[tuple[str, float, bool]]:
+    fleet, runs = results["fleet"], results["workers"]["runs"]
+    return [
+        ("fleet_stop_s", fleet["fleet_stop_s"], fleet["fleet_stop_s"] <= TICK_S),
+        ("fleet_start_s", fleet["fleet_start_s"], fleet["fleet_start_s"] <= TICK_S),
+        (
+            "throttle_errors",
+            sum(r["throttle_errors"] for r in runs),
+            all(r["throttle_errors"] == 0 for r in runs),
+        ),
+        (
+            "orchestrator_s",
+            results["orchestrator"]["orchestrator_s"],
+            results["orchestrator"]["orchestrator_s"] < 10,
+        ),
+        (
+            "worker_time_ratio",
+            max(r["time_ratio"] for r in runs),
+            all(r["time_ratio"] <= 1.1 for r in runs),
+        ),
+        (
+            "worker_calls_ratio",
+            max(r["calls_ratio"] for r in runs),
+            all(r["calls_ratio"] <= 1.1 for r in runs),
+        ),
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="teiji's fan-out fleet bench")
+    parser.add_argument("--accounts", type=int, default=FLEET_ACCOUNTS)
+    parser.add_argument("--sample-accounts", type=int, default=SAMPLE_ACCOUNTS)
+    parser.add_argument("--cap", type=int, default=DEFAULT_CAP, help="fanout_max_concurrency")
+    parser.add_argument("--latency-ms", type=float, default=DEFAULT_LATENCY_S * 1000)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "fleet-results.json")
+    args = parser.parse_args(argv)
+    latency = args.latency_ms / 1000
+    print(f"orchestrator over {args.accounts} accounts x {len(REGIONS)} regions", file=sys.stderr)
+    orchestrator = measure_orchestrator(args.accounts, latency)
+    print(f"  {orchestrator}", file=sys.stderr)
+    print(f"workers over {args.sample_accounts * len(REGIONS)} sampled scopes", file=sys.stderr)
+    workers = measure_workers(args.sample_accounts, latency)
+    results: dict[str, Any] = {
+        "fleet": fleet_figures(orchestrator, workers, args.cap, latency),
+        "orchestrator": orchestrator,
+        "workers": workers,
+        "latency_s": latency,
+        "profiles": PROFILES,
+        "tick_interval_s": TICK_S,
+        "clock": "orchestrator: real seconds; workers: emulated seconds",
+    }
+    found = bounds(results)
+    results["bounds"] = [
+        {"figure": f, "value": v, "bound": BOUNDS_TEXT[f], "holds": ok} for f, v, ok in found
+    ]
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(results["fleet"], indent=2))
+    for figure, value, ok in found:
+        print(f"{'ok  ' if ok else 'MISS'} {figure} = {value} ({BOUNDS_TEXT[figure]})")
+    return 0 if all(ok for _, _, ok in found) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

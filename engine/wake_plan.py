@@ -1,0 +1,150 @@
+"""Listener rules while a wake-enabled service sleeps: what to save, swap, restore (pure).
+
+While teiji keeps such a service stopped, every listener rule whose forward action sends to
+one of the service's target groups is pointed at the wake target group instead, after its
+actions were saved exactly (``schemas.records.SavedRule``). On start, once the service's
+targets are healthy, each saved rule gets its actions back and its record is deleted.
+
+The steps are ordered so that after any of them (a crash, a fault) every rule is either as
+people left it or saved in a record that restores it: a record is written before its rule is
+swapped, and deleted only after its rule was restored. A person's edit while the service
+sleeps wins: the record is amended with what they set (and the rule swapped again); a rule
+they deleted drops its record, and nothing is recreated.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from schemas.records import SavedRule
+
+StepKind = Literal["save", "amend", "swap", "restore", "delete", "drop"]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One listener rule as DescribeRules answers it."""
+
+    arn: str
+    listener_arn: str
+    actions: tuple[Mapping[str, Any], ...]
+    conditions: tuple[Mapping[str, Any], ...] = ()
+    is_default: bool = False
+
+
+@dataclass(frozen=True)
+class RuleStep:
+    """One step on one rule: ``actions`` are what to write (record or ModifyRule)."""
+
+    kind: StepKind
+    rule_arn: str
+    listener_arn: str
+    actions: tuple[Mapping[str, Any], ...] = ()
+    conditions: tuple[Mapping[str, Any], ...] = ()
+    note: str | None = None
+
+
+def wake_actions(wake_target_group: str) -> tuple[Mapping[str, Any], ...]:
+    """The actions of a rule while its service sleeps: forward to the wake function."""
+    return ({"Type": "forward", "TargetGroupArn": wake_target_group},)
+
+
+def same_actions(a: Sequence[Mapping[str, Any]], b: Sequence[Mapping[str, Any]]) -> bool:
+    """Equal as data (key order and ``Order`` fields as written, never guessed)."""
+    return _canonical(a) == _canonical(b)
+
+
+def _canonical(actions: Sequence[Mapping[str, Any]]) -> str:
+    return json.dumps(list(actions), sort_keys=True, default=str)
+
+
+def forwarded_groups(actions: Sequence[Mapping[str, Any]]) -> set[str]:
+    """Every target group the rule's forward actions send to (plain or weighted)."""
+    groups: set[str] = set()
+    for action in actions:
+        if action.get("Type") != "forward":
+            continue
+        arn = action.get("TargetGroupArn")
+        if isinstance(arn, str):
+            groups.add(arn)
+        config = action.get("ForwardConfig")
+        if isinstance(config, Mapping):
+            for group in config.get("TargetGroups") or []:
+                if isinstance(group, Mapping) and isinstance(group.get("TargetGroupArn"), str):
+                    groups.add(group["TargetGroupArn"])
+    return groups
+
+
+def plan_sleep(
+    rules: Sequence[Rule],
+    target_groups: Collection[str],
+    saved: Mapping[str, SavedRule],
+    wake_target_group: str,
+) -> list[RuleStep]:
+    """The steps that leave every rule of the service pointing at the wake target group, each
+    saved first. ``saved`` are the service's records by rule ARN."""
+    wake = wake_actions(wake_target_group)
+    steps: list[RuleStep] = []
+    seen: set[str] = set()
+    for rule in rules:
+        seen.add(rule.arn)
+        record = saved.get(rule.arn)
+        if same_actions(rule.actions, wake):
+            continue  # already swapped (its record was written before)
+        if record is None:
+            if not forwarded_groups(rule.actions) & set(target_groups):
+                continue
+            steps.append(_step("save", rule))
+        elif not same_actions(rule.actions, record.actions):
+            steps.append(_step("amend", rule, "a person changed the rule while it slept"))
+        steps.append(RuleStep("swap", rule.arn, rule.listener_arn, wake))
+    steps.extend(_dropped(saved, seen))
+    return steps
+
+
+def plan_restore(
+    rules: Sequence[Rule],
+    saved: Mapping[str, SavedRule],
+    wake_target_group: str,
+    healthy: bool,
+) -> list[RuleStep]:
+    """The steps that give each saved rule back its actions, once the service's targets are
+    ``healthy`` (none before: traffic would meet no target), each record deleted after."""
+    if not healthy or not saved:
+        return []
+    wake = wake_actions(wake_target_group)
+    steps: list[RuleStep] = []
+    seen: set[str] = set()
+    for rule in rules:
+        record = saved.get(rule.arn)
+        if record is None:
+            continue
+        seen.add(rule.arn)
+        if same_actions(rule.actions, wake):
+            steps.append(RuleStep("restore", rule.arn, rule.listener_arn, tuple(record.actions)))
+        # Otherwise restored already (a crash before the delete) or set by a person: theirs.
+        steps.append(RuleStep("delete", rule.arn, rule.listener_arn))
+    steps.extend(_dropped(saved, seen))
+    return steps
+
+
+def _step(kind: StepKind, rule: Rule, note: str | None = None) -> RuleStep:
+    return RuleStep(kind, rule.arn, rule.listener_arn, rule.actions, rule.conditions, note)
+
+
+def _dropped(saved: Mapping[str, SavedRule], seen: Collection[str]) -> list[RuleStep]:
+    """Records of rules that no longer exist: a person deleted them; nothing is recreated."""
+    return [
+        RuleStep(
+            "drop",
+            arn,
+            record.listener_arn,
+            note=f"listener rule {arn} was deleted while the service slept; its record is "
+            "dropped and the rule is not recreated",
+        )
+        for arn, record in sorted(saved.items())
+        if arn not in seen
+    ]
