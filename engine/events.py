@@ -142,6 +142,9 @@ def _event(report: TickReport, service: ServiceReport, detail_type: DetailType) 
             decision.next_change.isoformat() if decision and decision.next_change else None
         ),
         "tick_at": report.at.isoformat(),
+        # Which document decided: the service's own, or a profile (by document or by tag),
+        # and the fields the schedule set itself.
+        "schedule": report.origins.get(service.key, {"from": "document", "profile": None}),
     }
     if service.error is not None:
         detail["error"] = _text(service.error)

@@ -120,6 +120,8 @@ class TickReport:
     throttle_errors: int = 0
     # Every document that does not parse or validate: source, document, field and message.
     invalid_documents: list[dict[str, str]] = field(default_factory=list)
+    # Where each service's schedule came from when a profile made it (Schedule.origin_detail).
+    origins: dict[str, dict[str, Any]] = field(default_factory=dict)
     # EventBridge events sent, and those that did not arrive (counted and logged, never fatal).
     events_sent: int = 0
     events_failed: int = 0

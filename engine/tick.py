@@ -404,6 +404,7 @@ class _Tick:
         chosen = _merge(report, select(loaded, services, cover, self.config.source))
         if self.scope is not None:
             chosen = self._in_scope(report, chosen)
+        report.origins = {s.key: s.origin_detail() for s in chosen if s.profile}
         chosen = _merge(report, admit(chosen, settings.access, self.clients.region))
         decisions = _merge(report, decide(loaded, chosen, at, self.may_decide))
         managed = _merge(report, leave_unmanaged(chosen, decisions))

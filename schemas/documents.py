@@ -698,6 +698,35 @@ class Schedule(_Document):
             return "tag"
         return "profile" if self.profile else "document"
 
+    def origin_detail(self) -> dict[str, Any]:
+        """Where the schedule came from, for explain, list and the events: ``from`` (document,
+        profile: a document naming one, tag), the ``profile`` and, with one, which of its body
+        fields the schedule set itself and which it took from the profile."""
+        if self.profile is None:
+            return {"from": "document", "profile": None}
+        body = [n for n in Schedule.model_fields if n not in SCHEDULE_IDENTITY_FIELDS]
+        own = [n for n in body if n in self.model_fields_set and n not in self._inherited]
+        return {
+            "from": self.origin,
+            "profile": self.profile,
+            "own_fields": [] if self._by_tag else own,
+            "profile_fields": [n for n in body if n in self._inherited],
+        }
+
+    def origin_text(self) -> str:
+        """``its own document``, ``profile office via its document (own: timezone)``, ..."""
+        detail = self.origin_detail()
+        if detail["from"] == "document":
+            return "its own document"
+        taken = ", ".join(detail["profile_fields"]) or "nothing"
+        if detail["from"] == "tag":
+            return f"profile {self.profile} via its teiji:profile tag (from the profile: {taken})"
+        own = ", ".join(detail["own_fields"]) or "nothing"
+        return (
+            f"profile {self.profile} via its document (set by the document: {own}; "
+            f"from the profile: {taken})"
+        )
+
     def from_profile(self, inherited: Iterable[str], *, by_tag: bool = False) -> Schedule:
         """This schedule, marked as made with its profile (``inherited``: the profile's fields
         it took); ``by_tag`` when the service's tag, not a document, named the profile."""

@@ -205,7 +205,7 @@ def test_explain_json_has_exactly_the_documented_keys(
         "--at",
         "2026-12-01T10:00",
     )
-    assert set(result) == {"service", "state", "source", "reason", "at", "next_change"}
+    assert set(result) == {"service", "state", "source", "reason", "at", "next_change", "schedule"}
     assert result["service"] == "example-cluster/example-service-stg"
     assert (result["state"], result["source"]) == ("running", "window")
     assert result["at"] == "2026-12-01T10:00:00+09:00"

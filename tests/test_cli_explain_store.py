@@ -65,6 +65,7 @@ def test_explain_sees_the_stored_override(
         "release check",
         "at": "2026-12-01T22:30:00+09:00",
         "next_change": "2026-12-01T23:30:00+09:00",
+        "schedule": {"from": "document", "profile": None},
     }
 
 

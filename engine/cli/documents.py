@@ -181,6 +181,7 @@ class Explanation:
             "reason": decision.reason,
             "at": decision.at.isoformat(),
             "next_change": decision.next_change.isoformat() if decision.next_change else None,
+            "schedule": self.schedule.origin_detail(),
         }
 
     def sentence(self) -> str:
@@ -190,6 +191,8 @@ class Explanation:
         text = (
             f"{self.schedule.key} is {state} at {local_text(decision.at, tz)} ({decision.reason})."
         )
+        if self.schedule.profile is not None:
+            text += f" Schedule: {self.schedule.origin_text()}."
         if decision.next_change is None:
             return f"{text} No change in the next {LOOKAHEAD.days} days."
         return f"{text} Next change: {self.next_state} at {local_text(decision.next_change, tz)}."

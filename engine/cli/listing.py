@@ -28,6 +28,7 @@ from engine.converge import plan_for
 from engine.decide import Decider
 from engine.model import Decision, Observation
 from engine.observe import observe
+from engine.phases import opt_in
 from engine.store import LoadedConfig, StateStore, item_key, plain, service_of_problem
 from engine.tablecheck import override_warnings
 from schemas.documents import Schedule
@@ -67,6 +68,7 @@ class ServiceRow:
     baseline: bool | None = None
     pending: list[str] | None = None
     problems: list[str] = field(default_factory=list)
+    origin: dict[str, Any] | None = None  # where the schedule came from (Schedule.origin_detail)
 
     def as_json(self) -> dict[str, Any]:
         decision = self.decision
@@ -97,6 +99,7 @@ class ServiceRow:
             "baseline": self.baseline,
             "next_tick": self.pending,
             "problems": list(self.problems),
+            "schedule": self.origin,
         }
 
 
@@ -109,6 +112,11 @@ def run_list(args: argparse.Namespace) -> int:
             max_override=session.settings.max_override,
             default_timezone=session.settings.default_timezone,
         )
+    with aws_errors("cannot list the services of the allowed clusters"):
+        # Services opted in by their teiji:profile tag are listed as the tick finds them.
+        loaded = opt_in(
+            session.clients, session.settings.access, loaded, session.settings.default_timezone
+        ).value
     docs = loaded.documents
     rows = decide_rows(docs, loaded.problem_keys, at)
     schedules = [docs.schedules[r.key] for r in rows if r.key in docs.schedules]
@@ -185,6 +193,7 @@ def decide_rows(
             for p in problem_keys.get(key, ())
         ]
         if schedule is not None:
+            row.origin = schedule.origin_detail()
             overrides = docs.overrides_for(key)
             try:
                 row.decision = decider.decide(schedule, at, overrides)
@@ -270,6 +279,9 @@ def _list_cells(row: ServiceRow) -> list[str]:
     else:
         now = colour(decision.state, decision.state)
         why = decision.reason
+        if row.origin and row.origin.get("profile"):
+            how = "tag" if row.origin["from"] == "tag" else "document"
+            why = f"{why} [profile {row.origin['profile']} by {how}]"
     next_change = "-"
     if decision is not None and decision.next_change is not None:
         next_change = f"{row.next_state} {local_text(decision.next_change, row.timezone)}"

@@ -254,9 +254,13 @@ def load_service_documents(
         schedule = session.config.get("schedule", key)
         calendars = session.config.query_kind("calendar")
         overrides = query_service_overrides(session, key)
+        named = schedule.get("profile") if schedule is not None else None
+        profile = session.config.get("profile", named) if isinstance(named, str) else None
     raws: list[tuple[str, int, object]] = []
     if schedule is not None:
         raws.append((source, 1, schedule))
+    if profile is not None:
+        raws.append((source, 2, profile))
     for item in [*calendars, *overrides]:
         try:
             raws.append((source, len(raws) + 1, document_from_item(item)))
