@@ -57,6 +57,7 @@ ENV_VARS = (
     "TEIJI_TICK_INTERVAL",
     "TEIJI_METRICS_PER_SERVICE",
     "TEIJI_FANOUT_QUEUE_URL",
+    "TEIJI_WAKE_TARGET_GROUPS",
     *ACCESS_ENV_VARS,
 )
 
@@ -197,27 +198,58 @@ def parse_queue_url(text: str) -> str | None:
     )
 
 
-# The wake function's target group (wake on request, engine.wake_plan).
+# The wake function's target groups (wake on request, engine.wake_plan): a target group serves
+# one load balancer only (an AWS rule), so each load balancer in front of wake-enabled services
+# has its own, and the setting pairs them.
 _TARGET_GROUP_ARN = re.compile(
-    r"^arn:aws[a-z-]*:elasticloadbalancing:[a-z]{2}(-[a-z]+)+-[0-9]+:[0-9]{12}:"
+    r"^arn:aws[a-z-]*:elasticloadbalancing:([a-z]{2}(?:-[a-z]+)+-[0-9]+):([0-9]{12}):"
     r"targetgroup/[A-Za-z0-9-]{1,32}/[0-9a-f]{16}$",
     re.ASCII,
 )
+_LOAD_BALANCER_ARN = re.compile(
+    r"^arn:aws[a-z-]*:elasticloadbalancing:([a-z]{2}(?:-[a-z]+)+-[0-9]+):([0-9]{12}):"
+    r"loadbalancer/app/[A-Za-z0-9-]{1,32}/[0-9a-f]{16}$",
+    re.ASCII,
+)
+_WAKE_FORM = (
+    "write <load balancer ARN>=<target group ARN> pairs separated by commas, like "
+    "arn:aws:elasticloadbalancing:ap-northeast-1:123456789012:loadbalancer/app/stg/"
+    "0123456789abcdef=arn:aws:elasticloadbalancing:ap-northeast-1:123456789012:targetgroup/"
+    "teiji-wake-0/0123456789abcdef (the Terraform output wake_target_groups), or leave it empty "
+    "to turn wake on request off"
+)
 
 
-def parse_wake_target_group(text: str) -> str | None:
-    """``TEIJI_WAKE_TARGET_GROUP_ARN``: the Lambda target group of the wake function; empty
-    turns wake on request off (the rules of sleeping services are then left alone)."""
-    value = text.strip()
-    if not value:
-        return None
-    if _TARGET_GROUP_ARN.match(value):
-        return value
-    raise ValueError(
-        f"{value!r} is not a target group ARN; write it like arn:aws:elasticloadbalancing:"
-        "<region>:<account>:targetgroup/<name>/<16 hex digits>, or leave it empty to turn wake "
-        "on request off"
-    )
+def parse_wake_target_groups(text: str) -> tuple[tuple[str, str], ...]:
+    """``TEIJI_WAKE_TARGET_GROUPS``: each Application Load Balancer paired with the Lambda
+    target group of the wake function on it; empty turns wake on request off (the rules of
+    sleeping services are then left alone)."""
+    pairs: dict[str, str] = {}
+    groups: set[str] = set()
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        balancer, equals, group = (s.strip() for s in part.partition("="))
+        lb, tg = _LOAD_BALANCER_ARN.match(balancer), _TARGET_GROUP_ARN.match(group)
+        if not equals or lb is None:
+            raise ValueError(
+                f"{balancer[:200]!r} is not an Application Load Balancer ARN; {_WAKE_FORM}"
+            )
+        if tg is None:
+            raise ValueError(f"{group[:200]!r} is not a target group ARN; {_WAKE_FORM}")
+        if lb.groups() != tg.groups():
+            raise ValueError(
+                f"target group {group} is not in the account and region of load balancer "
+                f"{balancer}; a load balancer forwards only to target groups of its own"
+            )
+        if balancer in pairs or group in groups:
+            raise ValueError(
+                f"{balancer if balancer in pairs else group} is named twice; a target group "
+                "serves one load balancer, and each load balancer has one wake target group"
+            )
+        pairs[balancer] = group
+        groups.add(group)
+    return tuple(sorted(pairs.items()))
 
 
 # Who may touch what --------------------------------------------------------------------------
@@ -458,8 +490,8 @@ class Settings:
     # Fan-out (engine.fanout): the work queue the scheduled tick hands scopes to; None: the
     # tick converges every service itself.
     fanout_queue_url: str | None = None
-    # The wake function's target group (None: wake on request is unavailable).
-    wake_target_group: str | None = None
+    # Each load balancer's wake target group (none: wake on request is unavailable).
+    wake_target_groups: tuple[tuple[str, str], ...] = ()
     # The allow-list, the growth cap and where the ExternalIds are kept.
     access: Access = field(default_factory=Access)
     extra: dict[str, str] = field(default_factory=dict)
@@ -504,8 +536,8 @@ class Settings:
             ),
             metrics_per_service=_setting(env, "TEIJI_METRICS_PER_SERVICE", parse_bool, False),
             fanout_queue_url=_setting(env, "TEIJI_FANOUT_QUEUE_URL", parse_queue_url, None),
-            wake_target_group=_setting(
-                env, "TEIJI_WAKE_TARGET_GROUP_ARN", parse_wake_target_group, None
+            wake_target_groups=_setting(
+                env, "TEIJI_WAKE_TARGET_GROUPS", parse_wake_target_groups, ()
             ),
             access=Access.from_env(env),
         )

@@ -33,6 +33,7 @@ class Rule:
     actions: tuple[Mapping[str, Any], ...]
     conditions: tuple[Mapping[str, Any], ...] = ()
     is_default: bool = False
+    priority: str | None = None  # "1".."50000" or "default", as DescribeRules says
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,15 @@ class RuleStep:
     actions: tuple[Mapping[str, Any], ...] = ()
     conditions: tuple[Mapping[str, Any], ...] = ()
     note: str | None = None
+    priority: str | None = None
+
+
+def balancer_of(listener_arn: str) -> str:
+    """The load balancer a listener (or listener rule) ARN belongs to:
+    ``...:listener/app/<name>/<id>/<listener id>`` -> ``...:loadbalancer/app/<name>/<id>``."""
+    head, _, resource = listener_arn.partition(":listener")
+    parts = resource.removeprefix("-rule").removeprefix("/").split("/")
+    return f"{head}:loadbalancer/{'/'.join(parts[:3])}"
 
 
 def wake_actions(wake_target_group: str) -> tuple[Mapping[str, Any], ...]:
@@ -82,18 +92,23 @@ def plan_sleep(
     rules: Sequence[Rule],
     target_groups: Collection[str],
     saved: Mapping[str, SavedRule],
-    wake_target_group: str,
+    wake_for: Mapping[str, str],
 ) -> list[RuleStep]:
-    """The steps that leave every rule of the service pointing at the wake target group, each
-    saved first. ``saved`` are the service's records by rule ARN."""
-    wake = wake_actions(wake_target_group)
+    """The steps that leave every rule of the service pointing at its load balancer's wake
+    target group, each saved first. ``saved`` are the service's records by rule ARN;
+    ``wake_for`` maps each load balancer to its wake target group (a rule on a balancer with
+    none is left alone: it cannot forward to the wake function)."""
     steps: list[RuleStep] = []
     seen: set[str] = set()
     for rule in rules:
         seen.add(rule.arn)
         record = saved.get(rule.arn)
-        if same_actions(rule.actions, wake):
+        group = wake_for.get(balancer_of(rule.listener_arn))
+        if _swapped(rule, wake_for):
             continue  # already swapped (its record was written before)
+        if group is None:
+            continue
+        wake = wake_actions(group)
         if record is None:
             if not forwarded_groups(rule.actions) & set(target_groups):
                 continue
@@ -108,14 +123,13 @@ def plan_sleep(
 def plan_restore(
     rules: Sequence[Rule],
     saved: Mapping[str, SavedRule],
-    wake_target_group: str,
+    wake_for: Mapping[str, str],
     healthy: bool,
 ) -> list[RuleStep]:
     """The steps that give each saved rule back its actions, once the service's targets are
     ``healthy`` (none before: traffic would meet no target), each record deleted after."""
     if not healthy or not saved:
         return []
-    wake = wake_actions(wake_target_group)
     steps: list[RuleStep] = []
     seen: set[str] = set()
     for rule in rules:
@@ -123,7 +137,7 @@ def plan_restore(
         if record is None:
             continue
         seen.add(rule.arn)
-        if same_actions(rule.actions, wake):
+        if _swapped(rule, wake_for):
             steps.append(RuleStep("restore", rule.arn, rule.listener_arn, tuple(record.actions)))
         # Otherwise restored already (a crash before the delete) or set by a person: theirs.
         steps.append(RuleStep("delete", rule.arn, rule.listener_arn))
@@ -131,8 +145,16 @@ def plan_restore(
     return steps
 
 
+def _swapped(rule: Rule, wake_for: Mapping[str, str]) -> bool:
+    """The rule forwards to its load balancer's wake target group, and nowhere else."""
+    group = wake_for.get(balancer_of(rule.listener_arn))
+    return group is not None and same_actions(rule.actions, wake_actions(group))
+
+
 def _step(kind: StepKind, rule: Rule, note: str | None = None) -> RuleStep:
-    return RuleStep(kind, rule.arn, rule.listener_arn, rule.actions, rule.conditions, note)
+    return RuleStep(
+        kind, rule.arn, rule.listener_arn, rule.actions, rule.conditions, note, rule.priority
+    )
 
 
 def _dropped(saved: Mapping[str, SavedRule], seen: Collection[str]) -> list[RuleStep]:

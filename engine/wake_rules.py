@@ -38,7 +38,7 @@ NO_LOAD_BALANCER = (
     "it; wake is not acted on (the rest of its schedule is followed)"
 )
 UNAVAILABLE = (
-    "wake.on_request: wake on request is unavailable (TEIJI_WAKE_TARGET_GROUP_ARN is not set); "
+    "wake.on_request: wake on request is unavailable (TEIJI_WAKE_TARGET_GROUPS is not set); "
     "the listener rules are left alone"
 )
 
@@ -53,12 +53,12 @@ def converge_rules(service: Service, acting: Acting, report: ServiceReport) -> N
     reporting into ``report``; never raises."""
     if not wake_wanted(service):
         return
-    wake_group = acting.settings.wake_target_group
-    if wake_group is None:
+    wake_for = dict(acting.settings.wake_target_groups)
+    if not wake_for:
         report.notes.append(UNAVAILABLE)
         return
     try:
-        _converge(service, acting, report, wake_group)
+        _converge(service, acting, report, wake_for)
     except UnreadableRuleError as exc:  # a sentence for people: no class name
         report.outcome = "failed"
         report.error = f"listener rules: {exc}"
@@ -67,7 +67,9 @@ def converge_rules(service: Service, acting: Acting, report: ServiceReport) -> N
         report.error = f"listener rules: {error_text(exc)}"
 
 
-def _converge(service: Service, acting: Acting, report: ServiceReport, wake_group: str) -> None:
+def _converge(
+    service: Service, acting: Acting, report: ServiceReport, wake_for: Mapping[str, str]
+) -> None:
     schedule = service.schedule
     groups = target_group_arns(service.observation.raw)
     sleeping = service.decision.state == "stopped"
@@ -79,6 +81,12 @@ def _converge(service: Service, acting: Acting, report: ServiceReport, wake_grou
     if not balancers and not saved:
         report.notes.append(f"schedule {schedule.service}: {NO_LOAD_BALANCER}")
         return
+    if sleeping:
+        report.notes.extend(
+            f"wake.on_request: load balancer {lb} has no wake target group, so its rules are "
+            "left alone (add it to the Terraform variable wake_load_balancers)"
+            for lb in sorted(balancers - set(wake_for))
+        )
     listeners = {r.listener_arn for r in saved.values()}
     rules = elbv2.listener_rules(client, sorted(balancers))
     if listeners - {r.listener_arn for r in rules}:
@@ -86,9 +94,9 @@ def _converge(service: Service, acting: Acting, report: ServiceReport, wake_grou
         # that its rule is restored rather than taken for deleted.
         rules += _rules_of_listeners(client, listeners - {r.listener_arn for r in rules})
     if sleeping:
-        steps = plan_sleep(rules, groups, saved, wake_group)
+        steps = plan_sleep(rules, groups, saved, wake_for)
     else:
-        steps = plan_restore(rules, saved, wake_group, _healthy(client, groups))
+        steps = plan_restore(rules, saved, wake_for, _healthy(client, groups))
         if saved and not steps:
             report.notes.append("listener rules are restored once the targets are healthy")
     if acting.dry_run:
@@ -138,6 +146,7 @@ def _make(
                 listener_arn=step.listener_arn,
                 actions=[dict(a) for a in step.actions],
                 conditions=[dict(c) for c in step.conditions],
+                priority=step.priority,
                 saved_at=records[step.rule_arn].saved_at if step.kind == "amend" else at,
                 version=uuid.uuid4().hex[:16],
                 amended_at=at if step.kind == "amend" else None,

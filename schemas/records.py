@@ -210,6 +210,9 @@ class SavedRule(_Record):
     listener_arn: str = Field(min_length=1, max_length=2048)
     actions: list[dict[str, Any]] = Field(min_length=1)
     conditions: list[dict[str, Any]] = Field(default_factory=list)
+    # Which of the rules matching a request the load balancer takes: the lowest number, the
+    # listener's default last ("default").
+    priority: str | None = Field(default=None, max_length=16)
     saved_at: datetime
     version: str
     amended_at: datetime | None = None

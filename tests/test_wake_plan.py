@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from engine.wake_plan import (
     Rule,
     RuleStep,
+    balancer_of,
     forwarded_groups,
     plan_restore,
     plan_sleep,
@@ -25,6 +26,8 @@ TG = "arn:aws:elasticloadbalancing:ap-northeast-1:123456789012:targetgroup/svc/1
 OTHER = "arn:aws:elasticloadbalancing:ap-northeast-1:123456789012:targetgroup/other/2"
 WAKE = "arn:aws:elasticloadbalancing:ap-northeast-1:123456789012:targetgroup/wake/3"
 LISTENER = "arn:aws:elasticloadbalancing:ap-northeast-1:123456789012:listener/app/lb/1/2"
+BALANCER = "arn:aws:elasticloadbalancing:ap-northeast-1:123456789012:loadbalancer/app/lb/1"
+WAKE_FOR = {BALANCER: WAKE}
 AT = datetime(2026, 12, 2, 23, 0, tzinfo=UTC)
 KEY = "example-cluster/example-service-stg"
 
@@ -41,8 +44,8 @@ ELSEWHERE = ({"Type": "forward", "TargetGroupArn": OTHER},)
 FIXED = ({"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "404"}},)
 
 
-def rule(arn: str, actions: tuple[Mapping[str, Any], ...]) -> Rule:
-    return Rule(arn, LISTENER, actions, ({"Field": "host-header", "Values": ["stg.example"]},))
+def rule(arn: str, actions: tuple[Mapping[str, Any], ...], listener: str = LISTENER) -> Rule:
+    return Rule(arn, listener, actions, ({"Field": "host-header", "Values": ["stg.example"]},))
 
 
 def record(arn: str, actions: tuple[Mapping[str, Any], ...]) -> SavedRule:
@@ -68,7 +71,7 @@ def test_forwarded_groups_reads_plain_and_weighted_forwards() -> None:
 
 def test_sleep_saves_then_swaps_only_rules_forwarding_to_the_service() -> None:
     rules = [rule("r1", FORWARD), rule("r2", WEIGHTED), rule("r3", ELSEWHERE), rule("r4", FIXED)]
-    steps = plan_sleep(rules, [TG], {}, WAKE)
+    steps = plan_sleep(rules, [TG], {}, WAKE_FOR)
     assert kinds(steps) == [("save", "r1"), ("swap", "r1"), ("save", "r2"), ("swap", "r2")]
     assert steps[0].actions == FORWARD  # exactly as people left it
     assert steps[1].actions == wake_actions(WAKE)
@@ -76,39 +79,39 @@ def test_sleep_saves_then_swaps_only_rules_forwarding_to_the_service() -> None:
 
 def test_sleep_is_done_once_swapped() -> None:
     assert (
-        plan_sleep([rule("r1", wake_actions(WAKE))], [TG], {"r1": record("r1", FORWARD)}, WAKE)
+        plan_sleep([rule("r1", wake_actions(WAKE))], [TG], {"r1": record("r1", FORWARD)}, WAKE_FOR)
         == []
     )
 
 
 def test_sleep_after_a_crash_before_the_swap_swaps_without_saving_again() -> None:
-    steps = plan_sleep([rule("r1", FORWARD)], [TG], {"r1": record("r1", FORWARD)}, WAKE)
+    steps = plan_sleep([rule("r1", FORWARD)], [TG], {"r1": record("r1", FORWARD)}, WAKE_FOR)
     assert kinds(steps) == [("swap", "r1")]
 
 
 def test_a_persons_edit_while_asleep_amends_the_record() -> None:
     theirs = ({"Type": "forward", "TargetGroupArn": OTHER},)
-    steps = plan_sleep([rule("r1", theirs)], [TG], {"r1": record("r1", FORWARD)}, WAKE)
+    steps = plan_sleep([rule("r1", theirs)], [TG], {"r1": record("r1", FORWARD)}, WAKE_FOR)
     assert kinds(steps) == [("amend", "r1"), ("swap", "r1")]
     assert steps[0].actions == theirs
 
 
 def test_restore_waits_for_healthy_targets() -> None:
     saved = {"r1": record("r1", FORWARD)}
-    assert plan_restore([rule("r1", wake_actions(WAKE))], saved, WAKE, healthy=False) == []
-    steps = plan_restore([rule("r1", wake_actions(WAKE))], saved, WAKE, healthy=True)
+    assert plan_restore([rule("r1", wake_actions(WAKE))], saved, WAKE_FOR, healthy=False) == []
+    steps = plan_restore([rule("r1", wake_actions(WAKE))], saved, WAKE_FOR, healthy=True)
     assert kinds(steps) == [("restore", "r1"), ("delete", "r1")]
     assert steps[0].actions == FORWARD
 
 
 def test_restore_after_a_crash_before_the_delete_only_deletes() -> None:
-    steps = plan_restore([rule("r1", FORWARD)], {"r1": record("r1", FORWARD)}, WAKE, True)
+    steps = plan_restore([rule("r1", FORWARD)], {"r1": record("r1", FORWARD)}, WAKE_FOR, True)
     assert kinds(steps) == [("delete", "r1")]
 
 
 def test_a_rule_deleted_while_asleep_drops_its_record_and_is_not_recreated() -> None:
     saved = {"r1": record("r1", FORWARD)}
-    for steps in (plan_sleep([], [TG], saved, WAKE), plan_restore([], saved, WAKE, True)):
+    for steps in (plan_sleep([], [TG], saved, WAKE_FOR), plan_restore([], saved, WAKE_FOR, True)):
         assert kinds(steps) == [("drop", "r1")]
         assert steps[0].note is not None and "deleted" in steps[0].note
 
@@ -140,9 +143,9 @@ def _tick(
 ) -> None:
     seen = [rule(arn, actions) for arn, actions in sorted(rules.items())]
     if sleeping:
-        steps = plan_sleep(seen, [TG], saved, WAKE)
+        steps = plan_sleep(seen, [TG], saved, WAKE_FOR)
     else:
-        steps = plan_restore(seen, saved, WAKE, healthy=True)
+        steps = plan_restore(seen, saved, WAKE_FOR, healthy=True)
     _apply(rules, saved, steps, crash_after)
 
 
@@ -196,3 +199,14 @@ def test_every_rule_is_as_people_left_it_or_saved(
     _tick(rules, saved, False, 99)
     assert all(same_actions(actions, people[arn]) for arn, actions in rules.items())
     assert saved == {}
+
+
+def test_the_balancer_of_a_listener_or_rule_arn() -> None:
+    assert balancer_of(LISTENER) == BALANCER
+    assert balancer_of(LISTENER.replace(":listener/", ":listener-rule/") + "/9") == BALANCER
+
+
+def test_a_rule_on_a_balancer_without_a_wake_group_is_left_alone() -> None:
+    other = LISTENER.replace("/lb/1/", "/other/7/")
+    steps = plan_sleep([rule("r1", FORWARD, listener=other)], [TG], {}, WAKE_FOR)
+    assert steps == []

@@ -52,7 +52,7 @@ def world(
         Actions=[{"Type": "forward", "TargetGroupArn": w.target_group()}],
     )["Rules"][0]["RuleArn"]
     w._network.update(rule=rule, listener=listener, wake=wake["TargetGroupArn"])
-    monkeypatch.setenv("TEIJI_WAKE_TARGET_GROUP_ARN", wake["TargetGroupArn"])
+    monkeypatch.setenv("TEIJI_WAKE_TARGET_GROUPS", f"{lb_arn}={wake['TargetGroupArn']}")
     return w
 
 
@@ -205,8 +205,10 @@ def test_without_a_load_balancer_the_document_is_told_and_the_schedule_followed(
     assert run_cli(capsys, endpoint, "init")[0] == 0
     w.put(schedule("c1/web", wake=WAKE))
     monkeypatch.setenv(
-        "TEIJI_WAKE_TARGET_GROUP_ARN",
-        "arn:aws:elasticloadbalancing:ap-northeast-1:123456789012:targetgroup/w/0123456789abcdef",
+        "TEIJI_WAKE_TARGET_GROUPS",
+        "arn:aws:elasticloadbalancing:ap-northeast-1:123456789012:loadbalancer/app/stg/"
+        "0123456789abcdef=arn:aws:elasticloadbalancing:ap-northeast-1:123456789012:"
+        "targetgroup/w/0123456789abcdef",
     )
     report = _tick(capsys, endpoint, STOP_AT)
     assert report["outcome"] == "changed"  # stopped as the schedule says
@@ -220,7 +222,7 @@ def test_without_the_setting_wake_is_unavailable_and_no_rule_changes(
     world: World, endpoint: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     original = _actions(world)
-    monkeypatch.delenv("TEIJI_WAKE_TARGET_GROUP_ARN")
+    monkeypatch.delenv("TEIJI_WAKE_TARGET_GROUPS")
     report = _tick(capsys, endpoint, STOP_AT)
     assert report["outcome"] == "changed"
     assert any("wake on request is unavailable" in n for n in report["notes"]), report

@@ -71,7 +71,7 @@ def test_the_service_rule_is_found_swapped_and_restored_exactly(world: dict[str,
     rules = elbv2.listener_rules(client, [world["lb"]])
     original = next(r for r in rules if r.arn == world["rule"])
 
-    steps = plan_sleep(rules, [groups["svc"]], {}, groups["wake"])
+    steps = plan_sleep(rules, [groups["svc"]], {}, {world["lb"]: groups["wake"]})
     assert [(s.kind, s.rule_arn) for s in steps] == [
         ("save", world["rule"]),
         ("swap", world["rule"]),
@@ -84,7 +84,9 @@ def test_the_service_rule_is_found_swapped_and_restored_exactly(world: dict[str,
     # The default rule forwards elsewhere: left alone.
     assert all(forwards(r.actions) == groups["other"] for r in now.values() if r.is_default)
 
-    back = plan_restore(list(now.values()), {world["rule"]: record}, groups["wake"], healthy=True)
+    back = plan_restore(
+        list(now.values()), {world["rule"]: record}, {world["lb"]: groups["wake"]}, True
+    )
     assert [s.kind for s in back] == ["restore", "delete"]
     elbv2.modify_rule(client, back[0])
     restored = {r.arn: r for r in elbv2.listener_rules(client, [world["lb"]])}[world["rule"]]

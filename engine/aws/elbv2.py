@@ -78,6 +78,7 @@ def rules_of_listener(client: ElasticLoadBalancingv2Client, arn: str) -> list[Ru
             actions=tuple(rule.get("Actions") or ()),
             conditions=tuple(rule.get("Conditions") or ()),
             is_default=bool(rule.get("IsDefault", False)),
+            priority=str(rule["Priority"]) if rule.get("Priority") is not None else None,
         )
         for rule in _paged(client.describe_rules, "DescribeRules", "Rules", ListenerArn=arn)
     ]
