@@ -278,6 +278,14 @@ def stream_handler(event: Any, context: Any) -> dict[str, Any]:
     return handler(event, context)
 
 
+def wake_handler(event: Any, context: Any) -> dict[str, Any]:
+    """The wake function's entry point: a request through a load balancer to a service teiji
+    keeps stopped (see ``engine.wake_handler``)."""
+    from engine.wake_handler import handler
+
+    return handler(event, context)
+
+
 def _deadline(context: Any) -> float | None:
     """When the Lambda will be stopped (wall epoch seconds), if the context says."""
     remaining = getattr(context, "get_remaining_time_in_millis", None)

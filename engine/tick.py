@@ -164,7 +164,7 @@ def run_tick(
         if scope is None:
             publish_events(clients, settings.event_bus, report)
         else:
-            _publish_scope_events(clients, settings.event_bus, report)
+            publish_service_events(clients, settings.event_bus, report)
     report.api_calls = pacer.stats.api_calls - calls_before
     report.throttle_errors = pacer.stats.throttle_errors - throttles_before
     report.duration_s = pace.monotonic() - started
@@ -183,7 +183,7 @@ def run_tick(
     return report
 
 
-def _publish_scope_events(clients: Clients, bus: str | None, report: TickReport) -> None:
+def publish_service_events(clients: Clients, bus: str | None, report: TickReport) -> None:
     """A scope's events: its services' only. The documents' events and the tick's own are
     published once, over all scopes (``engine.fanout_run``): every worker reads them alike."""
     own = replace(report, problems=[], invalid_documents=[])

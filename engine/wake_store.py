@@ -104,3 +104,19 @@ def saved_rules(state: StateStore, key: str) -> dict[str, SavedRule]:
         if not last:
             return found
         params["ExclusiveStartKey"] = last
+
+
+def every_saved_rule(state: StateStore) -> tuple[list[SavedRule], int]:
+    """Every saved rule of every service (the wake function's lookup), and how many records
+    could not be read. Those are left out here: a request is never matched to a service by a
+    rule whose conditions are unknown; the tick fails that service closed (``saved_rules``)."""
+    from engine.store import query_items
+
+    rules: list[SavedRule] = []
+    unreadable = 0
+    for item in query_items(state.clients, state.table, WAKE_RULE_PK):
+        try:
+            rules.append(_parse(item, state.table))
+        except UnreadableRuleError:
+            unreadable += 1
+    return rules, unreadable

@@ -13,6 +13,7 @@ import pytest
 from engine.wake_plan import same_actions
 from engine.wake_store import saved_rules
 from tests.faults import Crash
+from tests.wakeworld import WAKE, wake_world
 from tests.world import World, run_cli, schedule
 
 DAY_AT = "2026-12-01T15:00:00+09:00"  # Tuesday, running
@@ -20,40 +21,13 @@ STOP_AT = "2026-12-01T22:15:00+09:00"
 LATER_AT = "2026-12-01T23:30:00+09:00"
 START_AT = "2026-12-02T05:00:00+09:00"
 AFTER_START_AT = "2026-12-02T05:15:00+09:00"
-WAKE = {"on_request": True, "keep_for": "2h"}
 
 
 @pytest.fixture
 def world(
     endpoint: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> World:
-    w = World(endpoint)
-    w.create_service("c1", "web", desired=2, load_balancer=True)
-    assert run_cli(capsys, endpoint, "init")[0] == 0
-    w.put(schedule("c1/web", wake=WAKE))
-    elbv2 = w._raw("elbv2")
-    ec2 = w._raw("ec2")
-    second = ec2.create_subnet(
-        VpcId=w._network["vpc"], CidrBlock="10.0.2.0/24", AvailabilityZone=f"{w.region}c"
-    )["Subnet"]["SubnetId"]
-    lb = elbv2.create_load_balancer(Name="stg", Subnets=[w._network["subnet"], second])
-    lb_arn = lb["LoadBalancers"][0]["LoadBalancerArn"]
-    wake = elbv2.create_target_group(Name="teiji-wake", TargetType="lambda")["TargetGroups"][0]
-    listener = elbv2.create_listener(
-        LoadBalancerArn=lb_arn,
-        Protocol="HTTP",
-        Port=80,
-        DefaultActions=[{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "404"}}],
-    )["Listeners"][0]["ListenerArn"]
-    rule = elbv2.create_rule(
-        ListenerArn=listener,
-        Priority=10,
-        Conditions=[{"Field": "host-header", "Values": ["stg.example.com"]}],
-        Actions=[{"Type": "forward", "TargetGroupArn": w.target_group()}],
-    )["Rules"][0]["RuleArn"]
-    w._network.update(rule=rule, listener=listener, wake=wake["TargetGroupArn"])
-    monkeypatch.setenv("TEIJI_WAKE_TARGET_GROUPS", f"{lb_arn}={wake['TargetGroupArn']}")
-    return w
+    return wake_world(endpoint, capsys, monkeypatch)
 
 
 def _tick(
