@@ -11,7 +11,10 @@ Everything runs inside ``moto.mock_aws``: no AWS account, no credentials, no net
    until 23:30 on Wednesday for late work, dev woken for two hours on Thursday afternoon;
 3. runs the real tick (``engine.tick.run_tick``) every 15 simulated minutes through the week,
    reporting every change as it happens and the moments a holiday or an override keeps a
-   service as it is;
+   service as it is; staging sits behind a load balancer with wake on request, and on Thursday
+   at 23:10 someone opens it: the real wake function (``engine.wake_handler``) answers the
+   load balancer's event and starts it for two hours (moto runs no tasks, so the demo registers
+   a target for a running service as ECS would);
 4. simulates the same week (``engine.simulate``) for the savings table.
 
 The default week, Mon 2026-11-23 to Sun 2026-11-29, holds Labor Thanksgiving Day (Japan,
@@ -24,7 +27,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -52,7 +55,13 @@ MAX_DAYS = 28
 # to the repository's ``sample_schedules/``.
 SAMPLES = (Path(__file__).parent / "samples").resolve()
 
-EventKind = Literal["start", "stop", "adjust", "kept", "failed"]
+EventKind = Literal["start", "stop", "adjust", "kept", "failed", "wake"]
+# A late request to staging, which asks for wake on request: (days after Monday, hour, minute),
+# the host and the path someone opens.
+LATE_REQUEST = (3, 23, 10)
+LATE_HOST = "stg.example.com"
+LATE_PATH = "/reports/monthly"
+TASK_PORT = 80
 
 
 class DemoError(RuntimeError):
@@ -307,7 +316,10 @@ def _run(docs: DocumentSet, result: DemoResult, monday: date, callbacks: _Callba
     regions = sorted({s.region for s in docs.schedules.values() if s.region})
     settings = Settings(concurrency=1, access=Access(regions=tuple(regions)))
     clients = Clients(region=DEMO_REGION, session=session)
-    result.services = _create_services(session, docs.schedules.values())
+    network = _network(session) if _wakes(docs.schedules.values()) else None
+    result.services = _create_services(session, docs.schedules.values(), network)
+    if network is not None:
+        settings = replace(settings, wake_target_groups=((network.lb, network.wake),))
     init_tables(clients, settings)
     result.overrides = demo_overrides(docs.schedules, monday)
     result.calendars = len(docs.calendars)
@@ -328,8 +340,17 @@ def _run(docs: DocumentSet, result: DemoResult, monday: date, callbacks: _Callba
     end = local_instant(result.last_day + timedelta(days=1), 0)
     total = (end - at) // TICK
     began = time.monotonic()
+    late = local_instant(monday + timedelta(days=LATE_REQUEST[0]), *LATE_REQUEST[1:])
     while at < end:
+        if network is not None and at - TICK < late <= at:
+            woken = _late_request(clients, settings, network, late, timezones)
+            if woken is not None:
+                result.events.append(woken)
+                if callbacks.on_event is not None:
+                    callbacks.on_event(woken)
         report = run_tick(clients, settings, at=at, dry_run=False)
+        if network is not None:
+            _ecs_registers_targets(session, network)
         result.ticks += 1
         for service in report.services:
             event = _event(service, last.get(service.key), at, timezones)
@@ -349,10 +370,113 @@ def _run(docs: DocumentSet, result: DemoResult, monday: date, callbacks: _Callba
         at = (at + TICK).astimezone(zone(DEMO_ZONE))
 
 
+@dataclass
+class _Network:
+    """Staging's load balancer: its listener rule, the service's target group and the wake
+    function's target group."""
+
+    subnet: str
+    security_group: str
+    target_group: str
+    lb: str
+    wake: str
+    cluster: str = CLUSTER
+    service: str = ""
+
+
+def _wakes(schedules: Iterable[Schedule]) -> list[Schedule]:
+    return [s for s in schedules if s.wake is not None and s.wake.on_request and s.region is None]
+
+
+def _network(session: Any) -> _Network:
+    """A VPC, an ALB with a listener rule for ``LATE_HOST`` forwarding to the service's
+    target group, and the wake function's Lambda target group for that ALB."""
+    ec2 = session.client("ec2", region_name=DEMO_REGION)
+    elbv2 = session.client("elbv2", region_name=DEMO_REGION)
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(
+            VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"{DEMO_REGION}{zone_}"
+        )["Subnet"]["SubnetId"]
+        for i, zone_ in ((1, "a"), (2, "c"))
+    ]
+    group = ec2.create_security_group(GroupName="stg", Description="tasks", VpcId=vpc)["GroupId"]
+    target_group = elbv2.create_target_group(
+        Name="stg", Protocol="HTTP", Port=TASK_PORT, VpcId=vpc, TargetType="ip"
+    )["TargetGroups"][0]["TargetGroupArn"]
+    lb = elbv2.create_load_balancer(Name="stg", Subnets=subnets)["LoadBalancers"][0]
+    wake = elbv2.create_target_group(Name="teiji-wake-0", TargetType="lambda")["TargetGroups"][0]
+    listener = elbv2.create_listener(
+        LoadBalancerArn=lb["LoadBalancerArn"],
+        Protocol="HTTP",
+        Port=80,
+        DefaultActions=[{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "404"}}],
+    )["Listeners"][0]["ListenerArn"]
+    elbv2.create_rule(
+        ListenerArn=listener,
+        Priority=10,
+        Conditions=[{"Field": "host-header", "Values": [LATE_HOST]}],
+        Actions=[{"Type": "forward", "TargetGroupArn": target_group}],
+    )
+    return _Network(subnets[0], group, target_group, lb["LoadBalancerArn"], wake["TargetGroupArn"])
+
+
+def _late_request(
+    clients: Any,
+    settings: Settings,
+    network: _Network,
+    when: datetime,
+    timezones: dict[str, str],
+) -> DemoEvent | None:
+    """Someone opens staging late: the wake function answers the load balancer's event."""
+    from engine.wake_handler import wake
+    from engine.wake_request import read_request
+
+    event = {
+        "requestContext": {"elb": {"targetGroupArn": network.wake}},
+        "httpMethod": "GET",
+        "path": LATE_PATH,
+        "headers": {"host": LATE_HOST, "accept": "text/html"},
+        "body": "",
+        "isBase64Encoded": False,
+    }
+    ecs = clients.ecs()
+    before = _desired(ecs, network)
+    outcome = wake(clients, settings, read_request(event), at=when)
+    if outcome.answer.service is None:
+        return None
+    key = outcome.answer.service
+    after = _desired(ecs, network)
+    capacity = f"desired {before}->{after}" if after != before else ""
+    why = f"a request to {LATE_HOST}{LATE_PATH}: {outcome.answer.status}, kept up for 2h"
+    return DemoEvent(when, key, timezones.get(key, DEMO_ZONE), "wake", "running", capacity, why)
+
+
+def _desired(ecs: Any, network: _Network) -> int:
+    found = ecs.describe_services(cluster=network.cluster, services=[network.service])
+    return int(found["services"][0]["desiredCount"])
+
+
+def _ecs_registers_targets(session: Any, network: _Network) -> None:
+    """What ECS does and moto does not: a running service's task is registered in its
+    target group (and healthy), a stopped one's is deregistered."""
+    elbv2 = session.client("elbv2", region_name=DEMO_REGION)
+    running = _desired(session.client("ecs", region_name=DEMO_REGION), network) > 0
+    target = [{"Id": "10.0.1.10", "Port": TASK_PORT}]
+    health = elbv2.describe_target_health(TargetGroupArn=network.target_group)
+    registered = bool(health["TargetHealthDescriptions"])
+    if running and not registered:
+        elbv2.register_targets(TargetGroupArn=network.target_group, Targets=target)
+    elif registered and not running:
+        elbv2.deregister_targets(TargetGroupArn=network.target_group, Targets=target)
+
+
 def _create_services(
-    session: Any, schedules: Iterable[Schedule]
+    session: Any, schedules: Iterable[Schedule], network: _Network | None = None
 ) -> list[tuple[Schedule, DemoService]]:
-    """One ECS service per schedule, in the schedule's region, with its demo capacity."""
+    """One ECS service per schedule, in the schedule's region, with its demo capacity; the
+    one that asks for wake on request behind the load balancer of ``network``."""
+    woken = {s.key for s in _wakes(schedules)} if network is not None else set()
     known = {s.name: s for s in DEMO_SERVICES}
     created: list[tuple[Schedule, DemoService]] = []
     definitions: dict[str, str] = {}
@@ -379,14 +503,18 @@ def _create_services(
         if (region, schedule.cluster) not in clusters:
             ecs.create_cluster(clusterName=schedule.cluster)
             clusters.add((region, schedule.cluster))
-        ecs.create_service(
-            cluster=schedule.cluster,
-            serviceName=schedule.service_name,
-            taskDefinition=definitions[region],
-            desiredCount=spec.desired,
-        )
+        params: dict[str, Any] = {
+            "cluster": schedule.cluster,
+            "serviceName": schedule.service_name,
+            "taskDefinition": definitions[region],
+            "desiredCount": spec.desired,
+        }
+        if network is not None and schedule.key in woken:
+            params.update(_behind_load_balancer(ecs, network))
+            network.service = schedule.service_name
+        ecs.create_service(**params)
         if spec.bounds is not None:
-            params: dict[str, Any] = {
+            params = {
                 "ServiceNamespace": "ecs",
                 "ResourceId": f"service/{schedule.cluster}/{schedule.service_name}",
                 "ScalableDimension": "ecs:service:DesiredCount",
@@ -400,6 +528,41 @@ def _create_services(
             )
         created.append((schedule, spec))
     return created
+
+
+def _behind_load_balancer(ecs: Any, network: _Network) -> dict[str, Any]:
+    """The service parameters of an awsvpc service in the network's target group."""
+    definition = ecs.register_task_definition(
+        family="demo-web",
+        networkMode="awsvpc",
+        requiresCompatibilities=["FARGATE"],
+        cpu="256",
+        memory="512",
+        containerDefinitions=[
+            {
+                "name": "app",
+                "image": "public.ecr.aws/docker/library/nginx:latest",
+                "portMappings": [{"containerPort": TASK_PORT}],
+            }
+        ],
+    )["taskDefinition"]["taskDefinitionArn"]
+    return {
+        "taskDefinition": definition,
+        "launchType": "FARGATE",
+        "loadBalancers": [
+            {
+                "targetGroupArn": network.target_group,
+                "containerName": "app",
+                "containerPort": TASK_PORT,
+            }
+        ],
+        "networkConfiguration": {
+            "awsvpcConfiguration": {
+                "subnets": [network.subnet],
+                "securityGroups": [network.security_group],
+            }
+        },
+    }
 
 
 def _simulate(docs: DocumentSet, result: DemoResult) -> list[ServiceSimulation]:

@@ -265,3 +265,22 @@ def test_progress_on_a_terminal_is_one_line_that_events_clear(
         "\r\x1b[K"
     )
     assert out.startswith("Mon 11-23 00:15  web ")
+
+
+def test_demo_shows_a_late_request_waking_staging(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Thursday 2026-04-30 23:10: someone opens staging, which sleeps from 22:00.
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    code = main(["demo", "--from", "2026-04-30", "--days", "2"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    stg = lines_for(out, "example-service-stg")
+    whens = [line[:15] for line in stg]
+    woken = stg[whens.index("Thu 04-30 23:10")]
+    assert "wake " in woken and "desired 0->2" in woken
+    assert "a request to stg.example.com/reports/monthly" in woken
+    kept = stg[whens.index("Thu 04-30 23:15")]
+    assert "override wake by wake keeps it running until Fri 2026-05-01 01:10 JST" in kept
+    stop = stg[whens.index("Fri 05-01 01:15")]
+    assert "stop " in stop and "desired 2->0" in stop

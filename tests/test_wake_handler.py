@@ -144,9 +144,7 @@ def test_requests_while_it_runs_extend_the_wake_up_to_the_cap(
     _request(world, WAKE_AT + timedelta(minutes=3))  # adds less than 6 min: nothing written
     assert datetime.fromisoformat(_overrides(world)[0]["until"]) == first
     _request(world, WAKE_AT + timedelta(minutes=30))
-    assert datetime.fromisoformat(_overrides(world)[0]["until"]) == WAKE_AT + timedelta(
-        minutes=150
-    )
+    assert datetime.fromisoformat(_overrides(world)[0]["until"]) == WAKE_AT + timedelta(minutes=150)
     _request(world, WAKE_AT + timedelta(minutes=149))
     until = datetime.fromisoformat(_overrides(world)[0]["until"])
     assert until == WAKE_AT + timedelta(hours=3), "never past the cap from the wake's start"
@@ -225,9 +223,7 @@ def test_a_target_group_that_is_not_a_wake_group_is_refused(world: World) -> Non
     assert _overrides(world) == []
 
 
-def test_a_dry_run_deployment_writes_nothing(
-    world: World, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_dry_run_deployment_writes_nothing(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TEIJI_DRY_RUN", "true")
     assert _request(world, WAKE_AT)["statusCode"] == 200
     assert _overrides(world) == []

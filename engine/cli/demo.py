@@ -41,7 +41,13 @@ from engine.localtime import to_local, zone
 _TIME_WIDTH = len("Mon 11-23 00:00")
 _ACTION_WIDTH = len("stays stopped")
 _CAPACITY_WIDTH = len("desired 2->0, Min/Max 1..4->0..0, scaling suspended")
-_ACTION_COLOUR = {"start": "running", "stop": "stopped", "failed": "failed", "kept": "unmanaged"}
+_ACTION_COLOUR = {
+    "start": "running",
+    "wake": "running",
+    "stop": "stopped",
+    "failed": "failed",
+    "kept": "unmanaged",
+}
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
