@@ -120,9 +120,8 @@ def test_a_burst_of_a_thousand_requests_writes_one_override_and_converges_once(
         answer = answer_request(clients, settings, request, at=WAKE_AT + timedelta(seconds=i % 3))
         return int(answer["statusCode"])
 
-    with caplog.at_level(logging.INFO, logger="teiji"):
-        with ThreadPoolExecutor(max_workers=16) as pool:
-            codes = list(pool.map(one, range(1000)))
+    with caplog.at_level(logging.INFO, logger="teiji"), ThreadPoolExecutor(16) as pool:
+        codes = list(pool.map(one, range(1000)))
     assert set(codes) == {503}  # every one answered "starting", none failed
     assert len(_overrides(world)) == 1
     lines = [r for r in caplog.records if r.getMessage() == "wake request"]
