@@ -29,11 +29,12 @@ locals {
 # One Lambda target group per load balancer. The name (at most 32 characters) ends in the load
 # balancer's id, unique in the account and region; the tag names the load balancer in full.
 resource "aws_lb_target_group" "wake" {
-  #checkov:skip=CKV_AWS_261:Health checks stay off on purpose: on a Lambda target group each check is an invocation of the wake function, which would wake the service it stands in for.
   for_each    = local.wake_balancers
   name        = "${substr(var.name_prefix, 0, 10)}-wake-${each.value.id}"
   target_type = "lambda"
 
+  # Off (the default for Lambda targets, said here so that nobody turns it on): each health
+  # check would invoke the wake function, and so wake the service it stands in for.
   health_check {
     enabled = false
   }
