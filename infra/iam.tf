@@ -34,6 +34,8 @@ module "ecs_access" {
   regions           = local.allowed_regions
   clusters          = var.clusters
   target_group_arns = var.target_group_arns
+  # The tick swaps and restores the rules of these load balancers only (infra/wake.tf).
+  wake_load_balancer_arns = var.wake_load_balancers
 }
 
 locals {

@@ -45,8 +45,9 @@ locals {
     TEIJI_METRICS_PER_SERVICE   = var.metrics_per_service ? "true" : "false"
     # fanout = true: the tick hands the scopes to this queue (infra/fanout.tf).
     TEIJI_FANOUT_QUEUE_URL = var.fanout ? aws_sqs_queue.fanout[0].url : null
-    # Wake on request (infra/wake.tf): each load balancer paired with its wake target group.
-    TEIJI_WAKE_TARGET_GROUPS = null
+    # Wake on request (infra/wake.tf): each load balancer paired with its wake target group;
+    # empty (wake_load_balancers = []) turns it off.
+    TEIJI_WAKE_TARGET_GROUPS = join(",", [for balancer, group in aws_lb_target_group.wake : "${balancer}=${group.arn}"])
     # The allow-list and the growth cap, read fail-closed by engine.config.Access.
     TEIJI_ALLOWED_ACCOUNTS = join(",", local.allowed_accounts)
     TEIJI_ALLOWED_REGIONS  = join(",", local.allowed_regions)

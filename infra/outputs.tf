@@ -97,3 +97,13 @@ output "fanout_worker_function_name" {
   description = "The fan-out worker function; null without fanout."
   value       = one(aws_lambda_function.worker[*].function_name)
 }
+
+output "wake_target_groups" {
+  description = "Each of wake_load_balancers paired with its wake target group (TEIJI_WAKE_TARGET_GROUPS); empty when wake on request is off."
+  value       = { for balancer, group in aws_lb_target_group.wake : balancer => group.arn }
+}
+
+output "wake_function_name" {
+  description = "The function that wakes a sleeping service on a request through its load balancer; null when wake on request is off."
+  value       = one(aws_lambda_function.wake[*].function_name)
+}

@@ -101,9 +101,10 @@ resource "aws_lambda_event_source_mapping" "edits" {
   }
 
   # Documents only, and not DynamoDB's own TTL deletions of overrides that ended a day ago
-  # (userIdentity dynamodb.amazonaws.com): the Lambda never writes the config table, and
+  # (userIdentity dynamodb.amazonaws.com): the tick never writes the config table, and
   # people's writes (console, AWS CLI, `teiji put`, `teiji start`/`stop`/`override`) carry no
-  # identity or their own. Two patterns, either matching.
+  # identity or their own. So do the wake function's overrides (infra/wake.tf): they pass too,
+  # and the edits function converges that service again. Two patterns, either matching.
   filter_criteria {
     filter {
       pattern = jsonencode({

@@ -409,3 +409,30 @@ variable "fanout_worker_timeout" {
     error_message = "fanout_worker_timeout: whole seconds from 60 to 300 (a try, the visibility timeout of twice that and a retry fit in 900 s)."
   }
 }
+
+# Wake on request (infra/wake.tf) ----------------------------------------------------------------
+variable "wake_load_balancers" {
+  description = "Application Load Balancers, in this account and region, whose listener rules may wake a sleeping service (a schedule's wake: {on_request: true}): each gets a Lambda target group of the wake function, and while a wake-enabled service sleeps the rules forwarding to it forward there instead (TEIJI_WAKE_TARGET_GROUPS). Empty (the default): wake on request is off."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for arn in var.wake_load_balancers : can(regex("^arn:aws[a-z-]*:elasticloadbalancing:[a-z]{2}(-[a-z]+)+-[0-9]+:[0-9]{12}:loadbalancer/app/[A-Za-z0-9-]{1,32}/[0-9a-f]{16}$", arn))])
+    error_message = "wake_load_balancers: each entry must be an Application Load Balancer ARN such as arn:aws:elasticloadbalancing:ap-northeast-1:111111111111:loadbalancer/app/stg/0123456789abcdef (a Network or Gateway Load Balancer cannot forward to a Lambda function)."
+  }
+  validation {
+    condition     = length(distinct(var.wake_load_balancers)) == length(var.wake_load_balancers)
+    error_message = "wake_load_balancers: name each load balancer once (each gets one wake target group)."
+  }
+}
+
+variable "wake_max_concurrency" {
+  description = "Reserved concurrency of the wake function: at most this many requests through a sleeping service's rules are answered at once; more are throttled. One request is enough to wake a service."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.wake_max_concurrency >= 1 && var.wake_max_concurrency <= 100 && floor(var.wake_max_concurrency) == var.wake_max_concurrency
+    error_message = "wake_max_concurrency: a whole number from 1 to 100."
+  }
+}

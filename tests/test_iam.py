@@ -6,7 +6,9 @@ calls from the Lambda (``engine.aws.operations``, ``lambda_=True``) plus the two
 actions the runtime needs; ``engine.aws.clients`` refuses every call outside that catalogue, so
 the role covers every call the engine can make and nothing more. The role in each target
 account (``infra/modules/target-account-role``) allows the catalogue's ECS, Application Auto
-Scaling and ELB operations only.
+Scaling and ELB operations only, less ``ModifyRule``: wake on request works in teiji's own
+account only. The wake function (``infra/wake.tf``) has a role of its own: the tick's grants in
+teiji's own account and region, and on the config table the override items alone.
 
 These checks read the HCL (no terraform needed). Where a terraform binary and a provider mirror
 exist, ``make iac`` also plans the policy with a mock provider and asserts the planned document
@@ -15,6 +17,7 @@ exist, ``make iac`` also plans the policy with a mock provider and asserts the p
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +25,7 @@ import botocore.session
 import pytest
 
 from engine.aws.operations import DYNAMODB_WRITES, OPERATIONS
-from tests.test_infra import INFRA, first, locals_, parse, typed
+from tests.test_infra import INFRA, blocks, first, locals_, parse, typed
 
 ECS_ACCESS = INFRA / "modules" / "ecs-access" / "main.tf"
 TARGET_ROLE = INFRA / "modules" / "target-account-role" / "main.tf"
@@ -47,6 +50,17 @@ STREAM_READS = frozenset(
     }
 )
 STREAM_ACTIONS = STREAM_READS | {"sqs:SendMessage"}
+
+# Statements of modules/ecs-access that exist only when a variable is set, as CONDITIONAL.
+ECS_CONDITIONAL = {
+    # Wake on request: the listener rules of the load balancers with a wake target group.
+    "SwapWakeRules": (
+        "${length(var.wake_load_balancer_arns) > 0}",
+        frozenset({"elasticloadbalancing:ModifyRule"}),
+    ),
+}
+# What the wake function never calls: it acts in teiji's own account and region only.
+CROSS_ACCOUNT = frozenset({"sts:AssumeRole", "ssm:GetParameter"})
 
 # Statements that exist only when a variable is set: key -> (the enabling expression, actions).
 CONDITIONAL = {
@@ -106,16 +120,27 @@ def _module_locals(path: Path) -> dict[str, Any]:
     return merged
 
 
-def ecs_statements() -> list[dict[str, Any]]:
-    """The ECS, Application Auto Scaling and ELB statements, every variant of each."""
+def ecs_unconditional() -> list[dict[str, Any]]:
+    """The ECS, Application Auto Scaling and ELB statements every role has (one of the repair
+    variants always)."""
     found = _module_locals(ECS_ACCESS)
     always: list[dict[str, Any]] = found["always_statements"]
     return always + list(found["repair_variants"].values())
 
 
+def ecs_conditional() -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = _module_locals(ECS_ACCESS)["wake_variants"]
+    return found
+
+
+def ecs_statements() -> list[dict[str, Any]]:
+    """The ECS, Application Auto Scaling and ELB statements, every variant of each."""
+    return ecs_unconditional() + list(ecs_conditional().values())
+
+
 def static_statements() -> list[dict[str, Any]]:
     statements: list[dict[str, Any]] = locals_()["execution_statements"]
-    return statements + ecs_statements()
+    return statements + ecs_unconditional()
 
 
 def conditional_statements() -> dict[str, dict[str, Any]]:
@@ -124,7 +149,19 @@ def conditional_statements() -> dict[str, dict[str, Any]]:
 
 
 def all_statements() -> list[dict[str, Any]]:
-    return static_statements() + list(conditional_statements().values())
+    return (
+        static_statements()
+        + list(conditional_statements().values())
+        + list(ecs_conditional().values())
+    )
+
+
+def wake_statements() -> list[dict[str, Any]]:
+    """The wake role's statements, every variant of each (its conditional ones are the
+    execution role's of the same key)."""
+    own: list[dict[str, Any]] = locals_()["wake_statements"]
+    shared = [conditional_statements()[key] for key in locals_()["wake_conditional"]]
+    return own + ecs_statements() + shared
 
 
 def actions_of(statements: list[dict[str, Any]]) -> set[str]:
@@ -139,7 +176,7 @@ def by_sid(sid: str) -> list[dict[str, Any]]:
 
 # The action set --------------------------------------------------------------------------------
 def test_static_actions_are_exactly_the_lambda_operations_and_logs() -> None:
-    conditional = set().union(*(actions for _, actions in CONDITIONAL.values()))
+    conditional = set().union(*(actions for _, actions in (CONDITIONAL | ECS_CONDITIONAL).values()))
     expected = (LAMBDA_ACTIONS - conditional) | LOGS_ACTIONS
     assert actions_of(static_statements()) == expected
 
@@ -179,6 +216,18 @@ def test_conditional_statements_exist_only_when_their_variable_is_set(
     assert locals_()["execution_enabled"][key] == enabling
     assert set(conditional_statements()[key]["Action"]) == actions
     assert set(locals_()["execution_enabled"]) == set(conditional_statements())
+
+
+@pytest.mark.parametrize(("key", "expected"), list(ECS_CONDITIONAL.items()))
+def test_ecs_access_statements_exist_only_when_their_variable_is_set(
+    key: str, expected: tuple[str, frozenset[str]]
+) -> None:
+    enabling, actions = expected
+    found = _module_locals(ECS_ACCESS)
+    assert found["wake_enabled"][key] == enabling
+    assert set(ecs_conditional()[key]["Action"]) == actions
+    assert set(found["wake_enabled"]) == set(ecs_conditional())
+    assert "local.wake_variants : statement if local.wake_enabled[name]" in found["statements"]
 
 
 def test_the_policy_is_every_statement_with_the_enabled_conditional_ones() -> None:
@@ -243,7 +292,7 @@ def test_keys_are_usable_only_through_their_service() -> None:
 
 # Wildcards and resources ------------------------------------------------------------------------
 def test_no_wildcard_actions_anywhere() -> None:
-    for statement in all_statements():
+    for statement in all_statements() + wake_statements():
         assert "NotAction" not in statement, f"{statement['Sid']}: NotAction grants too much"
         assert "NotResource" not in statement, f"{statement['Sid']}: NotResource grants too much"
         for action in statement["Action"]:
@@ -252,7 +301,7 @@ def test_no_wildcard_actions_anywhere() -> None:
 
 
 def test_any_resource_only_where_the_api_allows_nothing_narrower() -> None:
-    for statement in all_statements():
+    for statement in all_statements() + wake_statements():
         if "*" not in statement["Resource"]:
             continue
         assert statement["Resource"] == ["*"], statement["Sid"]
@@ -307,6 +356,7 @@ def test_the_root_module_passes_exactly_the_allowed_regions() -> None:
     module = parse(INFRA / "iam.tf")["module"][0]["ecs_access"]
     assert module["regions"] == "${local.allowed_regions}"
     assert module["account_id"] == "${local.account_id}"
+    assert module["wake_load_balancer_arns"] == "${var.wake_load_balancers}"
     assert locals_()["allowed_regions"] == (
         "${distinct(concat([local.region], var.allowed_regions))}"
     )
@@ -363,10 +413,125 @@ def test_the_role_is_for_lambda_only() -> None:
     assert not typed("resource", "aws_iam_role_policy_attachment")
 
 
+# Wake on request: listener rules ----------------------------------------------------------------
+def _wake_rule_pattern(balancer_arn: str) -> str:
+    """modules/ecs-access's wake_rule_arns for one load balancer, in Python (the expression is
+    asserted below, so the two cannot drift)."""
+    return balancer_arn.replace(":loadbalancer/app/", ":listener-rule/app/") + "/*"
+
+
+def test_modify_rule_is_granted_on_the_listed_load_balancers_rules_only() -> None:
+    [statement] = [s for s in all_statements() if "elasticloadbalancing:ModifyRule" in s["Action"]]
+    assert statement["Sid"] == "SwapWakeRules"
+    assert statement["Action"] == ["elasticloadbalancing:ModifyRule"]
+    assert statement["Resource"] == "${local.wake_rule_arns}"
+    assert _module_locals(ECS_ACCESS)["wake_rule_arns"] == (
+        '${[for arn in var.wake_load_balancer_arns : "${replace(arn, ":loadbalancer/app/", '
+        '":listener-rule/app/")}/*"]}'
+    )
+    variable = blocks("variable", ECS_ACCESS.parent)["wake_load_balancer_arns"]
+    assert variable["default"] == []
+
+
+@pytest.mark.parametrize(
+    ("rule", "covered"),
+    [
+        ("listener-rule/app/stg-web/0123456789abcdef/1111111111111111/2222222222222222", True),
+        # Another load balancer of the same name prefix, or of another id: not covered.
+        ("listener-rule/app/stg-web-2/0123456789abcdef/1111111111111111/2222222222222222", False),
+        ("listener-rule/app/stg-web/fedcba9876543210/1111111111111111/2222222222222222", False),
+        ("listener-rule/net/stg-web/0123456789abcdef/1111111111111111/2222222222222222", False),
+    ],
+)
+def test_the_rule_pattern_covers_exactly_the_rules_the_engine_swaps(
+    rule: str, covered: bool
+) -> None:
+    """A rule the engine counts as the load balancer's (engine.wake_plan.balancer_of) is one the
+    policy lets it modify, and no other load balancer's rule is."""
+    from fnmatch import fnmatchcase
+
+    from engine.wake_plan import balancer_of
+
+    head = "arn:aws:elasticloadbalancing:ap-northeast-1:111111111111:"
+    balancer = f"{head}loadbalancer/app/stg-web/0123456789abcdef"
+    arn = head + rule
+    assert fnmatchcase(arn, _wake_rule_pattern(balancer)) is covered
+    assert (balancer_of(arn) == balancer) is covered
+
+
+# The wake function's role -------------------------------------------------------------------------
+def test_the_wake_role_allows_the_tick_calls_of_its_own_account_and_nothing_more() -> None:
+    assert actions_of(wake_statements()) == (
+        (LAMBDA_ACTIONS - CROSS_ACCOUNT) | LOGS_ACTIONS | KMS_TABLE
+    )
+    assert locals_()["wake_conditional"] == {
+        key: f"${{local.execution_conditional.{key}}}"
+        for key in ("PublishEvents", "TableKeyThroughDynamoDB")
+    }
+    assert locals_()["wake_enabled"] == {
+        key: f"${{local.execution_enabled.{key}}}" for key in locals_()["wake_conditional"]
+    }
+    policy = locals_()["wake_policy"]
+    assert "local.wake_statements" in policy
+    assert "module.ecs_access_wake.statements" in policy
+    assert "local.wake_conditional : statement if local.wake_enabled[sid]" in policy
+
+
+def test_the_wake_role_acts_in_this_account_and_region_only() -> None:
+    module = blocks("module")["ecs_access_wake"]
+    assert module["source"] == "./modules/ecs-access"
+    assert module["account_id"] == "${local.account_id}"
+    assert module["regions"] == ["${local.region}"]
+    assert module["clusters"] == "${var.clusters}"
+    assert module["wake_load_balancer_arns"] == "${var.wake_load_balancers}"
+
+
+def test_the_wake_role_writes_override_items_of_the_config_table_only() -> None:
+    from engine.store import item_key
+    from schemas.documents import Override
+
+    config_arn = "${aws_dynamodb_table.config.arn}"
+    writes = [
+        s
+        for s in wake_statements()
+        if config_arn in s["Resource"] and set(s["Action"]) & DYNAMODB_WRITES
+    ]
+    assert [s["Sid"] for s in writes] == ["WriteOverrides"]
+    [statement] = writes
+    assert statement["Action"] == ["dynamodb:PutItem"]
+    assert statement["Resource"] == [config_arn]
+    assert statement["Condition"] == {
+        "ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["override"]}
+    }
+    # The partition key the store gives an override is the one the condition allows.
+    until = datetime(2026, 12, 3, 18, 0, tzinfo=UTC)
+    override = Override(service="web/api-stg", state="running", until=until, reason="woken")
+    assert item_key(override)[0] == "override"
+    [read] = [s for s in locals_()["wake_statements"] if s["Sid"] == "ReadConfigTable"]
+    assert read["Resource"] == [config_arn]
+    assert not set(read["Action"]) & DYNAMODB_WRITES
+
+
+def test_the_wake_role_is_for_lambda_only_and_its_own() -> None:
+    role = typed("resource", "aws_iam_role")["wake"]
+    assert role["assume_role_policy"] == "${data.aws_iam_policy_document.execution_trust.json}"
+    assert "managed_policy_arns" not in role
+    policies = typed("resource", "aws_iam_role_policy")
+    attached = [p for p in policies.values() if p["role"] == "${aws_iam_role.wake[0].id}"]
+    assert [p["policy"] for p in attached] == ["${local.wake_policy}"]
+    function = typed("resource", "aws_lambda_function")["wake"]
+    assert function["role"] == "${aws_iam_role.wake[0].arn}"
+    [logs] = [s for s in locals_()["wake_statements"] if s["Sid"] == "WriteOwnLogs"]
+    assert logs["Resource"] == ['${coalesce(one(aws_cloudwatch_log_group.wake[*].arn), "-")}:*']
+
+
 # The role in a target account -----------------------------------------------------------------
 def test_the_target_role_allows_exactly_what_a_tick_calls_there() -> None:
     assert actions_of(ecs_statements()) == TARGET_ACTIONS
     module = parse(TARGET_ROLE)
+    # Wake on request never works in a target account (a Lambda target group must be in its
+    # function's account): the role passes no load balancer, so it has no ModifyRule.
+    assert "wake_load_balancer_arns" not in module["module"][0]["ecs_access"]
     [policy] = [
         entry["aws_iam_role_policy"]["target"]
         for entry in module["resource"]

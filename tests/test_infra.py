@@ -208,14 +208,45 @@ def test_tables_are_on_demand_recoverable_and_encrypted(name: str) -> None:
 
 
 # Lambda --------------------------------------------------------------------------------------
-def test_handler_exists() -> None:
-    handler = resource("aws_lambda_function", "tick")["handler"]
+# Every function of the module and its handler: the tick, the fan-out worker, the edits
+# function and the wake function, one zip.
+FUNCTIONS = {
+    "tick": "engine.handler.lambda_handler",
+    "worker": "engine.handler.fanout_worker_handler",
+    "edits": "engine.handler.stream_handler",
+    "wake": "engine.handler.wake_handler",
+}
+# How each function passes the settings on: every one of them, null and empty values left out.
+FUNCTION_ENVIRONMENT = (
+    "${{for name, value in local.lambda_environment : "
+    'name => value if value != null && value != ""}}'
+)
+
+
+def test_the_functions_are_the_known_ones() -> None:
+    functions = typed("resource", "aws_lambda_function")
+    assert {name: f["handler"] for name, f in functions.items()} == FUNCTIONS
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_handler_exists(name: str) -> None:
+    handler = resource("aws_lambda_function", name)["handler"]
     module_name, _, function_name = handler.rpartition(".")
     if importlib.util.find_spec(module_name) is None:
         pytest.fail(f"the Lambda handler module {module_name} does not exist")
     function = getattr(importlib.import_module(module_name), function_name, None)
     assert callable(function), f"{handler} is not a function"
     assert len(inspect.signature(function).parameters) == 2, "a handler takes (event, context)"
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_every_function_reads_every_setting(name: str) -> None:
+    """A function left without one of the settings (TEIJI_WAKE_TARGET_GROUPS, say) would act
+    on a different deployment: the worker would leave a sleeping service's rules alone."""
+    function = resource("aws_lambda_function", name)
+    assert first(function["environment"])["variables"] == FUNCTION_ENVIRONMENT
+    assert function["filename"] == "${local.zip_path}"
+    assert function["source_code_hash"] == "${filebase64sha256(local.zip_path)}"
 
 
 def test_environment_names_are_the_ones_the_engine_reads() -> None:
@@ -341,6 +372,127 @@ def test_errors_alarm_fires_on_one_failed_tick() -> None:
     assert topic["count"] == "${var.create_alarm_topic ? 1 : 0}"
 
 
+# Wake on request -----------------------------------------------------------------------------
+WAKE_HEAD = "arn:aws:elasticloadbalancing:ap-northeast-1:111111111111:"
+
+
+def _wake_pattern() -> re.Pattern[str]:
+    """The ALB ARN pattern of the variable wake_load_balancers' validation."""
+    validation = blocks("variable")["wake_load_balancers"]["validation"][0]["condition"]
+    match = re.search(r'regex\("(.+)", arn\)', validation)
+    assert match, validation
+    return re.compile(match.group(1).replace("\\\\", "\\"))
+
+
+@pytest.mark.parametrize(
+    "balancer",
+    [
+        WAKE_HEAD + "loadbalancer/app/stg/0123456789abcdef",
+        WAKE_HEAD + "loadbalancer/app/a-32-character-load-balancer-nam/0123456789abcdef",
+        "arn:aws-cn:elasticloadbalancing:cn-north-1:111111111111:loadbalancer/app/stg/0123456789abcdef",
+        WAKE_HEAD + "loadbalancer/net/stg/0123456789abcdef",  # a Network Load Balancer
+        WAKE_HEAD + "loadbalancer/app/stg/0123456789ABCDEF",
+        WAKE_HEAD + "loadbalancer/app/stg/0123456789abcde",
+        WAKE_HEAD + "loadbalancer/app/a-33-character-load-balancer-name/0123456789abcdef",
+        WAKE_HEAD + "targetgroup/stg/0123456789abcdef",
+        "arn:aws:elasticloadbalancing:ap-northeast-1:1111:loadbalancer/app/stg/0123456789abcdef",
+        WAKE_HEAD + "loadbalancer/app/stg/0123456789abcdef/",
+        "stg",
+    ],
+)
+def test_wake_load_balancers_admit_exactly_what_the_engine_accepts(balancer: str) -> None:
+    """Terraform refuses what the engine would refuse in TEIJI_WAKE_TARGET_GROUPS, at plan
+    time, and accepts every ALB ARN it takes."""
+    from engine.config import parse_wake_target_groups
+
+    head = balancer.rpartition("loadbalancer/")[0] or WAKE_HEAD
+    group = f"{head}targetgroup/teiji-wake-0123456789abcdef/0123456789abcdef"
+    try:
+        parse_wake_target_groups(f"{balancer}={group}")
+        engine_accepts = True
+    except ValueError:
+        engine_accepts = False
+    assert bool(_wake_pattern().fullmatch(balancer)) is engine_accepts
+
+
+def test_wake_is_off_by_default_and_every_part_follows_the_variable() -> None:
+    variables = blocks("variable")
+    assert variables["wake_load_balancers"]["default"] == []
+    assert locals_()["wake_on"] == "${length(var.wake_load_balancers) > 0}"
+    assert resource("aws_lb_target_group", "wake")["for_each"] == "${local.wake_balancers}"
+    for type_name in ("aws_lambda_permission", "aws_lb_target_group_attachment"):
+        assert resource(type_name, "wake")["for_each"] == "${aws_lb_target_group.wake}", type_name
+    for type_name in (
+        "aws_lambda_function",
+        "aws_cloudwatch_log_group",
+        "aws_iam_role",
+        "aws_iam_role_policy",
+    ):
+        assert resource(type_name, "wake")["count"] == "${local.wake_on ? 1 : 0}", type_name
+
+
+def test_the_setting_pairs_each_load_balancer_with_its_own_target_group() -> None:
+    from engine.config import parse_wake_target_groups
+
+    setting = locals_()["lambda_environment"]["TEIJI_WAKE_TARGET_GROUPS"]
+    assert setting == (
+        '${join(",", [for balancer, group in aws_lb_target_group.wake : '
+        '"${balancer}=${group.arn}"])}'
+    )
+    # Empty (no load balancer) is left out of the environment, which the engine reads as off.
+    assert parse_wake_target_groups("") == ()
+
+
+def test_wake_target_groups_invoke_the_function_and_nothing_checks_their_health() -> None:
+    group = resource("aws_lb_target_group", "wake")
+    assert group["target_type"] == "lambda"
+    # A health check of a Lambda target group invokes the function: it would wake the service.
+    assert first(group["health_check"]) == {"enabled": False}
+    permission = resource("aws_lambda_permission", "wake")
+    assert permission["principal"] == "elasticloadbalancing.amazonaws.com"
+    assert permission["action"] == "lambda:InvokeFunction"
+    assert permission["source_arn"] == "${each.value.arn}"
+    attachment = resource("aws_lb_target_group_attachment", "wake")
+    assert attachment["target_id"] == "${aws_lambda_function.wake[0].arn}"
+    assert attachment["depends_on"] == ["${aws_lambda_permission.wake}"]
+
+
+def test_wake_target_group_names_fit_and_are_ones_the_engine_accepts() -> None:
+    from engine.config import _TARGET_GROUP_ARN
+
+    name = resource("aws_lb_target_group", "wake")["name"]
+    assert name == "${substr(var.name_prefix, 0, 10)}-wake-${each.value.id}"
+    longest_prefix = "a" * 40  # name_prefix's validation: at most 40 characters
+    made = f"{longest_prefix[:10]}-wake-0123456789abcdef"
+    assert len(made) == 32  # the most a target group name may have
+    assert _TARGET_GROUP_ARN.match(f"{WAKE_HEAD}targetgroup/{made}/0123456789abcdef")
+    assert "{0,39}" in first(blocks("variable")["name_prefix"]["validation"])["condition"]
+
+
+def test_each_load_balancer_must_be_in_this_account_and_region() -> None:
+    balancers = locals_()["wake_balancers"]
+    assert 'split(":", arn)[3]' in balancers and 'split(":", arn)[4]' in balancers
+    [precondition] = first(resource("aws_lb_target_group", "wake")["lifecycle"])["precondition"]
+    assert precondition["condition"] == (
+        "${each.value.account == local.account_id && each.value.region == local.region}"
+    )
+    assert "${each.key}" in precondition["error_message"]
+
+
+def test_wake_function_settings() -> None:
+    function = resource("aws_lambda_function", "wake")
+    # Someone waits at a browser, and the load balancer's idle timeout is 60 s by default.
+    assert function["timeout"] == 30
+    assert function["reserved_concurrent_executions"] == "${var.wake_max_concurrency}"
+    assert blocks("variable")["wake_max_concurrency"]["default"] == 10
+    assert function["runtime"] == "${var.runtime}"
+    assert function["architectures"] == ["${var.architecture}"]
+    assert (
+        first(function["logging_config"])["log_group"] == "${aws_cloudwatch_log_group.wake[0].name}"
+    )
+    assert locals_()["wake_log_group_name"] == "/aws/lambda/${local.wake_function_name}"
+
+
 # Scheduler -----------------------------------------------------------------------------------
 def test_tick_schedule() -> None:
     schedule = resource("aws_scheduler_schedule", "tick")
@@ -403,6 +555,8 @@ def test_user_facing_variables_exist() -> None:
         "table_kms_key_arn",
         "deletion_protection",
         "tags",
+        "wake_load_balancers",
+        "wake_max_concurrency",
     }
     assert expected <= set(blocks("variable"))
     # ExternalIds go to SSM SecureStrings, never into the function's environment.
@@ -456,11 +610,16 @@ def test_outputs() -> None:
         "state_table_arn",
         "function_name",
         "function_arn",
+        "wake_target_groups",
+        "wake_function_name",
     ):
         assert name in outputs, name
         assert outputs[name].get("description"), name
     assert outputs["config_table_name"]["value"] == "${aws_dynamodb_table.config.name}"
     assert outputs["function_arn"]["value"] == "${aws_lambda_function.tick.arn}"
+    assert outputs["wake_target_groups"]["value"] == (
+        "${{for balancer, group in aws_lb_target_group.wake : balancer => group.arn}}"
+    )
 
 
 def test_example_calls_the_module() -> None:

@@ -42,6 +42,11 @@ module "teiji" {
   allowed_regions = ["us-east-1"]
   max_desired     = 20
 
+  # Wake on request (README "Wake on request"): the Application Load Balancers, in this account
+  # and region, through which a request may wake a service whose schedule says
+  # wake: {on_request: true}. Each gets a Lambda target group of the wake function:
+  #   wake_load_balancers = ["arn:aws:elasticloadbalancing:ap-northeast-1:111111111111:loadbalancer/app/stg/0123456789abcdef"]
+
   default_timezone   = "Asia/Tokyo"
   dry_run            = true
   protected          = ["example-cluster/example-service-prod"]

@@ -30,6 +30,12 @@ variable "target_group_arns" {
   default     = null
 }
 
+variable "wake_load_balancer_arns" {
+  description = "Application Load Balancers with a wake target group (wake on request): teiji may change these load balancers' listener rules only. Empty: no elasticloadbalancing:ModifyRule at all."
+  type        = list(string)
+  default     = []
+}
+
 locals {
   ecs_prefixes = [for region in var.regions : "arn:${var.partition}:ecs:${region}:${var.account_id}"]
   clusters     = contains(var.clusters, "*") ? ["*"] : var.clusters
@@ -42,8 +48,10 @@ locals {
   target_groups_in_regions = [
     for region in var.regions : "arn:${var.partition}:elasticloadbalancing:${region}:${var.account_id}:targetgroup/*"
   ]
-  listener_rules_in_regions = [
-    for region in var.regions : "arn:${var.partition}:elasticloadbalancing:${region}:${var.account_id}:listener-rule/app/*"
+  # The rules of a load balancer ...:loadbalancer/app/<name>/<id> are
+  # ...:listener-rule/app/<name>/<id>/<listener id>/<rule id>.
+  wake_rule_arns = [
+    for arn in var.wake_load_balancer_arns : "${replace(arn, ":loadbalancer/app/", ":listener-rule/app/")}/*"
   ]
   always_statements = [
     {
@@ -125,8 +133,8 @@ locals {
       Resource  = ["*"]
       Condition = { StringEquals = { "aws:RequestedRegion" = var.regions } }
     },
-    # Wake on request: the listener rules in front of a sleeping service are read, and while it
-    # sleeps forwarded to the wake target group (engine.wake_rules); rules only, in these regions.
+    # Wake on request: the listener rules in front of a sleeping service are read wherever it
+    # runs (the tick reports a load balancer without a wake target group), in these regions.
     {
       Sid       = "DescribeWakeRules"
       Effect    = "Allow"
@@ -134,13 +142,24 @@ locals {
       Resource  = ["*"]
       Condition = { StringEquals = { "aws:RequestedRegion" = var.regions } }
     },
-    {
+  ]
+
+  # While a service sleeps its rules forward to the wake target group of their load balancer
+  # (engine.wake_rules), and get their actions back on start. A rule is changed only on a load
+  # balancer that has a wake target group, so only those load balancers' rules, and none
+  # without one: wake on request off, or a target account (a load balancer's Lambda target
+  # group must be in the function's own account and region).
+  wake_variants = {
+    SwapWakeRules = {
       Sid      = "SwapWakeRules"
       Effect   = "Allow"
       Action   = ["elasticloadbalancing:ModifyRule"]
-      Resource = local.listener_rules_in_regions
-    },
-  ]
+      Resource = local.wake_rule_arns
+    }
+  }
+  wake_enabled = {
+    SwapWakeRules = length(var.wake_load_balancer_arns) > 0
+  }
 
   # Target repair (targets: repair): the listed target groups, or without a list only those in
   # the regions someone tagged teiji:repair = true, never every group in the account.
@@ -164,6 +183,7 @@ locals {
   statements = concat(
     local.always_statements,
     [for name, statement in local.repair_variants : statement if name == local.repair_variant],
+    [for name, statement in local.wake_variants : statement if local.wake_enabled[name]],
   )
 }
 

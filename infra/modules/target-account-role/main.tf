@@ -2,7 +2,10 @@
 # credentials). Trust: teiji's execution role only, and only with this account's ExternalId.
 # Permissions: exactly the ECS, Application Auto Scaling and Elastic Load Balancing calls the
 # tick makes in a target account (engine/aws/operations.py), in the given regions and clusters;
-# nothing on DynamoDB, STS or SSM, which teiji uses in its own account only.
+# nothing on DynamoDB, STS or SSM, which teiji uses in its own account only. No
+# elasticloadbalancing:ModifyRule: wake on request works only for load balancers in teiji's own
+# account (a Lambda target group must be in its function's account), so the tick only reads the
+# listener rules here.
 
 variable "role_name" {
   description = "Name of the role: the role_name of the teiji deployment."
