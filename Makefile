@@ -90,6 +90,7 @@ iac: $(IAC_STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/fleet.py
+	$(BIN)/python -m bench.wake
 
 clean:
 	rm -rf $(VENV) .venv-iac dist build .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -108,6 +108,7 @@ def run_tick(
     holder: str | None = None,
     deadline: float | None = None,
     decide_budget_s: float = DECIDE_BUDGET_S,
+    documents: Callable[[datetime], LoadedConfig] | None = None,
 ) -> TickReport:
     """Converge every managed service (or the named ones, or one shard) to its decision at ``at``.
 
@@ -130,6 +131,10 @@ def run_tick(
     region), under that scope's own lease record instead of the ticks' shards, with the whole
     of the scope's AWS buckets; it publishes the services' events and leaves the tick's
     metrics and its document events to the report over all scopes.
+
+    ``documents`` (with ``services``: the wake function) reads the named services' documents
+    only, once the lease is taken, instead of the whole table and the tag discovery; it must
+    resolve a tagged service's schedule itself.
     """
     if scope is not None and shard is not None:
         raise ValueError("a tick covers a scope or a shard, not both")
@@ -157,6 +162,7 @@ def run_tick(
             deadline=deadline,
             decide_budget_s=decide_budget_s,
             scope=scope,
+            documents=documents if services is not None else None,
         )
         report = tick.run(at, services, shard)
         report.services.sort(key=lambda service: service.key)
@@ -243,6 +249,7 @@ class _Tick:
     decide_budget_s: float = DECIDE_BUDGET_S
     scope: Scope | None = None
     lease: HeldLease | None = None
+    documents: Callable[[datetime], LoadedConfig] | None = None
 
     def __post_init__(self) -> None:
         self.config = ConfigStore(self.clients, self.settings.config_table)
@@ -371,6 +378,8 @@ class _Tick:
 
     def _load(self, at: datetime) -> LoadedConfig:
         try:
+            if self.documents is not None:
+                return self.documents(at)
             return self.config.load_config(
                 now=at,
                 max_override=self.settings.max_override,
@@ -394,9 +403,10 @@ class _Tick:
     def _phases(self, report: TickReport, services: Collection[str] | None, cover: Cover) -> None:
         at, settings = report.at, self.settings
         loaded = self._load(at)
-        loaded = _merge(
-            report, opt_in(self.clients, settings.access, loaded, settings.default_timezone)
-        )
+        if self.documents is None:
+            loaded = _merge(
+                report, opt_in(self.clients, settings.access, loaded, settings.default_timezone)
+            )
         report.invalid_documents = [
             {"source": p.source, "document": p.document, "field": p.path, "message": p.message}
             for p in loaded.problems

@@ -30,7 +30,7 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from engine.wake_answer import DEFAULT_READY_S, Answer, respond
@@ -40,7 +40,7 @@ from engine.wake_request import BadRequestError, WakeRequest, read_request, serv
 if TYPE_CHECKING:
     from engine.aws.clients import Clients
     from engine.config import Settings
-    from schemas.documents import Override, Schedule
+    from engine.store import LoadedConfig
 
 WAKE_HOLDER = "wake:"
 # At most one request per service converges in this long; the others answer at once.
@@ -188,31 +188,20 @@ def _wake_one(
     from engine.config import parse_duration
     from engine.plan import is_protected
 
-    schedule, why = _schedule_of(clients, settings, key, at)
+    read = _read_service(clients, settings, key, at)
+    schedule = read.loaded.documents.schedules.get(key)
     if schedule is None:
-        return WakeOutcome(Answer("refused", f"teiji does not wake {key}: {why}", key), [key])
+        return _refused(
+            key, read.why or "its schedule document is invalid (teiji validate says why)."
+        )
     wake = schedule.wake
     if wake is None or not wake.on_request:
-        return WakeOutcome(
-            Answer(
-                "refused",
-                f"teiji does not wake {key}: its schedule does not ask for it "
-                "(wake.on_request is not true).",
-                key,
-            ),
-            [key],
-        )
-    outside = outside_allow_list(schedule, settings.access, clients.region)
-    if outside or is_protected(schedule, settings.protected):
-        return WakeOutcome(
-            Answer(
-                "refused",
-                f"teiji does not wake {key}: it is outside what this deployment may change.",
-                key,
-            ),
-            [key],
-        )
-    overrides, items = _overrides_of(clients, settings, key, at)
+        return _refused(key, "its schedule does not ask for it (wake.on_request is not true).")
+    if outside_allow_list(schedule, settings.access, clients.region) or is_protected(
+        schedule, settings.protected
+    ):
+        return _refused(key, "it is outside what this deployment may change.")
+    overrides = [o for o in read.loaded.documents.overrides if o.key == key]
     plan = plan_wake(
         key,
         overrides,
@@ -224,87 +213,101 @@ def _wake_one(
     if plan.kind == "kept-stopped":
         assert plan.blocking is not None
         until = plan.blocking.until.isoformat()
-        return WakeOutcome(
-            Answer(
-                "kept-stopped",
-                f"{key} is kept stopped until {until} by an override "
-                f"({plan.blocking.reason}); teiji does not wake it before then.",
-                key,
-            ),
-            [key],
+        message = (
+            f"{key} is kept stopped until {until} by an override ({plan.blocking.reason}); "
+            "teiji does not wake it before then."
         )
-    written = _write(clients, settings, plan, items.get(WAKE_ID)) if not settings.dry_run else None
+        return WakeOutcome(Answer("kept-stopped", message, key), [key])
+    written = None
     converged = False
-    if not settings.dry_run and _may_converge(clients, settings, key, at):
-        converged = _converge(clients, settings, key, at, holder, deadline)
-    return WakeOutcome(
-        Answer(
-            "starting",
-            f"Starting {key}: teiji is bringing it back for {wake.keep_for}.",
-            key,
-            DEFAULT_READY_S,
-        ),
-        [key],
-        written=written,
-        converged=converged,
-    )
+    if not settings.dry_run:
+        written = _write(clients, settings, plan, read.override_items.get(WAKE_ID))
+        if _may_converge(clients, settings, key, at):
+            converged = _converge(clients, settings, key, at, holder, deadline)
+    message = f"Starting {key}: teiji is bringing it back for {wake.keep_for}."
+    return WakeOutcome(Answer("starting", message, key, DEFAULT_READY_S), [key], written, converged)
 
 
-def _schedule_of(
+def _refused(key: str, why: str) -> WakeOutcome:
+    return WakeOutcome(Answer("refused", f"teiji does not wake {key}: {why}", key), [key])
+
+
+@dataclass
+class _ServiceDocuments:
+    """One service's documents as the tick reads them (its schedule -- from its document or
+    its tag --, its profile and calendars, and every override, ended ones too), the override
+    items by id, and why it has no schedule when it has none."""
+
+    loaded: LoadedConfig
+    override_items: dict[str, Mapping[str, Any]]
+    why: str = ""
+
+
+def _read_service(
     clients: Clients, settings: Settings, key: str, at: datetime
-) -> tuple[Schedule | None, str]:
-    """The service's schedule now, read as the tick reads it (its document and its profile,
-    or its ``teiji:profile`` tag), or why it has none."""
-    from engine.store import ConfigStore
+) -> _ServiceDocuments:
+    """Read and validate only what deciding this one service needs: a few GetItems and one
+    Query, whatever the size of the table."""
+    from engine.store import ConfigStore, query_items
+    from schemas.validation import growth_cap
 
-    store = ConfigStore(clients, settings.config_table)
-    item = _get(clients, settings.config_table, "schedule", key)
+    table = settings.config_table
+    item = _get(clients, table, "schedule", key)
     items = [item] if item is not None else []
     profile = item.get("profile") if item is not None else _tagged_profile(clients, key)
     if isinstance(profile, str):
-        found = _get(clients, settings.config_table, "profile", profile.strip())
+        found = _get(clients, table, "profile", profile.strip())
         if found is not None:
             items.append(found)
-    for name in _calendars(items):
-        calendar = _get(clients, settings.config_table, "calendar", name)
+    for name in sorted(_calendars(items)):
+        calendar = _get(clients, table, "calendar", name)
         if calendar is not None:
             items.append(calendar)
-    loaded = store.validate_items(
-        items,
+    override_items = [
+        o
+        for o in query_items(clients, table, "override", prefix=f"{key}#")
+        if str(o.get("sk", "")).partition("#")[0] == key
+    ]
+    loaded = ConfigStore(clients, table).validate_items(
+        [*items, *override_items],
         now=at,
         max_override=settings.max_override,
         default_timezone=settings.default_timezone,
+        checks=(growth_cap(settings.access.max_desired),),
+        keep_ended=True,
     )
-    docs = loaded.documents
-    if item is not None:
-        schedule = docs.schedules.get(key)
-        if schedule is None:
-            return None, "its schedule document is invalid (teiji validate says why)."
-        return schedule, ""
-    if not isinstance(profile, str):
-        return None, "it has no schedule document and no teiji:profile tag."
-    return _from_tag(key, profile, docs, settings.default_timezone)
+    by_id: dict[str, Mapping[str, Any]] = {
+        str(o.get("sk", "")).partition("#")[2]: o for o in override_items
+    }
+    why = ""
+    if item is None:
+        why = _add_tagged(loaded, key, profile, settings.default_timezone)
+    return _ServiceDocuments(loaded, by_id, why)
 
 
-def _from_tag(
-    key: str, profile: str, docs: Any, default_timezone: str
-) -> tuple[Schedule | None, str]:
+def _add_tagged(loaded: LoadedConfig, key: str, profile: object, default_timezone: str) -> str:
+    """Put the schedule a ``teiji:profile`` tag gives into ``loaded``; why not, if not."""
     from engine.optin import tagged_schedule
     from schemas.documents import Schedule
     from schemas.keys import ServiceKey
 
+    if not isinstance(profile, str):
+        return "it has no schedule document and no teiji:profile tag."
     parsed = ServiceKey.parse(key)
     found = tagged_schedule(
         parsed.cluster,
         parsed.service,
         (parsed.account, parsed.region),
         profile,
-        docs,
+        loaded.documents,
         default_timezone=default_timezone,
     )
     if isinstance(found, Schedule):
-        return found, ""
-    return None, found.message
+        loaded.documents.schedules[key] = found
+        return ""
+    loaded.problems.append(found)
+    loaded.problem_keys.setdefault(key, []).append(found)
+    return found.message
 
 
 def _tagged_profile(clients: Clients, key: str) -> str | None:
@@ -342,32 +345,6 @@ def _get(clients: Clients, table: str, pk: str, sk: str) -> dict[str, Any] | Non
     )
     item = answer.get("Item")
     return from_attribute_map(item) if item else None
-
-
-def _overrides_of(
-    clients: Clients, settings: Settings, key: str, at: datetime
-) -> tuple[list[Override], dict[str, Mapping[str, Any]]]:
-    """The service's valid overrides (ended ones too: an ended wake is replaced), and the
-    items by override id (for the conditional write)."""
-    from engine.store import ConfigStore, query_items
-
-    items = [
-        item
-        for item in query_items(clients, settings.config_table, "override", prefix=f"{key}#")
-        if str(item.get("sk", "")).partition("#")[0] == key
-    ]
-    loaded = ConfigStore(clients, settings.config_table).validate_items(
-        items,
-        now=at,
-        max_override=timedelta(days=3650),  # an over-long one is still what people wrote
-        default_timezone=settings.default_timezone,
-        keep_ended=True,
-    )
-    by_id: dict[str, Mapping[str, Any]] = {
-        str(item.get("sk", "")).partition("#")[2]: item for item in items
-    }
-    overrides = [o for o in loaded.documents.overrides if o.key == key]
-    return overrides, by_id
 
 
 def _write(
@@ -429,9 +406,22 @@ def _converge(
     from engine.tick import TickError, publish_service_events, run_tick
 
     quiet = replace(settings, event_bus=None)  # its own events only, below
+
+    def documents(now: datetime) -> LoadedConfig:
+        loaded = _read_service(clients, settings, key, now).loaded
+        loaded.documents.overrides = [o for o in loaded.documents.overrides if o.until > now]
+        return loaded
+
     try:
         report = run_tick(
-            clients, quiet, at=at, dry_run=False, services=[key], holder=holder, deadline=deadline
+            clients,
+            quiet,
+            at=at,
+            dry_run=False,
+            services=[key],
+            holder=holder,
+            deadline=deadline,
+            documents=documents,
         )
     except TickError as exc:
         log_event("the wake could not converge", level=logging.ERROR, error=error_text(exc))
