@@ -275,7 +275,7 @@ def test_without_fanout_the_edits_take_the_ticks_lease_and_ignore_the_scopes(
 Hook = Callable[[Operation, str | None, str], None]
 
 
-def _at_first_write(then: Callable[[], None]) -> Hook:
+def _at_first_write(then: Callable[[], object]) -> Hook:
     """A hook that runs ``then`` at the first ECS or scaling write, once."""
     done: list[bool] = []
 
