@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeGuard
 
@@ -41,10 +41,10 @@ if TYPE_CHECKING:
 
 _clients: dict[tuple[str | None, str | None, str | None, str | None], Clients] = {}
 
-# The edits function (``stream_handler``) names itself so in the lease. A tick that finds it
-# holding a slot waits for it (it converges a batch of edits in well under a second of its own)
-# up to this long, instead of leaving that shard to the next quarter hour; a slot held by any
-# other tick is left alone at once, as before.
+# The edits function (``stream_handler``) names itself so in the lease. A tick (or a fan-out
+# worker) that finds it holding a slot (or the scope's lease) waits for it (it converges a batch
+# of edits in well under a second of its own) up to this long, instead of leaving that shard (or
+# scope) to the next quarter hour; a lease held by any other tick is left alone at once.
 EDITS_HOLDER = "edits:"
 EDITS_LEASE_WAIT_S = 20.0
 
@@ -161,12 +161,8 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
 
     # A warm container reuses the documents it parsed and its Decider (engine.documents).
     with warm_reuse():
-        report = tick(now)
-        waited = 0.0
-        while _held_by_edits(report) and waited < EDITS_LEASE_WAIT_S:
-            _pause(1.0)
-            waited += 1.0
-            report = tick(datetime.now(UTC))  # decided at the time it acts
+        # Decided at the time it acts, when it waited for the edits function.
+        report = _after_edits(lambda first: tick(now if first else datetime.now(UTC)))
     result = report.as_json()
     if report.failed:
         raise TickFailedError(failure_text(report))
@@ -194,7 +190,10 @@ def fanout_worker_handler(event: Any, context: Any) -> dict[str, Any]:
     A body that is not a work item is logged and dropped (delivering it again would fail the
     same way); a scope whose worker failed, or whose lease another worker holds, is reported in
     ``batchItemFailures`` so that SQS delivers it once more (``maxReceiveCount`` 2, then the
-    dead-letter queue). Never raises for one message: the others of the batch are kept.
+    dead-letter queue). A scope whose lease the edits function holds is waited for first, as
+    the scheduled tick waits for it (``EDITS_LEASE_WAIT_S``): it converges a few services in
+    seconds, and a retry would spend one of the scope's two deliveries. Never raises for one
+    message: the others of the batch are kept.
     """
     from engine.config import Settings
     from engine.documents import warm_reuse
@@ -217,14 +216,18 @@ def fanout_worker_handler(event: Any, context: Any) -> dict[str, Any]:
         return {"batchItemFailures": failures}
 
     def run_scope(item: WorkItem, at: datetime) -> TickReport:
-        return run_tick(
-            clients,
-            settings,
-            at=at,
-            dry_run=item.dry_run or settings.dry_run,
-            scope=item.scope,
-            holder=holder,
-            deadline=_deadline(context),
+        # The tick's instant even after waiting for the edits function: one tick, one instant
+        # (engine.fanout.decision_instant).
+        return _after_edits(
+            lambda _first: run_tick(
+                clients,
+                settings,
+                at=at,
+                dry_run=item.dry_run or settings.dry_run,
+                scope=item.scope,
+                holder=holder,
+                deadline=_deadline(context),
+            )
         )
 
     with warm_reuse():
@@ -258,6 +261,18 @@ def _receives(record: Mapping[str, Any]) -> int:
         return max(1, int(str(raw)))
     except ValueError:
         return 1
+
+
+def _after_edits(tick: Callable[[bool], TickReport]) -> TickReport:
+    """``tick(True)``, then while the edits function holds its lease, ``tick(False)`` once a
+    second, ``EDITS_LEASE_WAIT_S`` at most: the report of the last try."""
+    report = tick(True)
+    waited = 0.0
+    while _held_by_edits(report) and waited < EDITS_LEASE_WAIT_S:
+        _pause(1.0)
+        waited += 1.0
+        report = tick(False)
+    return report
 
 
 def _held_by_edits(report: TickReport) -> bool:

@@ -10,20 +10,25 @@ table's stream (``infra/streams.tf``; entry point ``engine.handler.stream_handle
    which calendars they list, so a calendar edit reaches the services that list it, and a
    service whose schedule is gone is left as it is (no longer managed; its baseline is kept).
 3. The touched services with a schedule converge through ``run_tick(services=...)``, under the
-   tick lease: the scheduled tick and this function never act on one service at once.
+   tick lease: the scheduled tick and this function never act on one service at once. In
+   fan-out mode (``TEIJI_FANOUT_QUEUE_URL`` set) they converge scope by scope, each (account,
+   region) under that scope's own lease (``run_tick(services=..., scope=...)``), the lease its
+   fan-out worker takes: a worker and this function never act on one service at once either,
+   and a worker of another scope holds nothing up.
 4. Events go out for those services only (Service Stopped/Started/..., Service Failed), and
    ``Document Invalid`` for the edited documents and the touched services' documents; an
    invalid document leaves its service as it was.
 
-When another tick holds the lease, the function waits for it (``LEASE_WAIT_S`` at most,
-polling the lease record) and then reports the batch's edits as ``batchItemFailures`` so that
-the event source mapping delivers them again (up to its maximum retry attempts, then the
-on-failure queue gets the batch's position). Nothing is lost either way: the tick that held the
-lease read the documents after taking it, and the next scheduled tick reads them all.
+When another tick (or worker) holds the lease, the function waits for it (``LEASE_WAIT_S`` at
+most over the whole batch, polling the lease record) and then reports the edits of the services
+it could not act on as ``batchItemFailures`` so that the event source mapping delivers them
+again (up to its maximum retry attempts, then the on-failure queue gets the batch's position).
+Nothing is lost either way: the tick that held the lease read the documents after taking it,
+and the next scheduled tick reads them all.
 
-The function holds the lease as ``edits:<request>``: a scheduled tick that finds that holder
-waits for it (``engine.handler.EDITS_LEASE_WAIT_S``) instead of leaving its shard to the next
-quarter hour.
+The function holds the lease as ``edits:<request>``: a scheduled tick (or a fan-out worker)
+that finds that holder waits for it (``engine.handler.EDITS_LEASE_WAIT_S``) instead of leaving
+its shard (or its scope) to the next quarter hour.
 
 A service that fails to converge fails no record: ``Service Failed`` says so, and the
 scheduled tick tries again within 15 minutes; retrying the record would hold back every later
@@ -54,6 +59,7 @@ from engine.edits import (
 if TYPE_CHECKING:
     from engine.aws.clients import Clients
     from engine.config import Settings
+    from engine.observe import Scope
     from engine.report import TickReport
 
 # How long one invocation waits for another tick's lease before the records go back to the
@@ -209,6 +215,23 @@ def _read_documents(
     return schedules, problems
 
 
+@dataclass(frozen=True)
+class _Run:
+    """What every convergence of one batch shares: its clients and settings, its instant, who
+    it is in the lease, and until when it may wait for a lease (wall epoch seconds)."""
+
+    clients: Clients
+    settings: Settings
+    at: datetime
+    holder: str | None
+    deadline: float | None
+    wall: Callable[[], float]
+    sleep: Callable[[float], None]
+    started: float
+    until: float
+    lease_wait_s: float
+
+
 def _converge(
     clients: Clients,
     settings: Settings,
@@ -221,80 +244,149 @@ def _converge(
     lease_wait_s: float,
 ) -> tuple[TickReport | None, set[str]]:
     """Run the tick for the managed services, waiting a bounded time for a held lease; the
-    report and the services it could not act on."""
-    from engine.aws.errors import error_text
-    from engine.logs import log_event
-    from engine.tick import TickError, run_tick
+    report and the services it could not act on.
 
-    keys = sorted(touch.managed)
+    In fan-out mode (``TEIJI_FANOUT_QUEUE_URL``) nobody ticks under the ticks' lease: the
+    workers converge each (account, region) under that scope's own lease, so the services are
+    converged scope by scope under those leases, one wait shared by all of them."""
     started = wall()
     until = started + lease_wait_s
     if deadline is not None:
         until = min(until, deadline - DEADLINE_MARGIN_S)
     # Events are sent below, for the edited documents only (a tick would send every problem).
     quiet = replace(settings, event_bus=None)
+    run = _Run(clients, quiet, at, holder, deadline, wall, sleep, started, until, lease_wait_s)
+    if not settings.fanout_queue_url:
+        return _converge_under(run, None, sorted(touch.managed))
+    reports: list[TickReport] = []
+    not_done: set[str] = set()
+    for scope, keys in _by_scope(touch.managed):
+        report, missed = _converge_under(run, scope, keys)
+        not_done |= missed
+        if report is not None:
+            reports.append(report)
+    return _merged(reports), not_done
+
+
+def _by_scope(keys: Collection[str]) -> list[tuple[Scope, list[str]]]:
+    """The keys by (account, region) as the fan-out's orchestrator groups them, in scope order.
+    A key that names no scope (a hand-written item) has no worker and no lease: it is left
+    out, and ``teiji validate`` names it."""
+    from schemas.keys import ServiceKey
+
+    groups: dict[Scope, list[str]] = {}
+    for key in sorted(keys):
+        try:
+            parsed = ServiceKey.parse(key)
+        except ValueError:
+            continue
+        groups.setdefault((parsed.account, parsed.region), []).append(key)
+    return sorted(groups.items(), key=lambda group: (group[0][0] or "", group[0][1] or ""))
+
+
+def _merged(reports: Sequence[TickReport]) -> TickReport | None:
+    """One report over the scopes' runs: their services, the documents as the last run read
+    them, and the lease as ``apply_batch`` reads it ("held" or "not taken" only when no run
+    acted, "lost" when one lost its lease)."""
+    if not reports:
+        return None
+    acted = [r for r in reports if r.lease not in ("held", "not taken")]
+    if not acted:
+        return reports[0]
+    merged = replace(acted[-1], services=[s for r in acted for s in r.services])
+    merged.problems = [p for r in acted for p in r.problems]
+    merged.lease = "lost" if any(r.lease == "lost" for r in acted) else acted[-1].lease
+    merged.api_calls = sum(r.api_calls for r in reports)
+    merged.throttle_errors = sum(r.throttle_errors for r in reports)
+    merged.duration_s = sum(r.duration_s for r in reports)
+    return merged
+
+
+def _converge_under(
+    run: _Run, scope: Scope | None, keys: list[str]
+) -> tuple[TickReport | None, set[str]]:
+    """Converge ``keys`` under the ticks' lease (``scope`` None) or ``scope``'s, waiting for it
+    until ``run.until``; the report and the services it could not act on."""
+    from engine.aws.errors import error_text
+    from engine.logs import log_event
+    from engine.tick import TickError, run_tick
+
+    settings, wall = run.settings, run.wall
     while True:
         if not settings.dry_run:
-            _wait_for_lease(clients, settings, keys, wall, sleep, until)
+            _wait_for_lease(run, scope, keys)
         try:
             report = run_tick(
-                clients,
-                quiet,
-                at=at + timedelta(seconds=wall() - started),  # decided when it acts
+                run.clients,
+                settings,
+                at=run.at + timedelta(seconds=wall() - run.started),  # decided when it acts
                 dry_run=settings.dry_run,
                 services=keys,
-                holder=holder,
-                deadline=deadline,
+                scope=scope,
+                holder=run.holder,
+                deadline=run.deadline,
             )
         except TickError as exc:
             log_event("the edits could not be acted on", level=logging.ERROR, error=error_text(exc))
             return None, set(keys)
         if report.lease != "held":
             break
-        if wall() >= until:
+        if wall() >= run.until:
             log_event(
                 "another tick still holds the lease; the edits will be delivered again",
                 level=logging.WARNING,
-                waited_s=round(lease_wait_s, 1),
+                waited_s=round(run.lease_wait_s, 1),
                 lease=report.lease_name,
             )
             return report, set(keys)
-        sleep(LEASE_POLL_S)  # taken between the look and the try: look again in a while
+        run.sleep(LEASE_POLL_S)  # taken between the look and the try: look again in a while
     if report.lease == "not taken":
         return report, set(keys)
     not_done = {s.key for s in report.services if s.outcome == "skipped" and s.error is not None}
     return report, not_done
 
 
-def _wait_for_lease(
-    clients: Clients,
-    settings: Settings,
-    keys: Sequence[str],
-    wall: Callable[[], float],
-    sleep: Callable[[float], None],
-    until: float,
-) -> None:
+def _wait_for_lease(run: _Run, scope: Scope | None, keys: Sequence[str]) -> None:
     """Poll the lease record until no other tick holds a slot these services need, or until
-    ``until``; reading costs one consistent Query, and nothing is written or logged per poll."""
-    from engine.lease import LEASE_ERRORS, Blocked, LeaseTable, cover_for, describe, take
+    ``run.until``; reading costs one consistent Query, and nothing is written or logged per
+    poll. ``scope``: that scope's record (one slot), as the fan-out's worker takes it."""
+    from engine.fanout import scope_id
+    from engine.lease import (
+        LEASE_ERRORS,
+        LEASE_PK,
+        Blocked,
+        LeaseTable,
+        cover_for,
+        describe,
+        scope_lease_pk,
+        take,
+    )
     from engine.logs import log_event
 
-    table = LeaseTable(clients, settings.state_table, sleep=sleep)
+    pk = LEASE_PK if scope is None else scope_lease_pk(scope_id(scope))
+    table = LeaseTable(run.clients, run.settings.state_table, sleep=run.sleep, pk=pk)
     told = False
     while True:
         try:
             snapshot = table.read()
         except LEASE_ERRORS:
             return  # the tick's own lease call says what is wrong
-        count = snapshot.record.shards if snapshot.record is not None else settings.shards
-        now = wall()
-        held = take(snapshot, cover_for(None, count, keys), "-", now, 1.0, may_switch=False)
-        if not isinstance(held, Blocked) or now + LEASE_POLL_S > until:
+        if scope is not None:
+            cover = cover_for(None, 1, None)
+        else:
+            count = snapshot.record.shards if snapshot.record is not None else run.settings.shards
+            cover = cover_for(None, count, keys)
+        now = run.wall()
+        held = take(snapshot, cover, "-", now, 1.0, may_switch=False)
+        if not isinstance(held, Blocked) or now + LEASE_POLL_S > run.until:
             return
         if not told:
-            log_event("waiting for the tick's lease", lease=describe(held.name, held.slot, now))
+            if scope is None:
+                log_event("waiting for the tick's lease", lease=describe(held.name, held.slot, now))
+            else:
+                log_event("waiting for the scope's lease", lease=describe(pk, held.slot, now))
             told = True
-        sleep(LEASE_POLL_S)
+        run.sleep(LEASE_POLL_S)
 
 
 def _publish(

@@ -5,7 +5,9 @@
 # engine.handler.fanout_worker_handler) converges one scope per message under that scope's lease;
 # it runs with the execution role, the one the target accounts' roles trust, plus the queue.
 # A message that fails twice goes to the dead-letter queue (the tick's report counts that scope
-# failed; the next tick converges it).
+# failed; the next tick converges it). The edits function (streams.tf) runs beside the workers:
+# with TEIJI_FANOUT_QUEUE_URL in its environment it converges each scope's services under that
+# scope's lease, the one its worker takes (same state table, same execution role).
 
 locals {
   worker_function_name  = "${var.name_prefix}-worker"
@@ -42,13 +44,6 @@ resource "aws_sqs_queue" "fanout" {
     precondition {
       condition     = var.shards == 1
       error_message = "fanout = true replaces shards: set shards = 1 (one orchestrator; each account and region gets its own worker and lease)."
-    }
-    # The edits function converges under the ticks' lease, the workers under their scopes':
-    # together they could act on one service at once. Until the edits function takes the
-    # scopes' leases, fan-out runs without it (edits then wait for the next tick).
-    precondition {
-      condition     = !var.stream_edits
-      error_message = "fanout = true needs stream_edits = false: the edits function does not take the fan-out's per-scope leases yet, and must not act beside a worker."
     }
   }
 }

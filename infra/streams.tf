@@ -1,8 +1,9 @@
 # Edits that take effect in seconds: the config table's DynamoDB stream (keys only, see
 # dynamodb.tf) triggers the edits function, the same zip as the tick with its own handler
 # (engine.handler.stream_handler, which hands each batch to engine/stream_handler.py). It
-# converges the services a batch of edits touches under the tick lease (README, "Edits that
-# take effect in seconds"). stream_edits = false removes it all; edits then wait for the tick.
+# converges the services a batch of edits touches under the tick lease, or with fanout = true
+# under each (account, region)'s lease, the one its worker takes (README, "Edits that take
+# effect in seconds"). stream_edits = false removes it all; edits then wait for the tick.
 
 locals {
   edits_function_name  = "${var.name_prefix}-edits"
@@ -45,7 +46,7 @@ resource "aws_lambda_function" "edits" {
   filename         = local.zip_path
   source_code_hash = filebase64sha256(local.zip_path)
   memory_size      = var.memory_size
-  # Up to 60 s waiting for a tick's lease, then one convergence of a few services.
+  # Up to 60 s waiting for a tick's (or a worker's) lease, then one convergence of a few services.
   timeout = 180
 
   # One batch at a time: edit batches never wait for each other's lease.

@@ -383,7 +383,7 @@ variable "create_dashboard" {
 
 # Fan-out (infra/fanout.tf) ---------------------------------------------------------------------
 variable "fanout" {
-  description = "Fan-out for fleets past one invocation: the scheduled tick hands one work item per (account, region) to an SQS queue and a worker function converges each under that scope's own lease. False (the default, for small fleets): one tick converges every service. Needs shards = 1."
+  description = "Fan-out for fleets past one invocation: the scheduled tick hands one work item per (account, region) to an SQS queue and a worker function converges each under that scope's own lease; the edits function (stream_edits) takes the same scopes' leases. False (the default, for small fleets): one tick converges every service. Needs shards = 1."
   type        = bool
   default     = false
 }

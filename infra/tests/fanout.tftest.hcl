@@ -61,7 +61,6 @@ run "fanout_wires_queue_worker_and_mapping" {
 
   variables {
     fanout                 = true
-    stream_edits           = false
     fanout_max_concurrency = 100
     fanout_worker_timeout  = 180
   }
@@ -136,20 +135,40 @@ run "fanout_refuses_shards" {
   command = plan
 
   variables {
-    fanout       = true
-    stream_edits = false
-    shards       = 2
+    fanout = true
+    shards = 2
   }
 
   expect_failures = [aws_sqs_queue.fanout]
 }
 
-run "fanout_refuses_the_edits_function_beside_its_workers" {
-  command = plan
+# The edits function converges each scope's services under that scope's lease
+# (engine/stream_handler.py): it runs beside the workers.
+run "fanout_runs_beside_the_edits_function" {
+  command = apply
 
   variables {
     fanout = true
   }
 
-  expect_failures = [aws_sqs_queue.fanout]
+  assert {
+    condition     = length(aws_lambda_function.edits) == 1 && length(aws_lambda_event_source_mapping.edits) == 1 && length(aws_lambda_function.worker) == 1
+    error_message = "Fan-out and the edits function are both on (stream_edits defaults to true)."
+  }
+  assert {
+    condition     = aws_lambda_function.edits[0].environment[0].variables["TEIJI_FANOUT_QUEUE_URL"] == "https://sqs.ap-northeast-1.amazonaws.com/111111111111/teiji-work"
+    error_message = "The edits function knows fan-out is on, so it takes the scopes' leases."
+  }
+  assert {
+    condition     = aws_lambda_function.edits[0].role == aws_iam_role.execution.arn && aws_lambda_function.worker[0].role == aws_iam_role.execution.arn
+    error_message = "The edits function and the workers share the execution role."
+  }
+  assert {
+    condition     = local.execution_by_sid["StateTable"].Resource == [aws_dynamodb_table.state.arn] && !contains(keys(local.execution_by_sid["StateTable"]), "Condition") && length(setsubtract(["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"], local.execution_by_sid["StateTable"].Action)) == 0
+    error_message = "The execution role reads and writes every lease record of the state table, the scopes' (lease#scope#...) included."
+  }
+  assert {
+    condition     = length(aws_sqs_queue.fanout) == 1 && length(aws_sqs_queue.edits_failed) == 1
+    error_message = "Both queues exist: the work queue and the edits' on-failure queue."
+  }
 }

@@ -167,3 +167,22 @@ run "turned_off_nothing_of_it_exists" {
     error_message = "Its outputs are null."
   }
 }
+
+# Beside the fan-out (fanout = true) the edits function stays: it reads TEIJI_FANOUT_QUEUE_URL
+# and converges each (account, region) under that scope's lease (engine/stream_handler.py).
+run "beside_the_fanout_workers" {
+  command = plan
+
+  variables {
+    fanout = true
+  }
+
+  assert {
+    condition     = length(aws_lambda_function.edits) == 1 && length(aws_lambda_event_source_mapping.edits) == 1 && aws_dynamodb_table.config.stream_enabled
+    error_message = "fanout = true keeps the stream and the edits function."
+  }
+  assert {
+    condition     = aws_lambda_event_source_mapping.edits[0].enabled && contains(aws_lambda_event_source_mapping.edits[0].function_response_types, "ReportBatchItemFailures")
+    error_message = "Edits held by a worker's lease are delivered again, record by record."
+  }
+}
