@@ -15,10 +15,11 @@ of it at that target group (``engine.wake_rules``). For each request:
    is written on condition that its item is still what was read, so of a burst of requests
    one writes.
 4. The service converges at once, as the edits function converges an edit: ``run_tick`` for
-   that one service under the tick's lease. At most one request per ``CONVERGE_EVERY_S``
-   converges (a conditional write in the state table picks it); the page reloads itself, so
-   later requests go on converging until the targets are healthy and the rules are restored,
-   after which requests reach the service itself. When another tick holds the lease, the
+   that one service under the tick's lease (with fan-out, under its scope's lease, as the
+   workers take it), reading only that service's documents. At most one request per
+   ``CONVERGE_EVERY_S`` converges (a conditional write in the state table picks it); the page
+   reloads itself, so later requests go on converging until the targets are healthy and the
+   rules are restored, after which requests reach the service itself. When another tick holds the lease, the
    request is answered all the same, and a reload converges.
 
 Logs name the host and path and the service, never other headers or the body.
@@ -412,6 +413,12 @@ def _converge(
         loaded.documents.overrides = [o for o in loaded.documents.overrides if o.until > now]
         return loaded
 
+    from schemas.keys import ServiceKey
+
+    parsed = ServiceKey.parse(key)
+    # With fan-out, the workers converge each (account, region) under that scope's lease:
+    # so does this run (as the edits function does); otherwise under the ticks' lease.
+    scope = (parsed.account, parsed.region) if settings.fanout_queue_url else None
     try:
         report = run_tick(
             clients,
@@ -419,6 +426,7 @@ def _converge(
             at=at,
             dry_run=False,
             services=[key],
+            scope=scope,
             holder=holder,
             deadline=deadline,
             documents=documents,

@@ -289,3 +289,40 @@ def test_a_tag_opted_service_with_wake_in_its_profile_is_woken(
     answer = _request(w, WAKE_AT, browser=False)
     assert json.loads(answer["body"])["status"] == "starting", answer
     assert w.state("c1", "web").desired == 2
+
+
+def test_with_fan_out_a_wake_converges_under_its_scopes_lease(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from engine.fanout import scope_id
+    from engine.lease import (
+        RECORD_SK,
+        HeldLease,
+        LeaseTable,
+        acquire,
+        cover_for,
+        scope_lease_pk,
+    )
+
+    monkeypatch.setenv(
+        "TEIJI_FANOUT_QUEUE_URL", "https://sqs.ap-northeast-1.amazonaws.com/111111111111/teiji-work"
+    )
+    settings = Settings.from_env()
+    pk = scope_lease_pk(scope_id((None, None)))
+    scope_lease = LeaseTable(world.clients(), settings.state_table, pk=pk)
+    held = acquire(
+        scope_lease, None, cover_for(None, 1, None), "worker:a", 120, time.time, may_switch=True
+    )
+    assert isinstance(held, HeldLease)
+    answer = _request(world, WAKE_AT, browser=False)
+    assert json.loads(answer["body"])["status"] == "starting"
+    assert len(_overrides(world)) == 1
+    assert world.state("c1", "web").desired == 0, "never beside the scope's worker"
+
+    world.dynamodb.delete_item(
+        TableName=settings.state_table, Key={"pk": {"S": pk}, "sk": {"S": RECORD_SK}}
+    )
+    _request(world, WAKE_AT + timedelta(seconds=15))  # the reload after the worker is done
+    assert world.state("c1", "web").desired == 2
