@@ -19,8 +19,8 @@ of it at that target group (``engine.wake_rules``). For each request:
    workers take it), reading only that service's documents. At most one request per
    ``CONVERGE_EVERY_S`` converges (a conditional write in the state table picks it); the page
    reloads itself, so later requests go on converging until the targets are healthy and the
-   rules are restored, after which requests reach the service itself. When another tick holds the lease, the
-   request is answered all the same, and a reload converges.
+   rules are restored, after which requests reach the service itself. When another tick holds
+   the lease, the request is answered all the same, and a reload converges.
 
 Logs name the host and path and the service, never other headers or the body.
 """

@@ -326,3 +326,49 @@ def test_with_fan_out_a_wake_converges_under_its_scopes_lease(
     )
     _request(world, WAKE_AT + timedelta(seconds=15))  # the reload after the worker is done
     assert world.state("c1", "web").desired == 2
+
+
+def test_a_service_without_a_load_balancer_is_refused_at_validation(
+    endpoint: str, capsys: pytest.CaptureFixture[str], tmp_path: Any
+) -> None:
+    w = World(endpoint)
+    w.create_service("c1", "worker", desired=1)  # no load balancer
+    w.create_service("c1", "web", desired=2, load_balancer=True)
+    assert run_cli(capsys, endpoint, "init")[0] == 0
+    files = tmp_path / "docs.json"
+    files.write_text(
+        json.dumps(
+            [
+                schedule("c1/worker", wake=WAKE),
+                schedule("c1/web", wake=WAKE),
+                schedule("c1/later", wake=WAKE),  # not created yet: not judged
+            ]
+        )
+    )
+    code, out, err = run_cli(capsys, endpoint, "put", str(files))
+    assert code == 2, out + err  # bad input, as for any invalid document
+    assert "schedule c1/worker: wake.on_request: the service has no load balancer" in err
+    assert "c1/web" not in err and "Traceback" not in err
+    assert w.config().query_kind("schedule") == []  # nothing written
+
+    # Written by hand (the console), the table check names it.
+    w.put(schedule("c1/worker", wake=WAKE))
+    code, out, err = run_cli(capsys, endpoint, "validate", "--table")
+    assert code == 1
+    assert "schedule c1/worker: wake.on_request: the service has no load balancer" in out + err
+
+
+def test_a_service_in_another_region_is_refused_at_validation(
+    endpoint: str,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TEIJI_ALLOWED_REGIONS", "us-east-1")
+    World(endpoint)
+    assert run_cli(capsys, endpoint, "init")[0] == 0
+    files = tmp_path / "docs.json"
+    files.write_text(json.dumps([schedule("c1/web", region="us-east-1", wake=WAKE)]))
+    code, out, err = run_cli(capsys, endpoint, "put", str(files))
+    assert code == 2, out + err
+    assert "wake on request works only for services in teiji's own account and region" in err

@@ -60,6 +60,7 @@ from engine.store import (
     plain,
     stamp_item,
 )
+from engine.wake_check import wake_problems
 from schemas.records import Baseline
 from schemas.validation import DocumentSet, Problem, parse_document, validate_documents
 
@@ -147,6 +148,12 @@ def run_put(args: argparse.Namespace) -> int:
         checks=document_checks(session.settings.access, session.clients.region, allow_list=False),
     )
     _refuse_problems(invalid)
+    with aws_errors("cannot read the services that ask for wake on request"):
+        _refuse_problems(
+            wake_problems(
+                session.clients, docs.schedules.values(), "teiji put", session.clients.region
+            )
+        )
     # Calendars first, overrides last: an interrupted write never leaves a schedule naming a
     # calendar that is not there yet.
     written_profiles = profile_names(items)

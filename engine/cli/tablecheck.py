@@ -24,6 +24,7 @@ from engine.cli.common import (
 from engine.cli.session import aws_errors, open_session
 from engine.store import KINDS, LoadedConfig, document_from_item, plain
 from engine.tablecheck import Finding, OverrideItem, check_table
+from engine.wake_check import wake_problems
 from schemas.documents import Override
 from schemas.validation import Problem, parse_document
 
@@ -39,6 +40,15 @@ def run_table_check(args: argparse.Namespace) -> int:
         max_override=max_override_option(args),
         default_timezone=session.settings.default_timezone,
     )
+    with aws_errors("cannot read the services that ask for wake on request"):
+        loaded.problems.extend(
+            wake_problems(
+                session.clients,
+                loaded.documents.schedules.values(),
+                session.config.source,
+                session.clients.region,
+            )
+        )
     plain_items = [dict(plain(item)) for item in items]
     findings = check_table(
         plain_items,
