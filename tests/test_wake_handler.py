@@ -372,3 +372,16 @@ def test_a_service_in_another_region_is_refused_at_validation(
     code, out, err = run_cli(capsys, endpoint, "put", str(files))
     assert code == 2, out + err
     assert "wake on request works only for services in teiji's own account and region" in err
+
+
+def test_people_see_the_wake_and_can_cancel_it(
+    world: World, endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _request(world, WAKE_AT)
+    code, out, err = run_cli(capsys, endpoint, "override", "list", "--all", "--json")
+    assert code == 0, err
+    [shown] = json.loads(out)
+    assert shown["id"] == "wake" and shown["created_by"] == "wake"
+    code, out, err = run_cli(capsys, endpoint, "override", "cancel", "c1/web#wake")
+    assert code == 0, out + err
+    assert _overrides(world) == []
