@@ -364,6 +364,10 @@ def orchestrate(
             continue
         scope = (parsed.account, parsed.region)
         groups[scope] = groups.get(scope, 0) + 1
+    if settings.access.clusters:
+        # Opt-in by tag looks for tagged services in the deployment's own scope too, documents
+        # or not (as a single-invocation tick does): its worker must run to find them.
+        groups.setdefault((None, None), 0)
     handout.scopes = {scope_id(s): n for s, n in sorted(groups.items(), key=_order)}
     if dry_run:
         handout.status = "planned"

@@ -146,14 +146,17 @@ def discover(
     known: Iterable[str],
     *,
     default_timezone: str,
+    scopes: Iterable[Scope] | None = None,
 ) -> Discovery:
     """The tagged services of the allowed clusters that no document (``known``: every key a
-    document names, valid or not) manages."""
+    document names, valid or not) manages, in ``scopes`` (default: every scope in use; a
+    fan-out worker looks in its own only)."""
     found = Discovery()
     if not access.clusters:
         return found
     taken = set(known)
-    for scope in scopes_in_use(docs.schedules.values()):
+    wanted = scopes_in_use(docs.schedules.values()) if scopes is None else list(scopes)
+    for scope in wanted:
         for cluster in sorted(access.clusters):
             _discover_cluster(clients, scope, cluster, docs, taken, found, default_timezone)
     return found

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import partial
@@ -26,7 +26,7 @@ from engine.converge import Acting, BaselineDeletes, Prepared, Service, converge
 from engine.lease import Cover
 from engine.logs import log_event
 from engine.model import Decision, Observation
-from engine.observe import ObserveResult, ScopeObserver, by_scope, fail_shared_services
+from engine.observe import ObserveResult, Scope, ScopeObserver, by_scope, fail_shared_services
 from engine.plan import ServicePlan, who_decided
 from engine.report import Phase, ServiceReport
 from engine.store import (
@@ -47,14 +47,26 @@ if TYPE_CHECKING:
 
 
 def opt_in(
-    clients: Clients, access: Access, loaded: LoadedConfig, default_timezone: str
+    clients: Clients,
+    access: Access,
+    loaded: LoadedConfig,
+    default_timezone: str,
+    scopes: Iterable[Scope] | None = None,
 ) -> Phase[LoadedConfig]:
     """``loaded`` with the schedules of the services their ``teiji:profile`` tag opts in
-    (``engine.optin``); the tagged services that are protected are settled skipped."""
+    (``engine.optin``; in ``scopes`` only, when given); the tagged services that are protected
+    are settled skipped."""
     from engine.optin import PROTECTED_NOTE, discover
 
     known = {*loaded.documents.schedules, *loaded.problem_keys}
-    found = discover(clients, access, loaded.documents, known, default_timezone=default_timezone)
+    found = discover(
+        clients,
+        access,
+        loaded.documents,
+        known,
+        default_timezone=default_timezone,
+        scopes=scopes,
+    )
     loaded.documents.schedules.update(found.schedules)
     loaded.problems.extend(found.problems)
     for problem in found.problems:

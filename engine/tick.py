@@ -404,9 +404,10 @@ class _Tick:
         at, settings = report.at, self.settings
         loaded = self._load(at)
         if self.documents is None:
-            loaded = _merge(
-                report, opt_in(self.clients, settings.access, loaded, settings.default_timezone)
-            )
+            # A fan-out worker discovers its own scope's tagged services, not every scope's.
+            scopes = [self.scope] if self.scope is not None else None
+            found = opt_in(self.clients, settings.access, loaded, settings.default_timezone, scopes)
+            loaded = _merge(report, found)
         report.invalid_documents = [
             {"source": p.source, "document": p.document, "field": p.path, "message": p.message}
             for p in loaded.problems

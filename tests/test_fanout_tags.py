@@ -1,0 +1,94 @@
+"""Fan-out with opt-in by tag: the orchestrator hands out teiji's own scope even when no
+document names a service there (its tagged services are found by its worker, as the
+single-invocation tick finds them), and each worker looks for tagged services in its own
+scope only, never in every scope of the fleet."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+
+from engine.config import Access, Settings
+from engine.fanout import parse_work_item, scope_id
+from engine.fanout_run import orchestrate, sqs_sender
+from engine.tick import run_tick
+from tests.world import World, at, moto_tables, on_new_clients, schedule
+
+STOP = at("2026-12-01T23:00:00+09:00")  # Tuesday night: stopped
+EAST = "us-east-1"
+SETTINGS = Settings(access=Access(regions=("ap-northeast-1", EAST), clusters=("c1",)))
+PROFILE = {
+    "kind": "profile",
+    "name": "office",
+    "timezone": "Asia/Tokyo",
+    "windows": [{"days": "mon-fri", "start": "05:00", "end": "22:00"}],
+}
+
+
+@pytest.fixture
+def worlds() -> Iterator[tuple[World, World]]:
+    with moto_tables(SETTINGS) as world:
+        east = World(region=EAST, settings=SETTINGS)
+        for w, name in ((world, "tagged"), (east, "tagged-east")):
+            w.create_service("c1", name, desired=2)
+            arn = w.ecs.describe_services(cluster="c1", services=[name])["services"][0][
+                "serviceArn"
+            ]
+            w.ecs.tag_resource(resourceArn=arn, tags=[{"key": "teiji:profile", "value": "office"}])
+        east.create_service("c1", "web", desired=1)
+        world.put(PROFILE, schedule("c1/web", region=EAST))  # no document in the own scope
+        yield world, east
+
+
+def _desired(world: World, name: str) -> int:
+    found = world.ecs.describe_services(cluster="c1", services=[name])["services"][0]
+    return int(found["desiredCount"])
+
+
+def test_the_own_scope_is_handed_out_for_its_tagged_services(
+    worlds: tuple[World, World],
+) -> None:
+    world, _ = worlds
+    sqs = boto3.client("sqs", region_name="ap-northeast-1")
+    queue = sqs.create_queue(QueueName="teiji-work")["QueueUrl"]
+    clients = world.clients()
+    handout = orchestrate(clients, SETTINGS, sqs_sender(clients, queue), at=STOP, dry_run=False)
+    assert set(handout.scopes) == {scope_id((None, None)), scope_id((None, EAST))}
+    assert handout.scopes[scope_id((None, None))] == 0  # no document there, a worker all the same
+    items = [
+        parse_work_item(m["Body"])
+        for m in sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+    ]
+    assert {i.scope for i in items if i.kind == "scope"} == {(None, None), (None, EAST)}
+
+
+def test_a_worker_discovers_its_own_scope_only(worlds: tuple[World, World]) -> None:
+    world, east = worlds
+    listed: list[tuple[str, str]] = []
+
+    def hook(service: str, client: Any) -> None:
+        region = client.meta.region_name
+
+        def record(model: Any, **_: Any) -> None:
+            if model.name == "ListServices":
+                listed.append((service, region))
+
+        client.meta.events.register("before-call.*.*", record)
+
+    clients = on_new_clients(world.clients(), hook)
+    report = run_tick(clients, SETTINGS, at=STOP, dry_run=False, scope=(None, EAST))
+    assert listed and set(listed) == {("ecs", EAST)}, listed
+    assert {s.key for s in report.services} == {"c1/web@us-east-1", "c1/tagged-east@us-east-1"}
+    assert _desired(east, "tagged-east") == 0
+    assert _desired(world, "tagged") == 2  # the own scope's worker's, not this one's
+
+    listed.clear()
+    own = run_tick(
+        on_new_clients(world.clients(), hook), SETTINGS, at=STOP, dry_run=False, scope=(None, None)
+    )
+    assert set(listed) == {("ecs", "ap-northeast-1")}
+    assert {s.key for s in own.services} == {"c1/tagged"}
+    assert _desired(world, "tagged") == 0
