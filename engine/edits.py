@@ -10,8 +10,8 @@ from the table when it is acted on, so the newest write wins whatever the stream
 - A calendar ``pk="calendar", sk=<name>`` touches every service whose schedule lists it in
   ``holidays`` now (its own, or its profile's when it sets none).
 - A profile ``pk="profile", sk=<name>`` touches every service whose schedule names it in
-  ``profile`` now. Services that take it by their ``teiji:profile`` tag have no document to
-  find them by: the scheduled tick, which discovers them, converges them within 15 minutes.
+  ``profile`` now, and every service its ``teiji:profile`` tag puts under it (the edits
+  function discovers those as the tick does, when a profile or calendar was edited).
 - A touched service with no schedule now (its schedule was deleted, or an override names a
   service without one) is no longer managed: it is left exactly as it is, as the tick leaves
   it, and its saved baseline is kept.

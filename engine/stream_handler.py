@@ -141,7 +141,7 @@ def apply_batch(
     if not batch.edits:
         return outcome
     try:
-        schedules, problems = _read_documents(clients, settings, at)
+        schedules, problems = _read_documents(clients, settings, at, batch.edits)
     except AWS_ERRORS as exc:
         log_event(
             "cannot read the documents; the edits will be delivered again",
@@ -186,10 +186,14 @@ def apply_batch(
 
 
 def _read_documents(
-    clients: Clients, settings: Settings, at: datetime
+    clients: Clients, settings: Settings, at: datetime, edits: Sequence[Edit] = ()
 ) -> tuple[dict[str, frozenset[str]], list[dict[str, str]]]:
     """The schedules stored now (key -> the names in its holidays) and every document problem,
-    read and validated as the tick reads them."""
+    read and validated as the tick reads them.
+
+    When a profile or a calendar was edited and opt-in by tag is on, the services their
+    ``teiji:profile`` tag puts under a profile count too (found as the tick finds them): they
+    have no document to be found by, and the edit reaches them all the same."""
     from engine.store import KINDS, ConfigStore
     from schemas.validation import growth_cap
 
@@ -208,6 +212,18 @@ def _read_documents(
         for item in items
         if item.get("pk") == "schedule"
     }
+    if settings.access.clusters and any(e.kind in ("profile", "calendar") for e in edits):
+        from engine.optin import discover
+
+        found = discover(
+            clients,
+            settings.access,
+            loaded.documents,
+            {*schedules, *loaded.problem_keys},
+            default_timezone=settings.default_timezone,
+        )
+        for key, tagged in found.schedules.items():
+            schedules[key] = names_used({"profile": tagged.profile}, profiles)
     problems = [
         {"source": p.source, "document": p.document, "field": p.path, "message": p.message}
         for p in loaded.problems
