@@ -33,6 +33,7 @@ import time
 from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
+from unittest import mock
 
 # The function answers a person at a browser: well under a second of its own.
 BOUND_REQUEST_MS = 250.0  # CPU of one request, the first (converging) one included
@@ -174,9 +175,9 @@ def _timed(clients: Any, settings: Any, event: Any, at: datetime, calls: _Calls)
 def measure(services: int, aws_ready_s: int, repeats: int) -> dict[str, Any]:
     from bench.rss import _env, moto_server
 
-    with moto_server() as endpoint:
-        for name in [k for k in os.environ if k.startswith(("AWS_", "TEIJI_"))]:
-            del os.environ[name]  # the caller's AWS settings never reach anything real
+    # The caller's AWS settings never reach anything real, and its environment is given back.
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TEIJI_"))}
+    with moto_server() as endpoint, mock.patch.dict(os.environ, clean, clear=True):
         os.environ.update(_env(endpoint))
         return _measure(endpoint, services, aws_ready_s, repeats)
 

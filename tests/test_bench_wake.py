@@ -3,11 +3,15 @@ bounds hold (the same bounds ``make bench`` runs at 1,000 schedules)."""
 
 from __future__ import annotations
 
+import os
+
 from bench.wake import BOUND_REPEAT_CALLS, _bounds, measure
 
 
 def test_the_wake_bench_measures_a_wake_and_its_bounds_hold() -> None:
+    before = dict(os.environ)
     result = measure(services=20, aws_ready_s=23, repeats=3)
+    assert dict(os.environ) == before, "the bench gives the environment back as it found it"
     assert result["first"]["status"] == 200
     assert result["first"]["calls"] > BOUND_REPEAT_CALLS  # it converged
     assert result["repeat"]["calls"] <= BOUND_REPEAT_CALLS
