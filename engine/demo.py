@@ -312,8 +312,14 @@ def _run(docs: DocumentSet, result: DemoResult, monday: date, callbacks: _Callba
     result.overrides = demo_overrides(docs.schedules, monday)
     result.calendars = len(docs.calendars)
     # Overrides are dated: the demo writes its own for the week shown, not any in the files.
+    # The profiles go in too: a schedule naming one is read back with it, as the tick reads it.
     ConfigStore(clients, settings.config_table).put(
-        [*docs.calendars.values(), *docs.schedules.values(), *result.overrides]
+        [
+            *docs.calendars.values(),
+            *docs.profiles.values(),
+            *docs.schedules.values(),
+            *result.overrides,
+        ]
     )
     demo_docs = DocumentSet(dict(docs.schedules), dict(docs.calendars), list(result.overrides))
     result.simulations = _simulate(demo_docs, result)

@@ -1,6 +1,7 @@
 """``teiji simulate``: running and stopped hours per service over a date range, and the savings.
 
-Without ``--file`` the documents come from the config table and each service's task size and
+Without ``--file`` the documents come from the config table (with the services their
+``teiji:profile`` tag opts in: ``engine.cli.simulate_sources``) and each service's task size and
 desired count from ECS (DescribeServices, DescribeTaskDefinition); with ``--file`` nothing
 leaves the machine. The figures come from ``engine.simulate``, the page from
 ``engine.timeline_html``.
@@ -73,8 +74,10 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         help="hours running and stopped per service over a date range, and what that saves",
         description="Walk the schedules over a date range (the next 4 weeks by default) as the "
         "15-minute tick would act on them, and report per service the running and stopped "
-        "hours, the share of time off and the Fargate cost with and without teiji. Without "
-        "--file, documents come from the config table and task sizes from ECS.",
+        "hours, the share of time off and the Fargate cost with and without teiji, and which "
+        "profile made each schedule. Without --file, documents come from the config table "
+        "(with the services of the allowed clusters tagged teiji:profile=<name>) and task "
+        "sizes from ECS.",
     )
     parser.add_argument(
         "services",
@@ -102,7 +105,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         action="append",
         metavar="FILE",
         help="read documents from this file or directory instead of DynamoDB (repeat for "
-        "several); nothing is read from AWS",
+        "several); nothing is read from AWS, so services opted in by their teiji:profile tag "
+        "are not seen",
     )
     parser.add_argument("--json", action="store_true", help="print a JSON list, one per service")
     parser.add_argument("--html", metavar="FILE", help="also write a timeline page to FILE")
