@@ -312,3 +312,43 @@ def test_without_an_allow_list_no_tag_is_read(
     code, out, err = run_cli(capsys, endpoint, "simulate", *WEEK, "--json")
     assert code == 0, err
     assert [item["service"] for item in json.loads(out)] == ["c1/api", "c1/own"]
+
+
+def test_a_cluster_that_cannot_be_listed_is_a_warning_and_the_rest_is_simulated(
+    capsys: pytest.CaptureFixture[str],
+    endpoint: str,
+    fleet: World,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TEIJI_ALLOWED_CLUSTERS", "c1,gone")  # gone was deleted, or never made
+    code, out, err = run_cli(capsys, endpoint, "simulate", *WEEK, "--json")
+    assert code == 1  # c1/bad, as before
+    assert {item["service"] for item in json.loads(out)} == {"c1/web", "c1/api", "c1/own"}
+    (warning,) = [line for line in err.splitlines() if line.startswith("teiji: warning:")]
+    assert warning.startswith("teiji: warning: cannot discover tagged services of cluster gone")
+    assert "ClusterNotFoundException" in warning
+
+
+# Whom a problem keeps from being simulated (pure) ----------------------------------------------
+@pytest.mark.parametrize(
+    ("document", "where"),
+    [
+        ("schedule c1/a", "failed c1/a"),
+        ("schedule c1/a@123456789012/us-east-1", "failed c1/a@123456789012/us-east-1"),
+        ("override c1/a#late", "failed c1/a"),
+        ("override c1/a (document 3)", "failed c1/a"),
+        ("profile office", "profile"),
+        ("calendar company", "other"),
+        ("document 4", "other"),
+    ],
+)
+def test_each_problem_fails_its_service_a_profile_or_everything(document: str, where: str) -> None:
+    from engine.cli.simulate_sources import split_problems
+    from schemas.validation import DocumentSet, Problem
+
+    problem = Problem("f.yaml", document, "-", "wrong")
+    sources = split_problems(DocumentSet(), [problem])
+    found = [f"failed {key}" for key in sources.failed]
+    found += ["profile"] * len(sources.profile_problems) + ["other"] * len(sources.other_problems)
+    assert found == [where]
+    assert sources.problems == [problem]
