@@ -25,6 +25,7 @@ from engine.decide import Decider, Run, local_segments
 from engine.localtime import zone
 from engine.model import DecisionState, Segment
 from engine.pricing import DEFAULT_REGION, DEFAULT_TASK_SIZE, Prices, TaskSize
+from schemas.documents import origin_words
 
 if TYPE_CHECKING:
     from schemas.documents import Override, Schedule
@@ -303,6 +304,7 @@ def _from_counted(
 ) -> ServiceSimulation:
     if not counted.segments:
         raise ValueError(f"{schedule.key}: no segments to simulate (empty range)")
+    origin = OWN_DOCUMENT if schedule.profile is None else schedule.origin_detail()
     return ServiceSimulation(
         service=schedule.key,
         timezone=schedule.timezone,
@@ -319,8 +321,8 @@ def _from_counted(
         segments=counted.segments,
         holidays=holidays,
         calendars=tuple(schedule.holidays),
-        origin=schedule.origin_detail(),
-        origin_text=schedule.origin_text(),
+        origin=origin,
+        origin_text=origin_words(origin),
     )
 
 
