@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from engine.cli.main import main
+from schemas.validation import Problem
 from tests.world import World, run_cli
 
 WEEK = ["--from", "2026-11-16", "--to", "2026-11-22"]
@@ -344,7 +345,7 @@ def test_a_cluster_that_cannot_be_listed_is_a_warning_and_the_rest_is_simulated(
 )
 def test_each_problem_fails_its_service_a_profile_or_everything(document: str, where: str) -> None:
     from engine.cli.simulate_sources import split_problems
-    from schemas.validation import DocumentSet, Problem
+    from schemas.validation import DocumentSet
 
     problem = Problem("f.yaml", document, "-", "wrong")
     sources = split_problems(DocumentSet(), [problem])
@@ -352,3 +353,44 @@ def test_each_problem_fails_its_service_a_profile_or_everything(document: str, w
     found += ["profile"] * len(sources.profile_problems) + ["other"] * len(sources.other_problems)
     assert found == [where]
     assert sources.problems == [problem]
+
+
+# The page's words for a service opted in by tag (pure) -----------------------------------------
+@pytest.mark.parametrize(
+    ("lang", "words", "tooltip"),
+    [
+        (
+            "en",
+            "profile office by its teiji:profile tag",
+            "from the profile: timezone, windows, holidays",
+        ),
+        (
+            "ja",
+            "プロファイル office（teiji:profile タグで指定）",
+            "プロファイルから: timezone, windows, holidays",
+        ),
+    ],
+)
+def test_the_page_says_a_tag_opted_the_service_in(lang: str, words: str, tooltip: str) -> None:
+    from datetime import date
+
+    from engine.optin import tagged_schedule
+    from engine.pricing import price_for
+    from engine.simulate import simulate as run
+    from engine.timeline_html import origin_fact, render_page
+    from schemas.validation import validate_documents
+
+    docs, problems = validate_documents([("f", 1, {**OFFICE, "holidays": []})])
+    assert problems == []
+    made = tagged_schedule("c1", "web", (None, None), "office", docs, default_timezone="UTC")
+    assert not isinstance(made, Problem)
+    docs.schedules[made.key] = made
+    (sim,) = run(
+        docs,
+        date(2026, 11, 16),
+        date(2026, 11, 17),
+        prices={"ap-northeast-1": price_for("ap-northeast-1")},
+    )
+    assert sim.origin["from"] == "tag"
+    assert origin_fact(sim, lang) == f'<span class="origin" title="{tooltip}">{words}</span>'
+    assert origin_fact(sim, lang) in render_page([sim], range_label="x", lang=lang)  # type: ignore[arg-type]
