@@ -301,7 +301,7 @@ def _run(docs: DocumentSet, result: DemoResult, monday: date, callbacks: _Callba
     from engine.tick import run_tick
 
     session = boto3.session.Session(region_name=DEMO_REGION)
-    # Five services need no parallel reads: one worker per group spares each tick the start of
+    # A few services need no parallel reads: one worker per group spares each tick the start of
     # threads that would only wait for one another (the tick makes the same calls either way).
     # The demo's deployment allows the regions its sample schedules name (allowed_regions).
     regions = sorted({s.region for s in docs.schedules.values() if s.region})
