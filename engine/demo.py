@@ -310,7 +310,7 @@ def _run(docs: DocumentSet, result: DemoResult, monday: date, callbacks: _Callba
     from engine.tick import run_tick
 
     session = boto3.session.Session(region_name=DEMO_REGION)
-    # Five services need no parallel reads: one worker per group spares each tick the start of
+    # A few services need no parallel reads: one worker per group spares each tick the start of
     # threads that would only wait for one another (the tick makes the same calls either way).
     # The demo's deployment allows the regions its sample schedules name (allowed_regions).
     regions = sorted({s.region for s in docs.schedules.values() if s.region})
@@ -324,8 +324,14 @@ def _run(docs: DocumentSet, result: DemoResult, monday: date, callbacks: _Callba
     result.overrides = demo_overrides(docs.schedules, monday)
     result.calendars = len(docs.calendars)
     # Overrides are dated: the demo writes its own for the week shown, not any in the files.
+    # The profiles go in too: a schedule naming one is read back with it, as the tick reads it.
     ConfigStore(clients, settings.config_table).put(
-        [*docs.calendars.values(), *docs.schedules.values(), *result.overrides]
+        [
+            *docs.calendars.values(),
+            *docs.profiles.values(),
+            *docs.schedules.values(),
+            *result.overrides,
+        ]
     )
     demo_docs = DocumentSet(dict(docs.schedules), dict(docs.calendars), list(result.overrides))
     result.simulations = _simulate(demo_docs, result)

@@ -25,6 +25,7 @@ from engine.decide import Decider, Run, local_segments
 from engine.localtime import zone
 from engine.model import DecisionState, Segment
 from engine.pricing import DEFAULT_REGION, DEFAULT_TASK_SIZE, Prices, TaskSize
+from schemas.documents import origin_words
 
 if TYPE_CHECKING:
     from schemas.documents import Override, Schedule
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
 TICK = timedelta(minutes=15)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _STATES: tuple[DecisionState, ...] = ("running", "stopped", "unmanaged")
+# What Schedule.origin_detail says of a schedule written out in its own document.
+OWN_DOCUMENT: Mapping[str, object] = {"from": "document", "profile": None}
 
 
 # Tick arithmetic -------------------------------------------------------------------------------
@@ -167,6 +170,11 @@ class ServiceSimulation:
     holidays: Mapping[date, str] = field(default_factory=dict, repr=False)
     # The schedule's holiday calendar names, in its order (to name holidays in other languages).
     calendars: tuple[str, ...] = ()
+    # Where the schedule came from (Schedule.origin_detail): its own document, or the profile
+    # that decided, named by a document or by the service's tag, and the fields it set itself.
+    origin: Mapping[str, object] = field(default_factory=lambda: dict(OWN_DOCUMENT), repr=False)
+    # The same in words for people (Schedule.origin_text).
+    origin_text: str = "its own document"
 
     @property
     def total_minutes(self) -> int:
@@ -237,6 +245,7 @@ class ServiceSimulation:
             "saved": round(self.saved, 2),
             "saved_share": round(self.saved_share, 4),
             "currency": self.prices.currency,
+            "schedule": dict(self.origin),
         }
         if with_segments:
             data["segments"] = [_segment_json(s, self.timezone) for s in self.segments]
@@ -295,6 +304,7 @@ def _from_counted(
 ) -> ServiceSimulation:
     if not counted.segments:
         raise ValueError(f"{schedule.key}: no segments to simulate (empty range)")
+    origin = OWN_DOCUMENT if schedule.profile is None else schedule.origin_detail()
     return ServiceSimulation(
         service=schedule.key,
         timezone=schedule.timezone,
@@ -311,6 +321,8 @@ def _from_counted(
         segments=counted.segments,
         holidays=holidays,
         calendars=tuple(schedule.holidays),
+        origin=origin,
+        origin_text=origin_words(origin),
     )
 
 

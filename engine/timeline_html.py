@@ -223,6 +223,9 @@ def _service_section(
     facts = [escape(sim.timezone), escape(sim.region), escape(tasks)]
     if sim.tasks_stopped:
         facts.append(escape(said["while_stopped"].format(n=sim.tasks_stopped)))
+    origin = origin_fact(sim, lang)
+    if origin:
+        facts.append(origin)
     saved = said["st_saved"].format(pct=_pct(sim.saved_share))
     stats = (
         '<div class="stats">'
@@ -242,6 +245,28 @@ def _service_section(
         f'<div class="timeline">{_axis()}{"".join(_day_html(d, lang) for d in days)}</div>\n'
         "</details>"
     )
+
+
+def origin_fact(sim: ServiceSimulation, lang: Lang) -> str:
+    """The profile that decided the service, by its document or by its tag, and the fields
+    the schedule set itself; the fields taken from the profile in the tooltip. Empty for a
+    schedule written out in its own document."""
+    profile = sim.origin.get("profile")
+    if profile is None:
+        return ""
+    said = words(lang)
+
+    def names(key: str) -> str:
+        found = sim.origin.get(key)
+        listed = [str(n) for n in found] if isinstance(found, list) else []
+        return ", ".join(listed) or said["nothing"]
+
+    if sim.origin.get("from") == "tag":
+        text = said["profile_tag"].format(name=profile)
+    else:
+        text = said["profile_doc"].format(name=profile, own=names("own_fields"))
+    title = said["profile_fields"].format(fields=names("profile_fields"))
+    return f'<span class="origin" title="{escape(title)}">{escape(text)}</span>'
 
 
 def _axis() -> str:

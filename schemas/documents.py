@@ -704,28 +704,24 @@ class Schedule(_Document):
         fields the schedule set itself and which it took from the profile."""
         if self.profile is None:
             return {"from": "document", "profile": None}
+        # Read from pydantic's store of private attributes: ``self._inherited`` goes through
+        # its __getattr__ (microseconds each), and simulate asks this of every service.
+        private = self.__pydantic_private__ or {}
+        inherited: frozenset[str] = private.get("_inherited", frozenset())
+        by_tag: bool = private.get("_by_tag", False)
+        written = self.model_fields_set
         body = [n for n in Schedule.model_fields if n not in SCHEDULE_IDENTITY_FIELDS]
-        own = [n for n in body if n in self.model_fields_set and n not in self._inherited]
+        own = [n for n in body if n in written and n not in inherited]
         return {
-            "from": self.origin,
+            "from": "tag" if by_tag else "profile",
             "profile": self.profile,
-            "own_fields": [] if self._by_tag else own,
-            "profile_fields": [n for n in body if n in self._inherited],
+            "own_fields": [] if by_tag else own,
+            "profile_fields": [n for n in body if n in inherited],
         }
 
     def origin_text(self) -> str:
         """``its own document``, ``profile office via its document (own: timezone)``, ..."""
-        detail = self.origin_detail()
-        if detail["from"] == "document":
-            return "its own document"
-        taken = ", ".join(detail["profile_fields"]) or "nothing"
-        if detail["from"] == "tag":
-            return f"profile {self.profile} via its teiji:profile tag (from the profile: {taken})"
-        own = ", ".join(detail["own_fields"]) or "nothing"
-        return (
-            f"profile {self.profile} via its document (set by the document: {own}; "
-            f"from the profile: {taken})"
-        )
+        return origin_words(self.origin_detail())
 
     def from_profile(self, inherited: Iterable[str], *, by_tag: bool = False) -> Schedule:
         """This schedule, marked as made with its profile (``inherited``: the profile's fields
@@ -737,6 +733,23 @@ class Schedule(_Document):
     @staticmethod
     def is_country_code(name: str) -> bool:
         return bool(_COUNTRY.match(name))
+
+
+def origin_words(detail: Mapping[str, Any]) -> str:
+    """``Schedule.origin_text`` of an ``origin_detail``: ``its own document``, ``profile office
+    via its document (set by the document: ...; from the profile: ...)``, ``... via its
+    teiji:profile tag (...)``."""
+    if detail["from"] == "document":
+        return "its own document"
+    profile = detail["profile"]
+    taken = ", ".join(detail["profile_fields"]) or "nothing"
+    if detail["from"] == "tag":
+        return f"profile {profile} via its teiji:profile tag (from the profile: {taken})"
+    own = ", ".join(detail["own_fields"]) or "nothing"
+    return (
+        f"profile {profile} via its document (set by the document: {own}; "
+        f"from the profile: {taken})"
+    )
 
 
 class DateRange(_Document):

@@ -123,7 +123,7 @@ def test_put_dry_run_validates_and_writes_nothing(
     result = json.loads(out)
     assert result["dry_run"] is True
     kinds = sorted({d["kind"] for d in result["documents"]})
-    assert kinds == ["calendar", "schedule"]  # the samples hold no dated override
+    assert kinds == ["calendar", "profile", "schedule"]  # the samples hold no dated override
     assert all(d["new"] for d in result["documents"])
     assert config_items(world) == []
 

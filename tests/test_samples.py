@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -12,9 +13,10 @@ import pytest
 from engine.cli.documents import explain_service
 from engine.cli.main import main
 from engine.files import load_and_validate, load_files
+from engine.optin import PROFILE_TAG, tagged_schedule
 from engine.overrides import build_override
 from schemas.jsonschema import document_json_schema
-from schemas.validation import DocumentSet
+from schemas.validation import DocumentSet, Problem
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_schedules"
 EXPECTED_FILES = {
@@ -24,6 +26,7 @@ EXPECTED_FILES = {
     "overnight-batch.yaml",
     "cron-pair.yaml",
     "new-york.yaml",
+    "office-hours.yaml",
 }
 
 
@@ -53,7 +56,7 @@ def test_teiji_validate_passes_on_every_sample(
     code = main(["validate", *paths])
     out, err = capsys.readouterr()
     assert code == 0, out + err
-    assert out.startswith("6 documents OK")
+    assert out.startswith("9 documents OK")
 
 
 def _as_json(value: Any) -> Any:
@@ -188,7 +191,7 @@ def test_putting_the_samples_a_year_from_now_warns_about_nothing(
     World(endpoint).init_tables()
     code, out, err = run_cli(capsys, endpoint, "put", str(SAMPLES), "--dry-run")
     assert code == 0, err
-    assert "would write 6 documents" in out
+    assert "would write 9 documents" in out
     assert err == ""
 
 
@@ -216,3 +219,80 @@ def test_new_york_winter_start_is_13_utc(docs: DocumentSet) -> None:
 def test_new_york_federal_holiday(docs: DocumentSet) -> None:
     result = at(docs, "example-cluster/example-service-us", "2026-07-03T10:00")
     assert (result["state"], result["source"]) == ("stopped", "holiday")  # the 4th, observed
+
+
+# office-hours.yaml: a profile, two schedules that use it, and the tag that opts a service in. --
+ADMIN = "example-cluster/example-admin"
+QA = "example-cluster/example-service-qa"
+
+
+def test_the_profile_sample_says_where_each_schedule_came_from(docs: DocumentSet) -> None:
+    assert docs.schedules[ADMIN].origin_detail() == {
+        "from": "profile",
+        "profile": "office-hours",
+        "own_fields": [],
+        "profile_fields": ["timezone", "windows", "holidays", "stopped"],
+    }
+    qa = docs.schedules[QA].origin_detail()
+    assert (qa["own_fields"], qa["profile_fields"]) == (
+        ["windows"],
+        ["timezone", "holidays", "stopped"],
+    )
+
+
+@pytest.mark.parametrize(
+    ("instant", "admin", "qa"),
+    [
+        ("2026-12-07T07:59", "stopped", "stopped"),  # Monday, before the office opens
+        ("2026-12-07T08:00", "running", "running"),
+        ("2026-12-07T20:00", "stopped", "running"),  # the QA schedule's own, longer window
+        ("2026-12-07T22:00", "stopped", "stopped"),
+        ("2026-12-05T10:00", "stopped", "stopped"),  # Saturday
+        (
+            "2026-11-23T10:00",
+            "stopped",
+            "stopped",
+        ),  # Labour Thanksgiving Day (JP), from the profile
+        ("2026-12-29T10:00", "stopped", "stopped"),  # the company calendar, from the profile
+    ],
+)
+def test_the_profile_sample_decides_as_its_comments_say(
+    docs: DocumentSet, instant: str, admin: str, qa: str
+) -> None:
+    assert at(docs, ADMIN, instant)["state"] == admin
+    assert at(docs, QA, instant)["state"] == qa
+    assert at(docs, QA, instant)["at"].endswith("+09:00")  # the profile's zone
+
+
+def test_the_tag_in_the_profile_sample_opts_a_service_in(docs: DocumentSet) -> None:
+    text = (SAMPLES / "office-hours.yaml").read_text(encoding="utf-8")
+    (value,) = re.findall(r'^#\s+tags\s+= \{ "teiji:profile" = "([^"]+)" \}$', text, re.MULTILINE)
+    assert PROFILE_TAG == "teiji:profile"
+    made = tagged_schedule(
+        "example-cluster", "example-wiki", (None, None), value, docs, default_timezone="UTC"
+    )
+    assert not isinstance(made, Problem), made
+    assert made.origin == "tag" and made.profile == "office-hours"
+    assert made.timezone == "Asia/Tokyo"  # every field from the profile, not the default zone
+    result = explain_service(
+        DocumentSet({made.key: made}, docs.calendars),
+        made.key,
+        datetime.fromisoformat("2026-12-07T10:00+09:00"),
+    )
+    assert result["state"] == "running" and result["schedule"]["from"] == "tag"
+
+
+def test_simulating_the_samples_names_the_profile_of_each_service(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code = main(["simulate", "-f", str(SAMPLES), "--from", "2026-12-07", "--to", "2026-12-13"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    lines = out.splitlines()
+    start = lines.index("schedules made with a profile:")
+    made = [line.split()[:4] for line in lines[start + 1 : start + 3]]
+    assert made == [
+        [ADMIN, "profile", "office-hours", "via"],
+        [QA, "profile", "office-hours", "via"],
+    ]
+    assert "set by the document: windows;" in lines[start + 2]

@@ -34,7 +34,8 @@ from engine.cli.common import (
     print_json,
 )
 from engine.cli.savings_output import Predicted, Realised, render, report_json
-from engine.cli.simulate import read_documents, read_service_facts
+from engine.cli.simulate import read_service_facts
+from engine.cli.simulate_sources import read_documents
 from engine.config import Settings
 from engine.files import UnreadableFileError
 from engine.metrics import DIMENSION, NAMESPACE

@@ -1,6 +1,7 @@
 """``teiji simulate``: running and stopped hours per service over a date range, and the savings.
 
-Without ``--file`` the documents come from the config table and each service's task size and
+Without ``--file`` the documents come from the config table (with the services their
+``teiji:profile`` tag opts in: ``engine.cli.simulate_sources``) and each service's task size and
 desired count from ECS (DescribeServices, DescribeTaskDefinition); with ``--file`` nothing
 leaves the machine. The figures come from ``engine.simulate``, the page from
 ``engine.timeline_html``.
@@ -25,7 +26,6 @@ from engine.cli.common import (
     EXIT_OK,
     CliError,
     add_aws_options,
-    fail_with_problems,
     make_clients,
     parse_date,
     plural,
@@ -33,8 +33,8 @@ from engine.cli.common import (
     table,
     write_file,
 )
+from engine.cli.simulate_sources import chosen, failure_lines, load_sources, origin_lines
 from engine.config import Settings
-from engine.files import UnreadableFileError, load_and_validate
 from engine.localtime import to_local, zone
 from engine.pricing import (
     ARCHITECTURES,
@@ -48,12 +48,10 @@ from engine.pricing import (
 )
 from engine.projection import MonthCache, MonthProjection, monthly_projection, service_months
 from engine.savings import Launch, launch_of
-from engine.simulate import ServiceSimulation, Totals, region_of, select, simulate, totals
-from engine.store import ConfigStore
+from engine.simulate import ServiceSimulation, Totals, region_of, simulate, totals
 from engine.timeline_html import render_page
 from engine.timeline_text import LANGS, Lang, full_date
 from schemas.documents import Schedule
-from schemas.validation import DocumentSet, Problem
 
 DEFAULT_DAYS = 28
 MAX_DAYS = 366
@@ -76,8 +74,10 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         help="hours running and stopped per service over a date range, and what that saves",
         description="Walk the schedules over a date range (the next 4 weeks by default) as the "
         "15-minute tick would act on them, and report per service the running and stopped "
-        "hours, the share of time off and the Fargate cost with and without teiji. Without "
-        "--file, documents come from the config table and task sizes from ECS.",
+        "hours, the share of time off and the Fargate cost with and without teiji, and which "
+        "profile made each schedule. Without --file, documents come from the config table "
+        "(with the services of the allowed clusters tagged teiji:profile=<name>) and task "
+        "sizes from ECS.",
     )
     parser.add_argument(
         "services",
@@ -105,7 +105,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         action="append",
         metavar="FILE",
         help="read documents from this file or directory instead of DynamoDB (repeat for "
-        "several); nothing is read from AWS",
+        "several); nothing is read from AWS, so services opted in by their teiji:profile tag "
+        "are not seen",
     )
     parser.add_argument("--json", action="store_true", help="print a JSON list, one per service")
     parser.add_argument("--html", metavar="FILE", help="also write a timeline page to FILE")
@@ -207,14 +208,17 @@ def run_simulate(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     offline = bool(args.files)
     clients = None if offline else make_clients(args, settings)
-    docs = _load(args, settings, clients, now)
-    schedules = _selected(docs, args.services)
+    sources = load_sources(args, settings, clients, now)
+    docs = sources.docs
+    schedules, failed = chosen(sources, args.services)
     first, last = date_range(args.first, args.last, today=_today(schedules, now))
     default_region = args.region or os.environ.get("AWS_REGION") or DEFAULT_REGION
     arch: Architecture = args.arch or "x86_64"
     facts = ServiceFacts() if clients is None else _read_ecs(clients, schedules)
-    for warning in facts.warnings:
+    for warning in [*sources.warnings, *facts.warnings]:
         print(f"teiji: warning: {warning}", file=sys.stderr)
+    for note in sources.notes:
+        print(f"teiji: note: {note}", file=sys.stderr)
     regions = sorted({region_of(s, default_region) for s in schedules})
     prices = {region: _prices(args, region, arch) for region in regions}
     service_prices = {
@@ -248,68 +252,15 @@ def run_simulate(args: argparse.Namespace) -> int:
         print(range_text)
         for line in price_lines:
             print(f"prices: {line}")
+        for line in origin_lines(sims):
+            print(line)
         print()
         print(render_months(monthly_projection(sims)))
     if args.html:
         print(f"teiji: wrote {args.html}", file=sys.stderr)
-    return EXIT_OK
-
-
-def read_documents(
-    files: Sequence[str], settings: Settings, clients: Clients | None, now: datetime
-) -> tuple[DocumentSet, list[Problem]]:
-    """The documents of ``files``, or of the config table without ``clients`` being None, and
-    their problems. Raises UnreadableFileError or one of AWS_ERRORS when they cannot be read."""
-    if clients is None:
-        return load_and_validate(
-            files,
-            now=now,
-            max_override=settings.max_override,
-            default_timezone=settings.default_timezone,
-        )
-    # Overrides are read as files give them, ended ones too: the simulated range may lie in
-    # the past, and each override counts where it falls in that range.
-    return ConfigStore(clients, settings.config_table).load(
-        now=now,
-        max_override=settings.max_override,
-        default_timezone=settings.default_timezone,
-        keep_ended=True,
-    )
-
-
-def _load(
-    args: argparse.Namespace, settings: Settings, clients: Clients | None, now: datetime
-) -> DocumentSet:
-    try:
-        docs, problems = read_documents(args.files, settings, clients, now)
-    except UnreadableFileError as exc:
-        raise CliError(str(exc)) from exc
-    except AWS_ERRORS as exc:
-        raise CliError(
-            f"cannot read documents from DynamoDB table {settings.config_table}: {exc}",
-            EXIT_FAILED,
-        ) from exc
-    if problems:
-        fail_with_problems(
-            problems, f"{plural(len(problems), 'problem')} in the documents; fix them and run again"
-        )
-    return docs
-
-
-def _selected(docs: DocumentSet, names: Sequence[str]) -> list[Schedule]:
-    unknown = [
-        name
-        for name in names
-        if name not in docs.schedules
-        and not any(s.service == name for s in docs.schedules.values())
-    ]
-    if unknown:
-        known = ", ".join(sorted(docs.schedules)) or "none"
-        raise CliError(f"no schedule for {', '.join(unknown)}; schedules: {known}")
-    schedules = select(docs.schedules.values(), names)
-    if not schedules:
-        raise CliError("there are no schedules to simulate")
-    return schedules
+    for line in failure_lines(sources, failed):
+        print(f"teiji: {line}", file=sys.stderr)
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 def _today(schedules: Sequence[Schedule], now: datetime) -> date:
