@@ -202,6 +202,17 @@ def _wake_one(
             ),
             [key],
         )
+    if schedule.mode == "unmanaged":
+        # teiji never touches it, so an override would start nothing: say so, write none.
+        return WakeOutcome(
+            Answer(
+                "refused",
+                f"teiji does not wake {key}: its schedule says mode: unmanaged, so teiji "
+                "leaves it as it is.",
+                key,
+            ),
+            [key],
+        )
     outside = outside_allow_list(schedule, settings.access, clients.region)
     if outside or is_protected(schedule, settings.protected):
         return WakeOutcome(
