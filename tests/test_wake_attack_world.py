@@ -267,6 +267,29 @@ def test_a_crash_inside_the_wakes_converge_keeps_every_rule_restorable_and_a_rel
     assert set(_overrides(world)) == {"c1/web#wake"}
 
 
+def test_a_crash_right_after_the_override_is_written_is_finished_by_the_next_tick(
+    world: World, endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clients = CrashAfter(1).attach(world.clients())  # the override, then gone
+    request = read_request(alb_event(world._network["wake"], browser=False))
+    with contextlib.suppress(Crash):
+        answer_request(clients, Settings.from_env(), request, at=WAKE_AT)
+    assert "c1/web#wake" in _overrides(world) and world.state("c1", "web").desired == 0
+    report = _tick(capsys, endpoint, (WAKE_AT + timedelta(minutes=15)).isoformat())
+    assert report["override_id"] == "wake" and world.state("c1", "web").desired == 2
+
+
+def test_a_service_made_unmanaged_while_asleep_is_not_claimed_to_be_starting(
+    world: World,
+) -> None:
+    world.put(schedule("c1/web", mode="unmanaged", wake=WAKE))
+    answer = _request(world, WAKE_AT, browser=False)
+    assert world.state("c1", "web").desired == 0  # teiji never touches it now
+    assert answer["statusCode"] == 403, "the page would reload 'Starting' for ever"
+    assert "unmanaged" in json.loads(answer["body"])["message"]
+    assert _overrides(world) == {}
+
+
 def test_a_saved_rule_with_a_key_that_names_nothing_is_answered_without_a_traceback(
     world: World, caplog: pytest.LogCaptureFixture
 ) -> None:
