@@ -248,13 +248,14 @@ def _wake_one(
     converged = False
     if not settings.dry_run and _may_converge(clients, settings, key, at):
         converged = _converge(clients, settings, key, at, holder, deadline)
+    said = (
+        f"teiji runs as a dry run (TEIJI_DRY_RUN): it would start {key} for {wake.keep_for}, "
+        "and starts nothing."
+        if settings.dry_run
+        else f"Starting {key}: teiji is bringing it back for {wake.keep_for}."
+    )
     return WakeOutcome(
-        Answer(
-            "starting",
-            f"Starting {key}: teiji is bringing it back for {wake.keep_for}.",
-            key,
-            DEFAULT_READY_S,
-        ),
+        Answer("starting", said, key, DEFAULT_READY_S),
         [key],
         written=written,
         converged=converged,
