@@ -290,6 +290,15 @@ def test_a_service_made_unmanaged_while_asleep_is_not_claimed_to_be_starting(
     assert _overrides(world) == {}
 
 
+def test_a_dry_run_deployment_does_not_claim_to_bring_the_service_back(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TEIJI_DRY_RUN", "true")
+    message = json.loads(_request(world, WAKE_AT, browser=False)["body"])["message"]
+    assert "dry run" in message and "bringing it back" not in message
+    assert _overrides(world) == {} and world.state("c1", "web").desired == 0
+
+
 def test_a_saved_rule_with_a_key_that_names_nothing_is_answered_without_a_traceback(
     world: World, caplog: pytest.LogCaptureFixture
 ) -> None:
