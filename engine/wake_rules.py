@@ -18,7 +18,13 @@ from engine.aws import elbv2
 from engine.aws.errors import error_text
 from engine.report import ServiceReport
 from engine.targets import target_group_arns
-from engine.wake_plan import Rule, RuleStep, plan_restore, plan_sleep
+from engine.wake_plan import (
+    Rule,
+    RuleStep,
+    default_rules_forwarding,
+    plan_restore,
+    plan_sleep,
+)
 from engine.wake_store import (
     UnreadableRuleError,
     amend_rule,
@@ -102,6 +108,12 @@ def _converge(
         # that its rule is restored rather than taken for deleted.
         rules += _rules_of_listeners(client, listeners - {r.listener_arn for r in rules})
     if sleeping:
+        report.notes.extend(
+            f"wake.on_request: the default action of listener {r.listener_arn} forwards to "
+            "the service, and AWS lets no listener rule change a default action, so requests "
+            "it takes are not woken (give the service a listener rule of its own)"
+            for r in default_rules_forwarding(rules, groups, wake_for)
+        )
         steps = plan_sleep(rules, groups, saved, wake_for)
     else:
         steps = plan_restore(rules, saved, wake_for, _healthy(client, groups))
