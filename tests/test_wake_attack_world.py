@@ -19,8 +19,8 @@ from engine.lease import break_holder
 from engine.wake_handler import answer_request
 from engine.wake_plan import same_actions
 from engine.wake_request import read_request
-from engine.wake_store import saved_rules
-from schemas.records import WAKE_RULE_PK
+from engine.wake_store import save_rule, saved_rules
+from schemas.records import WAKE_RULE_PK, SavedRule
 from tests.faults import Crash, CrashAfter
 from tests.wakeworld import WAKE, alb_event, wake_world
 from tests.world import World, at, run_cli, schedule
@@ -411,3 +411,82 @@ def test_a_service_woken_the_morning_after_another_ones_wake_ended_starts(
     assert two.state("c1", "web").desired == 2
     report = _tick(capsys, endpoint, (later + timedelta(minutes=5)).isoformat())
     assert report["outcome"] != "failed", report["error"]
+
+
+# What moto allows and AWS refuses -------------------------------------------------------------
+def _refuse_default_rules(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ModifyRule on a listener's default rule as AWS answers it (moto carries it out):
+    ``OperationNotPermitted: Default rule '<arn>' cannot be modified``; a default action is
+    changed with ModifyListener, which teiji's role is not given."""
+    from botocore.exceptions import ClientError
+
+    import engine.aws.elbv2 as adapter
+
+    real = adapter.modify_rule
+
+    def modify_rule(client: Any, rule: Any) -> None:
+        [found] = client.describe_rules(RuleArns=[rule.rule_arn])["Rules"]
+        if found.get("IsDefault"):
+            error = {
+                "Code": "OperationNotPermitted",
+                "Message": f"Default rule '{rule.rule_arn}' cannot be modified",
+            }
+            raise ClientError({"Error": error}, "ModifyRule")
+        real(client, rule)
+
+    monkeypatch.setattr(adapter, "modify_rule", modify_rule)
+
+
+def test_a_service_behind_its_listeners_default_action_sleeps_without_failing_every_tick(
+    endpoint: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w = wake_world(endpoint, capsys, monkeypatch)
+    elbv2 = w._raw("elbv2")
+    elbv2.delete_rule(RuleArn=w._network["rule"])
+    elbv2.modify_listener(
+        ListenerArn=w._network["listener"],
+        DefaultActions=[{"Type": "forward", "TargetGroupArn": w.target_group()}],
+    )
+    _refuse_default_rules(monkeypatch)
+    first = _tick(capsys, endpoint, STOP_AT)
+    assert w.state("c1", "web").desired == 0
+    later = _tick(capsys, endpoint, "2026-12-01T22:30:00+09:00")
+    for report in (first, later):
+        assert report["outcome"] != "failed", report["error"]
+        assert any("default action" in note for note in report["notes"]), report["notes"]
+    [default] = elbv2.describe_rules(ListenerArn=w._network["listener"])["Rules"]
+    assert default["Actions"] == [{"Type": "forward", "TargetGroupArn": w.target_group()}]
+    assert saved_rules(w.state_store(), "c1/web") == {}
+
+
+def test_a_record_saved_for_a_default_rule_is_dropped_and_the_rule_left_alone(
+    endpoint: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a tick before this left behind in AWS: the default rule saved, its swap refused."""
+    w = wake_world(endpoint, capsys, monkeypatch)
+    elbv2 = w._raw("elbv2")
+    elbv2.delete_rule(RuleArn=w._network["rule"])
+    elbv2.modify_listener(
+        ListenerArn=w._network["listener"],
+        DefaultActions=[{"Type": "forward", "TargetGroupArn": w.target_group()}],
+    )
+
+    [default] = elbv2.describe_rules(ListenerArn=w._network["listener"])["Rules"]
+    save_rule(
+        w.state_store(),
+        SavedRule(
+            key="c1/web",
+            rule_arn=default["RuleArn"],
+            listener_arn=w._network["listener"],
+            actions=default["Actions"],
+            priority="default",
+            saved_at=WAKE_AT,
+            version="v0",
+        ),
+    )
+    _refuse_default_rules(monkeypatch)
+    report = _tick(capsys, endpoint, STOP_AT)
+    assert report["outcome"] != "failed", report["error"]
+    assert saved_rules(w.state_store(), "c1/web") == {}
+    [now] = elbv2.describe_rules(ListenerArn=w._network["listener"])["Rules"]
+    assert now["Actions"] == default["Actions"]
