@@ -198,6 +198,9 @@ def _wake_one(
     wake = schedule.wake
     if wake is None or not wake.on_request:
         return _refused(key, "its schedule does not ask for it (wake.on_request is not true).")
+    if schedule.mode == "unmanaged":
+        # teiji never touches it, so an override would start nothing: say so, write none.
+        return _refused(key, "its schedule says mode: unmanaged, so teiji leaves it as it is.")
     if outside_allow_list(schedule, settings.access, clients.region) or is_protected(
         schedule, settings.protected
     ):
@@ -225,8 +228,13 @@ def _wake_one(
         written = _write(clients, settings, plan, read.override_items.get(WAKE_ID))
         if _may_converge(clients, settings, key, at):
             converged = _converge(clients, settings, key, at, holder, deadline)
-    message = f"Starting {key}: teiji is bringing it back for {wake.keep_for}."
-    return WakeOutcome(Answer("starting", message, key, DEFAULT_READY_S), [key], written, converged)
+    said = (
+        f"teiji runs as a dry run (TEIJI_DRY_RUN): it would start {key} for {wake.keep_for}, "
+        "and starts nothing."
+        if settings.dry_run
+        else f"Starting {key}: teiji is bringing it back for {wake.keep_for}."
+    )
+    return WakeOutcome(Answer("starting", said, key, DEFAULT_READY_S), [key], written, converged)
 
 
 def _refused(key: str, why: str) -> WakeOutcome:

@@ -104,6 +104,13 @@ def plan_sleep(
         seen.add(rule.arn)
         record = saved.get(rule.arn)
         group = wake_for.get(balancer_of(rule.listener_arn))
+        if rule.is_default and not _swapped(rule, wake_for):
+            # AWS refuses ModifyRule on a listener's default rule (its actions are the
+            # listener's, changed by ModifyListener): left alone, and a record saved for it
+            # before is dropped, the rule being as people left it.
+            if record is not None:
+                steps.append(RuleStep("delete", rule.arn, rule.listener_arn))
+            continue
         if _swapped(rule, wake_for):
             continue  # already swapped (its record was written before)
         if group is None:
@@ -118,6 +125,20 @@ def plan_sleep(
         steps.append(RuleStep("swap", rule.arn, rule.listener_arn, wake))
     steps.extend(_dropped(saved, seen))
     return steps
+
+
+def default_rules_forwarding(
+    rules: Sequence[Rule], target_groups: Collection[str], wake_for: Mapping[str, str]
+) -> list[Rule]:
+    """The default rules that send to the service on a balancer with a wake target group:
+    requests they take cannot reach the wake function (see ``plan_sleep``)."""
+    return [
+        rule
+        for rule in rules
+        if rule.is_default
+        and balancer_of(rule.listener_arn) in wake_for
+        and forwarded_groups(rule.actions) & set(target_groups)
+    ]
 
 
 def plan_restore(

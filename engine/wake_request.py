@@ -16,8 +16,9 @@ through, so the answer is the union over the balancer's listeners.
 
 Conditions are matched as ALB documents them: every condition of a rule must match, any value
 of a condition may; host names and header values ignore case, paths do not; ``*`` is any run
-of characters and ``?`` one. A condition of a kind not known here never matches (a request is
-never taken for a service it might not be for).
+of characters and ``?`` one (in a query-string condition ``\\*`` and ``\\?`` are the
+characters themselves, as ALB documents). A condition of a kind not known here never matches
+(a request is never taken for a service it might not be for).
 """
 
 from __future__ import annotations
@@ -169,14 +170,20 @@ def _source_ip(headers: Mapping[str, tuple[str, ...]]) -> str | None:
 
 # Matching ALB rule conditions ---------------------------------------------------------------
 @lru_cache(maxsize=4096)
-def _wildcard(pattern: str, ignore_case: bool) -> re.Pattern[str]:
-    body = "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern)
+def _wildcard(pattern: str, ignore_case: bool, escapes: bool = False) -> re.Pattern[str]:
+    """``*`` any run, ``?`` one character; with ``escapes`` (query strings, as ALB documents
+    them) a backslash before ``*`` or ``?`` makes it the character itself."""
+    parts = re.findall(r"\\[*?]|.", pattern, re.DOTALL) if escapes else list(pattern)
+    body = "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch[-1]) for ch in parts)
     return re.compile(f"^{body}$", re.IGNORECASE | re.DOTALL if ignore_case else re.DOTALL)
 
 
-def _any_wild(patterns: Iterable[object], value: str, ignore_case: bool) -> bool:
+def _any_wild(
+    patterns: Iterable[object], value: str, ignore_case: bool, escapes: bool = False
+) -> bool:
     return any(
-        isinstance(p, str) and _wildcard(p, ignore_case).match(value) is not None for p in patterns
+        isinstance(p, str) and _wildcard(p, ignore_case, escapes).match(value) is not None
+        for p in patterns
     )
 
 
@@ -221,9 +228,9 @@ def _query_matches(condition: Mapping[str, Any], request: WakeRequest) -> bool:
             continue
         key = pair.get("Key")
         for sent_key, sent_value in request.query:
-            if key is not None and not _any_wild([key], sent_key, True):
+            if key is not None and not _any_wild([key], sent_key, True, escapes=True):
                 continue
-            if _any_wild([pair["Value"]], sent_value, True):
+            if _any_wild([pair["Value"]], sent_value, True, escapes=True):
                 return True
     return False
 

@@ -18,7 +18,13 @@ from engine.aws import elbv2
 from engine.aws.errors import error_text
 from engine.report import ServiceReport
 from engine.targets import target_group_arns
-from engine.wake_plan import Rule, RuleStep, plan_restore, plan_sleep
+from engine.wake_plan import (
+    Rule,
+    RuleStep,
+    default_rules_forwarding,
+    plan_restore,
+    plan_sleep,
+)
 from engine.wake_store import (
     UnreadableRuleError,
     amend_rule,
@@ -50,15 +56,19 @@ def wake_wanted(service: Service) -> bool:
 
 def converge_rules(service: Service, acting: Acting, report: ServiceReport) -> None:
     """Save and swap (stopped) or restore (running, targets healthy) the service's rules,
-    reporting into ``report``; never raises."""
-    if not wake_wanted(service):
-        return
+    reporting into ``report``; never raises.
+
+    A schedule that no longer asks for wake still gets back the rules saved while it did (a
+    person took ``wake`` out while the service slept): they are restored as at any start,
+    and none is swapped again."""
+    wanted = wake_wanted(service)
     wake_for = dict(acting.settings.wake_target_groups)
     if not wake_for:
-        report.notes.append(UNAVAILABLE)
+        if wanted:
+            report.notes.append(UNAVAILABLE)
         return
     try:
-        _converge(service, acting, report, wake_for)
+        _converge(service, acting, report, wake_for, wanted)
     except UnreadableRuleError as exc:  # a sentence for people: no class name
         report.outcome = "failed"
         report.error = f"listener rules: {exc}"
@@ -68,14 +78,18 @@ def converge_rules(service: Service, acting: Acting, report: ServiceReport) -> N
 
 
 def _converge(
-    service: Service, acting: Acting, report: ServiceReport, wake_for: Mapping[str, str]
+    service: Service,
+    acting: Acting,
+    report: ServiceReport,
+    wake_for: Mapping[str, str],
+    wanted: bool,
 ) -> None:
     schedule = service.schedule
     groups = target_group_arns(service.observation.raw)
-    sleeping = service.decision.state == "stopped"
+    sleeping = wanted and service.decision.state == "stopped"
     saved = saved_rules(acting.state, schedule.key)
     if not sleeping and not saved:
-        return  # running with nothing saved: no AWS call at all
+        return  # nothing to swap and nothing saved: no ELB call at all
     client = acting.clients.elbv2(schedule.account, schedule.region)
     balancers = elbv2.load_balancers_of(client, groups) if groups else set()
     if not balancers and not saved:
@@ -94,6 +108,12 @@ def _converge(
         # that its rule is restored rather than taken for deleted.
         rules += _rules_of_listeners(client, listeners - {r.listener_arn for r in rules})
     if sleeping:
+        report.notes.extend(
+            f"wake.on_request: the default action of listener {r.listener_arn} forwards to "
+            "the service, and AWS lets no listener rule change a default action, so requests "
+            "it takes are not woken (give the service a listener rule of its own)"
+            for r in default_rules_forwarding(rules, groups, wake_for)
+        )
         steps = plan_sleep(rules, groups, saved, wake_for)
     else:
         steps = plan_restore(rules, saved, wake_for, _healthy(client, groups))
