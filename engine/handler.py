@@ -275,9 +275,18 @@ def _after_edits(tick: Callable[[bool], TickReport]) -> TickReport:
     return report
 
 
+# The wake function (engine.wake_handler) holds the lease as briefly, for one service.
+WAKE_HOLDER = "wake:"
+
+
 def _held_by_edits(report: TickReport) -> bool:
+    """Held by the edits function or the wake function: both converge in about a second."""
     holder = report.lease_holder
-    return report.lease == "held" and holder is not None and holder.startswith(EDITS_HOLDER)
+    return (
+        report.lease == "held"
+        and holder is not None
+        and holder.startswith((EDITS_HOLDER, WAKE_HOLDER))
+    )
 
 
 def _pause(seconds: float) -> None:

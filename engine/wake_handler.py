@@ -34,6 +34,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from engine.handler import WAKE_HOLDER
 from engine.wake_answer import DEFAULT_READY_S, Answer, respond
 from engine.wake_override import WAKE_ID, WakeWrite, plan_wake
 from engine.wake_request import BadRequestError, WakeRequest, read_request, services_for
@@ -43,7 +44,6 @@ if TYPE_CHECKING:
     from engine.config import Settings
     from engine.store import LoadedConfig
 
-WAKE_HOLDER = "wake:"
 # At most one request per service converges in this long; the others answer at once.
 CONVERGE_EVERY_S = 10
 WAKE_POKE_PK = "wake-poke"

@@ -112,7 +112,12 @@ def plan_sleep(
                 steps.append(RuleStep("delete", rule.arn, rule.listener_arn))
             continue
         if _swapped(rule, wake_for):
-            continue  # already swapped (its record was written before)
+            # Already swapped (its record was written before). A person may still change its
+            # conditions or priority while it sleeps: the record follows, since the wake
+            # function matches requests against what the record says.
+            if record is not None and not _same_match(rule, record):
+                steps.append(_refresh(rule, record))
+            continue
         if group is None:
             continue
         wake = wake_actions(group)
@@ -164,6 +169,26 @@ def plan_restore(
         steps.append(RuleStep("delete", rule.arn, rule.listener_arn))
     steps.extend(_dropped(saved, seen))
     return steps
+
+
+def _same_match(rule: Rule, record: SavedRule) -> bool:
+    """The record matches requests as the rule does now (conditions and priority)."""
+    return rule.priority == record.priority and _canonical(rule.conditions) == _canonical(
+        record.conditions
+    )
+
+
+def _refresh(rule: Rule, record: SavedRule) -> RuleStep:
+    """Amend the record with the rule's conditions and priority now, its actions kept."""
+    return RuleStep(
+        "amend",
+        rule.arn,
+        rule.listener_arn,
+        tuple(record.actions),
+        rule.conditions,
+        "a person changed the rule's conditions or priority while it slept",
+        rule.priority,
+    )
 
 
 def _swapped(rule: Rule, wake_for: Mapping[str, str]) -> bool:

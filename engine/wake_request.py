@@ -36,9 +36,9 @@ from schemas.records import SavedRule
 
 # ALB's own limits are larger; nothing teiji shows or matches needs more.
 MAX_HOST = 253
-MAX_PATH = 4096
+MAX_PATH = 16384  # ALB: a request line of up to 16 KB
 MAX_HEADERS = 200
-MAX_HEADER_VALUE = 8192
+MAX_HEADER_VALUE = 16384  # ALB: up to 16 KB per header
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _TOKEN = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$", re.ASCII)
 _HOST = re.compile(r"^[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?$", re.ASCII)
@@ -127,7 +127,7 @@ def _headers(raw: object, multi: bool) -> dict[str, tuple[str, ...]]:
         if not isinstance(values, list) or not all(
             isinstance(v, str) and len(v) <= MAX_HEADER_VALUE for v in values
         ):
-            raise BadRequestError("a header value is not text of at most 8 KB")
+            raise BadRequestError("a header value is not text of at most 16 KB")
         found[name.lower()] = found.get(name.lower(), ()) + tuple(values)
     return found
 

@@ -634,7 +634,7 @@ def validate_documents(
     labels: dict[int, tuple[str, str]] = {}  # id(document) -> (source, label)
     schedule_origin: dict[str, tuple[str, int]] = {}
     calendar_origin: dict[str, tuple[str, int]] = {}
-    override_origin: dict[str, tuple[str, int]] = {}
+    override_origin: dict[tuple[str, str], tuple[str, int]] = {}
     invalid_calendars: dict[str, tuple[str, str]] = {}  # name -> (source, label)
     items = list(items)
     # Profiles first: a schedule may come before the profile it names.
@@ -694,13 +694,15 @@ def validate_documents(
             docs.calendars[parsed.name] = parsed
         elif isinstance(parsed, Override):
             if parsed.id is not None:
-                first = override_origin.get(parsed.id)
+                # Unique per service, as the item's key (<service key>#<id>) is: every
+                # service's wake override has the id "wake".
+                first = override_origin.get((parsed.key, parsed.id))
                 if first:
                     problems.append(
                         Problem(source, label, "id", _duplicate("override", parsed.id, first))
                     )
                     continue
-                override_origin[parsed.id] = (source, index)
+                override_origin[parsed.key, parsed.id] = (source, index)
             # The cap is for overrides still in force: one that has ended limits nothing.
             too_long = _override_too_long(parsed, now, max_override) if parsed.until > now else None
             if too_long:

@@ -769,3 +769,10 @@ def test_non_text_keys() -> None:
     raw = schedule()
     raw[1] = "x"
     assert only_line(raw) == f"{SCHEDULE_LABEL}: -: field names must be text, got the number 1"
+
+
+def test_override_ids_are_unique_per_service_not_across_services() -> None:
+    # Every service's wake override has the id "wake": one each is fine, two for one is not.
+    other = override(service="example-cluster/example-service-dev")
+    docs, problems = validate(override(), other)
+    assert problems == [] and len(docs.overrides) == 2

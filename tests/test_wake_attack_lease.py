@@ -25,12 +25,6 @@ def world(monkeypatch: pytest.MonkeyPatch, teiji_logging_restored: None) -> Iter
         yield w
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine/handler._held_by_edits waits only for an 'edits:' holder; a slot held by "
-    "the wake function ('wake:') makes the scheduled tick do nothing for the whole fleet "
-    "until the next quarter hour (the wake's converge of one service takes about a second)",
-)
 def test_a_scheduled_tick_waits_for_the_wake_functions_lease_then_ticks(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:

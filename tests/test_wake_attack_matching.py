@@ -65,22 +65,14 @@ def saved(key: str, conditions: list[dict[str, Any]], priority: str = "10") -> S
 
 # What a real browser sends through an ALB -----------------------------------------------------
 # ALB's quotas: a request line and each single header up to 16 KB, all headers 64 KB.
-ALB_SENDS_IT = (
-    "read_request refuses a header value over 8 KB and a path over 4096 characters as 'not a "
-    "request an ALB would send', but ALB forwards up to 16 KB per header and per request line: "
-    "such a visitor gets 400 and the service is never woken (tests/test_wake_request.py pins "
-    "the 8 KB and 4096 limits, so raising them to ALB's quotas changes that test too)"
-)
 
 
-@pytest.mark.xfail(strict=True, reason=ALB_SENDS_IT)
 def test_a_browser_with_a_ten_kilobyte_cookie_is_a_request_not_a_bad_one() -> None:
     got = request(cookie="session=" + "a" * 10_000)
     assert got.host == "stg.example.com"
     assert got.browser
 
 
-@pytest.mark.xfail(strict=True, reason=ALB_SENDS_IT)
 def test_a_long_url_within_albs_request_line_is_a_request() -> None:
     long_path = "/app/" + "s" * 8000  # single-page apps keep state in the path
     assert request(path=long_path).path == long_path

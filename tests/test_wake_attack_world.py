@@ -107,14 +107,6 @@ def test_wake_taken_out_while_asleep_still_gives_the_rule_back_at_the_start(
     assert same_actions(_rule(world)["Actions"], original)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine/wake_plan.plan_sleep skips a rule that is already swapped, so a person's "
-    "change to its conditions or priority while it sleeps never reaches its record; the wake "
-    "function matches requests against the record's old conditions and answers 'not-asleep' "
-    "forever (tests/test_wake_plan.py::test_sleep_is_done_once_swapped pins a record whose "
-    "conditions differ from its rule's as needing nothing)",
-)
 def test_a_rule_whose_host_a_person_changed_while_asleep_still_wakes_its_service(
     world: World, endpoint: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -371,16 +363,6 @@ def test_of_two_sleeping_services_on_one_listener_the_higher_priority_rule_wakes
     assert json.loads(answer["body"])["service"] == "c1/web"
 
 
-ONE_WAKE_ID = (
-    "every wake override has the id 'wake', and schemas/validation.validate_documents keeps "
-    "override ids unique over all services ('a second override for wake ... keep one of "
-    "them'): while one service's wake item exists (active, or ended and not yet expired by "
-    "the TTL a day later), the next service's wake is an invalid document, the tick fails "
-    "that service and it is never started, though its page says 'Starting'"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=ONE_WAKE_ID)
 def test_two_services_woken_at_once_both_start(two: World) -> None:
     settings, clients = Settings.from_env(), two.clients()
     wake = two._network["wake"]
@@ -399,7 +381,6 @@ def test_two_services_woken_at_once_both_start(two: World) -> None:
     assert two.state("c1", "api").desired == 3 and two.state("c1", "web").desired == 2
 
 
-@pytest.mark.xfail(strict=True, reason=ONE_WAKE_ID)
 def test_a_service_woken_the_morning_after_another_ones_wake_ended_starts(
     two: World, endpoint: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

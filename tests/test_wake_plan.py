@@ -54,6 +54,7 @@ def record(arn: str, actions: tuple[Mapping[str, Any], ...]) -> SavedRule:
         rule_arn=arn,
         listener_arn=LISTENER,
         actions=[dict(a) for a in actions],
+        conditions=[{"Field": "host-header", "Values": ["stg.example"]}],  # as the rule has
         saved_at=AT,
         version="v1",
     )
