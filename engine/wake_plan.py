@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from schemas.records import SavedRule
 
-StepKind = Literal["save", "amend", "swap", "restore", "delete", "drop"]
+StepKind = Literal["save", "amend", "swap", "restore", "delete", "drop", "note"]
 
 
 @dataclass(frozen=True)
@@ -122,7 +122,22 @@ def plan_sleep(
             continue
         wake = wake_actions(group)
         if record is None:
-            if not forwarded_groups(rule.actions) & set(target_groups):
+            forwarded = forwarded_groups(rule.actions)
+            if not forwarded & set(target_groups):
+                continue
+            if forwarded - set(target_groups):
+                # A weighted forward that also sends to another service's target group (or a
+                # blue/green peer): swapping it would cut that traffic off too.
+                others = ", ".join(sorted(forwarded - set(target_groups)))
+                steps.append(
+                    RuleStep(
+                        "note",
+                        rule.arn,
+                        rule.listener_arn,
+                        note=f"it also forwards to {others}, which are not this service's; "
+                        "it is left alone, so requests through it cannot wake the service",
+                    )
+                )
                 continue
             steps.append(_step("save", rule))
         elif not same_actions(rule.actions, record.actions):

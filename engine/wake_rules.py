@@ -120,7 +120,12 @@ def _converge(
         if saved and not steps:
             report.notes.append("listener rules are restored once the targets are healthy")
     if acting.dry_run:
-        report.notes.extend(f"would {s.kind} listener rule {s.rule_arn}" for s in steps)
+        report.notes.extend(
+            f"listener rule {s.rule_arn}: {s.note}"
+            if s.kind == "note"
+            else f"would {s.kind} listener rule {s.rule_arn}"
+            for s in steps
+        )
         return
     _make(steps, saved, schedule.key, acting, client, report)
 
@@ -185,6 +190,8 @@ def _make(
             records[step.rule_arn] = new
             if step.note:
                 report.notes.append(f"listener rule {step.rule_arn}: {step.note}; kept theirs")
+        elif step.kind == "note":
+            report.notes.append(f"listener rule {step.rule_arn}: {step.note}")
         elif step.kind in ("swap", "restore"):
             elbv2.modify_rule(client, step)
             report.notes.append(

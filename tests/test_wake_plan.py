@@ -73,7 +73,9 @@ def test_forwarded_groups_reads_plain_and_weighted_forwards() -> None:
 def test_sleep_saves_then_swaps_only_rules_forwarding_to_the_service() -> None:
     rules = [rule("r1", FORWARD), rule("r2", WEIGHTED), rule("r3", ELSEWHERE), rule("r4", FIXED)]
     steps = plan_sleep(rules, [TG], {}, WAKE_FOR)
-    assert kinds(steps) == [("save", "r1"), ("swap", "r1"), ("save", "r2"), ("swap", "r2")]
+    # The weighted rule also sends to another service's group: left alone, with a note.
+    assert kinds(steps) == [("save", "r1"), ("swap", "r1"), ("note", "r2")]
+    assert steps[2].note is not None and OTHER in steps[2].note
     assert steps[0].actions == FORWARD  # exactly as people left it
     assert steps[1].actions == wake_actions(WAKE)
 
@@ -132,6 +134,8 @@ def _apply(
             saved[step.rule_arn] = record(step.rule_arn, step.actions)
         elif step.kind in ("swap", "restore"):
             rules[step.rule_arn] = step.actions
+        elif step.kind == "note":
+            continue  # nothing changes
         else:  # delete, drop
             saved.pop(step.rule_arn, None)
 

@@ -222,3 +222,36 @@ def test_an_unreadable_record_fails_the_service_closed_and_changes_no_rule(
     assert report["error"].startswith("listener rules: the saved rule wake-rule/c1/web#")
     assert "cannot be read" in report["error"]
     assert _actions(world)[0]["TargetGroupArn"] == world._network["wake"]  # not guessed
+
+
+def test_a_weighted_rule_that_also_feeds_another_service_is_left_alone(
+    world: World, endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    elbv2 = world._raw("elbv2")
+    other = elbv2.create_target_group(
+        Name="other-svc", Protocol="HTTP", Port=8080, VpcId=world._network["vpc"], TargetType="ip"
+    )["TargetGroups"][0]["TargetGroupArn"]
+    weighted = [
+        {
+            "Type": "forward",
+            "ForwardConfig": {
+                "TargetGroups": [
+                    {"TargetGroupArn": world.target_group(), "Weight": 50},
+                    {"TargetGroupArn": other, "Weight": 50},
+                ]
+            },
+        }
+    ]
+    canary = elbv2.create_rule(
+        ListenerArn=world._network["listener"],
+        Priority=20,
+        Conditions=[{"Field": "host-header", "Values": ["canary.example.com"]}],
+        Actions=weighted,
+    )["Rules"][0]["RuleArn"]
+    before = elbv2.describe_rules(RuleArns=[canary])["Rules"][0]["Actions"]
+    report = _tick(capsys, endpoint, STOP_AT)
+    after = elbv2.describe_rules(RuleArns=[canary])["Rules"][0]["Actions"]
+    assert same_actions(after, before), "the other service's share of traffic is not cut off"
+    assert canary not in _records(world)
+    assert any(canary in n and "left alone" in n for n in report["notes"]), report
+    assert _actions(world)[0]["TargetGroupArn"] == world._network["wake"]  # its own rule is
