@@ -34,6 +34,7 @@ class Rule:
     conditions: tuple[Mapping[str, Any], ...] = ()
     is_default: bool = False
     priority: str | None = None  # "1".."50000" or "default", as DescribeRules says
+    port: int | None = None  # its listener's port (DescribeListeners)
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class RuleStep:
     conditions: tuple[Mapping[str, Any], ...] = ()
     note: str | None = None
     priority: str | None = None
+    port: int | None = None
 
 
 def balancer_of(listener_arn: str) -> str:
@@ -187,9 +189,13 @@ def plan_restore(
 
 
 def _same_match(rule: Rule, record: SavedRule) -> bool:
-    """The record matches requests as the rule does now (conditions and priority)."""
-    return rule.priority == record.priority and _canonical(rule.conditions) == _canonical(
-        record.conditions
+    """The record matches requests as the rule does now (conditions, priority, port; a port
+    not known when reading, as when a saved rule's listener is read alone, changes nothing)."""
+    same_port = rule.port is None or rule.port == record.port
+    return (
+        same_port
+        and rule.priority == record.priority
+        and _canonical(rule.conditions) == _canonical(record.conditions)
     )
 
 
@@ -203,6 +209,7 @@ def _refresh(rule: Rule, record: SavedRule) -> RuleStep:
         rule.conditions,
         "a person changed the rule's conditions or priority while it slept",
         rule.priority,
+        rule.port if rule.port is not None else record.port,
     )
 
 
@@ -214,7 +221,14 @@ def _swapped(rule: Rule, wake_for: Mapping[str, str]) -> bool:
 
 def _step(kind: StepKind, rule: Rule, note: str | None = None) -> RuleStep:
     return RuleStep(
-        kind, rule.arn, rule.listener_arn, rule.actions, rule.conditions, note, rule.priority
+        kind,
+        rule.arn,
+        rule.listener_arn,
+        rule.actions,
+        rule.conditions,
+        note,
+        rule.priority,
+        rule.port,
     )
 
 

@@ -11,8 +11,8 @@ group, and each such rule was saved first (``schemas.records.SavedRule``) with i
 and priority. The balancer is the one the wake target group serves (a target group serves one
 load balancer); among its saved rules, those whose conditions match the request are the
 candidates, and on each listener the balancer takes the lowest priority (the listener's default
-rule last) -- so does ``services_for``. The event does not say which listener (port) it came
-through, so the answer is the union over the balancer's listeners.
+rule last) -- so does ``services_for``. The listener is the one whose port the load balancer
+puts in X-Forwarded-Port (records saved before teiji kept the port match on every listener).
 
 Conditions are matched as ALB documents them: every condition of a rule must match, any value
 of a condition may; host names and header values ignore case, paths do not; ``*`` is any run
@@ -61,6 +61,7 @@ class WakeRequest:
     query: tuple[tuple[str, str], ...] = ()
     source_ip: str | None = None
     multi_value: bool = False  # answer in the form the request came in
+    port: int | None = None  # the listener's port, as the load balancer says (X-Forwarded-Port)
 
     @property
     def shown(self) -> str:
@@ -107,6 +108,7 @@ def read_request(event: object) -> WakeRequest:
         query=query,
         source_ip=_source_ip(headers),
         multi_value=multi,
+        port=_port(headers),
     )
 
 
@@ -155,6 +157,13 @@ def _query(raw: object, multi: bool) -> tuple[tuple[str, str], ...]:
             # ALB passes them URL-encoded as the client sent them; rules match them decoded.
             pairs.append((unquote_plus(key), unquote_plus(one)))
     return tuple(pairs)
+
+
+def _port(headers: Mapping[str, tuple[str, ...]]) -> int | None:
+    """The listener port the load balancer received the request on (it sets the header)."""
+    values = headers.get("x-forwarded-port", ())
+    text = values[-1].strip() if values else ""
+    return int(text) if text.isdigit() and 0 < int(text) < 65536 else None
 
 
 def _source_ip(headers: Mapping[str, tuple[str, ...]]) -> str | None:
@@ -268,6 +277,8 @@ def services_for(request: WakeRequest, rules: Iterable[SavedRule], balancer: str
     for rule in rules:
         if balancer_of(rule.listener_arn) != balancer or not rule_matches(rule, request):
             continue
+        if request.port is not None and rule.port is not None and rule.port != request.port:
+            continue  # another listener of the balancer: not the one the request came through
         held = best.get(rule.listener_arn)
         if held is None or _rank(rule) < _rank(held):
             best[rule.listener_arn] = rule

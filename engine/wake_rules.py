@@ -172,6 +172,7 @@ def _make(
                 actions=[dict(a) for a in step.actions],
                 conditions=[dict(c) for c in step.conditions],
                 priority=step.priority,
+                port=step.port,
                 saved_at=records[step.rule_arn].saved_at if step.kind == "amend" else at,
                 version=uuid.uuid4().hex[:16],
                 amended_at=at if step.kind == "amend" else None,

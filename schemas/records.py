@@ -213,6 +213,8 @@ class SavedRule(_Record):
     # Which of the rules matching a request the load balancer takes: the lowest number, the
     # listener's default last ("default").
     priority: str | None = Field(default=None, max_length=16)
+    # The listener's port: a request says which it came through (X-Forwarded-Port).
+    port: int | None = Field(default=None, ge=1, le=65535)
     saved_at: datetime
     version: str
     amended_at: datetime | None = None

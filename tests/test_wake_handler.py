@@ -32,6 +32,9 @@ def world(
     _tick(capsys, endpoint, STOP_AT)
     assert w.state("c1", "web").desired == 0
     assert _rule_group(w) == w._network["wake"]
+    # Saved with what matching needs: conditions, priority and the listener's port.
+    record = saved_rules(w.state_store(), "c1/web")[w._network["rule"]]
+    assert (record.priority, record.port) == ("10", 80)
     return w
 
 

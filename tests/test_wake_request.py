@@ -38,6 +38,7 @@ def saved(
     priority: str | None = "10",
     listener: str = LISTENER,
     rule: str = "r1",
+    port: int | None = None,
 ) -> SavedRule:
     return SavedRule(
         key=key,
@@ -46,6 +47,7 @@ def saved(
         actions=[{"Type": "forward", "TargetGroupArn": PREFIX + "targetgroup/svc/1"}],
         conditions=conditions,
         priority=priority,
+        port=port,
         saved_at=AT,
         version="v1",
     )
@@ -242,6 +244,18 @@ def test_each_listener_of_the_balancer_answers_and_others_never() -> None:
         saved("c9/dev", [host("*")], listener=OTHER_LISTENER, rule="o"),
     ]
     assert services_for(request(), rules, LB) == ["c1/web", "c1/web-tls"]
+
+
+def test_the_listener_is_the_one_the_request_came_through() -> None:
+    rules = [
+        saved("c1/web", [host("stg.example.com")], listener=LISTENER, port=80),
+        saved("c1/web-tls", [host("stg.example.com")], listener=LISTENER_443, rule="t", port=443),
+    ]
+    assert services_for(request(), rules, LB) == ["c1/web"]  # x-forwarded-port: 80
+    assert services_for(request(x_forwarded_port="443"), rules, LB) == ["c1/web-tls"]
+    # A record saved without its port (before teiji kept it) still matches on any listener.
+    old = [saved("c1/web", [host("stg.example.com")], listener=LISTENER_443, rule="o")]
+    assert services_for(request(), old, LB) == ["c1/web"]
 
 
 def test_no_matching_rule_means_no_service() -> None:

@@ -65,12 +65,17 @@ def listener_rules(
         for listener in _paged(
             client.describe_listeners, "DescribeListeners", "Listeners", LoadBalancerArn=lb
         ):
-            rules += rules_of_listener(client, str(listener["ListenerArn"]))
+            port = listener.get("Port")
+            rules += rules_of_listener(
+                client, str(listener["ListenerArn"]), port if isinstance(port, int) else None
+            )
     return rules
 
 
-def rules_of_listener(client: ElasticLoadBalancingv2Client, arn: str) -> list[Rule]:
-    """Every rule of the listener ``arn``, paged."""
+def rules_of_listener(
+    client: ElasticLoadBalancingv2Client, arn: str, port: int | None = None
+) -> list[Rule]:
+    """Every rule of the listener ``arn`` (on ``port``, when known), paged."""
     return [
         Rule(
             arn=str(rule["RuleArn"]),
@@ -79,6 +84,7 @@ def rules_of_listener(client: ElasticLoadBalancingv2Client, arn: str) -> list[Ru
             conditions=tuple(rule.get("Conditions") or ()),
             is_default=bool(rule.get("IsDefault", False)),
             priority=str(rule["Priority"]) if rule.get("Priority") is not None else None,
+            port=port,
         )
         for rule in _paged(client.describe_rules, "DescribeRules", "Rules", ListenerArn=arn)
     ]
