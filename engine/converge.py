@@ -37,7 +37,7 @@ from engine.store import TRANSACT_LIMIT, StateStore
 from engine.targets import Target, check_targets, remembered_targets_healthy
 from engine.wake_rules import converge_rules
 from schemas.documents import Schedule
-from schemas.records import Baseline, TargetCheck
+from schemas.records import Baseline, SavedRule, TargetCheck
 
 if TYPE_CHECKING:
     from engine.aws.clients import Clients
@@ -83,6 +83,9 @@ class Acting:
     remember: Callable[[TargetCheck], None] | None = None
     # Where a start's baseline delete goes once its restore succeeded (None: made at once).
     deletes: BaselineDeletes | None = None
+    # A service's saved listener rules (wake on request), read once for the whole tick
+    # (engine.wake_store.SavedRuleIndex; None: read per service).
+    saved_rules: Callable[[str], dict[str, SavedRule]] | None = None
 
     def now(self) -> int:
         return int(self.at.timestamp() if self.at is not None else time.time())

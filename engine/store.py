@@ -529,13 +529,18 @@ class ConfigStore:
         ]
 
     def get(self, kind: str, sk: str) -> dict[str, Any] | None:
+        item = self.get_item(kind, sk)
+        return document_from_item(item) if item else None
+
+    def get_item(self, kind: str, sk: str) -> dict[str, Any] | None:
+        """The item as stored (plain values), strongly consistent; None when there is none."""
         response = self.clients.dynamodb().get_item(
             TableName=self.table,
             Key={"pk": {"S": kind}, "sk": {"S": sk}},
             ConsistentRead=True,
         )
         item = response.get("Item")
-        return document_from_item(from_attribute_map(item)) if item else None
+        return from_attribute_map(item) if item else None
 
     # Writing ----------------------------------------------------------------------------------
     def put(self, documents: Iterable[ConfigDocument]) -> int:

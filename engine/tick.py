@@ -61,6 +61,7 @@ from engine.phases import (
 from engine.report import Phase, TickReport
 from engine.sizing import with_task_sizes
 from engine.store import ConfigStore, LoadedConfig, StateStore
+from engine.wake_store import SavedRuleIndex
 from schemas.documents import Schedule
 from schemas.keys import ServiceKey, keys_wanted
 from schemas.validation import growth_cap
@@ -446,6 +447,7 @@ class _Tick:
             retry_sleep=self.retry_sleep,
             still_leased=None if self.dry_run else self.may_act,
             at=at,
+            saved_rules=SavedRuleIndex(self.state).of if settings.wake_target_groups else None,
         )
         converged = _merge(
             report,

@@ -345,15 +345,11 @@ def _calendars(items: Sequence[Mapping[str, Any]]) -> set[str]:
 
 
 def _get(clients: Clients, table: str, pk: str, sk: str) -> dict[str, Any] | None:
-    from engine.store import from_attribute_map
+    from engine.store import ConfigStore
 
-    if not sk or len(sk) > 1024:
+    if not sk or len(sk) > 1024:  # no item can have it (DynamoDB's sort key limit)
         return None
-    answer = clients.dynamodb().get_item(
-        TableName=table, Key={"pk": {"S": pk}, "sk": {"S": sk}}, ConsistentRead=True
-    )
-    item = answer.get("Item")
-    return from_attribute_map(item) if item else None
+    return ConfigStore(clients, table).get_item(pk, sk)
 
 
 def _write(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import TYPE_CHECKING
 
 from engine.aws import elbv2
@@ -87,7 +88,7 @@ def _converge(
     schedule = service.schedule
     groups = target_group_arns(service.observation.raw)
     sleeping = wanted and service.decision.state == "stopped"
-    saved = saved_rules(acting.state, schedule.key)
+    saved = (acting.saved_rules or partial(saved_rules, acting.state))(schedule.key)
     if not sleeping and not saved:
         return  # nothing to swap and nothing saved: no ELB call at all
     client = acting.clients.elbv2(schedule.account, schedule.region)

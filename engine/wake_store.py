@@ -9,9 +9,10 @@ decimals, and the restore must give the rule back exactly what it had.
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
-from engine.store import StateStore, conditional_write, from_attribute_map, to_attribute_map
+from engine.store import StateStore, conditional_write, query_items, to_attribute_map
 from schemas.records import WAKE_RULE_PK, SavedRule
 
 
@@ -86,32 +87,52 @@ def saved_rules(state: StateStore, key: str) -> dict[str, SavedRule]:
 
     A record that cannot be read raises: its rule's original actions are unknown, so nothing
     may be done to the service's rules until people repair it (fail closed)."""
-    client = state.clients.dynamodb()
     found: dict[str, SavedRule] = {}
-    params: dict[str, Any] = {
-        "TableName": state.table,
-        "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
-        "ExpressionAttributeValues": {":pk": {"S": WAKE_RULE_PK}, ":prefix": {"S": f"{key}#"}},
-        "ConsistentRead": True,
-    }
-    while True:
-        answer = client.query(**params)
-        for raw in answer.get("Items", []):
-            rule = _parse(from_attribute_map(raw), state.table)
-            if rule.key == key:  # another key sharing the prefix is not this service's
-                found[rule.rule_arn] = rule
-        last = answer.get("LastEvaluatedKey")
-        if not last:
-            return found
-        params["ExclusiveStartKey"] = last
+    for item in query_items(state.clients, state.table, WAKE_RULE_PK, prefix=f"{key}#"):
+        rule = _parse(item, state.table)
+        if rule.key == key:  # another key sharing the prefix is not this service's
+            found[rule.rule_arn] = rule
+    return found
+
+
+class SavedRuleIndex:
+    """Every service's saved rules, read with one Query (every page) the first time a tick
+    asks, and kept for that tick: the tick converges each service once, under its lease, so
+    nobody else writes them meanwhile. Without it, each service would cost a Query per tick.
+
+    A record that cannot be read fails its own service closed (``of`` raises for that key
+    only), as ``saved_rules`` does."""
+
+    def __init__(self, state: StateStore) -> None:
+        self.state = state
+        self._lock = threading.Lock()
+        self._by_key: dict[str, dict[str, SavedRule]] | None = None
+        self._unreadable: dict[str, str] = {}
+
+    def of(self, key: str) -> dict[str, SavedRule]:
+        with self._lock:  # the tick converges services on several threads
+            if self._by_key is None:
+                self._by_key = self._read()
+        if key in self._unreadable:
+            raise UnreadableRuleError(self._unreadable[key])
+        return dict(self._by_key.get(key, {}))
+
+    def _read(self) -> dict[str, dict[str, SavedRule]]:
+        by_key: dict[str, dict[str, SavedRule]] = {}
+        for item in query_items(self.state.clients, self.state.table, WAKE_RULE_PK):
+            try:
+                rule = _parse(item, self.state.table)
+            except UnreadableRuleError as exc:
+                self._unreadable[str(item.get("sk", "")).partition("#")[0]] = str(exc)
+                continue
+            by_key.setdefault(rule.key, {})[rule.rule_arn] = rule
+        return by_key
 
 
 def every_saved_rule(state: StateStore) -> tuple[list[SavedRule], int]:
     """Every saved rule of every service (the wake function's lookup), and how many records
     could not be read. Those are left out here: a request is never matched to a service by a
     rule whose conditions are unknown; the tick fails that service closed (``saved_rules``)."""
-    from engine.store import query_items
-
     rules: list[SavedRule] = []
     unreadable = 0
     for item in query_items(state.clients, state.table, WAKE_RULE_PK):
