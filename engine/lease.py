@@ -370,6 +370,10 @@ def _legacy_slot(item: Mapping[str, Any], where: str) -> Slot:
 
 
 # The adapter ----------------------------------------------------------------------------------
+# What ``LeaseTable.write`` answers when it deleted the record instead of writing it.
+DELETED = ""
+
+
 class LeaseTable:
     """Reads and compare-and-swaps the lease record in the state table.
 
@@ -390,6 +394,9 @@ class LeaseTable:
         self.pk = pk
         self._sleep = sleep
         self.last: Snapshot | None = None  # the record as this table last wrote it
+        # A scope's record holds one slot and no shard count: once no slot is held it is
+        # deleted, so that the next worker takes it with one conditional write, no read.
+        self.deletes_empty = pk != LEASE_PK
 
     def read(self) -> Snapshot:
         """Everything under ``pk="lease"``, strongly consistent, all pages."""
@@ -418,6 +425,8 @@ class LeaseTable:
     def write(self, new: LeaseRecord, expected: str | None) -> str | None:
         """Store ``new`` if the record is still version ``expected`` (None: absent); the
         version written, or None when another write came first."""
+        if self.deletes_empty and not new.slots:
+            return self._delete(expected)
         version = uuid.uuid4().hex
         item = record_item(new, version, self.pk)
         params: dict[str, Any] = {"TableName": self.table, "Item": item}
@@ -433,6 +442,24 @@ class LeaseTable:
                 return None
             raise
         return version
+
+    def _delete(self, expected: str | None) -> str | None:
+        """Remove the record if it is still version ``expected``; ``DELETED`` when it is gone,
+        None when another write came first."""
+        if expected is None:
+            return DELETED
+        try:
+            self.clients.dynamodb().delete_item(
+                TableName=self.table,
+                Key={"pk": {"S": self.pk}, "sk": {"S": RECORD_SK}},
+                ConditionExpression="version = :v",
+                ExpressionAttributeValues={":v": {"S": expected}},
+            )
+        except ClientError as err:
+            if error_code(err) == "ConditionalCheckFailedException":
+                return None
+            raise
+        return DELETED
 
     def update(
         self,
@@ -455,7 +482,8 @@ class LeaseTable:
             expected = snapshot.record.version if snapshot.record else None
             version = self.write(new, expected)
             if version is not None:
-                self.last = Snapshot(replace(new, version=version), snapshot.legacy)
+                stored = None if version == DELETED else replace(new, version=version)
+                self.last = Snapshot(stored, snapshot.legacy)
                 return answer
             if attempt > 0:
                 self._sleep(random.uniform(0, min(1.0, 0.02 * 2**attempt)))

@@ -249,11 +249,11 @@ def observe_services(
     observers = [
         ScopeObserver(clients, scope, members) for scope, members in by_scope(managed).items()
     ]
-    reader = _BaselineReader(state, [s.key for s in managed])
-    checks = _TargetCheckReader(state, [s.key for s in managed if s.targets != "ignore"])
+    reader = _StateReader(
+        state, [s.key for s in managed], [s.key for s in managed if s.targets != "ignore"]
+    )
     lanes = [observer.units() for observer in observers]
     lanes.append(reader.units())
-    lanes.append(checks.units())
     run_lanes(pace, lanes, workers=workers)
 
     result = ObserveResult()
@@ -266,7 +266,7 @@ def observe_services(
         error = f"cannot read baselines: {reader.error}"
         settled.extend(_failed(key, decisions[key], error) for key in result.observations)
         return Phase(None, tuple(settled))
-    observed = Observed(result.observations, reader.read, checks.read)
+    observed = Observed(result.observations, reader.baselines, reader.checks)
     return Phase(observed, tuple(settled))
 
 
@@ -281,57 +281,39 @@ def _protected(result: ObserveResult, decisions: Mapping[str, Decision]) -> list
     return [ServiceReport(key, "skipped", decisions[key], notes=[PROTECTED_NOTE]) for key in keys]
 
 
-class _BaselineReader:
-    """The baselines of the managed services: one BatchGetItem unit per 100 keys."""
+class _StateReader:
+    """The managed services' baselines and last target checks, read together: one
+    BatchGetItem unit for every 100 records of either kind. A unit that fails fails the
+    baselines (without them nothing may act), so its target checks are never needed."""
 
-    def __init__(self, state: StateStore, keys: Sequence[str]) -> None:
+    def __init__(
+        self, state: StateStore, baseline_keys: Sequence[str], check_keys: Sequence[str]
+    ) -> None:
         self.state = state
-        self.keys = list(dict.fromkeys(keys))
-        self.read = StoredBaselines()
+        pairs = [(True, k) for k in dict.fromkeys(baseline_keys)]
+        pairs += [(False, k) for k in dict.fromkeys(check_keys)]
+        self.batches = list(chunks(pairs, BATCH_GET_LIMIT))
+        self.baselines = StoredBaselines()
+        self.checks: dict[str, TargetCheck] = {}
         self.error: str | None = None
         self._lock = threading.Lock()
 
     def units(self) -> list[Unit]:
-        return [partial(self._read, keys) for keys in chunks(self.keys, BATCH_GET_LIMIT)]
+        return [partial(self._read, batch) for batch in self.batches]
 
-    def _read(self, keys: Sequence[str]) -> None:
+    def _read(self, batch: Sequence[tuple[bool, str]]) -> None:
         try:
-            read = self.state.read_baselines(keys)
+            baselines, checks = self.state.read_observed(
+                [k for is_baseline, k in batch if is_baseline],
+                [k for is_baseline, k in batch if not is_baseline],
+            )
         except AWS_ERRORS as exc:
             with self._lock:
                 self.error = self.error or error_text(exc)
             return
         with self._lock:
-            self.read.update(read)
-
-
-class _TargetCheckReader:
-    """The managed services' last target checks, beside the baselines: one BatchGetItem unit
-    per 100 keys. A unit that fails leaves its keys out, so their targets are checked now
-    (never skipped on a record that could not be read)."""
-
-    def __init__(self, state: StateStore, keys: Sequence[str]) -> None:
-        self.state = state
-        self.keys = list(dict.fromkeys(keys))
-        self.read: dict[str, TargetCheck] = {}
-        self._lock = threading.Lock()
-
-    def units(self) -> list[Unit]:
-        return [partial(self._read, keys) for keys in chunks(self.keys, BATCH_GET_LIMIT)]
-
-    def _read(self, keys: Sequence[str]) -> None:
-        try:
-            read = self.state.read_target_checks(keys)
-        except Exception as exc:  # whatever went wrong, an unread record means "check now"
-            log_event(
-                "cannot read the last target checks; their targets are checked now",
-                level=logging.WARNING,
-                services=len(keys),
-                error=error_text(exc),
-            )
-            return
-        with self._lock:
-            self.read.update(read)
+            self.baselines.update(baselines)
+            self.checks.update(checks)
 
 
 @dataclass(frozen=True)

@@ -36,10 +36,12 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import threading
 import time
 import unicodedata
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
@@ -50,6 +52,8 @@ from pydantic import ValidationError
 
 from engine.aws.answers import checked_pages, require, unreadable
 from engine.aws.batching import chunks
+from engine.aws.clock import Clock, RealClock
+from engine.aws.lanes import run_lanes
 from engine.aws.errors import AWS_ERRORS, StoreError, error_code, error_text
 from engine.config import DEFAULT_MAX_OVERRIDE, Settings
 from engine.putdiff import HASH_ATTRIBUTE, stamped
@@ -395,14 +399,17 @@ class ConfigStore:
         default_timezone: str = DEFAULT_TIMEZONE,
         checks: Sequence[DocumentCheck] = (),
         keep_ended: bool = False,
+        pace: Clock | None = None,
+        schedule_keys: Sequence[str] | None = None,
     ) -> LoadedConfig:
         """Load and validate every document; overrides that ended before ``now`` are dropped
         unless ``keep_ended`` (simulating a past range needs them, as files give them).
+        ``pace`` and ``schedule_keys``: see ``read_items``.
 
         A schedule that names no ``timezone`` gets ``default_timezone`` (pass the setting);
         ``checks`` hold the documents against the deployment (see ``validate_documents``).
         """
-        items = [item for kind in KINDS for item in self.query_kind(kind)]
+        items = self.read_items(pace=pace, schedule_keys=schedule_keys)
         return self.validate_items(
             items,
             now=now,
@@ -411,6 +418,40 @@ class ConfigStore:
             checks=checks,
             keep_ended=keep_ended,
         )
+
+    def read_items(
+        self, *, pace: Clock | None = None, schedule_keys: Sequence[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """The items of every kind, read at once (one round trip deep: a Query per kind, each
+        on its own thread, waiting on ``pace``), in ``KINDS`` order, each kind by sort key.
+
+        ``schedule_keys`` (a fan-out worker: its scope's keys, as the orchestrator read them):
+        only those schedules, by BatchGetItem (100 a call, strongly consistent), instead of
+        every schedule in the table. A key whose item is gone is simply not there."""
+        found: dict[str, list[dict[str, Any]]] = {kind: [] for kind in KINDS}
+        lock = threading.Lock()
+
+        def read(kind: str, call: Callable[[], list[dict[str, Any]]]) -> None:
+            items = call()
+            with lock:
+                found[kind].extend(items)
+
+        units: list[Callable[[], None]] = []
+        for kind in KINDS:
+            if kind == "schedule" and schedule_keys is not None:
+                for batch in chunks(sorted(set(schedule_keys)), BATCH_GET_LIMIT):
+                    pairs = [("schedule", k) for k in batch]
+                    units.append(
+                        partial(read, kind, partial(batch_get, self.clients, self.table, pairs))
+                    )
+            else:
+                units.append(partial(read, kind, partial(self.query_kind, kind)))
+        run_lanes(pace or RealClock(), [units], workers=len(units))
+        return [
+            item
+            for kind in KINDS
+            for item in sorted(found[kind], key=lambda i: str(i.get("sk", "")))
+        ]
 
     def scan_items(self) -> list[dict[str, Any]]:
         """Every item of the table, whatever its ``pk`` (all pages, strongly consistent): for
@@ -641,6 +682,52 @@ def batch_write(
     raise StoreError(f"{table}: DynamoDB left items unwritten after retries")
 
 
+def batch_get(
+    clients: Clients,
+    table: str,
+    pairs: Sequence[tuple[str, str]],
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[dict[str, Any]]:
+    """The stored items among ``pairs`` (pk, sk; at most 100): one strongly consistent
+    BatchGetItem and its retries of UnprocessedKeys. An answer that cannot be read, or that
+    holds an item not asked for, fails the read: an item is absent only when a complete
+    answer leaves it out."""
+    request: dict[str, Any] = {
+        table: {
+            "Keys": [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in pairs],
+            "ConsistentRead": True,
+        }
+    }
+    items: list[dict[str, Any]] = []
+    asked = set(pairs)
+    for attempt in range(UNPROCESSED_ATTEMPTS):
+        response: Mapping[str, Any] = clients.dynamodb().batch_get_item(RequestItems=request)
+        responses = require(response, "BatchGetItem", "Responses", dict)
+        unprocessed = response.get("UnprocessedKeys") or {}
+        if not isinstance(unprocessed, dict):
+            raise unreadable("BatchGetItem", "UnprocessedKeys is not a map")
+        # DynamoDB names the table even when none of its keys has an item, unless it handed
+        # every key back.
+        answers = responses.get(table, None if table not in unprocessed else [])
+        if not isinstance(answers, list):
+            raise unreadable("BatchGetItem", f"Responses.{table} is not a list")
+        for raw in answers:
+            try:
+                item = from_attribute_map(raw)
+            except (TypeError, ValueError, AttributeError):
+                raise unreadable("BatchGetItem", "an item is not a DynamoDB item") from None
+            if (item.get("pk"), item.get("sk")) not in asked:
+                raise unreadable("BatchGetItem", "it holds an item that was not asked for")
+            items.append(item)
+        request = dict(unprocessed)
+        if not request:
+            return items
+        # DynamoDB hands keys back when it is throttled: back off before asking again.
+        sleep(_backoff(attempt))
+    raise StoreError(f"{table}: DynamoDB kept keys unprocessed after retries")
+
+
 # State table ------------------------------------------------------------------------------------
 @dataclass
 class StoredBaselines:
@@ -716,57 +803,25 @@ class StateStore:
     def read_baselines(self, keys: Iterable[str]) -> StoredBaselines:
         """Baselines for ``keys``: BatchGetItem, 100 keys a call, UnprocessedKeys retried.
         An item that does not parse is not a baseline: it is listed with what is wrong."""
-        read = StoredBaselines()
-        for item in self._records(BASELINE_PK, keys):
-            key = str(item.get("sk", ""))
-            try:
-                read.found[key] = baseline_from_item(item)
-            except (ValidationError, WrongAttributeTypeError) as err:
-                read.unreadable[key] = f"the saved baseline is unreadable: {err}"
-        return read
+        return self.read_observed(keys, ())[0]
 
-    def _records(self, pk: str, keys: Iterable[str]) -> Iterator[dict[str, Any]]:
-        """The stored items of ``pk`` among ``keys`` (each asked once), 100 keys a call."""
-        for batch in chunks(list(dict.fromkeys(keys)), BATCH_GET_LIMIT):
-            yield from self._batch_get(pk, batch)
+    def read_observed(
+        self, baseline_keys: Iterable[str], check_keys: Iterable[str]
+    ) -> tuple[StoredBaselines, dict[str, TargetCheck]]:
+        """The baselines of ``baseline_keys`` and the target checks of ``check_keys``, read
+        together: one BatchGetItem for every 100 records of either kind (a call takes keys of
+        any partition), UnprocessedKeys retried. A call that fails fails the whole read."""
+        pairs = [(BASELINE_PK, k) for k in dict.fromkeys(baseline_keys)]
+        pairs += [(TARGET_CHECK_PK, k) for k in dict.fromkeys(check_keys)]
+        baselines = StoredBaselines()
+        checks: dict[str, TargetCheck] = {}
+        for batch in chunks(pairs, BATCH_GET_LIMIT):
+            for item in self._batch_get(batch):
+                _file_record(item, baselines, checks)
+        return baselines, checks
 
-    def _batch_get(self, pk: str, keys: Sequence[str]) -> list[dict[str, Any]]:
-        request: dict[str, Any] = {
-            self.table: {
-                "Keys": [{"pk": {"S": pk}, "sk": {"S": k}} for k in keys],
-                "ConsistentRead": True,
-            }
-        }
-        items: list[dict[str, Any]] = []
-        asked = set(keys)
-        for attempt in range(UNPROCESSED_ATTEMPTS):
-            response: Mapping[str, Any] = self.clients.dynamodb().batch_get_item(
-                RequestItems=request
-            )
-            # A baseline is absent only when a complete answer leaves it out.
-            responses = require(response, "BatchGetItem", "Responses", dict)
-            unprocessed = response.get("UnprocessedKeys") or {}
-            if not isinstance(unprocessed, dict):
-                raise unreadable("BatchGetItem", "UnprocessedKeys is not a map")
-            # DynamoDB names the table even when none of its keys has an item, unless it
-            # handed every key back.
-            answers = responses.get(self.table, None if self.table not in unprocessed else [])
-            if not isinstance(answers, list):
-                raise unreadable("BatchGetItem", f"Responses.{self.table} is not a list")
-            for raw in answers:
-                try:
-                    item = from_attribute_map(raw)
-                except (TypeError, ValueError, AttributeError):
-                    raise unreadable("BatchGetItem", "an item is not a DynamoDB item") from None
-                if item.get("pk") != pk or item.get("sk") not in asked:
-                    raise unreadable("BatchGetItem", "it holds an item that was not asked for")
-                items.append(item)
-            request = dict(unprocessed)
-            if not request:
-                return items
-            # DynamoDB hands keys back when it is throttled: back off before asking again.
-            self._sleep(_backoff(attempt))
-        raise StoreError(f"{self.table}: DynamoDB kept {pk} keys unprocessed after retries")
+    def _batch_get(self, pairs: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
+        return batch_get(self.clients, self.table, pairs, sleep=self._sleep)
 
     def save_baselines(self, baselines: Sequence[Baseline]) -> BatchOutcome:
         """Save each baseline unless one exists (never overwrite), up to 100 a transaction
@@ -917,14 +972,7 @@ class StateStore:
     def read_target_checks(self, keys: Iterable[str]) -> dict[str, TargetCheck]:
         """The readable target-check records of ``keys``: BatchGetItem, 100 keys a call. An
         item that does not parse is left out, which means "check now"."""
-        found: dict[str, TargetCheck] = {}
-        for item in self._records(TARGET_CHECK_PK, keys):
-            try:
-                check = target_check_from_item(item)
-            except (ValidationError, WrongAttributeTypeError):
-                continue
-            found[check.key] = check
-        return found
+        return self.read_observed((), keys)[1]
 
     def save_target_checks(self, checks: Sequence[TargetCheck]) -> None:
         """Overwrite the target-check records of ``checks`` (the newest check is the one that
@@ -992,6 +1040,25 @@ class StateStore:
             except (ValidationError, WrongAttributeTypeError):
                 continue
         return sorted(found, key=lambda b: b.saved_at)
+
+
+def _file_record(
+    item: Mapping[str, Any], baselines: StoredBaselines, checks: dict[str, TargetCheck]
+) -> None:
+    """Put one record read back where it belongs: a baseline that does not parse is listed
+    as unreadable; a target check that does not parse is left out ("check now")."""
+    key = str(item.get("sk", ""))
+    if item.get("pk") == BASELINE_PK:
+        try:
+            baselines.found[key] = baseline_from_item(item)
+        except (ValidationError, WrongAttributeTypeError) as err:
+            baselines.unreadable[key] = f"the saved baseline is unreadable: {err}"
+        return
+    try:
+        check = target_check_from_item(item)
+    except (ValidationError, WrongAttributeTypeError):
+        return
+    checks[check.key] = check
 
 
 def baseline_body(baseline: Baseline) -> dict[str, Any]:

@@ -37,6 +37,7 @@ from engine.lease import (
     Cover,
     HeldLease,
     LeaseTable,
+    Snapshot,
     acquire,
     check_shard,
     cover_for,
@@ -110,6 +111,7 @@ def run_tick(
     deadline: float | None = None,
     decide_budget_s: float = DECIDE_BUDGET_S,
     documents: Callable[[datetime], LoadedConfig] | None = None,
+    schedule_keys: Collection[str] | None = None,
 ) -> TickReport:
     """Converge every managed service (or the named ones, or one shard) to its decision at ``at``.
 
@@ -136,6 +138,10 @@ def run_tick(
     ``documents`` (with ``services``: the wake function) reads the named services' documents
     only, once the lease is taken, instead of the whole table and the tag discovery; it must
     resolve a tagged service's schedule itself.
+
+    ``schedule_keys`` (with ``scope``: a fan-out worker whose work item carries them): the
+    schedule documents of the scope, as the orchestrator found them; only those are read
+    (by key) instead of every schedule in the table.
     """
     if scope is not None and shard is not None:
         raise ValueError("a tick covers a scope or a shard, not both")
@@ -164,6 +170,7 @@ def run_tick(
             decide_budget_s=decide_budget_s,
             scope=scope,
             documents=documents if services is not None else None,
+            schedule_keys=None if scope is None or schedule_keys is None else tuple(schedule_keys),
         )
         report = tick.run(at, services, shard)
         report.services.sort(key=lambda service: service.key)
@@ -251,6 +258,7 @@ class _Tick:
     scope: Scope | None = None
     lease: HeldLease | None = None
     documents: Callable[[datetime], LoadedConfig] | None = None
+    schedule_keys: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         self.config = ConfigStore(self.clients, self.settings.config_table)
@@ -297,10 +305,13 @@ class _Tick:
         table = LeaseTable(
             self.clients, self.settings.state_table, sleep=self.pace.sleep, pk=self._lease_pk()
         )
-        snapshot = self._lease_call(table.read)
         if self.scope is not None:  # one slot: the scope's own record holds no shards
+            # Guess that no record is there (a released scope record is deleted): one
+            # conditional write takes it; a wrong guess costs the read it would have made.
+            snapshot = Snapshot(None)
             count, may_switch, cover = 1, True, cover_for(None, 1, None)
         else:
+            snapshot = self._lease_call(table.read)
             count, may_switch = shard_count(shard, snapshot, self.settings.shards)
             cover = self._cover(at, services, shard, count)
         outcome = self._lease_call(
@@ -386,6 +397,8 @@ class _Tick:
                 max_override=self.settings.max_override,
                 default_timezone=self.settings.default_timezone,
                 checks=(growth_cap(self.settings.access.max_desired),),
+                pace=self.pace,
+                schedule_keys=self.schedule_keys,
             )
         except AWS_ERRORS as exc:
             raise TickError(

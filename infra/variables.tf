@@ -196,7 +196,7 @@ variable "max_override" {
 variable "concurrency" {
   description = "Services worked at once within one account and region (TEIJI_CONCURRENCY); the account/region groups run in parallel. API calls are paced to ECS's documented rates whatever this is."
   type        = number
-  default     = 8
+  default     = 32
 
   validation {
     condition     = var.concurrency >= 1 && var.concurrency <= 64

@@ -37,7 +37,7 @@ def test_no_op_tick_makes_only_batched_reads(world: World) -> None:
     assert log.count("DescribeScalableTargets") == math.ceil(total / 50)
     # The baselines, then the last target checks (a second set of 100-key reads: a schedule
     # that checks targets needs its record even before the observation says it has any).
-    assert log.count("BatchGetItem") == 2 * math.ceil(total / 100)
+    assert log.count("BatchGetItem") == math.ceil(2 * total / 100)  # baselines + checks
     # The lease record, then schedules, calendars, overrides, profiles: one page each.
     assert log.count("Query") == 5
     assert log.writes() == []  # no ECS or Application Auto Scaling writes

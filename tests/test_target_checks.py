@@ -262,20 +262,32 @@ def test_a_corrupt_record_means_check_now(env: Env) -> None:
     assert record is not None and record["checked_at"] == int(later.timestamp())
 
 
-def test_records_that_cannot_be_read_mean_check_now(
+def test_records_that_cannot_be_read_act_on_nothing_then_check(
     env: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Target checks are read in the same BatchGetItem as the baselines: when it fails, the
+    # tick knows no baseline either, so it acts on nothing; the next tick checks.
     env.tick(DAY)
 
-    def refuse(self: StateStore, keys: Any) -> dict[str, TargetCheck]:
+    def refuse(self: StateStore, *keys: Any) -> Any:
         raise ClientError(
             {"Error": {"Code": "InternalServerError", "Message": "x"}}, "BatchGetItem"
         )
 
-    monkeypatch.setattr(StateStore, "read_target_checks", refuse)
-    log, report = env.tick(DAY + timedelta(minutes=15))
-    assert checked(log)
-    assert report.service(KEY).outcome == "converged"
+    monkeypatch.setattr(StateStore, "read_observed", refuse)
+    log = CallLog()
+    report = run_tick(
+        log.attach(env.tables.clients()),
+        env.tables.settings,
+        at=DAY + timedelta(minutes=15),
+        dry_run=False,
+    )
+    assert not checked(log)
+    assert report.service(KEY).outcome == "failed"
+    assert "cannot read baselines" in str(report.service(KEY).error)
+    monkeypatch.undo()
+    log, report = env.tick(DAY + timedelta(minutes=30))
+    assert report.service(KEY).outcome in ("converged", "unchanged")
 
 
 def test_a_record_that_cannot_be_written_fails_nothing(
@@ -342,8 +354,8 @@ def test_cost_no_op_ticks_check_targets_once_then_only_read_their_records() -> N
         )
         assert LOAD_BALANCED / 8 < due < LOAD_BALANCED / 2
         assert [later.count(name) for name in TARGET_CHECK_CALLS] == [0, 0, due]
-        # The baselines and the records of the last checks: 100 keys a call each.
-        assert later.count("BatchGetItem") == 2 * math.ceil(LOAD_BALANCED / 100)
+        # The baselines and the records of the last checks, read together: 100 keys a call.
+        assert later.count("BatchGetItem") == math.ceil(2 * LOAD_BALANCED / 100)
         assert _record_writes(later) == due
         for call in later.named("BatchGetItem"):
             (keys,) = [request["Keys"] for request in call.params["RequestItems"].values()]
