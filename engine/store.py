@@ -39,11 +39,11 @@ import random
 import threading
 import time
 import unicodedata
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from functools import partial
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
 
 from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
@@ -53,8 +53,8 @@ from pydantic import ValidationError
 from engine.aws.answers import checked_pages, require, unreadable
 from engine.aws.batching import chunks
 from engine.aws.clock import Clock, RealClock
-from engine.aws.lanes import run_lanes
 from engine.aws.errors import AWS_ERRORS, StoreError, error_code, error_text
+from engine.aws.lanes import run_lanes
 from engine.config import DEFAULT_MAX_OVERRIDE, Settings
 from engine.putdiff import HASH_ATTRIBUTE, stamped
 from engine.tablecheck import kind_mismatch
