@@ -39,6 +39,7 @@ from typing import Any, Literal
 
 from engine.metrics import DIMENSION, NAMESPACE, UNITS
 from engine.observe import Scope  # (account, region) as schedules write them; None: own
+from schemas.keys import ServiceKey
 
 OWN = "-"  # how a scope id spells "the deployment's own" account or region
 
@@ -47,8 +48,13 @@ OWN = "-"  # how a scope id spells "the deployment's own" account or region
 MAX_RECEIVES = 2
 # SendMessageBatch takes 10 entries a call.
 SEND_BATCH = 10
-# A work item is a few hundred bytes; anything longer is not one of ours.
-MAX_BODY_BYTES = 4096
+# SQS's largest message, and the largest SendMessageBatch (the sum of its entries' bodies).
+MAX_BODY_BYTES = 262_144
+# A scope's schedule keys ride in its work item while they take at most this many bytes (about
+# 4,000 keys); a scope with more gets none, and its worker reads every schedule in the table.
+KEYS_BUDGET_BYTES = 200_000
+# A service key is ``cluster/service@account/region``: ECS names are 255 characters at most.
+MAX_KEY_CHARS = 600
 # SQS's largest DelaySeconds: the aggregate message comes this long after the tick at most.
 MAX_DELAY_S = 900
 # What the tick's records in the state table are kept for (TTL on ``expires_at``).
@@ -101,31 +107,37 @@ def decision_instant(sent_at: datetime, now: datetime, interval: timedelta) -> d
 @dataclass(frozen=True)
 class WorkItem:
     """One message: converge one scope of tick ``tick`` at ``at`` (kind ``scope``), or put the
-    tick's report together (kind ``aggregate``)."""
+    tick's report together (kind ``aggregate``).
+
+    ``keys``: the scope's schedule documents (their sort keys) as the orchestrator found them,
+    so that the worker reads those and not the whole table; None when they did not fit
+    (``KEYS_BUDGET_BYTES``) or an orchestrator of an earlier version sent the item."""
 
     kind: Kind
     tick: str
     at: datetime
     scope: Scope = (None, None)
     dry_run: bool = False
+    keys: tuple[str, ...] | None = None
 
     def body(self) -> str:
         account, region = self.scope
-        return json.dumps(
-            {
-                "v": 1,
-                "kind": self.kind,
-                "tick": self.tick,
-                "at": self.at.isoformat(),
-                "account": account,
-                "region": region,
-                "dry_run": self.dry_run,
-            },
-            separators=(",", ":"),
-        )
+        fields: dict[str, Any] = {
+            "v": 1,
+            "kind": self.kind,
+            "tick": self.tick,
+            "at": self.at.isoformat(),
+            "account": account,
+            "region": region,
+            "dry_run": self.dry_run,
+        }
+        if self.keys is not None:
+            fields["keys"] = list(self.keys)
+        return json.dumps(fields, separators=(",", ":"))
 
 
 _FIELDS = frozenset({"v", "kind", "tick", "at", "account", "region", "dry_run"})
+_OPTIONAL = frozenset({"keys"})
 
 
 def parse_work_item(body: object) -> WorkItem:
@@ -140,8 +152,8 @@ def parse_work_item(body: object) -> WorkItem:
         raise BadWorkItemError("the message body is not JSON (cut or corrupt)") from None
     if not isinstance(raw, dict):
         raise BadWorkItemError("the message body is not a JSON object")
-    if set(raw) != _FIELDS:
-        unknown = sorted(str(k)[:40] for k in set(raw) - _FIELDS)
+    if not _FIELDS <= set(raw) <= _FIELDS | _OPTIONAL:
+        unknown = sorted(str(k)[:40] for k in set(raw) - _FIELDS - _OPTIONAL)
         missing = sorted(_FIELDS - set(raw))
         raise BadWorkItemError(f"fields: missing {missing}, unknown {unknown}")
     if raw["v"] != 1 or isinstance(raw["v"], bool):
@@ -160,7 +172,30 @@ def parse_work_item(body: object) -> WorkItem:
         raise BadWorkItemError("region must be a region name or null")
     if not isinstance(raw["dry_run"], bool):
         raise BadWorkItemError("dry_run must be true or false")
-    return WorkItem(kind, tick, at, (account, region), raw["dry_run"])
+    keys = _keys(raw["keys"], (account, region)) if "keys" in raw else None
+    return WorkItem(kind, tick, at, (account, region), raw["dry_run"], keys)
+
+
+def _keys(value: object, scope: Scope) -> tuple[str, ...]:
+    """The schedule keys of a work item: each a service key of the item's own scope."""
+    if not isinstance(value, list):
+        raise BadWorkItemError("keys must be a list of service keys")
+    keys: list[str] = []
+    for key in value:
+        if not isinstance(key, str) or not 0 < len(key) <= MAX_KEY_CHARS:
+            raise BadWorkItemError(
+                f"keys: each must be a service key of 1 to {MAX_KEY_CHARS} characters"
+            )
+        try:
+            parsed = ServiceKey.parse(key)
+        except ValueError:
+            raise BadWorkItemError(
+                "keys: each must be a service key (cluster/service@scope)"
+            ) from None
+        if (parsed.account, parsed.region) != scope:
+            raise BadWorkItemError("keys: a key of another account or region than the item's")
+        keys.append(key)
+    return tuple(keys)
 
 
 def _instant(value: object) -> datetime:
@@ -175,18 +210,38 @@ def _instant(value: object) -> datetime:
     return at
 
 
-def work_items(tick: str, at: datetime, scopes: Iterable[Scope]) -> list[WorkItem]:
-    """One ``scope`` item per scope, in scope order."""
+def work_items(
+    tick: str, at: datetime, scopes: Iterable[Scope] | Mapping[Scope, Sequence[str]]
+) -> list[WorkItem]:
+    """One ``scope`` item per scope, in scope order; given each scope's schedule keys, each
+    item carries them while they fit (``KEYS_BUDGET_BYTES``)."""
+    keyed = scopes if isinstance(scopes, Mapping) else None
     ordered = sorted(set(scopes), key=lambda s: (s[0] or "", s[1] or ""))
-    return [WorkItem("scope", tick, at, scope) for scope in ordered]
+    return [
+        WorkItem("scope", tick, at, scope, keys=None if keyed is None else _fitting(keyed[scope]))
+        for scope in ordered
+    ]
+
+
+def _fitting(keys: Sequence[str]) -> tuple[str, ...] | None:
+    size = sum(len(json.dumps(k)) + 1 for k in keys)
+    return tuple(sorted(keys)) if size <= KEYS_BUDGET_BYTES else None
 
 
 def batches(items: Sequence[WorkItem]) -> list[list[dict[str, str]]]:
-    """SendMessageBatch entries, 10 a call; each entry's id is its index in the batch."""
-    entries = [
-        {"Id": str(i % SEND_BATCH), "MessageBody": item.body()} for i, item in enumerate(items)
-    ]
-    return [entries[i : i + SEND_BATCH] for i in range(0, len(entries), SEND_BATCH)]
+    """SendMessageBatch entries: 10 a call at most, and at most ``MAX_BODY_BYTES`` of bodies
+    in one call (SQS counts the batch's total); each entry's id is its index in its batch."""
+    calls: list[list[dict[str, str]]] = []
+    size = 0
+    for item in items:
+        body = item.body()
+        length = len(body.encode("utf-8"))
+        if not calls or len(calls[-1]) == SEND_BATCH or size + length > MAX_BODY_BYTES:
+            calls.append([])
+            size = 0
+        calls[-1].append({"Id": str(len(calls[-1])), "MessageBody": body})
+        size += length
+    return calls
 
 
 # The outcomes and the report ---------------------------------------------------------------

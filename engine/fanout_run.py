@@ -354,7 +354,7 @@ def orchestrate(
         raise FanoutError(
             f"cannot read the documents in table {settings.config_table}: {error_text(exc)}"
         ) from exc
-    groups: dict[Scope, int] = {}
+    groups: dict[Scope, list[str]] = {}
     for key in keys:
         try:
             parsed = ServiceKey.parse(key)
@@ -362,13 +362,12 @@ def orchestrate(
             # Not a service key: no worker can converge it; `teiji validate` names it.
             handout.invalid_documents += 1
             continue
-        scope = (parsed.account, parsed.region)
-        groups[scope] = groups.get(scope, 0) + 1
+        groups.setdefault((parsed.account, parsed.region), []).append(key)
     if settings.access.clusters:
         # Opt-in by tag looks for tagged services in the deployment's own scope too, documents
         # or not (as a single-invocation tick does): its worker must run to find them.
-        groups.setdefault((None, None), 0)
-    handout.scopes = {scope_id(s): n for s, n in sorted(groups.items(), key=_order)}
+        groups.setdefault((None, None), [])
+    handout.scopes = {scope_id(s): len(k) for s, k in sorted(groups.items(), key=_order)}
     if dry_run:
         handout.status = "planned"
         handout.duration_s = clock() - started
@@ -400,7 +399,7 @@ def orchestrate(
     return handout
 
 
-def _order(item: tuple[Scope, int]) -> tuple[str, str]:
+def _order(item: tuple[Scope, object]) -> tuple[str, str]:
     return (item[0][0] or "", item[0][1] or "")
 
 

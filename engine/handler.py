@@ -227,6 +227,7 @@ def fanout_worker_handler(event: Any, context: Any) -> dict[str, Any]:
                 scope=item.scope,
                 holder=holder,
                 deadline=_deadline(context),
+                schedule_keys=item.keys,
             )
         )
 

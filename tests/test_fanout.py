@@ -69,6 +69,7 @@ class Fleet:
                 dry_run=item.dry_run,
                 scope=item.scope,
                 clock=clock,
+                schedule_keys=item.keys,
             )
 
         return run
@@ -361,7 +362,13 @@ GOOD = WorkItem("scope", tick_id(STOP, timedelta(minutes=15)), STOP, (None, EAST
         GOOD.replace("+09:00", ""),  # an instant without its offset
         GOOD.replace('"tick":"', '"tick":"../'),
         GOOD[:-1] + ',"services":["c1/web"]}',  # an unknown field
-        GOOD + " " * 5000,
+        GOOD + " " * 300_000,  # longer than SQS takes
+        GOOD[:-1] + ',"keys":"c1/web"}',
+        GOOD[:-1] + ',"keys":[1]}',
+        GOOD[:-1] + ',"keys":["c1/web"]}',  # the deployment's own scope, not us-east-1
+        GOOD[:-1] + ',"keys":["c1/web@us-east-1/123"]}',
+        GOOD[:-1] + ',"keys":["' + "c/" + "w" * 700 + '@us-east-1"]}',
+        GOOD[:-1] + ',"keys":[""]}',
     ],
 )
 def test_hostile_bodies_are_refused(body: object) -> None:
