@@ -82,12 +82,24 @@ class ScopeObserver:
     services it covered. ``result()`` puts the answers together once every unit has run.
     """
 
-    def __init__(self, clients: Clients, scope: Scope, schedules: Iterable[Schedule]) -> None:
+    def __init__(
+        self,
+        clients: Clients,
+        scope: Scope,
+        schedules: Iterable[Schedule],
+        *,
+        described: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
+        """``described``: DescribeServices answers the tick read already (opt-in by tag
+        describes every service of an allowed cluster), by key: those are not asked again."""
         self.clients = clients
         self.account, self.region = scope
         self.schedules = list(schedules)
         self._lock = threading.Lock()
-        self._entries: dict[str, Mapping[str, Any]] = {}
+        known = described or {}
+        self._entries: dict[str, Mapping[str, Any]] = {
+            s.key: known[s.key] for s in self.schedules if s.key in known
+        }
         self._targets: dict[str, ScalableTarget] = {}
         self._failures: dict[str, str] = {}
         self._target_failures: dict[str, str] = {}
@@ -95,7 +107,8 @@ class ScopeObserver:
     def units(self) -> list[Callable[[], None]]:
         by_cluster: dict[str, list[Schedule]] = {}
         for schedule in self.schedules:
-            by_cluster.setdefault(schedule.cluster, []).append(schedule)
+            if schedule.key not in self._entries:
+                by_cluster.setdefault(schedule.cluster, []).append(schedule)
         units: list[Callable[[], None]] = [
             partial(self._read_targets, batch)
             for batch in chunks(self.schedules, autoscaling.DESCRIBE_TARGETS_BATCH)

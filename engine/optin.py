@@ -8,20 +8,26 @@ overrides work as a document's do. A schedule document for the service wins over
 ``teiji:protected=true`` means teiji never changes the service, document or not.
 
 Discovery lists each allowed cluster of every (account, region) in use (teiji's own, and those
-the schedules name) with ListServices (100 a page, every page) and describes the services no
-document names, 10 a call with their tags. The pure part (which schedule a tagged service gets)
+the schedules name) with ListServices (100 a page, every page) and describes every service it
+lists, 10 a call with their tags; the tick reuses those answers for the documented services
+instead of describing them again. The pure part (which schedule a tagged service gets)
 is ``tagged_schedule``; ``discover`` is the thin shell around the calls.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+import threading
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from engine.aws import ecs
+from engine.aws.batching import chunks
+from engine.aws.clock import Clock, RealClock
 from engine.aws.errors import AWS_ERRORS, error_text
+from engine.aws.lanes import run_lanes
 from engine.logs import log_event
 from schemas.documents import PROFILE_FIELDS, Schedule, quote
 from schemas.keys import service_key
@@ -38,6 +44,8 @@ PROTECTED_NOTE = (
     "remove the tag to let teiji manage it"
 )
 TAG_SOURCE = "tag"
+# Discovery's calls in flight at once (its own, before the tick's workers start).
+DISCOVERY_THREADS = 32
 
 Scope = tuple[str | None, str | None]
 
@@ -130,6 +138,8 @@ class Discovery:
     failures: list[str] = field(default_factory=list)  # clusters that could not be listed
     list_calls: int = 0
     describe_calls: int = 0
+    # The answers of DescribeServices (with tags) by service key, documented services' too.
+    described: dict[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 def scopes_in_use(schedules: Iterable[Schedule]) -> list[Scope]:
@@ -147,58 +157,109 @@ def discover(
     *,
     default_timezone: str,
     scopes: Iterable[Scope] | None = None,
+    pace: Clock | None = None,
 ) -> Discovery:
     """The tagged services of the allowed clusters that no document (``known``: every key a
     document names, valid or not) manages, in ``scopes`` (default: every scope in use; a
-    fan-out worker looks in its own only)."""
+    fan-out worker looks in its own only).
+
+    Two round trips deep, each call on its own thread (waiting on ``pace``): every allowed
+    cluster listed at once, then every service listed described at once with its tags, 10 a
+    call. The answers for services a document names are kept too (``Discovery.described``),
+    so that the tick does not describe them a second time."""
     found = Discovery()
     if not access.clusters:
         return found
     taken = set(known)
     wanted = scopes_in_use(docs.schedules.values()) if scopes is None else list(scopes)
-    for scope in wanted:
-        for cluster in sorted(access.clusters):
-            _discover_cluster(clients, scope, cluster, docs, taken, found, default_timezone)
+    clusters = [(scope, cluster) for scope in wanted for cluster in sorted(access.clusters)]
+    clock = pace or RealClock()
+    lock = threading.Lock()
+    listed: dict[tuple[Scope, str], list[str]] = {}
+
+    def list_one(scope: Scope, cluster: str) -> None:
+        try:
+            names = ecs.list_service_names(clients.ecs(*scope), cluster)
+        except AWS_ERRORS as exc:
+            _cannot(found, lock, scope, cluster, exc)
+            return
+        with lock:
+            listed[(scope, cluster)] = names
+            found.list_calls += max(1, -(-len(names) // ecs.LIST_SERVICES_PAGE))
+
+    _at_once(clock, [partial(list_one, scope, cluster) for scope, cluster in clusters])
+    entries: dict[tuple[Scope, str], dict[str, Mapping[str, Any]]] = {}
+
+    def describe_some(scope: Scope, cluster: str, names: list[str]) -> None:
+        try:
+            lookup = ecs.describe_services(clients.ecs(*scope), cluster, names, tags=True)
+        except AWS_ERRORS as exc:
+            _cannot(found, lock, scope, cluster, exc)
+            return
+        with lock:
+            entries.setdefault((scope, cluster), {}).update(lookup.found)
+            found.describe_calls += 1
+
+    _at_once(
+        clock,
+        [
+            partial(describe_some, scope, cluster, batch)
+            for (scope, cluster), names in sorted(listed.items(), key=_place)
+            for batch in chunks(names, ecs.DESCRIBE_SERVICES_BATCH)
+        ],
+    )
+    for (scope, cluster), described in sorted(entries.items(), key=_place):
+        for name, entry in sorted(described.items()):
+            _take(found, scope, cluster, name, entry, docs, taken, default_timezone)
     return found
 
 
-def _discover_cluster(
-    clients: Clients,
-    scope: Scope,
-    cluster: str,
-    docs: DocumentSet,
-    taken: set[str],
-    found: Discovery,
-    default_timezone: str,
+def _place(item: tuple[tuple[Scope, str], object]) -> tuple[str, str, str]:
+    (account, region), cluster = item[0]
+    return (account or "", region or "", cluster)
+
+
+def _at_once(clock: Clock, units: list[Callable[[], None]]) -> None:
+    if units:
+        run_lanes(clock, [units], workers=min(len(units), DISCOVERY_THREADS))
+
+
+def _cannot(
+    found: Discovery, lock: threading.Lock, scope: Scope, cluster: str, exc: Exception
 ) -> None:
     account, region = scope
-    try:
-        client = clients.ecs(account, region)
-        names = ecs.list_service_names(client, cluster)
-        found.list_calls += max(1, -(-len(names) // ecs.LIST_SERVICES_PAGE))
-        new = [n for n in names if service_key(f"{cluster}/{n}", account, region) not in taken]
-        found.describe_calls += -(-len(new) // ecs.DESCRIBE_SERVICES_BATCH)
-        lookup = ecs.describe_services(client, cluster, new, tags=True) if new else None
-    except AWS_ERRORS as exc:
-        where = f"cluster {cluster} in {account or 'its own account'}/{region or 'own region'}"
+    where = f"cluster {cluster} in {account or 'its own account'}/{region or 'own region'}"
+    with lock:
         found.failures.append(f"cannot discover tagged services of {where}: {error_text(exc)}")
-        log_event("cannot discover tagged services", level=logging.WARNING, cluster=cluster)
+    log_event("cannot discover tagged services", level=logging.WARNING, cluster=cluster)
+
+
+def _take(
+    found: Discovery,
+    scope: Scope,
+    cluster: str,
+    name: str,
+    entry: Mapping[str, Any],
+    docs: DocumentSet,
+    taken: set[str],
+    default_timezone: str,
+) -> None:
+    """One described service: kept for the tick's own observation; a service no document
+    names gets its tag's schedule (or its problem), or is protected."""
+    account, region = scope
+    key = service_key(f"{cluster}/{name}", account, region)
+    if key in taken:
+        found.described[key] = entry
         return
-    if lookup is None:
+    profile = tags_of(entry).get(PROFILE_TAG)
+    if profile is None:
         return
-    for name, entry in sorted(lookup.found.items()):
-        tags = tags_of(entry)
-        profile = tags.get(PROFILE_TAG)
-        if profile is None:
-            continue
-        key = service_key(f"{cluster}/{name}", account, region)
-        if is_protected(entry):
-            found.protected.append(key)
-            continue
-        made = tagged_schedule(
-            cluster, name, scope, profile, docs, default_timezone=default_timezone
-        )
-        if isinstance(made, Problem):
-            found.problems.append(made)
-        else:
-            found.schedules[made.key] = made
+    if is_protected(entry):
+        found.protected.append(key)
+        return
+    made = tagged_schedule(cluster, name, scope, profile, docs, default_timezone=default_timezone)
+    if isinstance(made, Problem):
+        found.problems.append(made)
+    else:
+        found.schedules[made.key] = made
+        found.described[made.key] = entry

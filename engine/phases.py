@@ -15,7 +15,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from engine.apply import PreSaved
 from engine.aws.batching import chunks
@@ -52,6 +52,7 @@ def opt_in(
     loaded: LoadedConfig,
     default_timezone: str,
     scopes: Iterable[Scope] | None = None,
+    pace: Clock | None = None,
 ) -> Phase[LoadedConfig]:
     """``loaded`` with the schedules of the services their ``teiji:profile`` tag opts in
     (``engine.optin``; in ``scopes`` only, when given); the tagged services that are protected
@@ -66,8 +67,10 @@ def opt_in(
         known,
         default_timezone=default_timezone,
         scopes=scopes,
+        pace=pace,
     )
     loaded.documents.schedules.update(found.schedules)
+    loaded.described.update(found.described)
     loaded.problems.extend(found.problems)
     for problem in found.problems:
         key = problem.document.partition(" ")[2]
@@ -240,14 +243,17 @@ def observe_services(
     *,
     named: Sequence[str],
     workers: int,
+    described: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Phase[Observed | None]:
     """Every group's reads and the baselines, all at once; one round trip deep.
 
     ``named``: every managed key, also those of accounts that could not be reached, so that
     one service under two keys is left alone even when one key failed already. Without the
-    baselines a start cannot restore capacity: the value is None and nothing is acted on."""
+    baselines a start cannot restore capacity: the value is None and nothing is acted on.
+    ``described``: DescribeServices answers this tick has already (opt-in by tag), by key."""
     observers = [
-        ScopeObserver(clients, scope, members) for scope, members in by_scope(managed).items()
+        ScopeObserver(clients, scope, members, described=described or {})
+        for scope, members in by_scope(managed).items()
     ]
     reader = _StateReader(
         state, [s.key for s in managed], [s.key for s in managed if s.targets != "ignore"]

@@ -359,6 +359,8 @@ class LoadedConfig:
     problem_keys: dict[str, list[Problem]] = field(default_factory=dict)
     items: int = 0
     override_items: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # by sort key
+    # DescribeServices answers already read (opt-in by tag), by service key: not read again.
+    described: dict[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 class ConfigStore:

@@ -420,7 +420,14 @@ class _Tick:
         if self.documents is None:
             # A fan-out worker discovers its own scope's tagged services, not every scope's.
             scopes = [self.scope] if self.scope is not None else None
-            found = opt_in(self.clients, settings.access, loaded, settings.default_timezone, scopes)
+            found = opt_in(
+                self.clients,
+                settings.access,
+                loaded,
+                settings.default_timezone,
+                scopes,
+                pace=self.pace,
+            )
             loaded = _merge(report, found)
         report.invalid_documents = [
             {"source": p.source, "document": p.document, "field": p.path, "message": p.message}
@@ -444,6 +451,7 @@ class _Tick:
                 decisions,
                 named=[s.key for s in managed],
                 workers=settings.concurrency,
+                described=loaded.described,
             ),
         )
         if observed is None:

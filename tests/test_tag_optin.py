@@ -311,6 +311,32 @@ def test_discovering_tagged_services_costs_the_listing_and_the_untracked_describ
     describes = log.named("DescribeServices")
     assert all(c.params.get("include") == ["TAGS"] for c in describes)
     assert all(len(c.params["services"]) <= 10 for c in describes)
-    # The documented services once (observe), the untracked ones once (discovery).
+    # Every listed service once: discovery describes them all, and the tick reuses those
+    # answers for the documented ones instead of describing them again.
     assert len(describes) == 11 + described
     assert not [c for c in describes if c.params["cluster"] == "gamma"]
+
+
+def test_a_tagged_service_is_described_once_a_tick_not_twice(env: Env) -> None:
+    w = env.world
+    w.put_item(OFFICE)
+    for i in range(15):
+        w.create_service("c1", f"tag-{i:02d}", desired=2, target=(1, 4))
+        env.tag("c1", f"tag-{i:02d}", teiji_profile="office")
+    for i in range(7):
+        w.create_service("c1", f"doc-{i:02d}", desired=2, target=(1, 4))
+    w.put(*[schedule(f"c1/doc-{i:02d}") for i in range(7)])
+    report = env.tick(STOP)
+    assert report.counts["changed"] == 22, report.counts
+    described = [
+        name for c in env.log.named("DescribeServices") for name in c.params["services"]
+    ]
+    assert sorted(described) == sorted(
+        [f"tag-{i:02d}" for i in range(15)] + [f"doc-{i:02d}" for i in range(7)]
+    )
+    assert len(env.log.named("DescribeServices")) == 3  # 22 services in calls of 10
+    # A person edits a service between ticks: the next tick's one answer is what it acts on.
+    w.ecs.update_service(cluster="c1", service="tag-03", desiredCount=5)
+    report = env.tick(STOP)
+    assert report.service("c1/tag-03").outcome == "changed"
+    assert w.state("c1", "tag-03").desired == 0
