@@ -328,9 +328,7 @@ def test_a_tagged_service_is_described_once_a_tick_not_twice(env: Env) -> None:
     w.put(*[schedule(f"c1/doc-{i:02d}") for i in range(7)])
     report = env.tick(STOP)
     assert report.counts["changed"] == 22, report.counts
-    described = [
-        name for c in env.log.named("DescribeServices") for name in c.params["services"]
-    ]
+    described = [name for c in env.log.named("DescribeServices") for name in c.params["services"]]
     assert sorted(described) == sorted(
         [f"tag-{i:02d}" for i in range(15)] + [f"doc-{i:02d}" for i in range(7)]
     )
