@@ -37,6 +37,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,7 @@ import boto3  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
 from bench.emulator import AWS_LIMITS, DEFAULT_LATENCY_S, AwsEmulator  # noqa: E402
-from bench.floor import START, STOP, TickKind, call_floor, time_floor  # noqa: E402
+from bench.floor import START, STOP, TickKind, worker_floor, worker_time_floor  # noqa: E402
 from bench.lambda_time import LambdaConfig  # noqa: E402
 from bench.world import (  # noqa: E402
     HOME_REGION,
@@ -58,10 +59,13 @@ from bench.world import (  # noqa: E402
     STARTED_AT,
     STOPPED_AT,
     World,
+    WorldService,
     WorldSpec,
     build_world,
     desired_counts,
     ecs_like,
+    layout,
+    moto_sessions,
     settle,
 )
 from engine.aws.clients import Clients  # noqa: E402
@@ -69,9 +73,11 @@ from engine.aws.clock import VirtualClock  # noqa: E402
 from engine.aws.lanes import MAX_THREADS  # noqa: E402
 from engine.aws.pacing import Pacer  # noqa: E402
 from engine.config import Access, Settings  # noqa: E402
-from engine.fanout_run import orchestrate, sqs_sender  # noqa: E402
+from engine.fanout import WorkItem, parse_work_item, scope_id  # noqa: E402
+from engine.fanout_run import orchestrate, sqs_sender, work  # noqa: E402
+from engine.report import TickReport  # noqa: E402
 from engine.store import ConfigStore, init_tables  # noqa: E402
-from engine.tick import run_tick  # noqa: E402
+from engine.tick import run_tick, wall_clock  # noqa: E402
 
 FLEET_ACCOUNTS = 500
 SERVICES_PER_SCOPE = 20
@@ -79,14 +85,29 @@ SERVICES_PER_CLUSTER = 10
 TICK_S = 900.0
 DEFAULT_CAP = 50  # the Terraform variable fanout_max_concurrency's default
 SAMPLE_ACCOUNTS = 5  # x 2 regions: 10 sampled scopes
-# What a worker adds to run_tick: the tick record and the outcome looked up (one BatchGetItem),
-# the outcome and counter written (one transaction) and the tick record read again to see
-# whether it was the last (engine.fanout_run.work).
-FANOUT_WORKER_CALLS = 3
-# Shared profiles and tags (the profiles part of the fleet issue): None until the engine reads
-# `kind: profile` documents and `teiji:profile=<name>` tags; then e.g. ("office", "batch", "dev")
-# with half the services tagged instead of documented.
-PROFILES: tuple[str, ...] | None = None
+# Shared profiles and tags: every service follows one of three profiles, half of them through a
+# schedule document that says `profile: <name>`, the other half through a
+# `teiji:profile=<name>` tag and no document at all (found by the workers in the allowed
+# clusters). Each profile is stopped at STOPPED_AT (Saturday 03:00 JST) and running at
+# STARTED_AT (Monday 05:15 JST).
+PROFILES: tuple[str, ...] = ("office", "batch", "dev")
+PROFILE_BODIES: dict[str, dict[str, Any]] = {
+    "office": {
+        "timezone": "Asia/Tokyo",
+        "windows": [{"days": "mon-fri", "start": "05:00", "end": "22:00"}],
+        "holidays": ["JP"],
+    },
+    "batch": {
+        "timezone": "Asia/Tokyo",
+        "windows": [{"days": "mon-sat", "start": "05:00", "end": "23:00"}],
+    },
+    "dev": {
+        "timezone": "Asia/Tokyo",
+        "windows": [{"days": "mon-fri", "start": "05:00", "end": "20:00"}],
+        "holidays": ["JP"],
+        "targets": "ignore",
+    },
+}
 BOUNDS_TEXT = {
     "fleet_stop_s": "<= 900 (one tick interval)",
     "fleet_start_s": "<= 900 (one tick interval)",
@@ -112,7 +133,64 @@ def fleet_spec(accounts: int) -> WorldSpec:
 
 
 def settings_for(spec: WorldSpec) -> Settings:
-    return Settings(access=Access(accounts=spec.accounts, regions=spec.regions))
+    """The deployment's settings: the fleet's accounts and regions, and its clusters allowed
+    (opt-in by tag looks for tagged services there)."""
+    clusters = tuple(sorted({cluster for _, _, cluster, _ in layout(spec)}))
+    return Settings(access=Access(accounts=spec.accounts, regions=spec.regions, clusters=clusters))
+
+
+def _index(service: WorldService) -> int:
+    return int(service.name.rpartition("-")[2])
+
+
+def profile_of(service: WorldService) -> str:
+    return PROFILES[_index(service) % len(PROFILES)]
+
+
+def is_tagged(service: WorldService) -> bool:
+    """Every other service opts in by tag instead of having a document."""
+    return _index(service) % 2 == 1
+
+
+def fleet_items(world: World) -> list[dict[str, Any]]:
+    """The config table's items: the profiles, and a `profile: <name>` schedule for each
+    documented service (the tagged ones have none)."""
+    items: list[dict[str, Any]] = [
+        {"pk": "profile", "sk": name, **body} for name, body in PROFILE_BODIES.items()
+    ]
+    items.extend(
+        {"pk": "schedule", "sk": world.key(service), "profile": profile_of(service)}
+        for service in world.services
+        if not is_tagged(service)
+    )
+    return items
+
+
+def seed(settings: Settings, items: list[dict[str, Any]]) -> None:
+    table = boto3.resource("dynamodb", region_name=HOME_REGION).Table(settings.config_table)
+    with table.batch_writer() as batch:
+        for item in items:
+            batch.put_item(Item=item)
+
+
+def tag_services(world: World) -> int:
+    """Tag the world's tagged services in moto; how many."""
+    tagged = 0
+    sessions = moto_sessions()
+    for service in world.services:
+        if not is_tagged(service):
+            continue
+        ecs: Any = sessions(service.account, service.region).client(
+            "ecs", region_name=service.region
+        )
+        arn = ecs.describe_services(cluster=service.cluster, services=[service.name])["services"][
+            0
+        ]["serviceArn"]
+        ecs.tag_resource(
+            resourceArn=arn, tags=[{"key": "teiji:profile", "value": profile_of(service)}]
+        )
+        tagged += 1
+    return tagged
 
 
 # 1. The orchestrator over the whole fleet ------------------------------------------------------
@@ -144,7 +222,7 @@ def measure_orchestrator(accounts: int, latency: float) -> dict[str, Any]:
         clients = Clients(region=HOME_REGION)
         init_tables(clients, settings)
         started = time.perf_counter()
-        ConfigStore(clients, settings.config_table).put(world.schedules())
+        seed(settings, fleet_items(world))
         seeded_s = time.perf_counter() - started
         sqs = boto3.client("sqs", region_name=HOME_REGION)
         queue = sqs.create_queue(QueueName="teiji-work")["QueueUrl"]
@@ -155,8 +233,9 @@ def measure_orchestrator(accounts: int, latency: float) -> dict[str, Any]:
         )
         wall = time.perf_counter() - wall
 
-        # A worker's read of every document: cold (a new container) and warm (the parses of
-        # the container's last invocation reused, engine.documents.warm_reuse).
+        # What a worker read before work items carried their scope's keys: every document,
+        # cold (a new container) and warm (the parses of the container's last invocation
+        # reused, engine.documents.warm_reuse). Shown for comparison; workers read by key now.
         def read(c: Clients) -> None:
             ConfigStore(c, settings.config_table).load_config(
                 now=STOPPED_AT, max_override=settings.max_override
@@ -204,6 +283,7 @@ class ScopeRun:
     floor_s: float
     by_operation: dict[str, int]
     floor_detail: dict[str, int]
+    tagged: int = 0
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -221,6 +301,7 @@ class ScopeRun:
             "cpu_s": round(self.cpu_s, 3),
             "by_operation": self.by_operation,
             "floor_detail": self.floor_detail,
+            "tagged": self.tagged,
         }
 
 
@@ -231,78 +312,134 @@ def scope_world(world: World, scope: tuple[str, str]) -> World:
     return World(spec, members)
 
 
-def run_scope(
+def hand_out(clients: Clients, settings: Settings, queue: str, at: datetime) -> list[WorkItem]:
+    """The orchestrator's work items for tick ``at``, as the workers receive them."""
+    sqs: Any = boto3.client("sqs", region_name=HOME_REGION)
+    orchestrate(clients, settings, sqs_sender(clients, queue), at=at, dry_run=False)
+    items: list[WorkItem] = []
+    while messages := sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get(
+        "Messages", []
+    ):
+        for message in messages:
+            items.append(parse_work_item(message["Body"]))
+            sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+    return [item for item in items if item.kind == "scope"]
+
+
+def run_worker(
     world: World,
     settings: Settings,
-    scope: tuple[str, str],
+    item: WorkItem,
     kind: TickKind,
     name: str,
     latency: float,
 ) -> ScopeRun:
-    account, region = scope
-    teiji_scope = (
-        None if account == OWN_ACCOUNT else account,
-        None if region == world.spec.home_region else region,
-    )
+    """One worker's whole run on one work item, as the worker function runs it
+    (``engine.fanout_run.work`` over ``run_tick(scope=..., schedule_keys=...)``): the fan-out's
+    own reads and writes, the lease, the documents by key, discovery, the convergence."""
+    scope = _world_scope(world, item.scope)
     clock = VirtualClock(stall_timeout=5.0)
     emulator = AwsEmulator(clock, latency=latency, limits=AWS_LIMITS)
-    at = STOPPED_AT if name == "stop" else STARTED_AT
+    reports: list[TickReport] = []
     with emulator.installed():
         emulator.refill()
         emulator.reset_traffic()
         clients = Clients(region=HOME_REGION, role_name=ROLE_NAME)
+
+        def run_scope(it: WorkItem, at: datetime) -> TickReport:
+            report = run_tick(
+                clients,
+                settings,
+                at=at,
+                dry_run=False,
+                scope=it.scope,
+                schedule_keys=it.keys,
+                pacer=Pacer(clock=clock, environ={}),
+            )
+            reports.append(report)
+            return report
+
         started, cpu = clock.monotonic(), time.process_time()
-        report = run_tick(
+        verdict = work(
             clients,
             settings,
-            at=at,
-            dry_run=False,
-            scope=teiji_scope,
-            pacer=Pacer(clock=clock, environ={}),
+            item,
+            receives=1,
+            now=item.at + timedelta(seconds=5),
+            run_scope=run_scope,
+            holder=f"bench-{name}",
+            clock=wall_clock(clock),
         )
         cpu = time.process_time() - cpu
         emulated = clock.monotonic() - started
         traffic = emulator.reset_traffic()
+    if verdict != "done" or len(reports) != 1:
+        raise SystemExit(f"the worker of {scope_id(item.scope)} said {verdict}")
+    report = reports[0]
     own = scope_world(world, scope)
-    floor = call_floor(own, kind=kind)
-    # The worker's own calls: in the sample it reads the sample's documents; the floor counts
-    # this scope's documents' pages.
+    documented = sum(1 for s in own.services if not is_tagged(s))
+    clusters = settings.access.clusters
+    floor = worker_floor(own, kind=kind, allowed_clusters=clusters, documented=documented)
     return ScopeRun(
         scope,
         name,
         emulated,
         max(0.0, cpu - traffic.aws_cpu_s),
-        traffic.total + FANOUT_WORKER_CALLS,
+        traffic.total,
         traffic.total_throttled,
         report.counts["changed"],
         report.counts["failed"] + report.counts["skipped"],
         floor.total,
-        time_floor(own, kind=kind, latency=latency, limits=AWS_LIMITS),
+        worker_time_floor(
+            own, kind=kind, latency=latency, discovers=bool(clusters), limits=AWS_LIMITS
+        ),
         dict(traffic.requests),
         floor.as_json(),
+        tagged=len(own.services) - documented,
     )
 
 
-def measure_workers(sample_accounts: int, latency: float) -> dict[str, Any]:
+def _world_scope(world: World, scope: tuple[str | None, str | None]) -> tuple[str, str]:
+    account, region = scope
+    return (account or OWN_ACCOUNT, region or world.spec.home_region)
+
+
+def measure_workers(sample_accounts: int, fleet_accounts_: int, latency: float) -> dict[str, Any]:
+    """The sampled scopes' workers, on a config table holding the whole fleet's documents (the
+    orchestrator hands every scope out; only the sampled scopes' items are worked)."""
+    from bench.world import planned_world
+
     spec = fleet_spec(sample_accounts)
-    settings = settings_for(spec)
+    settings = settings_for(fleet_spec(fleet_accounts_))
     runs: list[ScopeRun] = []
     with mock_aws(), ecs_like():
         world = build_world(spec)
         settle(world)
+        tagged = tag_services(world)
         clients = Clients(region=HOME_REGION, role_name=ROLE_NAME)
         init_tables(clients, settings)
-        ConfigStore(clients, settings.config_table).put(world.schedules())
-        scopes = sorted(world.by_scope())
-        for name, kind in (("stop", STOP), ("start", START)):
-            for scope in scopes:
-                runs.append(run_scope(world, settings, scope, kind, name, latency))
+        sampled = set(world.by_scope())
+        rest = planned_world(fleet_spec(fleet_accounts_))
+        others = World(
+            rest.spec,
+            tuple(s for s in rest.services if (s.account, s.region) not in sampled),
+        )
+        seeded = fleet_items(world) + fleet_items(others)[len(PROFILE_BODIES) :]
+        seed(settings, seeded)
+        queue = boto3.client("sqs", region_name=HOME_REGION).create_queue(QueueName="teiji-work")[
+            "QueueUrl"
+        ]
+        for name, kind, at in (("stop", STOP, STOPPED_AT), ("start", START, STARTED_AT)):
+            items = hand_out(clients, settings, queue, at)
+            mine = [i for i in items if _world_scope(world, i.scope) in sampled]
+            for item in sorted(mine, key=lambda i: scope_id(i.scope)):
+                runs.append(run_worker(world, settings, item, kind, name, latency))
             counts = desired_counts(world).values()
             wrong = sum(1 for c in counts if (c != 0 if name == "stop" else c == 0))
             runs_of = [r for r in runs if r.kind == name]
             print(
-                f"  workers {name}: {len(runs_of)} scopes, not converged {wrong}, slowest "
-                f"{max(r.emulated_s for r in runs_of):.2f} s emulated",
+                f"  workers {name}: {len(runs_of)} of {len(items)} scopes handed out, not "
+                f"converged {wrong}, slowest {max(r.emulated_s for r in runs_of):.2f} s emulated",
                 file=sys.stderr,
             )
             if wrong:
@@ -311,6 +448,8 @@ def measure_workers(sample_accounts: int, latency: float) -> dict[str, Any]:
     return {
         "sampled_scopes": len({r.scope for r in runs}),
         "services_per_scope": SERVICES_PER_SCOPE,
+        "tagged_services": tagged,
+        "schedules_in_table": sum(1 for i in seeded if i["pk"] == "schedule"),
         "runs": [r.as_json() for r in runs],
     }
 
@@ -322,17 +461,14 @@ def fleet_figures(
     scopes = orchestrator["scopes"]
     lam = LambdaConfig.module_defaults()
     waves = math.ceil(scopes / cap)
-    cold_s = orchestrator["document_read_cold_s"]
-    warm_s = orchestrator["document_read_warm_s"]
-    document_s = cold_s
+    document_s = orchestrator["document_read_cold_s"]
     result: dict[str, Any] = {"concurrency_cap": cap, "waves": waves}
     for name in ("stop", "start"):
         runs = [r for r in workers["runs"] if r["kind"] == name]
         slowest = max(r["emulated_s"] + r["cpu_s"] / lam.vcpu_share for r in runs)
-        # Fan-out: every wave is as slow as the slowest scope plus its worker's read of the
-        # documents: cold in the first wave (new containers), warm after (the mapping reuses
-        # them).
-        result[f"fleet_{name}_s"] = round(waves * slowest + cold_s + (waves - 1) * warm_s, 1)
+        # Fan-out: every wave is as slow as the slowest scope, its worker's read of its own
+        # documents (by key) included.
+        result[f"fleet_{name}_s"] = round(waves * slowest, 1)
         # One invocation: the documents, every scope's requests on MAX_THREADS threads, and
         # every scope's CPU on the Lambda's share of a vCPU.
         call_s = sum(r["calls"] for r in runs) / len(runs) * latency
@@ -392,7 +528,7 @@ def main(argv: list[str] | None = None) -> int:
     orchestrator = measure_orchestrator(args.accounts, latency)
     print(f"  {orchestrator}", file=sys.stderr)
     print(f"workers over {args.sample_accounts * len(REGIONS)} sampled scopes", file=sys.stderr)
-    workers = measure_workers(args.sample_accounts, latency)
+    workers = measure_workers(args.sample_accounts, args.accounts, latency)
     results: dict[str, Any] = {
         "fleet": fleet_figures(orchestrator, workers, args.cap, latency),
         "orchestrator": orchestrator,

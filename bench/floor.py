@@ -45,7 +45,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Collection, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from bench.emulator import AWS_LIMITS, Limit
@@ -102,6 +102,8 @@ class CallFloor:
     describe_container_instances: int = 0
     describe_target_health: int = 0
     target_check_writes: int = 0
+    task_definitions: int = 0  # a stop: each Fargate task definition's size, once (savings)
+    fanout: int = 0  # a fan-out worker: the tick's record read, its outcome written
 
     @property
     def total(self) -> int:
@@ -110,7 +112,7 @@ class CallFloor:
     @property
     def reads(self) -> int:
         writes = self.update_service + self.register_scalable_target + self.baseline_writes
-        return self.total - writes - self.target_check_writes
+        return self.total - writes - self.target_check_writes - self.fanout
 
     def as_json(self) -> dict[str, int]:
         return {**asdict(self), "total": self.total}
@@ -250,3 +252,85 @@ def time_floor(
         default=0.0,
     )
     return round_trips(world, kind) * latency + slowest
+
+
+# A fan-out worker (engine.fanout_run.work over run_tick(scope=...)) ---------------------------
+# What any worker must do besides converging: read the tick's record (the instant it decides at,
+# whether the scope is done already) and write its scope's outcome.
+FANOUT_PROTOCOL_CALLS = 2
+# Its scope's lease: taken with one conditional write and given back (no record to read first).
+SCOPE_LEASE_CALLS = 2
+# Calendars, profiles and overrides: one Query each (their own partitions of the config table).
+OTHER_DOCUMENT_KINDS = 3
+
+
+def worker_floor(
+    world: World,
+    *,
+    kind: TickKind,
+    allowed_clusters: Collection[str] = (),
+    documented: int | None = None,
+) -> CallFloor:
+    """The fewest calls of one fan-out worker over ``world`` (one scope's services).
+
+    As ``call_floor``, with the worker's layout: its schedules read by key (the work item
+    carries them: one BatchGetItem per 100; ``documented`` of them, default all) and one Query
+    per other kind; the scope's lease without a read; every service of an allowed cluster
+    described once, its tags with it (discovery's answers serve the tick too); a stop reads
+    each Fargate task definition's size once; and the fan-out's own record read and outcome
+    written."""
+    documented = len(world.services) if documented is None else documented
+    floor = call_floor(world, kind=kind, allowed_clusters=allowed_clusters)
+    stop = kind.transition and not kind.running
+    sized = stop and any(s.network != "bridge" for s in world.services)
+    return replace(
+        floor,
+        document_pages=math.ceil(documented / BATCH_GET_ITEM_KEYS) + OTHER_DOCUMENT_KINDS,
+        lease=SCOPE_LEASE_CALLS,
+        describe_untracked=0,
+        task_definitions=1 if sized else 0,
+        fanout=FANOUT_PROTOCOL_CALLS,
+    )
+
+
+def worker_round_trips(world: World, kind: TickKind, *, discovers: bool) -> int:
+    """The dependent round trips of one fan-out worker, each one that cannot start before the
+    one before it has answered:
+
+    1. the tick's record read, beside the lease taken (independent of each other);
+    2. the documents (every kind at once; the schedules by key);
+    3. with opt-in by tag, the allowed clusters listed (a tagged service's name comes only
+       from ListServices);
+    4. the observation (DescribeServices with tags, DescribeScalableTargets, the state records);
+    5. a stop: the task sizes (the task definition comes from DescribeServices), then the
+       baselines saved (before anything changes);
+    6. a change: the bounds registered, then the desired count (re-registering moves the
+       count into the bounds, so a count set first could be clamped);
+    7. a start: the baselines deleted once the capacity is back;
+    8. the lease given back, beside the outcome written.
+    """
+    trips = 1 + 1 + discovers + 1
+    if kind.transition:
+        trips += 2
+        trips += 2 if not kind.running else 1
+    if kind.checks_due and kind.running and any(s.load_balanced for s in world.services):
+        trips += 3 if any(s.network == "bridge" for s in world.services) else 2
+    return trips + 1
+
+
+def worker_time_floor(
+    world: World,
+    *,
+    kind: TickKind,
+    latency: float,
+    discovers: bool,
+    limits: Mapping[str, Limit] = AWS_LIMITS,
+) -> float:
+    """``worker_round_trips`` at ``latency``, plus what the scope's buckets need to admit its
+    requests (``time_floor``'s drain)."""
+    buckets = requests_by_bucket(world, kind=kind)
+    slowest = max(
+        (drain_seconds(n, limits[category]) for (_, _, category), n in buckets.items()),
+        default=0.0,
+    )
+    return worker_round_trips(world, kind, discovers=discovers) * latency + slowest
