@@ -77,7 +77,7 @@ from engine.fanout import WorkItem, parse_work_item, scope_id  # noqa: E402
 from engine.fanout_run import orchestrate, sqs_sender, work  # noqa: E402
 from engine.report import TickReport  # noqa: E402
 from engine.store import ConfigStore, init_tables  # noqa: E402
-from engine.tick import run_tick, wall_clock  # noqa: E402
+from engine.tick import ScopeHooks, run_tick, wall_clock  # noqa: E402
 
 FLEET_ACCOUNTS = 500
 SERVICES_PER_SCOPE = 20
@@ -346,7 +346,7 @@ def run_worker(
         emulator.reset_traffic()
         clients = Clients(region=HOME_REGION, role_name=ROLE_NAME)
 
-        def run_scope(it: WorkItem, at: datetime) -> TickReport:
+        def run_scope(it: WorkItem, at: datetime, hooks: ScopeHooks | None) -> TickReport:
             report = run_tick(
                 clients,
                 settings,
@@ -355,6 +355,7 @@ def run_worker(
                 scope=it.scope,
                 schedule_keys=it.keys,
                 pacer=Pacer(clock=clock, environ={}),
+                hooks=hooks,
             )
             reports.append(report)
             return report

@@ -56,6 +56,7 @@ from schemas.keys import ServiceKey
 
 if TYPE_CHECKING:
     from engine.aws.clients import Clients
+    from engine.tick import ScopeHooks
 
 TICK_SK = "tick"
 SCOPE_SK = "scope#"
@@ -171,15 +172,47 @@ class FanoutStore:
         )
         return bool(found.get("Item"))
 
-    def record(self, tick: str, outcome: ScopeOutcome, now: float) -> bool:
-        """The outcome and one more ``done``, in one transaction; False when the scope's
-        outcome was already there (a duplicate: nothing written, nothing counted)."""
+    def record(
+        self, tick: str, outcome: ScopeOutcome, now: float, *, scopes: int | None = None
+    ) -> Recorded:
+        """The outcome and one more ``done``, in one transaction: ``duplicate`` when the
+        scope's outcome was already there (nothing written, nothing counted), else ``last``
+        when every scope of the tick is done now, else ``recorded``.
+
+        ``scopes`` (how many the tick has, as read before): the count is then written on the
+        condition that this is not the last, so that a worker that is not last learns it
+        from the write itself; the last is refused and writes again without the condition.
+        Without it, the record is read back to tell."""
         item = {
             "pk": tick_pk(tick),
             "sk": SCOPE_SK + outcome.scope,
             **outcome.as_item(),
             "expires_at": self._expires(now),
         }
+        if scopes is not None and scopes > 1:
+            written = self._transact(tick, item, before_last=scopes - 1)
+            if written != "refused":
+                return written
+        if self._transact(tick, item, before_last=None) == "duplicate":
+            return "duplicate"
+        if scopes is not None:
+            return "last"  # refused above: the count was already one short of every scope
+        after = self.read_tick(tick)
+        return "last" if after is not None and after.done >= len(after.scopes) else "recorded"
+
+    def _transact(
+        self, tick: str, item: Mapping[str, Any], *, before_last: int | None
+    ) -> Literal["recorded", "duplicate", "refused"]:
+        update: Any = {
+            "TableName": self.table,
+            "Key": {"pk": {"S": tick_pk(tick)}, "sk": {"S": TICK_SK}},
+            "UpdateExpression": "ADD done :one",
+            "ConditionExpression": "attribute_exists(pk)",
+            "ExpressionAttributeValues": {":one": {"N": "1"}},
+        }
+        if before_last is not None:
+            update["ConditionExpression"] = "attribute_exists(pk) AND done < :last"
+            update["ExpressionAttributeValues"][":last"] = {"N": str(before_last)}
         try:
             self.clients.dynamodb().transact_write_items(
                 TransactItems=[
@@ -190,22 +223,18 @@ class FanoutStore:
                             "ConditionExpression": "attribute_not_exists(pk)",
                         }
                     },
-                    {
-                        "Update": {
-                            "TableName": self.table,
-                            "Key": {"pk": {"S": tick_pk(tick)}, "sk": {"S": TICK_SK}},
-                            "UpdateExpression": "ADD done :one",
-                            "ConditionExpression": "attribute_exists(pk)",
-                            "ExpressionAttributeValues": {":one": {"N": "1"}},
-                        }
-                    },
+                    {"Update": update},
                 ]
             )
         except ClientError as err:
-            if error_code(err) == "TransactionCanceledException" and _first_refused(err):
-                return False
+            if error_code(err) != "TransactionCanceledException":
+                raise
+            if _refused(err, 0):
+                return "duplicate"
+            if before_last is not None and _refused(err, 1):
+                return "refused"
             raise
-        return True
+        return "recorded"
 
     def claim_report(self, tick: str, holder: str) -> bool:
         """Become the one that publishes the tick's report; False when another did."""
@@ -256,9 +285,13 @@ class FanoutStore:
             params["ExclusiveStartKey"] = start
 
 
-def _first_refused(err: ClientError) -> bool:
+def _refused(err: ClientError, index: int) -> bool:
+    """Whether action ``index`` of a cancelled transaction failed its condition."""
     reasons = err.response.get("CancellationReasons") or []
-    return bool(reasons) and reasons[0].get("Code") == "ConditionalCheckFailed"
+    if not isinstance(reasons, list) or len(reasons) <= index:
+        return False
+    reason = reasons[index]
+    return isinstance(reason, Mapping) and reason.get("Code") == "ConditionalCheckFailed"
 
 
 # The queue ------------------------------------------------------------------------------------
@@ -435,8 +468,53 @@ def aggregate_delay(settings: Settings) -> int:
 
 # The worker -------------------------------------------------------------------------------------
 Verdict = Literal["done", "duplicate", "dropped", "retry", "dry run"]
+Recorded = Literal["recorded", "last", "duplicate"]
 
-RunScope = Callable[[WorkItem, datetime], TickReport]
+# ``run_scope(item, at, hooks)`` runs ``run_tick(scope=item.scope, at=at, hooks=hooks, ...)``;
+# ``hooks`` is None for a dry run (nothing recorded).
+RunScope = Callable[[WorkItem, datetime, "ScopeHooks | None"], TickReport]
+
+
+@dataclass
+class _Protocol:
+    """The fan-out's own reads and writes around one worker's tick (``ScopeHooks``): the
+    tick's record read beside the documents, the outcome written beside the lease's release,
+    so that neither costs the worker a round trip of its own."""
+
+    store: FanoutStore
+    item: WorkItem
+    scope: str
+    now: datetime
+    settings: Settings
+    receives: int
+    clock: Callable[[], float]
+    verdict: Verdict | None = None
+    scopes: int | None = None
+    recorded: Recorded | None = None
+
+    def instant(self) -> datetime | None:
+        record, done_before = self.store.read_both(self.item.tick, self.scope)
+        if record is None or self.scope not in record.scopes:
+            log_event(
+                "a work item of no recorded tick or scope; dropped",
+                level=logging.WARNING,
+                tick=self.item.tick,
+                scope=self.scope,
+            )
+            self.verdict = "dropped"
+            return None
+        if done_before:
+            self.verdict = "duplicate"
+            return None
+        self.scopes = len(record.scopes)
+        # The instant the orchestrator recorded, not the message's: a message is a pointer.
+        return decision_instant(record.at, self.now, self.settings.tick_interval)
+
+    def finish(self, report: TickReport) -> None:
+        if self.verdict is not None or self.scopes is None:
+            return  # nothing was worked: nothing to record
+        outcome = _outcome_of(self.scope, report, self.settings, self.receives)
+        self.recorded = self.store.record(self.item.tick, outcome, self.clock(), scopes=self.scopes)
 
 
 def work(
@@ -453,9 +531,11 @@ def work(
     """One message: converge its scope (``run_scope``, which runs ``run_tick(scope=...)``),
     record the outcome, and publish the report when it was the last.
 
-    ``retry``: SQS delivers it again (the worker failed, or another worker holds the scope's
-    lease). On its last delivery a failure is recorded as the scope's outcome instead, so the
-    tick's report need not wait for the aggregate message.
+    The tick's record is read once the scope's lease is held, beside the documents: an item
+    of no recorded tick is dropped and one whose scope is done already is a duplicate, and
+    neither acts. ``retry``: SQS delivers it again (the worker failed, or another worker holds
+    the scope's lease). On its last delivery a failure is recorded as the scope's outcome
+    instead, so the tick's report need not wait for the aggregate message.
     """
     store = FanoutStore(clients, settings.state_table)
     if item.kind == "aggregate":
@@ -463,39 +543,33 @@ def work(
         return "done"
     scope = scope_id(item.scope)
     if item.dry_run or settings.dry_run:
-        report = run_scope(item, decision_instant(item.at, now, settings.tick_interval))
+        report = run_scope(item, decision_instant(item.at, now, settings.tick_interval), None)
         log_event("fan-out dry run of a scope", scope=scope, counts=report.counts)
         return "dry run"
-    record, done_before = store.read_both(item.tick, scope)
-    if record is None or scope not in record.scopes:
-        log_event(
-            "a work item of no recorded tick or scope; dropped",
-            level=logging.WARNING,
-            tick=item.tick,
-            scope=scope,
-        )
-        return "dropped"
-    if done_before:
-        return "duplicate"
+    protocol = _Protocol(store, item, scope, now, settings, receives, clock)
     last = receives >= MAX_RECEIVES
-    # The instant the orchestrator recorded, not the message's: a message is only a pointer.
-    decide_at = decision_instant(record.at, now, settings.tick_interval)
     try:
-        report = run_scope(item, decide_at)
+        report = run_scope(item, decision_instant(item.at, now, settings.tick_interval), protocol)
     except Exception as exc:  # the worker's own failure: a retry, or the scope's outcome
         log_event("the scope's worker failed", level=logging.ERROR, scope=scope, exc_info=True)
+        if protocol.verdict is not None:
+            return protocol.verdict
         if not last:
             return "retry"
-        outcome = ScopeOutcome(scope, "failed", attempts=receives, error=error_text(exc)[:500])
+        failed = ScopeOutcome(scope, "failed", attempts=receives, error=error_text(exc)[:500])
+        protocol.recorded = store.record(item.tick, failed, clock())
     else:
+        if protocol.verdict is not None:
+            return protocol.verdict
         if report.lease == "held":
             # Another delivery of this item (or the next tick) works the scope now.
             return "duplicate" if store.has_outcome(item.tick, scope) else "retry"
-        outcome = _outcome_of(scope, report, settings, receives)
-    if not store.record(item.tick, outcome, clock()):
+        if protocol.recorded is None:  # the tick never reached its documents (not taken)
+            outcome = _outcome_of(scope, report, settings, receives)
+            protocol.recorded = store.record(item.tick, outcome, clock())
+    if protocol.recorded == "duplicate":
         return "duplicate"
-    after = store.read_tick(item.tick)
-    if after is not None and after.done >= len(after.scopes) and after.reported is None:
+    if protocol.recorded == "last":
         publish_report(clients, settings, store, item.tick, holder, clock)
     return "done"
 

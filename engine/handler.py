@@ -38,6 +38,7 @@ os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 if TYPE_CHECKING:
     from engine.aws.clients import Clients
     from engine.report import TickReport
+    from engine.tick import ScopeHooks
 
 _clients: dict[tuple[str | None, str | None, str | None, str | None], Clients] = {}
 
@@ -215,7 +216,7 @@ def fanout_worker_handler(event: Any, context: Any) -> dict[str, Any]:
         log_event("the event is not an SQS batch; nothing done", level=40)
         return {"batchItemFailures": failures}
 
-    def run_scope(item: WorkItem, at: datetime) -> TickReport:
+    def run_scope(item: WorkItem, at: datetime, hooks: ScopeHooks | None) -> TickReport:
         # The tick's instant even after waiting for the edits function: one tick, one instant
         # (engine.fanout.decision_instant).
         return _after_edits(
@@ -228,6 +229,7 @@ def fanout_worker_handler(event: Any, context: Any) -> dict[str, Any]:
                 holder=holder,
                 deadline=_deadline(context),
                 schedule_keys=item.keys,
+                hooks=hooks,
             )
         )
 

@@ -18,13 +18,14 @@ import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from engine.access import admit
 from engine.aws.bucket import PacingConfigError
 from engine.aws.clock import Clock, RealClock
 from engine.aws.errors import AWS_ERRORS, error_text
 from engine.aws.events import Published, put_events
+from engine.aws.lanes import run_lanes
 from engine.aws.pacing import Pacer
 from engine.config import Settings
 from engine.converge import Acting
@@ -79,6 +80,18 @@ DECIDE_BUDGET_S = 60.0
 DEADLINE_MARGIN_S = 30.0
 
 
+class ScopeHooks(Protocol):
+    """What a fan-out worker does around one scope's tick (``engine.fanout_run.work``), each
+    beside one of the tick's own round trips instead of one more of its own."""
+
+    def instant(self) -> datetime | None:
+        """Beside the documents' read, once the lease is held: the instant to decide at, or
+        None when the scope is not to be worked (nothing is done)."""
+
+    def finish(self, report: TickReport) -> None:
+        """Beside the lease's release: the tick's report, whole."""
+
+
 class TickError(RuntimeError):
     """The tick could not run at all (a table is missing or unreadable); nothing was done."""
 
@@ -112,6 +125,7 @@ def run_tick(
     decide_budget_s: float = DECIDE_BUDGET_S,
     documents: Callable[[datetime], LoadedConfig] | None = None,
     schedule_keys: Collection[str] | None = None,
+    hooks: ScopeHooks | None = None,
 ) -> TickReport:
     """Converge every managed service (or the named ones, or one shard) to its decision at ``at``.
 
@@ -141,7 +155,9 @@ def run_tick(
 
     ``schedule_keys`` (with ``scope``: a fan-out worker whose work item carries them): the
     schedule documents of the scope, as the orchestrator found them; only those are read
-    (by key) instead of every schedule in the table.
+    (by key) instead of every schedule in the table. ``hooks`` (with ``scope``): the worker's
+    own reads and writes, beside the tick's (see ``ScopeHooks``); its lease is given back
+    beside ``hooks.finish``.
     """
     if scope is not None and shard is not None:
         raise ValueError("a tick covers a scope or a shard, not both")
@@ -171,17 +187,25 @@ def run_tick(
             scope=scope,
             documents=documents if services is not None else None,
             schedule_keys=None if scope is None or schedule_keys is None else tuple(schedule_keys),
+            hooks=hooks if scope is not None else None,
         )
         report = tick.run(at, services, shard)
-        report.services.sort(key=lambda service: service.key)
-        # After every service is done: events never hold up or fail a convergence.
-        if scope is None:
-            publish_events(clients, settings.event_bus, report)
-        else:
-            publish_service_events(clients, settings.event_bus, report)
-    report.api_calls = pacer.stats.api_calls - calls_before
-    report.throttle_errors = pacer.stats.throttle_errors - throttles_before
-    report.duration_s = pace.monotonic() - started
+        try:
+            report.services.sort(key=lambda service: service.key)
+            # After every service is done: events never hold up or fail a convergence.
+            if scope is None:
+                publish_events(clients, settings.event_bus, report)
+            else:
+                publish_service_events(clients, settings.event_bus, report)
+            report.api_calls = pacer.stats.api_calls - calls_before
+            report.throttle_errors = pacer.stats.throttle_errors - throttles_before
+            report.duration_s = pace.monotonic() - started
+        except BaseException:
+            if tick.release_later is not None:
+                tick.release_later.release()
+            raise
+        if tick.release_later is not None and tick.hooks is not None:
+            _finish_beside_release(pace, tick.hooks, report, tick.release_later)
     for service in report.services:
         log_service(service, dry_run=dry_run)
     if services is None and scope is None:
@@ -195,6 +219,26 @@ def run_tick(
         )
     log_tick(report)  # the last word of the tick
     return report
+
+
+def _finish_beside_release(
+    pace: Clock, hooks: ScopeHooks, report: TickReport, lease: HeldLease
+) -> None:
+    """``hooks.finish(report)`` and the lease given back, at once; the lease is given back
+    whatever ``finish`` raises (and what it raised is raised here after)."""
+    failures: list[BaseException] = []
+
+    def finish() -> None:
+        try:
+            hooks.finish(report)
+        except Exception as exc:  # raised once the lease is given back
+            failures.append(exc)
+
+    try:
+        run_lanes(pace, [[finish, lease.release]], workers=2)
+    finally:
+        if failures:
+            raise failures[0]
 
 
 def publish_service_events(clients: Clients, bus: str | None, report: TickReport) -> None:
@@ -259,6 +303,8 @@ class _Tick:
     lease: HeldLease | None = None
     documents: Callable[[datetime], LoadedConfig] | None = None
     schedule_keys: tuple[str, ...] | None = None
+    hooks: ScopeHooks | None = None
+    release_later: HeldLease | None = None
 
     def __post_init__(self) -> None:
         self.config = ConfigStore(self.clients, self.settings.config_table)
@@ -337,8 +383,13 @@ class _Tick:
                 self._phases(report, services, cover)
             if outcome.lost:
                 report.lease = "lost"
-        finally:
+        except BaseException:
             outcome.release()
+            raise
+        if self.hooks is None:
+            outcome.release()
+        else:  # given back beside the hooks' finish, once the report is whole (run_tick)
+            self.release_later = outcome
         return report
 
     def _lease_pk(self) -> str:
@@ -406,6 +457,36 @@ class _Tick:
                 f"{error_text(exc)}"
             ) from exc
 
+    def _load_beside(self, hooks: ScopeHooks) -> tuple[datetime, LoadedConfig] | None:
+        """The documents, read beside ``hooks.instant`` (one round trip for both), validated
+        at the instant it gives; None when it gives none."""
+        items: list[list[dict[str, Any]]] = []
+        instants: list[datetime | None] = []
+
+        def read() -> None:
+            try:
+                items.append(
+                    self.config.read_items(pace=self.pace, schedule_keys=self.schedule_keys)
+                )
+            except AWS_ERRORS as exc:
+                raise TickError(
+                    f"cannot read the documents in table {self.settings.config_table}: "
+                    f"{error_text(exc)}"
+                ) from exc
+
+        run_lanes(self.pace, [[read, lambda: instants.append(hooks.instant())]], workers=2)
+        at = instants[0]
+        if at is None:
+            return None
+        loaded = self.config.validate_items(
+            items[0],
+            now=at,
+            max_override=self.settings.max_override,
+            default_timezone=self.settings.default_timezone,
+            checks=(growth_cap(self.settings.access.max_desired),),
+        )
+        return at, loaded
+
     def _in_scope(self, report: TickReport, chosen: list[Schedule]) -> list[Schedule]:
         """A fan-out worker's services: its scope's; what ``select`` settled for other scopes
         (their invalid documents) is left to their own workers."""
@@ -415,8 +496,15 @@ class _Tick:
 
     # The phases (engine.phases), each merged into the report ----------------------------------
     def _phases(self, report: TickReport, services: Collection[str] | None, cover: Cover) -> None:
-        at, settings = report.at, self.settings
-        loaded = self._load(at)
+        settings = self.settings
+        if self.hooks is not None and not self.dry_run:
+            beside = self._load_beside(self.hooks)
+            if beside is None:  # the hooks say there is nothing to do
+                return
+            report.at, loaded = beside
+        else:
+            loaded = self._load(report.at)
+        at = report.at
         if self.documents is None:
             # A fan-out worker discovers its own scope's tagged services, not every scope's.
             scopes = [self.scope] if self.scope is not None else None

@@ -28,7 +28,7 @@ from engine.fanout_run import FanoutStore, orchestrate, publish_report, sqs_send
 from engine.lease import LeaseTable, acquire, cover_for, scope_lease_pk
 from engine.logs import setup_logging
 from engine.report import TickReport
-from engine.tick import run_tick
+from engine.tick import ScopeHooks, run_tick
 from tests.world import World, at, moto_tables, schedule
 
 STOP = at("2026-12-01T23:00:00+09:00")  # Tuesday night: every schedule says stopped
@@ -56,7 +56,7 @@ class Fleet:
         )
 
     def run_scope(self, clock: Callable[[], float] | None = None) -> Callable[..., TickReport]:
-        def run(item: WorkItem, when: datetime) -> TickReport:
+        def run(item: WorkItem, when: datetime, hooks: ScopeHooks | None = None) -> TickReport:
             scope = scope_id(item.scope)
             self.runs.append(scope)
             if self.fail.get(scope, 0) > 0:
@@ -70,6 +70,7 @@ class Fleet:
                 scope=item.scope,
                 clock=clock,
                 schedule_keys=item.keys,
+                hooks=hooks,
             )
 
         return run
@@ -274,7 +275,10 @@ def test_a_duplicate_delivery_neither_acts_nor_counts_twice(fleet: Fleet) -> Non
     verdicts = fleet.pump()
     assert sorted(verdicts).count(f"scope:{OWN}:done") == 1
     assert sorted(verdicts).count(f"scope:{OWN}:duplicate") == 1
-    assert fleet.runs.count(OWN) == 1
+    # The second delivery learns it is one under the scope's lease, beside the documents'
+    # read, and changes nothing: nothing was left to change, and nothing is counted again.
+    assert fleet.runs.count(OWN) == 2
+    assert _desired(fleet.world, "web") == 0 and _desired(fleet.world, "api") == 0
     record = fleet.store().read_tick(handout.tick)
     assert record is not None and record.done == 2
 
@@ -317,11 +321,16 @@ def test_a_late_retry_decides_now_not_at_the_stale_instant(fleet: Fleet) -> None
             item,
             receives=1,
             now=morning,
-            run_scope=lambda item, when: (seen.append(when), fleet.run_scope()(item, when))[1],
+            run_scope=lambda item, when, hooks: _seen(seen, fleet.run_scope()(item, when, hooks)),
             holder="late",
         )
     assert seen and set(seen) == {morning}
     assert _desired(fleet.world, "web") == 2
+
+
+def _seen(seen: list[datetime], report: TickReport) -> TickReport:
+    seen.append(report.at)  # the instant it decided at
+    return report
 
 
 def test_a_forged_instant_in_a_real_work_item_is_not_what_decides(fleet: Fleet) -> None:
@@ -333,9 +342,10 @@ def test_a_forged_instant_in_a_real_work_item_is_not_what_decides(fleet: Fleet) 
     forged = WorkItem("scope", handout.tick, at("2026-12-02T05:01:00+09:00"), (None, EAST))
     seen: list[datetime] = []
 
-    def run(item: WorkItem, when: datetime) -> TickReport:
-        seen.append(when)
-        return fleet.run_scope()(item, when)
+    def run(item: WorkItem, when: datetime, hooks: ScopeHooks | None) -> TickReport:
+        report: TickReport = fleet.run_scope()(item, when, hooks)
+        seen.append(report.at)  # the instant it decided at
+        return report
 
     now = at("2026-12-02T05:02:00+09:00")
     work(fleet.world.clients(), SETTINGS, forged, receives=1, now=now, run_scope=run, holder="f")

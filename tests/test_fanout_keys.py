@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -41,9 +42,15 @@ def _work(fleet: Fleet, item: WorkItem, log: CallLog | None = None) -> str:
     if log is not None:
         clients = log.attach(clients)
 
-    def run(it: WorkItem, when: object) -> object:
+    def run(it: WorkItem, when: Any, hooks: Any) -> Any:
         return run_tick(
-            clients, SETTINGS, at=STOP, dry_run=False, scope=it.scope, schedule_keys=it.keys
+            clients,
+            SETTINGS,
+            at=when,
+            dry_run=False,
+            scope=it.scope,
+            schedule_keys=it.keys,
+            hooks=hooks,
         )
 
     return work(
@@ -52,7 +59,7 @@ def _work(fleet: Fleet, item: WorkItem, log: CallLog | None = None) -> str:
         item,
         receives=1,
         now=STOP + timedelta(seconds=5),
-        run_scope=run,  # type: ignore[arg-type]
+        run_scope=run,
         holder="keys-test",
     )
 
@@ -160,3 +167,44 @@ def test_batches_keep_sqs_limits_whatever_the_keys() -> None:
     assert by_scope[("000000000004", "us-east-1")].keys is not None
     for item in items:
         assert parse_work_item(item.body()) == item
+
+
+def test_a_duplicate_delivery_acts_on_nothing_even_after_a_person_changed_the_service(
+    fleet: Fleet,
+) -> None:
+    items = _items(fleet)
+    assert _work(fleet, items[US]) == "done"
+    assert _desired(fleet.east, "web") == 0
+    # Someone needs the service tonight and starts it by hand; SQS then delivers the stop
+    # item a second time. The duplicate learns it is one under the lease and acts on nothing.
+    fleet.east.ecs.update_service(cluster="c1", service="web", desiredCount=3)
+    log = CallLog()
+    assert _work(fleet, items[US], log) == "duplicate"
+    assert _desired(fleet.east, "web") == 3
+    assert not log.writes()
+
+
+def test_only_the_last_worker_reads_the_count_back_and_publishes_once(fleet: Fleet) -> None:
+    items = _items(fleet)
+    first, second = CallLog(), CallLog()
+    assert _work(fleet, items[US], first) == "done"
+    # Not the last: the conditional count said so; the tick's record is not read back.
+    assert first.count("GetItem") == 0
+    (outcome,) = [c for c in first.named("TransactWriteItems") if "fanout" in str(c.params)]
+    assert "done < :last" in str(outcome.params)
+    record = fleet.store().read_tick(items[US].tick)
+    assert record is not None and record.done == 1 and record.reported is None
+    assert _work(fleet, items[OWN], second) == "done"
+    record = fleet.store().read_tick(items[OWN].tick)
+    assert record is not None and record.done == 2 and record.reported == "keys-test"
+
+
+def test_two_last_workers_racing_count_both_and_publish_once(fleet: Fleet) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    items = _items(fleet)
+    with ThreadPoolExecutor(2) as pool:
+        verdicts = list(pool.map(lambda i: _work(fleet, i), [items[US], items[OWN]]))
+    assert verdicts == ["done", "done"]
+    record = fleet.store().read_tick(items[US].tick)
+    assert record is not None and record.done == 2 and record.reported == "keys-test"
