@@ -89,9 +89,11 @@ class ScopeObserver:
         schedules: Iterable[Schedule],
         *,
         described: Mapping[str, Mapping[str, Any]] | None = None,
+        early_targets: EarlyTargets | None = None,
     ) -> None:
         """``described``: DescribeServices answers the tick read already (opt-in by tag
-        describes every service of an allowed cluster), by key: those are not asked again."""
+        describes every service of an allowed cluster), by key; ``early_targets``: the
+        scalable targets read beside them. What was read already is not asked again."""
         self.clients = clients
         self.account, self.region = scope
         self.schedules = list(schedules)
@@ -103,15 +105,24 @@ class ScopeObserver:
         self._targets: dict[str, ScalableTarget] = {}
         self._failures: dict[str, str] = {}
         self._target_failures: dict[str, str] = {}
+        self._early_ids: set[str] = set()
+        if early_targets is not None and early_targets.error is None:
+            self._early_ids = set(early_targets.asked)
+            self._targets.update(early_targets.found)
 
     def units(self) -> list[Callable[[], None]]:
         by_cluster: dict[str, list[Schedule]] = {}
         for schedule in self.schedules:
             if schedule.key not in self._entries:
                 by_cluster.setdefault(schedule.cluster, []).append(schedule)
+        unread = [
+            s
+            for s in self.schedules
+            if resource_id(s.cluster, s.service_name) not in self._early_ids
+        ]
         units: list[Callable[[], None]] = [
             partial(self._read_targets, batch)
-            for batch in chunks(self.schedules, autoscaling.DESCRIBE_TARGETS_BATCH)
+            for batch in chunks(unread, autoscaling.DESCRIBE_TARGETS_BATCH)
         ]
         for cluster in sorted(by_cluster):
             units.extend(
@@ -167,6 +178,30 @@ class ScopeObserver:
                 target = self._targets.get(resource_id(schedule.cluster, schedule.service_name))
                 result.observations[key] = observation_from(schedule, self._entries[key], target)
         return result
+
+
+@dataclass
+class EarlyTargets:
+    """The scalable targets of some resource ids of one (account, region), read before the
+    tick knew which services it manages (beside opt-in by tag's describes): every id in
+    ``asked`` without a target in ``found`` has none. ``error``: the read failed, so none of
+    it counts and the tick reads them itself."""
+
+    asked: set[str] = field(default_factory=set)
+    found: dict[str, ScalableTarget] = field(default_factory=dict)
+    error: str | None = None
+
+    def read(self, clients: Clients, scope: Scope, ids: Sequence[str]) -> None:
+        """One DescribeScalableTargets call's worth (50 ids); a failure marks the whole."""
+        account, region = scope
+        try:
+            client = clients.autoscaling(account, region)
+            targets = autoscaling.describe_scalable_targets(client, ids)
+        except AWS_ERRORS as exc:
+            self.error = self.error or error_text(exc)
+            return
+        self.asked.update(ids)
+        self.found.update(targets)
 
 
 def fail_shared_services(result: ObserveResult, keys: Iterable[str] = ()) -> None:

@@ -158,6 +158,8 @@ def discover(
     default_timezone: str,
     scopes: Iterable[Scope] | None = None,
     pace: Clock | None = None,
+    alongside: Callable[[Mapping[tuple[Scope, str], list[str]]], list[Callable[[], None]]]
+    | None = None,
 ) -> Discovery:
     """The tagged services of the allowed clusters that no document (``known``: every key a
     document names, valid or not) manages, in ``scopes`` (default: every scope in use; a
@@ -166,7 +168,8 @@ def discover(
     Two round trips deep, each call on its own thread (waiting on ``pace``): every allowed
     cluster listed at once, then every service listed described at once with its tags, 10 a
     call. The answers for services a document names are kept too (``Discovery.described``),
-    so that the tick does not describe them a second time."""
+    so that the tick does not describe them a second time. ``alongside``: more calls for the
+    second round, made from what the listing found (the tick's own reads of those services)."""
     found = Discovery()
     if not access.clusters:
         return found
@@ -200,14 +203,12 @@ def discover(
             entries.setdefault((scope, cluster), {}).update(lookup.found)
             found.describe_calls += 1
 
-    _at_once(
-        clock,
-        [
-            partial(describe_some, scope, cluster, batch)
-            for (scope, cluster), names in sorted(listed.items(), key=_place)
-            for batch in chunks(names, ecs.DESCRIBE_SERVICES_BATCH)
-        ],
-    )
+    describes: list[Callable[[], None]] = [
+        partial(describe_some, scope, cluster, batch)
+        for (scope, cluster), names in sorted(listed.items(), key=_place)
+        for batch in chunks(names, ecs.DESCRIBE_SERVICES_BATCH)
+    ]
+    _at_once(clock, describes + (alongside(listed) if alongside is not None else []))
     for (scope, cluster), described in sorted(entries.items(), key=_place):
         for name, entry in sorted(described.items()):
             _take(found, scope, cluster, name, entry, docs, taken, default_timezone)

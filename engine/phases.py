@@ -18,6 +18,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from engine.apply import PreSaved
+from engine.aws import autoscaling
 from engine.aws.batching import chunks
 from engine.aws.clock import Clock
 from engine.aws.errors import AWS_ERRORS, error_text
@@ -25,8 +26,15 @@ from engine.aws.lanes import Lane, Unit, run_lanes
 from engine.converge import Acting, BaselineDeletes, Prepared, Service, converge_service, plan_of
 from engine.lease import Cover
 from engine.logs import log_event
-from engine.model import Decision, Observation
-from engine.observe import ObserveResult, Scope, ScopeObserver, by_scope, fail_shared_services
+from engine.model import Decision, Observation, resource_id
+from engine.observe import (
+    EarlyTargets,
+    ObserveResult,
+    Scope,
+    ScopeObserver,
+    by_scope,
+    fail_shared_services,
+)
 from engine.plan import ServicePlan, who_decided
 from engine.report import Phase, ServiceReport
 from engine.store import (
@@ -38,7 +46,7 @@ from engine.store import (
     StoredBaselines,
 )
 from schemas.documents import Override, Schedule
-from schemas.keys import keys_wanted
+from schemas.keys import keys_wanted, service_key
 from schemas.records import Baseline, TargetCheck
 
 if TYPE_CHECKING:
@@ -53,10 +61,12 @@ def opt_in(
     default_timezone: str,
     scopes: Iterable[Scope] | None = None,
     pace: Clock | None = None,
+    early: EarlyReads | None = None,
 ) -> Phase[LoadedConfig]:
     """``loaded`` with the schedules of the services their ``teiji:profile`` tag opts in
     (``engine.optin``; in ``scopes`` only, when given); the tagged services that are protected
-    are settled skipped."""
+    are settled skipped. ``early``: the observation's own reads of the services listed, made
+    beside discovery's describes instead of in a round trip of their own."""
     from engine.optin import PROTECTED_NOTE, discover
 
     known = {*loaded.documents.schedules, *loaded.problem_keys}
@@ -68,6 +78,7 @@ def opt_in(
         default_timezone=default_timezone,
         scopes=scopes,
         pace=pace,
+        alongside=early.units if early is not None else None,
     )
     loaded.documents.schedules.update(found.schedules)
     loaded.described.update(found.described)
@@ -244,6 +255,7 @@ def observe_services(
     named: Sequence[str],
     workers: int,
     described: Mapping[str, Mapping[str, Any]] | None = None,
+    early: EarlyReads | None = None,
 ) -> Phase[Observed | None]:
     """Every group's reads and the baselines, all at once; one round trip deep.
 
@@ -251,12 +263,22 @@ def observe_services(
     one service under two keys is left alone even when one key failed already. Without the
     baselines a start cannot restore capacity: the value is None and nothing is acted on.
     ``described``: DescribeServices answers this tick has already (opt-in by tag), by key."""
+    early = early or EarlyReads(state)
     observers = [
-        ScopeObserver(clients, scope, members, described=described or {})
+        ScopeObserver(
+            clients,
+            scope,
+            members,
+            described=described or {},
+            early_targets=early.targets.get(scope),
+        )
         for scope, members in by_scope(managed).items()
     ]
+    known = early.state_read()
     reader = _StateReader(
-        state, [s.key for s in managed], [s.key for s in managed if s.targets != "ignore"]
+        state,
+        [s.key for s in managed if s.key not in known],
+        [s.key for s in managed if s.targets != "ignore" and s.key not in known],
     )
     lanes = [observer.units() for observer in observers]
     lanes.append(reader.units())
@@ -272,6 +294,9 @@ def observe_services(
         error = f"cannot read baselines: {reader.error}"
         settled.extend(_failed(key, decisions[key], error) for key in result.observations)
         return Phase(None, tuple(settled))
+    if early.state is not None and known:
+        reader.baselines.update(early.state.baselines)
+        reader.checks.update(early.state.checks)
     observed = Observed(result.observations, reader.baselines, reader.checks)
     return Phase(observed, tuple(settled))
 
@@ -299,6 +324,7 @@ class _StateReader:
         pairs = [(True, k) for k in dict.fromkeys(baseline_keys)]
         pairs += [(False, k) for k in dict.fromkeys(check_keys)]
         self.batches = list(chunks(pairs, BATCH_GET_LIMIT))
+        self.asked = [k for _, k in pairs]
         self.baselines = StoredBaselines()
         self.checks: dict[str, TargetCheck] = {}
         self.error: str | None = None
@@ -320,6 +346,40 @@ class _StateReader:
         with self._lock:
             self.baselines.update(baselines)
             self.checks.update(checks)
+
+
+class EarlyReads:
+    """The observation's reads of the services opt-in by tag listed (their scalable targets,
+    baselines and last target checks), made in the same round trip as discovery's describes:
+    the keys are known from the listing, so these need not wait for the tick to decide.
+    Reads of services the tick then does not manage are wasted, a few keys a call."""
+
+    def __init__(self, state: StateStore) -> None:
+        self.store = state
+        self.targets: dict[Scope, EarlyTargets] = {}
+        self.state: _StateReader | None = None
+
+    def units(self, listed: Mapping[tuple[Scope, str], list[str]]) -> list[Unit]:
+        ids: dict[Scope, list[str]] = {}
+        keys: list[str] = []
+        for (scope, cluster), names in sorted(listed.items(), key=lambda i: str(i[0])):
+            ids.setdefault(scope, []).extend(resource_id(cluster, name) for name in names)
+            keys.extend(service_key(f"{cluster}/{name}", *scope) for name in names)
+        units: list[Unit] = []
+        for scope, scope_ids in ids.items():
+            early = self.targets.setdefault(scope, EarlyTargets())
+            units.extend(
+                partial(early.read, self.store.clients, scope, batch)
+                for batch in chunks(scope_ids, autoscaling.DESCRIBE_TARGETS_BATCH)
+            )
+        self.state = _StateReader(self.store, keys, keys)
+        return units + self.state.units()
+
+    def state_read(self) -> set[str]:
+        """The keys whose baseline and target check were read early (none if that failed)."""
+        if self.state is None or self.state.error is not None:
+            return set()
+        return set(self.state.asked)
 
 
 @dataclass(frozen=True)

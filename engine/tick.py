@@ -52,6 +52,7 @@ from engine.logs import log_event, log_service, log_tick
 from engine.metrics import log_metrics
 from engine.observe import Scope
 from engine.phases import (
+    EarlyReads,
     converge_all,
     decide,
     leave_unmanaged,
@@ -505,6 +506,7 @@ class _Tick:
         else:
             loaded = self._load(report.at)
         at = report.at
+        early = EarlyReads(self.state)
         if self.documents is None:
             # A fan-out worker discovers its own scope's tagged services, not every scope's.
             scopes = [self.scope] if self.scope is not None else None
@@ -515,6 +517,7 @@ class _Tick:
                 settings.default_timezone,
                 scopes,
                 pace=self.pace,
+                early=early,
             )
             loaded = _merge(report, found)
         report.invalid_documents = [
@@ -540,6 +543,7 @@ class _Tick:
                 named=[s.key for s in managed],
                 workers=settings.concurrency,
                 described=loaded.described,
+                early=early,
             ),
         )
         if observed is None:
