@@ -64,7 +64,7 @@ class Fleet:
     def documents(self) -> DocumentSet:
         return self.loaded.documents
 
-    def keys(self) -> list[str]:
+    def services(self) -> list[str]:
         """Every service teiji sees: schedules, services whose documents or tag are invalid,
         and protected tagged services."""
         return sorted(
@@ -229,8 +229,37 @@ def find_service(session: Session, service: str | None, *, now: datetime) -> Fou
         except CliError:
             pass  # not a document's (or not one only): look among every service teiji sees
     fleet = load_fleet(session.clients, session.settings, now=now)
-    key = match_service(service, fleet.keys(), session.table)
+    key = match_service(service, fleet.services(), session.table)
     return Found(key, fleet.kind_of(key), fleet)
+
+
+def find_document(session: Session, service: str | None, *, now: datetime, verb: str) -> str:
+    """The key of the stored schedule ``service`` names, for a command that works on the
+    document itself (``verb``: what it does). A service that has none because its tag opts it
+    in gets a message saying so and what to do instead (exit 2)."""
+    from engine.cli.session import find_schedule
+
+    try:
+        return find_schedule(session, service).sk
+    except CliError as missing:
+        if not session.settings.access.clusters:
+            raise
+        try:
+            found = find_service(session, service, now=now)
+        except CliError:
+            raise missing from None
+        if found.kind == "document":
+            return found.key
+        how = "is tagged teiji:protected=true"
+        schedule = found.schedule()
+        if found.kind == "tag":
+            how = "is opted in by its teiji:profile tag"
+            if schedule is not None:
+                how += f" ({schedule.origin_text()})"
+        raise CliError(
+            f"{found.key} has no schedule document to {verb}: it {how}; change or remove the "
+            "tag in ECS, or `teiji put` a schedule for it (a document wins over the tag)"
+        ) from None
 
 
 def refuse_tagged(found: Found, verb: str) -> Schedule:

@@ -31,6 +31,7 @@ from engine.cli.common import (
     print_json,
     read_files,
 )
+from engine.cli.fleet import find_document, schedule_zones
 from engine.cli.put_changes import changes_text, refusal_text
 from engine.cli.session import (
     FEW,
@@ -241,7 +242,7 @@ def _put_warnings(session: Session, docs: DocumentSet, now: datetime) -> list[st
     if not docs.overrides:
         return []
     zones = {key: schedule.timezone for key, schedule in docs.schedules.items()}
-    for key, timezone in timezones(session).items():
+    for key, timezone in schedule_zones(session, timezones(session), now=now).items():
         zones.setdefault(key, timezone)
     warnings: list[str] = []
     for override in docs.overrides:
@@ -269,7 +270,8 @@ def run_get(args: argparse.Namespace) -> int:
         stored = find_calendar(session, args.calendar)
         label = f"calendar {stored.sk}"
     else:
-        stored = find_schedule(session, args.service)
+        key = find_document(session, args.service, now=clock.utc_now(), verb="print")
+        stored = find_schedule(session, key)
         label = f"schedule {stored.sk}"
     parsed = parse_document(stored.raw, source=session.config.source, index=1)
     if isinstance(parsed, list):
@@ -306,8 +308,8 @@ def run_delete(args: argparse.Namespace) -> int:
         raise CliError("give either SERVICE or --calendar NAME")
     if args.calendar:
         return _delete_calendar(session, args.calendar, as_json=args.json)
-    stored = find_schedule(session, args.service)
-    key = stored.sk
+    key = find_document(session, args.service, now=clock.utc_now(), verb="delete")
+    stored = find_schedule(session, key)
     timezone = str(stored.raw.get("timezone") or default_zone())
     with aws_errors(f"cannot delete from {session.table}"):
         session.config.delete("schedule", key)
