@@ -322,12 +322,7 @@ def _explain_tagged(
     problems = found.problems()
     if problems:
         why = "; ".join(f"{p.path}: {p.message}" for p in problems)
-        raise CliError(
-            for_people(
-                f"cannot explain {found.key}: {why} (the tick leaves it as it is until this "
-                "is fixed)"
-            )
-        )
+        raise CliError(for_people(f"cannot explain {found.key}: {why}"))
     assert found.fleet is not None
     explanation = explain(found.fleet.documents, found.key, at, where=where)
     return replace(explanation, tags=TagView())

@@ -255,7 +255,7 @@ def find_document(session: Session, service: str | None, *, now: datetime, verb:
         if found.kind == "tag":
             how = "is opted in by its teiji:profile tag"
             if schedule is not None:
-                how += f" ({schedule.origin_text()})"
+                how = f"is opted in by its tag {PROFILE_TAG}={schedule.profile}"
         raise CliError(
             f"{found.key} has no schedule document to {verb}: it {how}; change or remove the "
             "tag in ECS, or `teiji put` a schedule for it (a document wins over the tag)"

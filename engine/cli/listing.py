@@ -318,6 +318,8 @@ def _list_cells(row: ServiceRow) -> list[str]:
         capacity = f"{observed.desired_count}/{observed.running_count}"
         bounds = observed.bounds_text()
     saved = {None: "?", True: "yes", False: "no"}[row.baseline]
+    if row.protected_by_tag:
+        saved = "-"
     if row.pending is None:
         pending = "?" if observed is None or row.problems else "-"
     else:
