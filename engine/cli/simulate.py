@@ -276,7 +276,8 @@ def run_simulate(args: argparse.Namespace) -> int:
         print(f"teiji: note: {protected_text(protected)}", file=sys.stderr)
     for line in failure_lines(sources, failed):
         print(f"teiji: {line}", file=sys.stderr)
-    return EXIT_FAILED if failed else EXIT_OK
+    # An allowed cluster that could not be listed: its tagged services are missing.
+    return EXIT_FAILED if failed or sources.warnings else EXIT_OK
 
 
 def _today(schedules: Sequence[Schedule], now: datetime) -> date:
