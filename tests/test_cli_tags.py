@@ -426,3 +426,15 @@ def test_end_to_end_the_tick_list_and_explain_agree_on_a_tagged_service(
     row = {r["service"]: r for r in json.loads(out)}["c1/web"]
     assert (row["state"], row["schedule"], row["baseline"]) == ("running", FROM_TAG, True)
     assert row["aws"]["desired_count"] == 0 and row["next_tick"]  # the next tick restores it
+
+
+def test_a_calendar_a_tagged_services_profile_lists_is_not_deleted(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world.put({"kind": "calendar", "name": "company", "dates": ["2026-12-29"]})
+    world.put_item({**OFFICE, "holidays": ["company"]})  # c1/web takes it through its tag
+    code, _, err = cli(capsys, "delete", "--calendar", "company")
+    assert code == 2
+    assert "calendar company is listed in the holidays of 1 profile (profile office)" in err
+    assert world.config().get("calendar", "company") is not None
+    assert explain_json(capsys, "c1/web")["state"] == "stopped"  # still valid

@@ -361,11 +361,17 @@ def _delete_calendar(session: Session, name: str, *, as_json: bool = False) -> i
     stored = find_calendar(session, name)
     with aws_errors(f"cannot read the schedules in {session.table}"):
         schedules = session.config.query_kind("schedule")
-    users = sorted(str(s.get("sk", "")) for s in schedules if name in _holiday_names(s))
+        # A profile's holidays are its users' too, those opted in by their tag among them.
+        profiles = session.config.query_kind("profile")
+    named = sorted(str(s.get("sk", "")) for s in schedules if name in _holiday_names(s))
+    listing = sorted(f"profile {p.get('sk', '')}" for p in profiles if name in _holiday_names(p))
+    users = [*named, *listing]
     if users:
         shown = ", ".join(users[:FEW]) + (" ..." if len(users) > FEW else "")
+        counts = [(len(named), "schedule"), (len(listing), "profile")]
+        what = " and ".join(plural(n, word) for n, word in counts if n)
         raise CliError(
-            f"calendar {stored.sk} is listed in the holidays of {plural(len(users), 'schedule')} "
+            f"calendar {stored.sk} is listed in the holidays of {what} "
             f"({shown}); remove it from them first (teiji get, edit, teiji put)"
         )
     with aws_errors(f"cannot delete from {session.table}"):
