@@ -17,7 +17,7 @@ With ``--file`` nothing is read from ECS: ``files_see_no_tags`` says so.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -77,7 +77,7 @@ class Fleet:
             return "protected"
         schedule = self.loaded.documents.schedules.get(key)
         if schedule is not None:
-            return "tag" if schedule.origin_detail()["from"] == TAG_SOURCE else "document"
+            return "tag" if schedule.origin_detail()["from"] == "tag" else "document"
         problems = self.loaded.problem_keys.get(key, ())
         return "tag" if any(p.source == TAG_SOURCE for p in problems) else "document"
 
@@ -115,20 +115,6 @@ def load_fleet(
             keep_ended=keep_ended,
         )
     return tagged_fleet(clients, settings, loaded)
-
-
-def tag_problem_lines(fleet: Fleet, keys: Iterable[str] | None = None) -> dict[str, str]:
-    """One line per tagged service whose tag names a profile that is missing or invalid (the
-    message names the profile and the tag), by service key."""
-    wanted = None if keys is None else set(keys)
-    lines: dict[str, str] = {}
-    for key, problems in sorted(fleet.loaded.problem_keys.items()):
-        if wanted is not None and key not in wanted:
-            continue
-        tagged = [p for p in problems if p.source == TAG_SOURCE]
-        if tagged:
-            lines[key] = "; ".join(f"{p.path}: {p.message}" for p in tagged)
-    return lines
 
 
 # What a service's own tags say ---------------------------------------------------------------
@@ -170,7 +156,7 @@ def tag_view(schedule: Schedule | None, entry: Mapping[str, Any]) -> TagView:
     document made it."""
     tags = tags_of(entry)
     profile = tags.get(PROFILE_TAG)
-    made_by_tag = schedule is not None and schedule.origin_detail()["from"] == TAG_SOURCE
+    made_by_tag = schedule is not None and schedule.origin_detail()["from"] == "tag"
     ignored = None if profile is None or made_by_tag else profile.strip()
     return TagView(protected=is_protected(entry), ignored_profile=ignored)
 
