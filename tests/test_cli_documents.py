@@ -205,7 +205,12 @@ def test_explain_json_has_exactly_the_documented_keys(
         "--at",
         "2026-12-01T10:00",
     )
-    assert set(result) == {"service", "state", "source", "reason", "at", "next_change", "schedule"}
+    assert set(result) == {
+        "service", "state", "source", "reason", "at", "next_change", "schedule",
+        "protected", "ignored_tag",
+    }  # fmt: skip
+    # Files hold no tags: what the tags say is not known.
+    assert (result["protected"], result["ignored_tag"]) == (None, None)
     assert result["service"] == "example-cluster/example-service-stg"
     assert (result["state"], result["source"]) == ("running", "window")
     assert result["at"] == "2026-12-01T10:00:00+09:00"

@@ -66,6 +66,9 @@ def test_explain_sees_the_stored_override(
         "at": "2026-12-01T22:30:00+09:00",
         "next_change": "2026-12-01T23:30:00+09:00",
         "schedule": {"from": "document", "profile": None},
+        # c1/web is not in ECS here: its tags cannot be read (a warning says so).
+        "protected": None,
+        "ignored_tag": None,
     }
 
 

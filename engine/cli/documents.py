@@ -2,7 +2,9 @@
 
 ``validate`` and ``schema`` read local files only and never call AWS. ``explain`` reads the
 files given with ``--file``, or without it the service's documents in the config table (its
-schedule, every calendar and its own overrides, validated as the tick validates them).
+schedule, every calendar and its own overrides, validated as the tick validates them) and the
+service's tags in ECS; a service without a document is found among those the tags of the
+allowed clusters opt in, as the tick finds them (``engine.cli.fleet``).
 ``explain_service`` works on any ``DocumentSet``.
 """
 
@@ -11,7 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,13 +33,16 @@ from engine.cli.common import (
     problem_json,
     read_files,
 )
-from engine.cli.session import find_schedule, load_service_documents, open_session
+from engine.cli.fleet import Found, TagView, files_see_no_tags, find_service, read_tags
+from engine.cli.session import load_service_documents, open_session
 from engine.cli.tablecheck import run_table_check
 from engine.cli.text import local_text
 from engine.config import Settings
 from engine.decide import LOOKAHEAD, Decider
 from engine.localtime import localize, zone
 from engine.model import Decision
+from engine.optin import PROTECTED_NOTE
+from engine.report import for_people
 from schemas.documents import Schedule
 from schemas.jsonschema import document_json_schema
 from schemas.keys import keys_named
@@ -171,6 +176,8 @@ class Explanation:
     schedule: Schedule
     decision: Decision
     next_state: str | None
+    # What the service's own tags say, when they were read (not from files).
+    tags: TagView | None = None
 
     def as_json(self) -> dict[str, Any]:
         decision = self.decision
@@ -182,7 +189,14 @@ class Explanation:
             "at": decision.at.isoformat(),
             "next_change": decision.next_change.isoformat() if decision.next_change else None,
             "schedule": self.schedule.origin_detail(),
+            "protected": self.tags.protected if self.tags else None,
+            "ignored_tag": self.tags.ignored_tag if self.tags else None,
         }
+
+    def lines(self) -> list[str]:
+        """The sentence, then a ``note:`` per thing its tags say (protected, a tag ignored)."""
+        notes = self.tags.notes() if self.tags else []
+        return [self.sentence(), *(f"note: {note}" for note in notes)]
 
     def sentence(self) -> str:
         decision = self.decision
@@ -198,9 +212,36 @@ class Explanation:
         return f"{text} Next change: {self.next_state} at {local_text(decision.next_change, tz)}."
 
 
+@dataclass(frozen=True)
+class Protected:
+    """A service tagged ``teiji:protected=true`` that no document names: never decided, since
+    teiji never changes it."""
+
+    key: str
+    at: datetime
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "service": self.key,
+            "state": "protected",
+            "source": "tag",
+            "reason": PROTECTED_NOTE,
+            "at": self.at.isoformat(),
+            "next_change": None,
+            "schedule": None,
+            "protected": True,
+            "ignored_tag": None,
+        }
+
+    def lines(self) -> list[str]:
+        state = colour("PROTECTED", "unmanaged")
+        return [f"{self.key} is {state} ({PROTECTED_NOTE})."]
+
+
 def run_explain(args: argparse.Namespace) -> int:
     at = parse_at(args.at, naive=True) if args.at else None
     limit = max_override_option(args)
+    explanation: Explanation | Protected
     if args.files:
         explanation = _explain_from_files(args, at, limit)
     else:
@@ -208,7 +249,8 @@ def run_explain(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(explanation.as_json(), ensure_ascii=False))
     else:
-        print(explanation.sentence())
+        for line in explanation.lines():
+            print(line)
     return EXIT_OK
 
 
@@ -232,17 +274,24 @@ def _explain_from_files(
             f"{plural(len(problems), 'problem')} in the documents; fix them first "
             "(teiji validate shows the same list)",
         )
+    if docs.profiles or docs.invalid_profiles:
+        print(f"teiji: note: {files_see_no_tags('seen')}", file=sys.stderr)
     return explain(docs, args.service, at)
 
 
 def _explain_from_store(
     args: argparse.Namespace, at: datetime | None, limit: timedelta
-) -> Explanation:
-    """Explain from the config table: only this service's documents are read and checked."""
+) -> Explanation | Protected:
+    """Explain from the config table: a service with a schedule document is read and checked
+    alone, then its tags in ECS; one without is found among the services the tags of the
+    allowed clusters opt in, as the tick finds them."""
     session = open_session(args)
-    key = find_schedule(session, args.service).sk
     # Override lengths are measured from the instant explained when it is known.
     now = at if at is not None and at.utcoffset() is not None else datetime.now(UTC)
+    found = find_service(session, args.service, now=now)
+    if found.kind != "document":
+        return _explain_tagged(found, at, now, where=session.config.source)
+    key = found.key
     docs, problems = load_service_documents(session, key, now=now, limit=limit)
     if problems:
         fail_with_problems(
@@ -250,7 +299,33 @@ def _explain_from_store(
             f"{plural(len(problems), 'problem')} in the documents of {key} in "
             f"{session.table}; the tick does not act on it until they are fixed",
         )
-    return explain(docs, key, at, where=session.config.source)
+    explanation = explain(docs, key, at, where=session.config.source)
+    tags = read_tags(session.clients, explanation.schedule)
+    if isinstance(tags, str):
+        print(
+            f"teiji: warning: cannot read the tags of {key} in ECS ({for_people(tags, 300)}); "
+            "whether teiji:protected=true keeps teiji off it is not known",
+            file=sys.stderr,
+        )
+        return explanation
+    return replace(explanation, tags=tags)
+
+
+def _explain_tagged(
+    found: Found, at: datetime | None, now: datetime, *, where: str
+) -> Explanation | Protected:
+    """A service its ``teiji:profile`` tag opts in (or a protected one): decided with the
+    profile, as the tick decides it; a tag naming a missing or invalid profile is one line
+    naming both (exit 2)."""
+    if found.kind == "protected":
+        return Protected(found.key, at if at is not None and at.utcoffset() is not None else now)
+    problems = found.problems()
+    if problems:
+        why = "; ".join(f"{p.path}: {p.message}" for p in problems)
+        raise CliError(for_people(f"cannot explain {found.key}: {why}"))
+    assert found.fleet is not None
+    explanation = explain(found.fleet.documents, found.key, at, where=where)
+    return replace(explanation, tags=TagView())
 
 
 def explain_service(docs: DocumentSet, service: str | None, at: datetime | None) -> dict[str, Any]:

@@ -22,13 +22,14 @@ from engine.cli.common import (
     print_json,
     table,
 )
-from engine.cli.session import FEW, Session, aws_errors, default_zone, open_session
+from engine.cli.fleet import TagView, load_fleet, tag_view
+from engine.cli.session import FEW, Session, default_zone, open_session
 from engine.cli.text import local_text
 from engine.converge import plan_for
 from engine.decide import Decider
 from engine.model import Decision, Observation
 from engine.observe import observe
-from engine.phases import opt_in
+from engine.optin import PROTECTED_NOTE
 from engine.store import LoadedConfig, StateStore, item_key, plain, service_of_problem
 from engine.tablecheck import override_warnings
 from schemas.documents import Schedule
@@ -69,14 +70,22 @@ class ServiceRow:
     pending: list[str] | None = None
     problems: list[str] = field(default_factory=list)
     origin: dict[str, Any] | None = None  # where the schedule came from (Schedule.origin_detail)
+    # What the service's own tags say (read with it from ECS): protected, a tag ignored.
+    tags: TagView | None = None
+    protected_by_tag: bool = False  # tagged teiji:protected=true, no document: never changed
+
+    @property
+    def protected(self) -> bool:
+        return self.protected_by_tag or (self.tags is not None and self.tags.protected)
 
     def as_json(self) -> dict[str, Any]:
         decision = self.decision
         observed = self.observation
         target = observed.target if observed else None
+        state = decision.state if decision else "invalid"
         return {
             "service": self.key,
-            "state": decision.state if decision else "invalid",
+            "state": "protected" if self.protected_by_tag else state,
             "source": decision.source if decision else None,
             "reason": decision.reason if decision else None,
             "next_change": (
@@ -100,25 +109,19 @@ class ServiceRow:
             "next_tick": self.pending,
             "problems": list(self.problems),
             "schedule": self.origin,
+            "protected": self.protected if self.tags or self.protected_by_tag else None,
+            "ignored_tag": self.tags.ignored_tag if self.tags else None,
         }
 
 
 def run_list(args: argparse.Namespace) -> int:
     at = parse_at(args.at)
     session = open_session(args)
-    with aws_errors(f"cannot read the documents in {session.table}"):
-        loaded = session.config.load_config(
-            now=at,
-            max_override=session.settings.max_override,
-            default_timezone=session.settings.default_timezone,
-        )
-    with aws_errors("cannot list the services of the allowed clusters"):
-        # Services opted in by their teiji:profile tag are listed as the tick finds them.
-        loaded = opt_in(
-            session.clients, session.settings.access, loaded, session.settings.default_timezone
-        ).value
+    # Services opted in by their teiji:profile tag are listed as the tick finds them.
+    fleet = load_fleet(session.clients, session.settings, now=at)
+    loaded = fleet.loaded
     docs = loaded.documents
-    rows = decide_rows(docs, loaded.problem_keys, at)
+    rows = decide_rows(docs, loaded.problem_keys, at, protected=fleet.protected)
     schedules = [docs.schedules[r.key] for r in rows if r.key in docs.schedules]
     read_aws(session, rows, schedules)
     other_problems = [str(p) for p in loaded.problems if service_of_problem(p) is None]
@@ -133,7 +136,9 @@ def run_list(args: argparse.Namespace) -> int:
             print(f"warning: {warning}")
         for line in aws_error_lines(unreachable, total=len(schedules)):
             print(line)
-    failed = unreachable or other_problems or any(r.problems for r in rows)
+    for warning in fleet.warnings:
+        print(f"teiji: warning: {warning}", file=sys.stderr)
+    failed = unreachable or other_problems or fleet.warnings or any(r.problems for r in rows)
     return EXIT_FAILED if failed else EXIT_OK
 
 
@@ -180,14 +185,24 @@ def aws_error_lines(rows: Sequence[ServiceRow], *, total: int) -> list[str]:
 
 
 def decide_rows(
-    docs: DocumentSet, problem_keys: Mapping[str, Sequence[Problem]], at: datetime
+    docs: DocumentSet,
+    problem_keys: Mapping[str, Sequence[Problem]],
+    at: datetime,
+    *,
+    protected: Sequence[str] = (),
 ) -> list[ServiceRow]:
-    """A row per schedule (and per service whose documents are invalid), decided at ``at``."""
+    """A row per schedule (and per service whose documents or tag are invalid), decided at
+    ``at``, and one per tagged service that is protected (never decided: never changed)."""
     decider = Decider(docs.calendars)
     rows: list[ServiceRow] = []
-    for key in sorted(set(docs.schedules) | set(problem_keys)):
+    for key in sorted(set(docs.schedules) | set(problem_keys) | set(protected)):
         schedule = docs.schedules.get(key)
         row = ServiceRow(key, schedule.timezone if schedule else default_zone())
+        if key in protected and schedule is None and key not in problem_keys:
+            row.protected_by_tag = True
+            row.pending = []  # the tick skips it
+            rows.append(row)
+            continue
         row.problems = [
             p.message if p.path == "-" else f"{p.path}: {p.message}"
             for p in problem_keys.get(key, ())
@@ -230,10 +245,15 @@ def read_aws(session: Session, rows: Sequence[ServiceRow], schedules: Sequence[S
         row = by_key[schedule.key]
         observation = observed.observations.get(schedule.key)
         row.observation = observation
+        if observation is not None:
+            row.tags = tag_view(schedule, observation.raw)
         if baselines is None or observation is None:
             continue
         row.baseline = schedule.key in baselines
         if row.decision is None or row.problems:
+            continue
+        if row.protected:
+            row.pending = []  # the tick skips it: teiji never changes a protected service
             continue
         try:
             # What the tick would do: its plan with the growth cap, from engine.converge.
@@ -262,7 +282,8 @@ def render_list(rows: Sequence[ServiceRow], at: datetime) -> str:
     lines = [table(headers, [_list_cells(row) for row in rows])]
     counts: dict[str, int] = {}
     for row in rows:
-        state = row.decision.state if row.decision and not row.problems else "invalid"
+        state: str = row.decision.state if row.decision and not row.problems else "invalid"
+        state = "protected" if row.protected else state
         counts[state] = counts.get(state, 0) + 1
     zones = sorted({row.timezone for row in rows})
     when = local_text(at, zones[0] if len(zones) == 1 else default_zone())
@@ -273,7 +294,10 @@ def render_list(rows: Sequence[ServiceRow], at: datetime) -> str:
 
 def _list_cells(row: ServiceRow) -> list[str]:
     decision = row.decision
-    if decision is None or row.problems:
+    if row.protected_by_tag:
+        now = colour("protected", "unmanaged")
+        why = PROTECTED_NOTE
+    elif decision is None or row.problems:
         now = colour("invalid", "failed")
         why = "; ".join(row.problems) or "-"
     else:
@@ -282,6 +306,8 @@ def _list_cells(row: ServiceRow) -> list[str]:
         if row.origin and row.origin.get("profile"):
             how = "tag" if row.origin["from"] == "tag" else "document"
             why = f"{why} [profile {row.origin['profile']} by {how}]"
+        if row.tags is not None:
+            why = " ".join([why, *(f"[{note}]" for note in row.tags.notes())])
     next_change = "-"
     if decision is not None and decision.next_change is not None:
         next_change = f"{row.next_state} {local_text(decision.next_change, row.timezone)}"
@@ -292,6 +318,8 @@ def _list_cells(row: ServiceRow) -> list[str]:
         capacity = f"{observed.desired_count}/{observed.running_count}"
         bounds = observed.bounds_text()
     saved = {None: "?", True: "yes", False: "no"}[row.baseline]
+    if row.protected_by_tag:
+        saved = "-"
     if row.pending is None:
         pending = "?" if observed is None or row.problems else "-"
     else:

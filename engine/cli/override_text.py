@@ -8,6 +8,7 @@ from typing import Any
 
 from engine.cli.common import CliError, colour
 from engine.cli.documents import explain
+from engine.cli.fleet import find_service
 from engine.cli.session import Session, load_service_documents
 from engine.cli.text import local_text
 from engine.decide import Decider
@@ -107,6 +108,16 @@ def now_line(session: Session, key: str, now: datetime, *, ticking: bool) -> str
     docs, problems = load_service_documents(
         session, key, now=now, limit=session.settings.max_override
     )
+    if key not in docs.schedules and not problems and session.settings.access.clusters:
+        # No document: its teiji:profile tag may opt it in, as the tick finds it.
+        try:
+            found = find_service(session, key, now=now)
+        except CliError:
+            found = None
+        if found is not None and found.kind == "protected":
+            return f"{key} is tagged teiji:protected=true: teiji leaves it as it is."
+        if found is not None and found.fleet is not None and found.schedule() is not None:
+            docs, problems = found.fleet.documents, found.problems()
     if key not in docs.schedules or problems:
         return f"{key} has no valid schedule: teiji leaves it as it is."
     try:

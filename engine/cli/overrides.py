@@ -26,6 +26,7 @@ from engine.cli.common import (
     table,
     usage,
 )
+from engine.cli.fleet import find_service, refuse_tagged, schedule_zones
 from engine.cli.override_text import (
     after_lines,
     now_line,
@@ -175,7 +176,12 @@ def run_override_command(args: argparse.Namespace) -> int:
     now = clock.utc_now()
     session = open_session(args)
     limit = max_override(args, session.settings)
-    schedule = parse_schedule(find_schedule(session, args.service), session.config.source)
+    # A service its teiji:profile tag opts in takes overrides as a documented one does.
+    found = find_service(session, args.service, now=now)
+    if found.kind == "document":
+        schedule = parse_schedule(find_schedule(session, found.key), session.config.source)
+    else:
+        schedule = refuse_tagged(found, f"teiji {'start' if args.state == 'running' else 'stop'}")
     if schedule.mode == "unmanaged":
         raise CliError(
             f"{schedule.key} has mode: unmanaged, so teiji leaves it alone and an override would "
@@ -251,8 +257,13 @@ def _find_override(session: Session, ref: str) -> StoredOverride:
         raise CliError(str(exc)) from exc
 
 
+def _zones(session: Session) -> dict[str, str]:
+    """Every managed service's zone: stored schedules, and services their tag opts in."""
+    return schedule_zones(session, timezones(session), now=clock.utc_now())
+
+
 def _timezone_of(session: Session, key: str) -> str:
-    return timezones(session).get(key, default_zone())
+    return _zones(session).get(key, default_zone())
 
 
 def run_override_list(args: argparse.Namespace) -> int:
@@ -267,7 +278,7 @@ def run_override_list(args: argparse.Namespace) -> int:
     if not args.all:
         shown = [s for s in shown if s.override and override_status(s.override, now) != "expired"]
     shown.sort(key=lambda s: (s.override.until if s.override else now, s.sk))
-    zones = timezones(session) if shown else {}
+    zones = _zones(session) if shown else {}
     by_sk = {str(item.get("sk", "")): item for item in items}
     warnings = {
         s.sk: override_warnings(plain(by_sk.get(s.sk, {})), s.override.until, set(zones))

@@ -35,9 +35,8 @@ from engine.cli.common import (
 )
 from engine.cli.savings_output import Predicted, Realised, render, report_json
 from engine.cli.simulate import read_service_facts
-from engine.cli.simulate_sources import read_documents
+from engine.cli.simulate_sources import Sources, failure_lines, load_sources, protected_text
 from engine.config import Settings
-from engine.files import UnreadableFileError
 from engine.metrics import DIMENSION, NAMESPACE
 from engine.pricing import DEFAULT_REGION, Prices, PricingError, price_for
 from engine.report import for_people
@@ -109,7 +108,8 @@ def run_savings(args: argparse.Namespace) -> int:
     first, last = _range(args.first, args.last)
     deployment = checked_deployment(args.deployment)
     clients = make_clients(args, settings)
-    docs, warning = _documents(args, settings, clients)
+    sources, warning = _documents(args, settings, clients)
+    docs = sources.docs if sources is not None else None
     zone = range_zone(docs, settings.default_timezone)
     start, end = local_range(first, last, zone)
     try:
@@ -133,8 +133,9 @@ def run_savings(args: argparse.Namespace) -> int:
     gaps = realised.gaps(start, min(end, now))
     through = datetime.now(UTC) if end > datetime.now(UTC) else None
     predicted: Predicted | None = None
-    if docs is not None and warning is None:
-        predicted, warning = _predict(args, settings, clients, docs, first, last)
+    notes: list[str] = []
+    if sources is not None and warning is None:
+        predicted, warning, notes = _predict(args, settings, clients, sources, first, last)
     if args.json:
         print_json(
             report_json(deployment, first, last, zone, realised, gaps, predicted, warning, through)
@@ -143,7 +144,17 @@ def run_savings(args: argparse.Namespace) -> int:
         print(render(deployment, first, last, zone, realised, gaps, predicted, through))
     if warning:
         print(f"teiji: warning: {warning}", file=sys.stderr)
-    return EXIT_FAILED if predicted is None else EXIT_OK
+    if sources is None:
+        return EXIT_FAILED
+    for line in sources.warnings:
+        print(f"teiji: warning: {line}", file=sys.stderr)
+    for line in [*sources.notes, *notes]:
+        print(f"teiji: note: {line}", file=sys.stderr)
+    # Services whose documents or tag are invalid are left out of the prediction, one line each.
+    failed = sorted(sources.failed) if predicted is not None else []
+    for line in failure_lines(sources, failed, "predict"):
+        print(f"teiji: {line}", file=sys.stderr)
+    return EXIT_FAILED if predicted is None or failed or sources.warnings else EXIT_OK
 
 
 def range_zone(docs: DocumentSet | None, default: str) -> str:
@@ -195,40 +206,47 @@ def checked_deployment(name: str) -> str:
 
 def _documents(
     args: argparse.Namespace, settings: Settings, clients: Any
-) -> tuple[DocumentSet | None, str | None]:
-    """The documents to predict from (the config table or ``--file``), and why there is no
-    prediction when they cannot be read or have problems."""
+) -> tuple[Sources | None, str | None]:
+    """The documents to predict from (the config table with the services of the allowed
+    clusters that their tag opts in, as simulate reads them, or ``--file``), and why there is
+    no prediction when they cannot be read or have problems no one service owns."""
     try:
-        docs, problems = read_documents(
-            args.files, settings, None if args.files else clients, datetime.now(UTC)
+        sources = load_sources(
+            args, settings, None if args.files else clients, datetime.now(UTC), what="predicted"
         )
-    except UnreadableFileError as exc:
-        return None, f"no prediction: cannot read the documents: {exc}"
-    except AWS_ERRORS as exc:
-        return None, f"no prediction: cannot read the documents: {exc}"
-    if problems:
-        return docs, f"no prediction: {plural(len(problems), 'problem')} in the documents"
-    return docs, None
+    except CliError as exc:
+        return None, f"no prediction: cannot read the documents: {exc.message}"
+    if sources.other_problems:
+        count = len(sources.other_problems)
+        return sources, f"no prediction: {plural(count, 'problem')} in the documents"
+    return sources, None
 
 
 def _predict(
     args: argparse.Namespace,
     settings: Settings,
     clients: Any,
-    docs: DocumentSet,
+    sources: Sources,
     first: date,
     last: date,
-) -> tuple[Predicted | None, str | None]:
-    """What simulate predicts, or None and why it cannot."""
-    if not docs.schedules:
-        return Predicted(0.0, 0.0, 0, ()), None
+) -> tuple[Predicted | None, str | None, list[str]]:
+    """What simulate predicts, or None and why it cannot, and notes. The services whose
+    documents or tag are invalid are left out (each gets its line), and so are the protected
+    ones: teiji never changes them, so they save nothing."""
+    docs = sources.docs
+    wanted = [s for key, s in sorted(docs.schedules.items()) if key not in sources.failed]
+    schedules = [s for s in wanted if s.key not in sources.protected]
+    if not schedules:
+        note = protected_text(sources.protected)
+        return Predicted(0.0, 0.0, 0, ()), None, [note] if note else []
     default_region = args.region or os.environ.get("AWS_REGION") or DEFAULT_REGION
     try:
-        schedules = sorted(docs.schedules.values(), key=lambda s: s.key)
         facts = read_service_facts(clients, schedules) if not args.files else None
+        protected = sorted({*sources.protected, *(facts.protected() if facts else [])})
+        schedules = [s for s in schedules if s.key not in protected]
         tasks = dict(facts.desired_counts) if facts else {}
         if not args.files:
-            tasks.update(_baseline_counts(clients, settings, list(docs.schedules)))
+            tasks.update(_baseline_counts(clients, settings, [s.key for s in schedules]))
         regions = {region_of(s, default_region) for s in schedules}
         prices: dict[str, Prices] = {r: price_for(r) for r in regions}
         service_prices = {
@@ -240,21 +258,27 @@ def _predict(
             base = service_prices.get(key) or prices[region_of(docs.schedules[key], default_region)]
             # The tick prices no task of unknown size: neither does its prediction.
             service_prices[key] = priced_as_the_tick(base, launch, sized=key in sized)
-        sims = simulate(
-            docs,
-            first,
-            last,
-            prices=prices,
-            service_prices=service_prices,
-            default_region=default_region,
-            observed_tasks=tasks,
-            sizes=dict(facts.sizes) if facts else {},
+        sims = (
+            simulate(
+                docs,
+                first,
+                last,
+                prices=prices,
+                service_prices=service_prices,
+                default_region=default_region,
+                services=[s.key for s in schedules],
+                observed_tasks=tasks,
+                sizes=dict(facts.sizes) if facts else {},
+            )
+            if schedules
+            else []
         )
     except PricingError as exc:
-        return None, f"no prediction: {exc}"
+        return None, f"no prediction: {exc}", []
     except AWS_ERRORS as exc:
-        return None, f"no prediction: cannot read the services from ECS: {exc}"
-    return _predicted(sims), None
+        return None, f"no prediction: cannot read the services from ECS: {exc}", []
+    note = protected_text(protected)
+    return _predicted(sims), None, [note] if note else []
 
 
 def priced_as_the_tick(on_demand: Prices, launch: Launch, *, sized: bool = True) -> Prices:

@@ -34,7 +34,7 @@ from engine.cli.common import (
     override_limit,
     print_json,
 )
-from engine.cli.tick import check_rate_settings, render_tick
+from engine.cli.tick import check_rate_settings, render_tick, report_json
 from engine.config import Settings
 from engine.logs import silence_logging
 from engine.overrides import StoredOverride
@@ -285,7 +285,7 @@ def finish(
     code = EXIT_OK
     if getattr(args, "now", False):
         report = _run_tick_for(session, key, utc_now())
-        payload["tick"] = report.as_json()
+        payload["tick"] = report_json(report)
         code = EXIT_FAILED if report.failed else EXIT_OK
     print_json(payload)
     return code

@@ -33,7 +33,14 @@ from engine.cli.common import (
     table,
     write_file,
 )
-from engine.cli.simulate_sources import chosen, failure_lines, load_sources, origin_lines
+from engine.cli.fleet import TagView, tag_view
+from engine.cli.simulate_sources import (
+    chosen,
+    failure_lines,
+    load_sources,
+    origin_lines,
+    protected_text,
+)
 from engine.config import Settings
 from engine.localtime import to_local, zone
 from engine.pricing import (
@@ -219,6 +226,11 @@ def run_simulate(args: argparse.Namespace) -> int:
         print(f"teiji: warning: {warning}", file=sys.stderr)
     for note in sources.notes:
         print(f"teiji: note: {note}", file=sys.stderr)
+    # A protected service is never changed, whatever its schedule says: nothing to simulate.
+    protected = sorted({*sources.protected, *facts.protected()})
+    schedules = [s for s in schedules if s.key not in protected]
+    if not schedules:
+        raise CliError(f"there are no schedules to simulate; {protected_text(protected)}")
     regions = sorted({region_of(s, default_region) for s in schedules})
     prices = {region: _prices(args, region, arch) for region in regions}
     service_prices = {
@@ -252,15 +264,20 @@ def run_simulate(args: argparse.Namespace) -> int:
         print(range_text)
         for line in price_lines:
             print(f"prices: {line}")
-        for line in origin_lines(sims):
+        for line in origin_lines(sims, facts.tags):
             print(line)
+        if protected_text(protected):
+            print(protected_text(protected))
         print()
         print(render_months(monthly_projection(sims)))
     if args.html:
         print(f"teiji: wrote {args.html}", file=sys.stderr)
+    if args.json and protected:
+        print(f"teiji: note: {protected_text(protected)}", file=sys.stderr)
     for line in failure_lines(sources, failed):
         print(f"teiji: {line}", file=sys.stderr)
-    return EXIT_FAILED if failed else EXIT_OK
+    # An allowed cluster that could not be listed: its tagged services are missing.
+    return EXIT_FAILED if failed or sources.warnings else EXIT_OK
 
 
 def _today(schedules: Sequence[Schedule], now: datetime) -> date:
@@ -343,6 +360,11 @@ class ServiceFacts:
     # How each service found in ECS places its tasks (engine.savings.launch_of).
     launches: dict[str, Launch] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    # What each service's own tags say: protected, a teiji:profile tag its document overrides.
+    tags: dict[str, TagView] = field(default_factory=dict)
+
+    def protected(self) -> list[str]:
+        return sorted(key for key, view in self.tags.items() if view.protected)
 
 
 def _read_ecs(clients: Clients, schedules: Sequence[Schedule]) -> ServiceFacts:
@@ -353,8 +375,9 @@ def _read_ecs(clients: Clients, schedules: Sequence[Schedule]) -> ServiceFacts:
 
 
 def read_service_facts(clients: Clients, schedules: Sequence[Schedule]) -> ServiceFacts:
-    """DescribeServices per cluster (10 at a time) and DescribeTaskDefinition once per task
-    definition. A service ECS does not know is a warning: it is priced with the defaults."""
+    """DescribeServices per cluster (10 at a time, with the services' tags) and
+    DescribeTaskDefinition once per task definition. A service ECS does not know is a warning:
+    it is priced with the defaults."""
     facts = ServiceFacts()
     groups: dict[tuple[str | None, str | None, str], list[Schedule]] = {}
     for schedule in schedules:
@@ -364,7 +387,7 @@ def read_service_facts(clients: Clients, schedules: Sequence[Schedule]) -> Servi
     definitions: dict[tuple[str | None, str | None, str], dict[str, Any]] = {}
     for (account, region, cluster), members in groups.items():
         ecs = clients.ecs(account, region)
-        lookup = describe_services(ecs, cluster, [s.service_name for s in members])
+        lookup = describe_services(ecs, cluster, [s.service_name for s in members], tags=True)
         for schedule in members:
             service = lookup.found.get(schedule.service_name)
             if service is None:
@@ -374,6 +397,7 @@ def read_service_facts(clients: Clients, schedules: Sequence[Schedule]) -> Servi
                 )
                 continue
             facts.launches[schedule.key] = launch_of(service)
+            facts.tags[schedule.key] = tag_view(schedule, service)
             desired = int(service.get("desiredCount", 0))
             if desired > 0:  # a stopped service's 0 says nothing about its running size
                 facts.desired_counts[schedule.key] = desired

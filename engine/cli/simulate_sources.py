@@ -18,20 +18,14 @@ from datetime import datetime
 from typing import NoReturn
 
 from engine.aws.clients import Clients
-from engine.aws.errors import AWS_ERRORS
-from engine.cli.common import EXIT_FAILED, CliError, fail_with_problems, plural
+from engine.cli.common import CliError, fail_with_problems, plural
+from engine.cli.fleet import TagView, files_see_no_tags, load_fleet
 from engine.config import Settings
 from engine.files import UnreadableFileError, load_and_validate
-from engine.phases import opt_in
 from engine.simulate import ServiceSimulation, select
-from engine.store import ConfigStore, LoadedConfig, service_of_problem
+from engine.store import service_of_problem
 from schemas.documents import Schedule
 from schemas.validation import DocumentSet, Problem
-
-FILES_SEE_NO_TAGS = (
-    "services opted in by their teiji:profile tag are not simulated from files (the tags are "
-    "in ECS); run without --file to include them, as teiji list does"
-)
 
 
 @dataclass
@@ -48,64 +42,42 @@ class Sources:
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)  # all of them, in the order found
-
-
-def read_documents(
-    files: Sequence[str], settings: Settings, clients: Clients | None, now: datetime
-) -> tuple[DocumentSet, list[Problem]]:
-    """The documents of ``files``, or of the config table when ``clients`` is not None, and
-    their problems. Raises UnreadableFileError or one of AWS_ERRORS when they cannot be read."""
-    if clients is None:
-        return load_and_validate(
-            files,
-            now=now,
-            max_override=settings.max_override,
-            default_timezone=settings.default_timezone,
-        )
-    loaded = _load_table(settings, clients, now)
-    return loaded.documents, loaded.problems
-
-
-def _load_table(settings: Settings, clients: Clients, now: datetime) -> LoadedConfig:
-    # Overrides are read as files give them, ended ones too: the simulated range may lie in
-    # the past, and each override counts where it falls in that range.
-    return ConfigStore(clients, settings.config_table).load_config(
-        now=now,
-        max_override=settings.max_override,
-        default_timezone=settings.default_timezone,
-        keep_ended=True,
-    )
+    # Tagged services without a document that are tagged teiji:protected=true: never changed.
+    protected: list[str] = field(default_factory=list)
 
 
 def load_sources(
-    args: argparse.Namespace, settings: Settings, clients: Clients | None, now: datetime
+    args: argparse.Namespace,
+    settings: Settings,
+    clients: Clients | None,
+    now: datetime,
+    *,
+    what: str = "simulated",
 ) -> Sources:
-    """The documents simulate reads: ``--file``, else the table and the tagged services of
-    the allowed clusters (``TEIJI_ALLOWED_CLUSTERS``), as the tick and ``teiji list`` see
-    them. Unreadable documents stop the command (exit 2 for files, 1 for AWS)."""
-    try:
-        if clients is None:
-            docs, problems = read_documents(args.files, settings, None, now)
-            sources = split_problems(docs, problems)
-            if docs.profiles or docs.invalid_profiles:
-                sources.notes.append(FILES_SEE_NO_TAGS)
-            return sources
-        loaded = _load_table(settings, clients, now)
-    except UnreadableFileError as exc:
-        raise CliError(str(exc)) from exc
-    except AWS_ERRORS as exc:
-        raise CliError(
-            f"cannot read documents from DynamoDB table {settings.config_table}: {exc}",
-            EXIT_FAILED,
-        ) from exc
-    try:
-        found = opt_in(clients, settings.access, loaded, settings.default_timezone)
-    except AWS_ERRORS as exc:
-        raise CliError(
-            f"cannot list the services of the allowed clusters: {exc}", EXIT_FAILED
-        ) from exc
-    sources = split_problems(found.value.documents, found.value.problems)
-    sources.warnings.extend(found.problems)
+    """The documents simulate (and savings' prediction) read: ``--file``, else the table and
+    the tagged services of the allowed clusters (``TEIJI_ALLOWED_CLUSTERS``), as the tick and
+    ``teiji list`` see them (``engine.cli.fleet``). Unreadable documents stop the command
+    (exit 2 for files, 1 for AWS)."""
+    if clients is None:
+        try:
+            docs, problems = load_and_validate(
+                args.files,
+                now=now,
+                max_override=settings.max_override,
+                default_timezone=settings.default_timezone,
+            )
+        except UnreadableFileError as exc:
+            raise CliError(str(exc)) from exc
+        sources = split_problems(docs, problems)
+        if docs.profiles or docs.invalid_profiles:
+            sources.notes.append(files_see_no_tags(what))
+        return sources
+    # Overrides are read as files give them, ended ones too: the simulated range may lie in
+    # the past, and each override counts where it falls in that range.
+    fleet = load_fleet(clients, settings, now=now, keep_ended=True)
+    sources = split_problems(fleet.documents, fleet.loaded.problems)
+    sources.warnings.extend(fleet.warnings)
+    sources.protected = list(fleet.protected)
     return sources
 
 
@@ -165,10 +137,10 @@ def _stop(problems: Sequence[Problem]) -> NoReturn:
     )
 
 
-def failure_lines(sources: Sources, failed: Sequence[str]) -> list[str]:
-    """One line per service that cannot be simulated, with what is wrong (its profile named),
-    then the problems of the profiles themselves."""
-    lines = [f"cannot simulate {key}: {_why(sources.failed[key])}" for key in failed]
+def failure_lines(sources: Sources, failed: Sequence[str], verb: str = "simulate") -> list[str]:
+    """One line per service that cannot be simulated (``verb``), with what is wrong (its
+    profile named, and its tag when a tag named it), then the problems of the profiles."""
+    lines = [f"cannot {verb} {key}: {_why(sources.failed[key])}" for key in failed]
     lines.extend(f"problem: {problem}" for problem in sources.profile_problems)
     return lines
 
@@ -179,16 +151,39 @@ def _why(problems: Sequence[Problem]) -> str:
     )
 
 
-def origin_lines(sims: Sequence[ServiceSimulation]) -> list[str]:
+def origin_lines(
+    sims: Sequence[ServiceSimulation], tags: Mapping[str, TagView] | None = None
+) -> list[str]:
     """``schedules made with a profile:`` and a line per such service: the profile, named by
-    its document or by its tag, and the fields the schedule set itself (none: nothing)."""
-    made = [sim for sim in sims if _profile(sim.origin)]
+    its document or by its tag, and the fields the schedule set itself (none: nothing); a
+    service whose document wins over its ``teiji:profile`` tag is listed too, saying so."""
+    tags = tags or {}
+    made = [
+        sim
+        for sim in sims
+        if _profile(sim.origin) or (sim.service in tags and tags[sim.service].ignored_profile)
+    ]
     if not made:
         return []
     width = max(len(sim.service) for sim in made)
-    return ["schedules made with a profile:"] + [
-        f"  {sim.service.ljust(width)}  {sim.origin_text}" for sim in made
-    ]
+    lines = ["schedules made with a profile:"]
+    for sim in made:
+        text = sim.origin_text
+        view = tags.get(sim.service)
+        if view is not None and view.ignored_profile is not None:
+            text = f"{text}; {view.notes()[-1]}"
+        lines.append(f"  {sim.service.ljust(width)}  {text}")
+    return lines
+
+
+def protected_text(keys: Sequence[str]) -> str | None:
+    """The services left out because they are tagged teiji:protected=true."""
+    if not keys:
+        return None
+    return (
+        "protected, not simulated (tagged teiji:protected=true: teiji never changes them): "
+        + ", ".join(keys)
+    )
 
 
 def _profile(origin: Mapping[str, object]) -> bool:

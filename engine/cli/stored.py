@@ -31,6 +31,7 @@ from engine.cli.common import (
     print_json,
     read_files,
 )
+from engine.cli.fleet import find_document, schedule_zones
 from engine.cli.put_changes import changes_text, refusal_text
 from engine.cli.session import (
     FEW,
@@ -241,7 +242,7 @@ def _put_warnings(session: Session, docs: DocumentSet, now: datetime) -> list[st
     if not docs.overrides:
         return []
     zones = {key: schedule.timezone for key, schedule in docs.schedules.items()}
-    for key, timezone in timezones(session).items():
+    for key, timezone in schedule_zones(session, timezones(session), now=now).items():
         zones.setdefault(key, timezone)
     warnings: list[str] = []
     for override in docs.overrides:
@@ -269,7 +270,8 @@ def run_get(args: argparse.Namespace) -> int:
         stored = find_calendar(session, args.calendar)
         label = f"calendar {stored.sk}"
     else:
-        stored = find_schedule(session, args.service)
+        key = find_document(session, args.service, now=clock.utc_now(), verb="print")
+        stored = find_schedule(session, key)
         label = f"schedule {stored.sk}"
     parsed = parse_document(stored.raw, source=session.config.source, index=1)
     if isinstance(parsed, list):
@@ -306,8 +308,8 @@ def run_delete(args: argparse.Namespace) -> int:
         raise CliError("give either SERVICE or --calendar NAME")
     if args.calendar:
         return _delete_calendar(session, args.calendar, as_json=args.json)
-    stored = find_schedule(session, args.service)
-    key = stored.sk
+    key = find_document(session, args.service, now=clock.utc_now(), verb="delete")
+    stored = find_schedule(session, key)
     timezone = str(stored.raw.get("timezone") or default_zone())
     with aws_errors(f"cannot delete from {session.table}"):
         session.config.delete("schedule", key)
@@ -359,11 +361,17 @@ def _delete_calendar(session: Session, name: str, *, as_json: bool = False) -> i
     stored = find_calendar(session, name)
     with aws_errors(f"cannot read the schedules in {session.table}"):
         schedules = session.config.query_kind("schedule")
-    users = sorted(str(s.get("sk", "")) for s in schedules if name in _holiday_names(s))
+        # A profile's holidays are its users' too, those opted in by their tag among them.
+        profiles = session.config.query_kind("profile")
+    named = sorted(str(s.get("sk", "")) for s in schedules if name in _holiday_names(s))
+    listing = sorted(f"profile {p.get('sk', '')}" for p in profiles if name in _holiday_names(p))
+    users = [*named, *listing]
     if users:
         shown = ", ".join(users[:FEW]) + (" ..." if len(users) > FEW else "")
+        counts = [(len(named), "schedule"), (len(listing), "profile")]
+        what = " and ".join(plural(n, word) for n, word in counts if n)
         raise CliError(
-            f"calendar {stored.sk} is listed in the holidays of {plural(len(users), 'schedule')} "
+            f"calendar {stored.sk} is listed in the holidays of {what} "
             f"({shown}); remove it from them first (teiji get, edit, teiji put)"
         )
     with aws_errors(f"cannot delete from {session.table}"):

@@ -2,7 +2,11 @@
 
 Every item is read (a Scan, so items under a mistyped ``pk`` are seen too). The readable
 documents are validated exactly as the tick validates them; ``engine.tablecheck`` adds what
-no validation sees. Exit 0 when nothing is wrong (notes do not count), 1 otherwise.
+no validation sees. With ``TEIJI_ALLOWED_CLUSTERS`` set, the services their ``teiji:profile``
+tag opts in are found as the tick finds them (``engine.cli.fleet``): a tag naming a missing or
+invalid profile is an error, an allowed cluster that cannot be listed a warning, a protected
+service a note, and an override for a tagged service is not an orphan. Exit 0 when nothing is
+wrong (notes do not count), 1 otherwise.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from engine.cli.common import (
     print_json,
     problem_json,
 )
+from engine.cli.fleet import protected_lines, tagged_fleet
 from engine.cli.session import aws_errors, open_session
 from engine.store import KINDS, LoadedConfig, document_from_item, plain
 from engine.tablecheck import Finding, OverrideItem, check_table
@@ -49,14 +54,19 @@ def run_table_check(args: argparse.Namespace) -> int:
                 session.clients.region,
             )
         )
+    documented = len(loaded.documents.schedules)
+    fleet = tagged_fleet(session.clients, session.settings, loaded)
+    tagged = len(fleet.documents.schedules) - documented
     plain_items = [dict(plain(item)) for item in items]
+    scheduled = {str(i.get("sk", "")) for i in plain_items if i.get("pk") == "schedule"}
     findings = check_table(
         plain_items,
         [_override_item(i) for i in plain_items if i.get("pk") == "override"],
-        scheduled={str(i.get("sk", "")) for i in plain_items if i.get("pk") == "schedule"},
+        scheduled=scheduled | set(fleet.services()),
         now=now,
     )
     wrong = len(loaded.problems) + sum(f.severity != "note" for f in findings)
+    wrong += len(fleet.warnings)
     if args.json:
         print_json(
             {
@@ -65,11 +75,20 @@ def run_table_check(args: argparse.Namespace) -> int:
                 "ok": wrong == 0,
                 "problems": [problem_json(p) for p in loaded.problems],
                 "findings": [f.as_json() for f in findings],
+                "tagged": sorted(k for k in fleet.services() if fleet.kind_of(k) == "tag"),
+                "protected": fleet.protected,
+                "warnings": fleet.warnings,
             }
         )
     else:
         _print(loaded.problems, findings)
-    return _summary(session.table, len(items), findings, wrong, loaded, quiet=args.json)
+        for warning in fleet.warnings:
+            print(f"warning: {warning}")
+        for line in protected_lines(fleet.protected):
+            print(f"note: {line}")
+    return _summary(
+        session.table, len(items), findings, wrong, loaded, quiet=args.json, tagged=tagged
+    )
 
 
 def _override_item(item: Mapping[str, Any]) -> OverrideItem:
@@ -95,6 +114,7 @@ def _summary(
     loaded: LoadedConfig,
     *,
     quiet: bool,
+    tagged: int = 0,
 ) -> int:
     if wrong:
         warnings = sum(f.severity == "warning" for f in findings)
@@ -110,8 +130,10 @@ def _summary(
     docs = loaded.documents
     notes = sum(f.severity == "note" for f in findings)
     tail = f"; {plural(notes, 'note')}" if notes else ""
+    by_tag = f", {plural(tagged, 'service')} opted in by tag" if tagged else ""
     print(
-        f"{plural(count, 'item')} in {table} OK ({plural(len(docs.schedules), 'schedule')}, "
+        f"{plural(count, 'item')} in {table} OK "
+        f"({plural(len(docs.schedules) - tagged, 'schedule')}{by_tag}, "
         f"{plural(len(docs.calendars), 'calendar')}, "
         f"{plural(len(docs.overrides), 'override')} in force or to come){tail}"
     )

@@ -30,6 +30,7 @@ from engine.lease import printable
 from engine.localtime import time_text
 from engine.logs import setup_logging, silence_logging
 from engine.report import ServiceReport, TickReport, for_people
+from schemas.documents import origin_words
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -148,10 +149,39 @@ def run_plan_command(args: argparse.Namespace) -> int:
 
 def _show(args: argparse.Namespace, report: TickReport, render: Callable[[TickReport], str]) -> int:
     if args.json:
-        print_json(report.as_json())
+        print_json(report_json(report))
     else:
         print(render(report))
     return EXIT_FAILED if report.failed else EXIT_OK
+
+
+def report_json(report: TickReport) -> dict[str, Any]:
+    """The report as JSON, each service with the ``schedule`` object of list, explain and the
+    events: where its schedule came from (document, profile, tag) and the fields it set."""
+    payload = report.as_json()
+    for service in payload["services"]:
+        service["schedule"] = _origin(report, str(service["service"]))
+    return payload
+
+
+def _origin(report: TickReport, key: str) -> dict[str, Any] | None:
+    found = report.origins.get(key)
+    if found is not None:
+        return found
+    decided = any(s.key == key and s.decision is not None for s in report.services)
+    return {"from": "document", "profile": None} if decided else None
+
+
+def origin_lines(report: TickReport) -> list[str]:
+    """``schedules made with a profile:`` and a line per such service (by document or by its
+    teiji:profile tag, and the fields the schedule set itself), as simulate prints them."""
+    shown = [s.key for s in report.services if s.key in report.origins]
+    if not shown:
+        return []
+    width = max(len(key) for key in shown)
+    return ["schedules made with a profile:"] + [
+        f"  {key.ljust(width)}  {origin_words(report.origins[key])}" for key in shown
+    ]
 
 
 # Rendering --------------------------------------------------------------------------------------
@@ -190,6 +220,7 @@ def render_tick(report: TickReport) -> str:
         for s in report.services
     ]
     lines = [table(("SERVICE", "OUTCOME", "DECISION", "SOURCE", "ACTIONS", "NOTE"), rows)]
+    lines.extend(origin_lines(report))
     lines.extend(_footer(report))
     return "\n".join(lines)
 
@@ -221,6 +252,7 @@ def render_plan(report: TickReport) -> str:
         for s in report.services
     ]
     lines = [table(("SERVICE", "DECISION", "SOURCE", "ACTIONS PLANNED", "NOTE"), rows)]
+    lines.extend(origin_lines(report))
     lines.extend(_footer(report))
     return "\n".join(lines)
 
