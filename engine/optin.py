@@ -7,8 +7,9 @@ own account and region, ``cluster/service@account/region`` elsewhere), so its ba
 overrides work as a document's do. A schedule document for the service wins over its tag.
 ``teiji:protected=true`` means teiji never changes the service, document or not.
 
-Discovery lists each allowed cluster of every (account, region) in use (teiji's own, and those
-the schedules name) with ListServices (100 a page, every page) and describes every service it
+Discovery lists each allowed cluster of every (account, region) in use (teiji's own, those the
+schedules name and those the allow-list names: an account whose services opt in by tag alone
+is found too) with ListServices (100 a page, every page) and describes every service it
 lists, 10 a call with their tags; the tick reuses those answers for the documented services
 instead of describing them again. The pure part (which schedule a tagged service gets)
 is ``tagged_schedule``; ``discover`` is the thin shell around the calls.
@@ -142,11 +143,26 @@ class Discovery:
     described: dict[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
-def scopes_in_use(schedules: Iterable[Schedule]) -> list[Scope]:
-    """teiji's own (account, region) and every one the schedules name, in order."""
+def scopes_in_use(
+    schedules: Iterable[Schedule], access: Access | None = None, own_region: str | None = None
+) -> list[Scope]:
+    """teiji's own (account, region), every one the schedules name and, given ``access``,
+    every one its allow-list names (``allowed_scopes``), in order."""
     found: set[Scope] = {(None, None)}
     found.update((s.account, s.region) for s in schedules)
+    if access is not None:
+        found.update(allowed_scopes(access, own_region))
     return sorted(found, key=lambda scope: (scope[0] or "", scope[1] or ""))
+
+
+def allowed_scopes(access: Access, own_region: str | None) -> list[Scope]:
+    """Every (account, region) the allow-list lets teiji manage: its own account and each
+    allowed one, in its own region and each allowed one. Tagged services are looked for in
+    all of them, so that an account whose services opt in by tag alone (no document names
+    it) is found too. The own region is spelled None, as schedules spell it."""
+    accounts: list[str | None] = [None, *access.accounts]
+    regions: list[str | None] = [None, *(r for r in access.regions if r != own_region)]
+    return [(account, region) for account in accounts for region in regions]
 
 
 def discover(
@@ -174,7 +190,10 @@ def discover(
     if not access.clusters:
         return found
     taken = set(known)
-    wanted = scopes_in_use(docs.schedules.values()) if scopes is None else list(scopes)
+    if scopes is None:
+        wanted = scopes_in_use(docs.schedules.values(), access, clients.region)
+    else:
+        wanted = list(scopes)
     clusters = [(scope, cluster) for scope in wanted for cluster in sorted(access.clusters)]
     clock = pace or RealClock()
     lock = threading.Lock()

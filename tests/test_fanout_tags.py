@@ -92,3 +92,61 @@ def test_a_worker_discovers_its_own_scope_only(worlds: tuple[World, World]) -> N
     assert set(listed) == {("ecs", "ap-northeast-1")}
     assert {s.key for s in own.services} == {"c1/tagged"}
     assert _desired(world, "tagged") == 0
+
+
+WEST = "eu-west-1"
+ALLOWED_WEST = Settings(access=Access(regions=("ap-northeast-1", WEST), clusters=("c1",)))
+
+
+@pytest.fixture
+def tag_only_west() -> Iterator[tuple[World, World, World]]:
+    """A region of the allow-list whose services opt in by tag alone: no document names it;
+    and a region outside the allow-list with a tagged service of its own."""
+    with moto_tables(ALLOWED_WEST) as world:
+        west = World(region=WEST, settings=ALLOWED_WEST)
+        outside = World(region="us-west-2", settings=ALLOWED_WEST)
+        for w in (west, outside):
+            w.create_service("c1", "tagged", desired=2)
+            arn = w.ecs.describe_services(cluster="c1", services=["tagged"])["services"][0][
+                "serviceArn"
+            ]
+            w.ecs.tag_resource(resourceArn=arn, tags=[{"key": "teiji:profile", "value": "office"}])
+        world.put(PROFILE)
+        yield world, west, outside
+
+
+def test_a_scope_with_tagged_services_only_is_found_by_a_single_tick(
+    tag_only_west: tuple[World, World, World],
+) -> None:
+    world, west, outside = tag_only_west
+    report = run_tick(world.clients(), ALLOWED_WEST, at=STOP, dry_run=False)
+    assert report.service(f"c1/tagged@{WEST}").outcome == "changed"
+    assert _desired(west, "tagged") == 0
+    assert _desired(outside, "tagged") == 2  # its region is not allowed: never listed
+
+
+def test_a_scope_with_tagged_services_only_is_handed_out_and_worked(
+    tag_only_west: tuple[World, World, World],
+) -> None:
+    world, west, outside = tag_only_west
+    sqs = boto3.client("sqs", region_name="ap-northeast-1")
+    queue = sqs.create_queue(QueueName="teiji-work")["QueueUrl"]
+    clients = world.clients()
+    handout = orchestrate(clients, ALLOWED_WEST, sqs_sender(clients, queue), at=STOP, dry_run=False)
+    assert set(handout.scopes) == {scope_id((None, None)), scope_id((None, WEST))}
+    bodies = [
+        parse_work_item(m["Body"])
+        for m in sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+    ]
+    (item,) = [b for b in bodies if b.kind == "scope" and b.scope == (None, WEST)]
+    assert item.keys == ()
+    report = run_tick(
+        world.clients(),
+        ALLOWED_WEST,
+        at=STOP,
+        dry_run=False,
+        scope=item.scope,
+        schedule_keys=item.keys,
+    )
+    assert report.service(f"c1/tagged@{WEST}").outcome == "changed"
+    assert _desired(west, "tagged") == 0 and _desired(outside, "tagged") == 2
