@@ -23,6 +23,10 @@ of it at that target group (``engine.wake_rules``). For each request:
    the lease, the request is answered all the same, and a reload converges.
 
 Logs name the host and path and the service, never other headers or the body.
+
+Once the rules are restored, requests go to the service itself: the keep-awake run
+(``engine.wake_keep_run``, the same function on a schedule) reads the load balancer's request
+counts and extends the wake while people use the service.
 """
 
 from __future__ import annotations
@@ -50,7 +54,15 @@ WAKE_POKE_PK = "wake-poke"
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
-    """The Lambda entry point of the wake target groups."""
+    """The Lambda entry point of the wake target groups, and of the keep-awake schedule
+    (its constant input ``{"teiji": "keep-awake"}``, ``engine.wake_keep_run``): a load
+    balancer's event never has that top-level key (a request's own body is in ``body``)."""
+    from engine.wake_keep_run import is_keep_event
+
+    if is_keep_event(event):
+        from engine.wake_keep_run import handler as keep_handler
+
+        return keep_handler(event, context)
     from engine.config import Settings, SettingsError
     from engine.handler import _deadline, _get_clients
     from engine.lease import holder_id
