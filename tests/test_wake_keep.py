@@ -4,9 +4,12 @@ after the latest of them, never past the cap, never shorter, and never a person'
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 
+from engine.aws.answers import UnreadableAnswerError
+from engine.aws.cloudwatch import MetricQuery, metric_data
 from engine.wake_keep import dimensions, latest_request, plan_keep, window
 from schemas.documents import Override
 
@@ -221,3 +224,51 @@ def test_the_window_covers_only_minutes_that_could_extend() -> None:
     # Extended by a person far ahead: no request now could move it.
     ahead = wake(until=now + KEEP + timedelta(minutes=5))
     assert window([ahead], now=now, keep_for=keep) is None
+
+
+class _Answers:
+    """A CloudWatch client that hands out the given GetMetricData answers in turn."""
+
+    def __init__(self, *answers: dict[str, Any]) -> None:
+        self.answers = list(answers)
+        self.asked: list[dict[str, Any]] = []
+
+    def get_metric_data(self, **params: Any) -> dict[str, Any]:
+        self.asked.append(params)
+        return self.answers.pop(0)
+
+
+def _queries(count: int) -> list[MetricQuery]:
+    dims = {"LoadBalancer": "app/stg/0123456789abcdef", "TargetGroup": "targetgroup/web/1"}
+    return [
+        MetricQuery(f"q{i}", "AWS/ApplicationELB", "RequestCount", dims, "Sum", 60)
+        for i in range(count)
+    ]
+
+
+def _result(query: str, *at: datetime, status: str = "Complete") -> dict[str, Any]:
+    return {"Id": query, "Timestamps": list(at), "Values": [1.0] * len(at), "StatusCode": status}
+
+
+def test_a_last_page_that_still_says_partial_data_fails_the_read() -> None:
+    """Cut short with no NextToken to carry on: the rest would never come."""
+    client = _Answers({"MetricDataResults": [_result("q0", T0, status="PartialData")]})
+    with pytest.raises(UnreadableAnswerError, match="PartialData with no NextToken"):
+        metric_data(client, _queries(1), T0, T0 + KEEP)  # type: ignore[arg-type]
+
+
+def test_queries_go_500_a_call_and_every_page_is_read() -> None:
+    later = T0 + timedelta(minutes=30)
+    client = _Answers(
+        {
+            "MetricDataResults": [_result(f"q{i}", T0, status="PartialData") for i in range(500)],
+            "NextToken": "page-2",
+        },
+        {"MetricDataResults": [_result("q499", later)]},
+        {"MetricDataResults": [_result(f"q{i}", later) for i in range(500, 600)]},
+    )
+    found = metric_data(client, _queries(600), T0, T0 + KEEP)  # type: ignore[arg-type]
+    assert [len(a["MetricDataQueries"]) for a in client.asked] == [500, 500, 100]
+    assert client.asked[1]["NextToken"] == "page-2" and "NextToken" not in client.asked[2]
+    assert found["q499"] == {T0: 1.0, later: 1.0} and found["q599"] == {later: 1.0}
+    assert latest_request([found["q499"]], since=T0, now=T0 + KEEP) == later + MIN
