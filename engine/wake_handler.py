@@ -265,10 +265,15 @@ class _ServiceDocuments:
 
 
 def _read_service(
-    clients: Clients, settings: Settings, key: str, at: datetime
+    clients: Clients,
+    settings: Settings,
+    key: str,
+    at: datetime,
+    overrides: Sequence[Mapping[str, Any]] | None = None,
 ) -> _ServiceDocuments:
     """Read and validate only what deciding this one service needs: a few GetItems and one
-    Query, whatever the size of the table."""
+    Query, whatever the size of the table (no Query when the caller has just read every
+    override item, ``overrides``: those of this service are picked from them)."""
     from engine.store import ConfigStore, query_items
     from schemas.validation import growth_cap
 
@@ -284,11 +289,9 @@ def _read_service(
         calendar = _get(clients, table, "calendar", name)
         if calendar is not None:
             items.append(calendar)
-    override_items = [
-        o
-        for o in query_items(clients, table, "override", prefix=f"{key}#")
-        if str(o.get("sk", "")).partition("#")[0] == key
-    ]
+    if overrides is None:
+        overrides = query_items(clients, table, "override", prefix=f"{key}#")
+    override_items = [o for o in overrides if str(o.get("sk", "")).partition("#")[0] == key]
     loaded = ConfigStore(clients, table).validate_items(
         [*items, *override_items],
         now=at,

@@ -5,10 +5,11 @@ variable ``wake_keep_minutes``, ``infra/wake.tf``) with ``{"teiji": "keep-awake"
 
 1. Query the config table's overrides (every page) and keep the active wake overrides
    (id ``wake``, ``created_by`` ``wake``); nothing else is ever written.
-2. For each, read the service's documents as a request would (``engine.wake_handler``): the
-   wake is kept only while its schedule still says ``wake.on_request`` (its ``keep_for``), is
-   managed, inside the allow-list and not protected. The override item read here is the
-   version the write is conditional on.
+2. For each, read the service's schedule as a request would (``engine.wake_handler``: its
+   document, profile and calendars, or its ``teiji:profile`` tag; the override items are the
+   ones just listed): the wake is kept only while its schedule still says
+   ``wake.on_request`` (its ``keep_for``), is managed, inside the allow-list and not
+   protected. The override item listed is the version the write is conditional on.
 3. DescribeServices (10 a call, per cluster): the service's target groups (its
    ``loadBalancers``). With each load balancer of ``TEIJI_WAKE_TARGET_GROUPS`` they name the
    ``RequestCount`` series to read (a target group serves one load balancer: the other pairs
@@ -140,7 +141,7 @@ def _run(clients: Clients, settings: Settings, at: datetime, report: KeepReport)
         return
     kept: dict[str, _Wake] = {}
     for key in sorted(wakes):
-        found = _checked(clients, settings, key, at, report)
+        found = _checked(clients, settings, key, at, report, items)
         if found is not None:
             kept[key] = found
     _target_groups(clients, kept, report)
@@ -193,9 +194,14 @@ def _active_wakes(items: Sequence[Mapping[str, Any]], at: datetime) -> list[str]
 
 
 def _checked(
-    clients: Clients, settings: Settings, key: str, at: datetime, report: KeepReport
+    clients: Clients,
+    settings: Settings,
+    key: str,
+    at: datetime,
+    report: KeepReport,
+    overrides: Sequence[Mapping[str, Any]],
 ) -> _Wake | None:
-    """The wake of ``key`` as read now, when it may still be kept; None (and why) if not."""
+    """The wake of ``key`` as listed, when it may still be kept; None (and why) if not."""
     from engine.access import outside_allow_list
     from engine.aws.errors import AWS_ERRORS, error_text
     from engine.config import parse_duration
@@ -203,7 +209,7 @@ def _checked(
     from engine.wake_handler import _read_service
 
     try:
-        read = _read_service(clients, settings, key, at)
+        read = _read_service(clients, settings, key, at, overrides)
     except AWS_ERRORS as exc:
         report.outcomes[key] = f"not read: {error_text(exc)}"
         return None
