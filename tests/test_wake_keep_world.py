@@ -20,7 +20,7 @@ from engine.wake_handler import answer_request
 from engine.wake_keep_run import KeepReport, keep_awake
 from engine.wake_request import read_request
 from tests.corrupt import CorruptAnswers, garble
-from tests.wakeworld import WAKE, alb_event, wake_world
+from tests.wakeworld import alb_event, wake_world
 from tests.world import CallLog, World, at, run_cli, schedule
 
 STOP_AT = "2026-12-01T22:15:00+09:00"  # Tuesday, after the window
@@ -200,6 +200,16 @@ def test_a_schedule_that_no_longer_asks_is_not_kept_awake(world: World) -> None:
     assert _until(world) == WAKE_AT + timedelta(hours=2)
 
 
+def test_a_service_deleted_while_awake_is_left_to_the_tick(world: World) -> None:
+    _requests(world, 50)
+    world.delete_service("c1", "web")
+    log = CallLog()
+    report = _run(world, WAKE_AT + timedelta(minutes=55), log.attach(world.clients()))
+    assert report.outcomes == {"c1/web": "no service or no target group"}
+    assert log.count("GetMetricData") == 0 and not [c for c in log.calls if c.write]
+    assert _until(world) == WAKE_AT + timedelta(hours=2)
+
+
 def _during_metrics(clients: Any, action: Any) -> Any:
     """Run ``action`` right before each GetMetricData call (after the run read the wake)."""
 
@@ -299,6 +309,3 @@ def test_wake_on_request_off_reads_nothing(world: World, monkeypatch: pytest.Mon
     log = CallLog()
     report = _run(world, WAKE_AT + timedelta(minutes=55), log.attach(world.clients()))
     assert report.wakes == 0 and log.calls == []
-
-
-assert WAKE  # the world's schedule asks for wake on request with keep_for 2h
