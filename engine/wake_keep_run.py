@@ -118,8 +118,8 @@ def keep_awake(clients: Clients, settings: Settings, *, at: datetime) -> KeepRep
     report = KeepReport(at)
     try:
         _run(clients, settings, at, report)
-    except AWS_ERRORS as exc:
-        report.read_failed = error_text(exc)
+    except AWS_ERRORS as exc:  # listing the overrides: nothing was read, nothing is written
+        report.read_failed = f"the overrides cannot be read: {error_text(exc)}"
     log_event(
         "keep-awake run",
         level=logging.ERROR if report.read_failed else logging.INFO,

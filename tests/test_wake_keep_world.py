@@ -309,3 +309,18 @@ def test_wake_on_request_off_reads_nothing(world: World, monkeypatch: pytest.Mon
     log = CallLog()
     report = _run(world, WAKE_AT + timedelta(minutes=55), log.attach(world.clients()))
     assert report.wakes == 0 and log.calls == []
+
+
+def test_overrides_that_cannot_be_listed_stop_the_run_and_say_so(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    _requests(world, 50)
+    clients = CorruptAnswers().cut("Query").attach(world.clients())
+    with caplog.at_level(logging.INFO, logger="teiji"):
+        report = _run(world, WAKE_AT + timedelta(minutes=55), clients)
+    assert report.read_failed is not None
+    assert report.read_failed.startswith("the overrides cannot be read: ")
+    assert "Query: the answer cannot be read" in report.read_failed
+    assert report.outcomes == {} and _until(world) == WAKE_AT + timedelta(hours=2)
+    [line] = [r for r in caplog.records if r.getMessage() == "keep-awake run"]
+    assert line.levelno == logging.ERROR
