@@ -91,6 +91,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/fleet.py
 	$(BIN)/python -m bench.wake
+	$(BIN)/python -m bench.wake_keep
 
 clean:
 	rm -rf $(VENV) .venv-iac dist build .pytest_cache .mypy_cache .ruff_cache .hypothesis

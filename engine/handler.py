@@ -307,7 +307,8 @@ def stream_handler(event: Any, context: Any) -> dict[str, Any]:
 
 def wake_handler(event: Any, context: Any) -> dict[str, Any]:
     """The wake function's entry point: a request through a load balancer to a service teiji
-    keeps stopped (see ``engine.wake_handler``)."""
+    keeps stopped (see ``engine.wake_handler``), or the keep-awake schedule's event, which
+    extends wakes while their services get requests (``engine.wake_keep_run``)."""
     from engine.wake_handler import handler
 
     return handler(event, context)

@@ -23,6 +23,10 @@ of it at that target group (``engine.wake_rules``). For each request:
    the lease, the request is answered all the same, and a reload converges.
 
 Logs name the host and path and the service, never other headers or the body.
+
+Once the rules are restored, requests go to the service itself: the keep-awake run
+(``engine.wake_keep_run``, the same function on a schedule) reads the load balancer's request
+counts and extends the wake while people use the service.
 """
 
 from __future__ import annotations
@@ -50,7 +54,15 @@ WAKE_POKE_PK = "wake-poke"
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
-    """The Lambda entry point of the wake target groups."""
+    """The Lambda entry point of the wake target groups, and of the keep-awake schedule
+    (its constant input ``{"teiji": "keep-awake"}``, ``engine.wake_keep_run``): a load
+    balancer's event never has that top-level key (a request's own body is in ``body``)."""
+    from engine.wake_keep_run import is_keep_event
+
+    if is_keep_event(event):
+        from engine.wake_keep_run import handler as keep_handler
+
+        return keep_handler(event, context)
     from engine.config import Settings, SettingsError
     from engine.handler import _deadline, _get_clients
     from engine.lease import holder_id
@@ -253,10 +265,15 @@ class _ServiceDocuments:
 
 
 def _read_service(
-    clients: Clients, settings: Settings, key: str, at: datetime
+    clients: Clients,
+    settings: Settings,
+    key: str,
+    at: datetime,
+    overrides: Sequence[Mapping[str, Any]] | None = None,
 ) -> _ServiceDocuments:
     """Read and validate only what deciding this one service needs: a few GetItems and one
-    Query, whatever the size of the table."""
+    Query, whatever the size of the table (no Query when the caller has just read every
+    override item, ``overrides``: those of this service are picked from them)."""
     from engine.store import ConfigStore, query_items
     from schemas.validation import growth_cap
 
@@ -272,11 +289,9 @@ def _read_service(
         calendar = _get(clients, table, "calendar", name)
         if calendar is not None:
             items.append(calendar)
-    override_items = [
-        o
-        for o in query_items(clients, table, "override", prefix=f"{key}#")
-        if str(o.get("sk", "")).partition("#")[0] == key
-    ]
+    if overrides is None:
+        overrides = query_items(clients, table, "override", prefix=f"{key}#")
+    override_items = [o for o in overrides if str(o.get("sk", "")).partition("#")[0] == key]
     loaded = ConfigStore(clients, table).validate_items(
         [*items, *override_items],
         now=at,

@@ -426,6 +426,17 @@ variable "wake_load_balancers" {
   }
 }
 
+variable "wake_keep_minutes" {
+  description = "How often (in minutes) the wake function reads the load balancers' RequestCount of the services it woke, and extends each wake to keep_for after the latest request (at most TEIJI_MAX_OVERRIDE from its start): once a woken service's rules are restored, its requests no longer pass the wake function. 0 turns this off (a wake then ends keep_for after the last request the function answered). Only with wake_load_balancers."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.wake_keep_minutes >= 0 && var.wake_keep_minutes <= 60 && floor(var.wake_keep_minutes) == var.wake_keep_minutes
+    error_message = "wake_keep_minutes: a whole number of minutes from 1 to 60, or 0 to turn the extension off."
+  }
+}
+
 variable "wake_max_concurrency" {
   description = "Reserved concurrency of the wake function: at most this many requests through a sleeping service's rules are answered at once; more are throttled. One request is enough to wake a service."
   type        = number

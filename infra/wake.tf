@@ -12,6 +12,7 @@
 
 locals {
   wake_on             = length(var.wake_load_balancers) > 0
+  wake_keep_on        = local.wake_on && var.wake_keep_minutes > 0
   wake_function_name  = "${var.name_prefix}-wake"
   wake_log_group_name = "/aws/lambda/${local.wake_function_name}"
 
@@ -191,6 +192,18 @@ locals {
     },
   ]
 
+  # The keep-awake run (wake_keep_minutes > 0): the load balancers' RequestCount of the woken
+  # services. GetMetricData has no resource-level permissions (it is authorized on "*"), and
+  # it only reads: the wake role gets it, the execution role does not.
+  wake_keep_statements = [
+    {
+      Sid      = "ReadRequestCounts"
+      Effect   = "Allow"
+      Action   = ["cloudwatch:GetMetricData"]
+      Resource = ["*"]
+    },
+  ]
+
   # As the execution role's conditional statements of the same Sid (infra/iam.tf).
   wake_conditional = {
     PublishEvents           = local.execution_conditional.PublishEvents
@@ -207,6 +220,7 @@ locals {
       local.wake_statements,
       module.ecs_access_wake.statements,
       [for sid, statement in local.wake_conditional : statement if local.wake_enabled[sid]],
+      local.wake_keep_on ? local.wake_keep_statements : [],
     )
   })
   # The planned policy by Sid: what tests/wake.tftest.hcl asserts on.
@@ -218,4 +232,40 @@ resource "aws_iam_role_policy" "wake" {
   name   = "teiji-wake"
   role   = aws_iam_role.wake[0].id
   policy = local.wake_policy
+}
+
+# The keep-awake run (engine/wake_keep_run.py): once a woken service's rules are restored, its
+# requests go to it directly and no longer pass the wake function. Every wake_keep_minutes the
+# same function reads the load balancers' RequestCount of the services it woke and extends
+# each wake to keep_for after the latest request. The event's constant input tells it from a
+# load balancer's request (whose own body is never a top-level key of the event).
+resource "aws_cloudwatch_event_rule" "wake_keep" {
+  count               = local.wake_keep_on ? 1 : 0
+  name                = "${local.wake_function_name}-keep"
+  description         = "teiji: extends wakes while their services get requests (every ${var.wake_keep_minutes} min)"
+  schedule_expression = var.wake_keep_minutes == 1 ? "rate(1 minute)" : "rate(${var.wake_keep_minutes} minutes)"
+  tags                = local.tags
+}
+
+resource "aws_cloudwatch_event_target" "wake_keep" {
+  count = local.wake_keep_on ? 1 : 0
+  rule  = aws_cloudwatch_event_rule.wake_keep[0].name
+  arn   = aws_lambda_function.wake[0].arn
+  input = jsonencode({ teiji = "keep-awake" })
+
+  # A late run reads the same counts the next one reads: no retries, nothing stale.
+  retry_policy {
+    maximum_retry_attempts       = 0
+    maximum_event_age_in_seconds = 60
+  }
+}
+
+# That rule, and only it, may invoke the wake function (besides its target groups).
+resource "aws_lambda_permission" "wake_keep" {
+  count         = local.wake_keep_on ? 1 : 0
+  statement_id  = "WakeKeepSchedule"
+  action        = "lambda:InvokeFunction"
+  function_name = aws_lambda_function.wake[0].function_name
+  principal     = "events.amazonaws.com"
+  source_arn    = aws_cloudwatch_event_rule.wake_keep[0].arn
 }

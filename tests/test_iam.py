@@ -61,6 +61,9 @@ ECS_CONDITIONAL = {
 }
 # What the wake function never calls: it acts in teiji's own account and region only.
 CROSS_ACCOUNT = frozenset({"sts:AssumeRole", "ssm:GetParameter"})
+# What the wake function calls beyond the tick's calls: its keep-awake run reads the load
+# balancers' RequestCount (engine.wake_keep_run), a CLI-only operation for the other roles.
+WAKE_KEEP_ACTIONS = frozenset({"cloudwatch:GetMetricData"})
 
 # Statements that exist only when a variable is set: key -> (the enabling expression, actions).
 CONDITIONAL = {
@@ -95,6 +98,7 @@ READ_ON_ANY_RESOURCE = {
     "ecs:ListTasks": "listing without containerInstance is authorized on '*'; ecs:cluster narrows",
     "ecs:ListServices": "a listing is authorized on '*'; ecs:cluster narrows it",
     "ecs:DescribeTaskDefinition": "no resource-level permission (aws/containers-roadmap#929)",
+    "cloudwatch:GetMetricData": "no resource-level permission",
 }
 REGIONS_ONLY = {"StringEquals": {"aws:RequestedRegion": "${var.regions}"}}
 # Write actions that may be granted on "*", each only with conditions.
@@ -160,8 +164,9 @@ def wake_statements() -> list[dict[str, Any]]:
     """The wake role's statements, every variant of each (its conditional ones are the
     execution role's of the same key)."""
     own: list[dict[str, Any]] = locals_()["wake_statements"]
+    keep: list[dict[str, Any]] = locals_()["wake_keep_statements"]
     shared = [conditional_statements()[key] for key in locals_()["wake_conditional"]]
-    return own + ecs_statements() + shared
+    return own + keep + ecs_statements() + shared
 
 
 def actions_of(statements: list[dict[str, Any]]) -> set[str]:
@@ -462,8 +467,13 @@ def test_the_rule_pattern_covers_exactly_the_rules_the_engine_swaps(
 # The wake function's role -------------------------------------------------------------------------
 def test_the_wake_role_allows_the_tick_calls_of_its_own_account_and_nothing_more() -> None:
     assert actions_of(wake_statements()) == (
-        (LAMBDA_ACTIONS - CROSS_ACCOUNT) | LOGS_ACTIONS | KMS_TABLE
+        (LAMBDA_ACTIONS - CROSS_ACCOUNT) | LOGS_ACTIONS | KMS_TABLE | WAKE_KEEP_ACTIONS
     )
+    # The metrics only with the keep-awake run on, and never for the execution role.
+    assert "local.wake_keep_on ? local.wake_keep_statements : []" in locals_()["wake_policy"]
+    assert locals_()["wake_keep_on"] == "${local.wake_on && var.wake_keep_minutes > 0}"
+    assert actions_of(locals_()["wake_keep_statements"]) == WAKE_KEEP_ACTIONS
+    assert not WAKE_KEEP_ACTIONS & actions_of(all_statements())
     assert locals_()["wake_conditional"] == {
         key: f"${{local.execution_conditional.{key}}}"
         for key in ("PublishEvents", "TableKeyThroughDynamoDB")

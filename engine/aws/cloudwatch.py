@@ -1,9 +1,10 @@
 """Thin CloudWatch adapter: GetMetricData for ``teiji savings``, every page.
 
 One call carries up to 500 queries and returns up to 100,800 data points; an answer cut short
-says so with a NextToken (and StatusCode PartialData), and the next page carries on. A query
-CloudWatch could not answer (StatusCode InternalError or Forbidden) fails the read: a total
-made of part of the data would look like a real one. So does a data point that is no finite
+says so with a NextToken (and StatusCode PartialData), and the next page carries on; a last
+page (no NextToken) that still says PartialData fails the read. So does a query CloudWatch
+could not answer (StatusCode InternalError or Forbidden): a total made of part of the data
+would look like a real one. So does a data point that is no finite
 number, or a period given twice (it would be counted twice).
 """
 
@@ -69,15 +70,24 @@ def metric_data(
             if token:
                 params["NextToken"] = token
             answer: Mapping[str, Any] = client.get_metric_data(**params)
-            for result in require(answer, _OPERATION, "MetricDataResults", list):
+            results = require(answer, _OPERATION, "MetricDataResults", list)
+            for result in results:
                 _merge(found, result)
             next_token = answer.get("NextToken")
             if not next_token:
+                _complete(results)
                 break
             if next_token == token:
                 raise unreadable(_OPERATION, "the same NextToken came back twice")
             token = str(next_token)
     return found
+
+
+def _complete(results: list[Any]) -> None:
+    """The last page: no query may still say its data is partial (nothing would follow)."""
+    for result in results:
+        if result.get("StatusCode") == "PartialData":
+            raise unreadable(_OPERATION, f"query {result['Id']}: PartialData with no NextToken")
 
 
 def _merge(found: dict[str, dict[datetime, float]], result: Any) -> None:

@@ -1,6 +1,6 @@
 # Wake on request: off by default; on, one Lambda target group per load balancer, wired to the
 # wake function, named in TEIJI_WAKE_TARGET_GROUPS, and ModifyRule on those load balancers'
-# rules only. Mock AWS provider: nothing is created.
+# rules only; the keep-awake schedule (wake_keep_minutes) and its GetMetricData. Mock AWS provider: nothing is created.
 
 mock_provider "aws" {
   source = "./tests/mocks"
@@ -56,9 +56,10 @@ run "off_by_default" {
       length(aws_lb_target_group.wake) == 0 && length(aws_lambda_function.wake) == 0 &&
       length(aws_lambda_permission.wake) == 0 && length(aws_lb_target_group_attachment.wake) == 0 &&
       length(aws_iam_role.wake) == 0 && length(aws_iam_role_policy.wake) == 0 &&
-      length(aws_cloudwatch_log_group.wake) == 0
+      length(aws_cloudwatch_log_group.wake) == 0 && length(aws_cloudwatch_event_rule.wake_keep) == 0 &&
+      length(aws_cloudwatch_event_target.wake_keep) == 0 && length(aws_lambda_permission.wake_keep) == 0
     )
-    error_message = "Without wake_load_balancers there is no wake function, target group, permission or role."
+    error_message = "Without wake_load_balancers there is no wake function, target group, permission, role or keep-awake schedule."
   }
   assert {
     condition = alltrue([
@@ -190,6 +191,75 @@ run "two_load_balancers" {
     } && output.wake_function_name == "teiji-wake"
     error_message = "The outputs name the target groups by load balancer, and the function."
   }
+  # The keep-awake run: every 5 minutes by default, the same function, its constant input.
+  assert {
+    condition = (
+      aws_cloudwatch_event_rule.wake_keep[0].schedule_expression == "rate(5 minutes)" &&
+      aws_cloudwatch_event_target.wake_keep[0].arn == "arn:aws:lambda:ap-northeast-1:111111111111:function:teiji-wake" &&
+      jsondecode(aws_cloudwatch_event_target.wake_keep[0].input) == { teiji = "keep-awake" } &&
+      aws_cloudwatch_event_target.wake_keep[0].retry_policy[0].maximum_retry_attempts == 0
+    )
+    error_message = "The keep-awake schedule invokes the wake function every wake_keep_minutes with {\"teiji\": \"keep-awake\"} and no retries."
+  }
+  assert {
+    condition = (
+      aws_lambda_permission.wake_keep[0].principal == "events.amazonaws.com" &&
+      aws_lambda_permission.wake_keep[0].source_arn == aws_cloudwatch_event_rule.wake_keep[0].arn &&
+      aws_lambda_permission.wake_keep[0].function_name == "teiji-wake"
+    )
+    error_message = "Only the keep-awake rule may invoke the wake function through EventBridge."
+  }
+  assert {
+    condition     = local.wake_by_sid["ReadRequestCounts"].Action == ["cloudwatch:GetMetricData"] && local.wake_by_sid["ReadRequestCounts"].Resource == ["*"]
+    error_message = "The wake role reads metrics (GetMetricData has no resource-level permission)."
+  }
+  assert {
+    condition     = length([for s in values(local.execution_by_sid) : s if contains(s.Action, "cloudwatch:GetMetricData")]) == 0 && length([for s in values(local.wake_by_sid) : s if contains(s.Action, "cloudwatch:GetMetricData")]) == 1
+    error_message = "Only the wake role, in one statement, may read metrics; the execution role may not."
+  }
+}
+
+run "the_keep_awake_run_turned_off" {
+  command = apply
+
+  variables {
+    wake_load_balancers = [var.web]
+    wake_keep_minutes   = 0
+  }
+
+  assert {
+    condition = (
+      length(aws_cloudwatch_event_rule.wake_keep) == 0 && length(aws_cloudwatch_event_target.wake_keep) == 0 &&
+      length(aws_lambda_permission.wake_keep) == 0 && length(aws_lambda_function.wake) == 1 &&
+      !contains(keys(local.wake_by_sid), "ReadRequestCounts")
+    )
+    error_message = "wake_keep_minutes = 0: no schedule, no permission for EventBridge, no GetMetricData; the wake function stays."
+  }
+}
+
+run "the_keep_awake_run_every_minute" {
+  command = plan
+
+  variables {
+    wake_load_balancers = [var.web]
+    wake_keep_minutes   = 1
+  }
+
+  assert {
+    condition     = aws_cloudwatch_event_rule.wake_keep[0].schedule_expression == "rate(1 minute)"
+    error_message = "One minute is said in the singular, as EventBridge requires: ${aws_cloudwatch_event_rule.wake_keep[0].schedule_expression}"
+  }
+}
+
+run "a_keep_awake_interval_past_an_hour_is_refused" {
+  command = plan
+
+  variables {
+    wake_load_balancers = [var.web]
+    wake_keep_minutes   = 61
+  }
+
+  expect_failures = [var.wake_keep_minutes]
 }
 
 # The wake function acts in this account and region only, even when the tick reaches further.
