@@ -50,7 +50,7 @@ from engine.fanout import (
 from engine.logs import log_event
 from engine.metrics import deployment_name, tick_figures
 from engine.observe import Scope
-from engine.optin import allowed_scopes
+from engine.optin import tag_scopes
 from engine.report import TickReport
 from engine.store import from_attribute_map, plain, to_attribute_map
 from schemas.keys import ServiceKey
@@ -401,7 +401,7 @@ def orchestrate(
         # Opt-in by tag looks for tagged services in every scope the allow-list names (and
         # teiji's own), documents or not, as a single-invocation tick does: their workers
         # must run to find them.
-        for scope in allowed_scopes(settings.access, clients.region):
+        for scope in tag_scopes(clients, settings.access):
             groups.setdefault(scope, [])
     handout.scopes = {scope_id(s): len(k) for s, k in sorted(groups.items(), key=_order)}
     if dry_run:

@@ -20,14 +20,14 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from engine.aws import ecs
 from engine.aws.batching import chunks
 from engine.aws.clock import Clock, RealClock
-from engine.aws.errors import AWS_ERRORS, error_text
+from engine.aws.errors import AWS_ERRORS, error_code, error_text
 from engine.aws.lanes import run_lanes
 from engine.logs import log_event
 from schemas.documents import PROFILE_FIELDS, Schedule, quote
@@ -143,24 +143,42 @@ class Discovery:
     described: dict[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
-def scopes_in_use(
-    schedules: Iterable[Schedule], access: Access | None = None, own_region: str | None = None
-) -> list[Scope]:
-    """teiji's own (account, region), every one the schedules name and, given ``access``,
-    every one its allow-list names (``allowed_scopes``), in order."""
-    found: set[Scope] = {(None, None)}
+def scopes_in_use(schedules: Iterable[Schedule], allowed: Iterable[Scope] = ()) -> list[Scope]:
+    """teiji's own (account, region), every one the schedules name and every one in
+    ``allowed``, in order."""
+    found: set[Scope] = {(None, None), *allowed}
     found.update((s.account, s.region) for s in schedules)
-    if access is not None:
-        found.update(allowed_scopes(access, own_region))
     return sorted(found, key=lambda scope: (scope[0] or "", scope[1] or ""))
 
 
-def allowed_scopes(access: Access, own_region: str | None) -> list[Scope]:
+def tag_scopes(clients: Clients, access: Access) -> list[Scope]:
+    """The allow-list's scopes (``allowed_scopes``), with the own account known. When it
+    cannot be learned, only the own account's: another account's id might be this one, and
+    one service under two keys would be left alone as shared."""
+    if not access.accounts:
+        return allowed_scopes(access, clients.region)
+    try:
+        own = clients.own_account()
+    except AWS_ERRORS as exc:
+        log_event(
+            "cannot learn the own account; tagged services are looked for in the accounts "
+            "the documents name only",
+            level=logging.WARNING,
+            error=error_text(exc),
+        )
+        return allowed_scopes(replace(access, accounts=()), clients.region)
+    return allowed_scopes(access, clients.region, own)
+
+
+def allowed_scopes(
+    access: Access, own_region: str | None, own_account: str | None = None
+) -> list[Scope]:
     """Every (account, region) the allow-list lets teiji manage: its own account and each
     allowed one, in its own region and each allowed one. Tagged services are looked for in
     all of them, so that an account whose services opt in by tag alone (no document names
-    it) is found too. The own region is spelled None, as schedules spell it."""
-    accounts: list[str | None] = [None, *access.accounts]
+    it) is found too. The own account and region are spelled None, as schedules spell them
+    (the module's TEIJI_ALLOWED_ACCOUNTS lists the own account first): one service, one key."""
+    accounts: list[str | None] = [None, *(a for a in access.accounts if a != own_account)]
     regions: list[str | None] = [None, *(r for r in access.regions if r != own_region)]
     return [(account, region) for account in accounts for region in regions]
 
@@ -191,7 +209,7 @@ def discover(
         return found
     taken = set(known)
     if scopes is None:
-        wanted = scopes_in_use(docs.schedules.values(), access, clients.region)
+        wanted = scopes_in_use(docs.schedules.values(), tag_scopes(clients, access))
     else:
         wanted = list(scopes)
     clusters = [(scope, cluster) for scope in wanted for cluster in sorted(access.clusters)]
@@ -203,6 +221,9 @@ def discover(
         try:
             names = ecs.list_service_names(clients.ecs(*scope), cluster)
         except AWS_ERRORS as exc:
+            if error_code(exc) == "ClusterNotFoundException":
+                # An allowed cluster name need not exist in every allowed account and region.
+                return
             _cannot(found, lock, scope, cluster, exc)
             return
         with lock:

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from engine.access import admit
@@ -475,7 +476,11 @@ class _Tick:
                     f"{error_text(exc)}"
                 ) from exc
 
-        run_lanes(self.pace, [[read, lambda: instants.append(hooks.instant())]], workers=2)
+        units = [read, lambda: instants.append(hooks.instant())]
+        account = self.scope[0] if self.scope is not None else None
+        if account is not None:
+            units.append(partial(self._connect_early, account))
+        run_lanes(self.pace, [units], workers=len(units))
         at = instants[0]
         if at is None:
             return None
@@ -487,6 +492,14 @@ class _Tick:
             checks=(growth_cap(self.settings.access.max_desired),),
         )
         return at, loaded
+
+    def _connect_early(self, account: str) -> None:
+        """A worker of another account's scope assumes its role beside the documents' read;
+        a failure is left to the tick's own reach of the account, which reports it."""
+        try:
+            self.clients.connect(account)
+        except Exception as exc:  # reported by reach_accounts, which tries again
+            log_event("cannot assume the account's role yet", account=account, error=str(exc)[:200])
 
     def _in_scope(self, report: TickReport, chosen: list[Schedule]) -> list[Schedule]:
         """A fan-out worker's services: its scope's; what ``select`` settled for other scopes

@@ -49,6 +49,14 @@ locals {
       Action   = ["logs:CreateLogStream", "logs:PutLogEvents"]
       Resource = ["${aws_cloudwatch_log_group.tick.arn}:*"]
     },
+    # Its own account id (opt-in by tag spells the own account's services without it). The
+    # call needs no permission and takes no resource; granted to say that the tick makes it.
+    {
+      Sid      = "WhoAmI"
+      Effect   = "Allow"
+      Action   = ["sts:GetCallerIdentity"]
+      Resource = ["*"]
+    },
     # The documents are written by people (teiji put); the tick only reads them.
     {
       Sid      = "ReadConfigTable"

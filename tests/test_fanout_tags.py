@@ -150,3 +150,48 @@ def test_a_scope_with_tagged_services_only_is_handed_out_and_worked(
     )
     assert report.service(f"c1/tagged@{WEST}").outcome == "changed"
     assert _desired(west, "tagged") == 0 and _desired(outside, "tagged") == 2
+
+
+OWN_LISTED = Settings(
+    access=Access(accounts=("123456789012",), regions=("ap-northeast-1", WEST), clusters=("c1",))
+)
+
+
+def test_the_own_account_listed_in_the_allow_list_gives_each_service_one_key(
+    tag_only_west: tuple[World, World, World],
+) -> None:
+    # The module lists the deployment's own account first in TEIJI_ALLOWED_ACCOUNTS (moto's
+    # account is 123456789012): its services must not be found a second time under
+    # @123456789012, which would leave both keys alone as one service shared by two.
+    world, west, _ = tag_only_west
+    report = run_tick(world.clients(), OWN_LISTED, at=STOP, dry_run=False)
+    assert _desired(west, "tagged") == 0
+    keys = sorted(s.key for s in report.services)
+    assert keys == [f"c1/tagged@{WEST}"], keys
+    assert report.service(f"c1/tagged@{WEST}").outcome == "changed"
+    # The own region has no cluster c1: an allowed name need not exist everywhere.
+    assert not report.failed, report.problems
+    sqs = boto3.client("sqs", region_name="ap-northeast-1")
+    queue = sqs.create_queue(QueueName="teiji-work")["QueueUrl"]
+    clients = world.clients()
+    handout = orchestrate(clients, OWN_LISTED, sqs_sender(clients, queue), at=STOP, dry_run=False)
+    assert set(handout.scopes) == {scope_id((None, None)), scope_id((None, WEST))}
+
+
+def test_an_own_account_that_cannot_be_learned_keeps_to_the_documents_accounts(
+    tag_only_west: tuple[World, World, World], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from botocore.exceptions import ClientError
+
+    from engine.aws.clients import Clients
+
+    def refuse(self: Clients) -> str:
+        raise ClientError(
+            {"Error": {"Code": "InternalFailure", "Message": "x"}}, "GetCallerIdentity"
+        )
+
+    monkeypatch.setattr(Clients, "own_account", refuse)
+    world, _, _ = tag_only_west
+    report = run_tick(world.clients(), OWN_LISTED, at=STOP, dry_run=False)
+    assert report.service(f"c1/tagged@{WEST}").outcome == "changed"  # own account's regions
+    assert not report.failed, report.problems

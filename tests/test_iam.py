@@ -61,6 +61,9 @@ ECS_CONDITIONAL = {
 }
 # What the wake function never calls: it acts in teiji's own account and region only.
 CROSS_ACCOUNT = frozenset({"sts:AssumeRole", "ssm:GetParameter"})
+# The tick's own account id: for opt-in by tag over the allowed accounts, which the wake
+# function (one named service at a time) never looks through.
+TAG_SCOPES = frozenset({"sts:GetCallerIdentity"})
 # What the wake function calls beyond the tick's calls: its keep-awake run reads the load
 # balancers' RequestCount (engine.wake_keep_run), a CLI-only operation for the other roles.
 WAKE_KEEP_ACTIONS = frozenset({"cloudwatch:GetMetricData"})
@@ -99,6 +102,7 @@ READ_ON_ANY_RESOURCE = {
     "ecs:ListServices": "a listing is authorized on '*'; ecs:cluster narrows it",
     "ecs:DescribeTaskDefinition": "no resource-level permission (aws/containers-roadmap#929)",
     "cloudwatch:GetMetricData": "no resource-level permission",
+    "sts:GetCallerIdentity": "no resource, and no permission needed",
 }
 REGIONS_ONLY = {"StringEquals": {"aws:RequestedRegion": "${var.regions}"}}
 # Write actions that may be granted on "*", each only with conditions.
@@ -467,7 +471,7 @@ def test_the_rule_pattern_covers_exactly_the_rules_the_engine_swaps(
 # The wake function's role -------------------------------------------------------------------------
 def test_the_wake_role_allows_the_tick_calls_of_its_own_account_and_nothing_more() -> None:
     assert actions_of(wake_statements()) == (
-        (LAMBDA_ACTIONS - CROSS_ACCOUNT) | LOGS_ACTIONS | KMS_TABLE | WAKE_KEEP_ACTIONS
+        (LAMBDA_ACTIONS - CROSS_ACCOUNT - TAG_SCOPES) | LOGS_ACTIONS | KMS_TABLE | WAKE_KEEP_ACTIONS
     )
     # The metrics only with the keep-awake run on, and never for the execution role.
     assert "local.wake_keep_on ? local.wake_keep_statements : []" in locals_()["wake_policy"]

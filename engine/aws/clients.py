@@ -131,6 +131,7 @@ class Clients:
         self._cache: dict[tuple[str, str | None, str], Any] = {}
         self._sessions: dict[str, boto3.session.Session] = {}
         self._lock = threading.Lock()  # the caches and the per-account locks
+        self._own_account: str | None = None
         # boto3 sessions are not thread-safe: clients and sessions are made one at a time.
         self._create_lock = threading.Lock()
         # One AssumeRole per account even when several threads need the account at once.
@@ -144,6 +145,17 @@ class Clients:
     def sts(self) -> STSClient:
         client: STSClient = self._client("sts", None, None)
         return client
+
+    def own_account(self) -> str:
+        """The deployment's own account id (GetCallerIdentity, once; cached). It needs no
+        permission. Raises what the call raises."""
+        with self._lock:
+            known = self._own_account
+        if known is None:
+            known = str(self.sts().get_caller_identity()["Account"])
+            with self._lock:
+                self._own_account = known
+        return known
 
     def events(self) -> EventBridgeClient:
         client: EventBridgeClient = self._client("events", None, None)

@@ -92,7 +92,9 @@ OPERATIONS: tuple[Operation, ...] = (
     _op("events", "PutEvents", "events", write=True),
     # STS
     _op("sts", "AssumeRole", "sts"),
-    _op("sts", "GetCallerIdentity", "sts", lambda_=False),
+    # The tick: its own account id, once per container, when opt-in by tag looks in every
+    # allowed account (TEIJI_ALLOWED_ACCOUNTS lists the deployment's own first).
+    _op("sts", "GetCallerIdentity", "sts"),
     # CloudWatch: teiji savings reads the tick's metrics (the tick writes them to its log).
     _op("cloudwatch", "GetMetricData", "cloudwatch", lambda_=False),
     # SSM Parameter Store: each other account's ExternalId (a SecureString), read once per
