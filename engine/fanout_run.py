@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import boto3
 from botocore.exceptions import ClientError
 
+from engine.aws.answers import require, unreadable
 from engine.aws.errors import AWS_ERRORS, error_code, error_text
 from engine.aws.events import Published, put_events
 from engine.config import Settings
@@ -155,9 +156,16 @@ class FanoutStore:
             answer = self.clients.dynamodb().batch_get_item(
                 RequestItems={self.table: {"Keys": keys, "ConsistentRead": True}}
             )
-            for item in answer.get("Responses", {}).get(self.table, []):
-                found[str(item.get("sk", {}).get("S", ""))] = item
+            # A cut answer is no answer, never "no tick recorded" (that drops the item).
+            responses = require(answer, "BatchGetItem", "Responses", dict)
             unprocessed: Mapping[str, Any] = answer.get("UnprocessedKeys") or {}
+            if not isinstance(unprocessed, dict):
+                raise unreadable("BatchGetItem", "UnprocessedKeys is not a map")
+            rows = responses.get(self.table, None if self.table not in unprocessed else [])
+            if not isinstance(rows, list):
+                raise unreadable("BatchGetItem", f"Responses.{self.table} is not a list")
+            for item in rows:
+                found[str(item.get("sk", {}).get("S", ""))] = item
             keys = list(unprocessed.get(self.table, {}).get("Keys", []))
             if not keys:
                 return self._tick_from(tick, found.get(TICK_SK)), SCOPE_SK + scope in found
