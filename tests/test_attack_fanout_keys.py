@@ -196,3 +196,30 @@ def test_an_item_whose_keys_are_empty_manages_the_tagged_services_only(world: Wo
     record = FanoutStore(world.clients(), SETTINGS.state_table).read_tick(item.tick)
     assert record is not None and record.done == 1
     assert_invariant(world, expected)
+
+
+def test_a_key_whose_document_now_names_another_service_acts_on_neither_by_it(
+    world: World,
+) -> None:
+    """Between the hand-out and the worker, someone overwrites the item under c1/web with a
+    document naming c1/tagged: the worker reads c1/web's key, finds a document that does not
+    match its sort key, reports it and acts on neither service because of it."""
+    item = _handout(world)
+    expected = snapshot(["c1/web", "c1/tagged"])
+    forged = schedule("c1/tagged", windows=ALL_DAY)
+    world.put_item({"pk": "schedule", "sk": "c1/web", **forged})
+    clients = world.clients()
+    report = run_tick(
+        clients,
+        SETTINGS,
+        at=STOP + timedelta(seconds=5),
+        dry_run=False,
+        scope=item.scope,
+        schedule_keys=item.keys,
+    )
+    assert _desired(world, "web") == 2  # its document is wrong: left alone
+    assert any("c1/web" in str(p) for p in report.invalid_documents), report.invalid_documents
+    # c1/tagged is still its tag's (stopped at night), not the forged document's (all day).
+    assert report.service("c1/tagged").outcome == "changed"
+    assert _desired(world, "tagged") == 0
+    assert_invariant(world, expected)
