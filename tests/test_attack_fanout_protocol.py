@@ -264,6 +264,7 @@ def test_an_outcome_refused_after_the_release_is_retried_and_counted_once(world:
 # The tick's record read beside the documents, cut (fixed in read_both) ---------------------
 def test_a_cut_answer_to_the_tick_record_read_is_retried_not_dropped(world: World) -> None:
     item = _handout(world)
+    expected = snapshot(["c1/web", "c1/api"])
 
     def hook(service: str, client: Any) -> None:
         from botocore.awsrequest import AWSResponse
@@ -288,3 +289,4 @@ def test_a_cut_answer_to_the_tick_record_read_is_retried_not_dropped(world: Worl
     assert _lease_record(world) is None  # given back
     assert _work(world, item, receives=2) == "done"  # delivered again, it reads and works
     assert _desired(world, "web") == 0
+    assert_invariant(world, expected)
