@@ -35,6 +35,7 @@ from engine.config import Settings
 from engine.events import entries, events_for
 from engine.fanout import (
     MAX_DELAY_S,
+    MAX_KEY_CHARS,
     MAX_RECEIVES,
     RECORD_DAYS,
     FanoutReport,
@@ -399,6 +400,8 @@ def orchestrate(
     groups: dict[Scope, list[str]] = {}
     for key in keys:
         try:
+            if len(key) > MAX_KEY_CHARS:  # longer than any service key; a worker refuses it
+                raise ValueError(key)
             parsed = ServiceKey.parse(key)
         except ValueError:
             # Not a service key: no worker can converge it; `teiji validate` names it.

@@ -223,3 +223,27 @@ def test_a_key_whose_document_now_names_another_service_acts_on_neither_by_it(
     assert report.service("c1/tagged").outcome == "changed"
     assert _desired(world, "tagged") == 0
     assert_invariant(world, expected)
+
+
+def test_an_invalid_document_with_a_long_sort_key_does_not_knock_out_its_scope(
+    world: World,
+) -> None:
+    """Someone writes a schedule by hand (console) under a sort key of 700 characters (longer
+    than any service key; DynamoDB holds 1,024 bytes): it parses as a key of the own scope.
+    Handed out, the worker refused the whole item ("keys: ... 1 to 600 characters") and the
+    handler dropped it: the scope had no worker while the document stayed. The orchestrator
+    counts it invalid instead (as a key that does not parse; `teiji validate` names it)."""
+    long_key = "c1/" + "x" * 697
+    world.put_item({"pk": "schedule", "sk": long_key, "kind": "schedule", "service": long_key})
+    sqs = boto3.client("sqs", region_name=world.region)
+    queue = sqs.create_queue(QueueName="teiji-work")["QueueUrl"]
+    clients = world.clients()
+    handout = orchestrate(clients, SETTINGS, sqs_sender(clients, queue), at=STOP, dry_run=False)
+    assert handout.invalid_documents == 1
+    got = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+    (item,) = [i for i in (parse_work_item(m["Body"]) for m in got) if i.kind == "scope"]
+    assert item.keys == ("c1/web",)
+    expected = snapshot(["c1/web", "c1/tagged"])
+    assert _work(world, item) == "done"
+    assert _desired(world, "web") == 0 and _desired(world, "tagged") == 0
+    assert_invariant(world, expected)
