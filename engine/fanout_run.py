@@ -28,12 +28,14 @@ from typing import TYPE_CHECKING, Any, Literal
 import boto3
 from botocore.exceptions import ClientError
 
+from engine.aws.answers import require, unreadable
 from engine.aws.errors import AWS_ERRORS, error_code, error_text
 from engine.aws.events import Published, put_events
 from engine.config import Settings
 from engine.events import entries, events_for
 from engine.fanout import (
     MAX_DELAY_S,
+    MAX_KEY_CHARS,
     MAX_RECEIVES,
     RECORD_DAYS,
     FanoutReport,
@@ -155,9 +157,16 @@ class FanoutStore:
             answer = self.clients.dynamodb().batch_get_item(
                 RequestItems={self.table: {"Keys": keys, "ConsistentRead": True}}
             )
-            for item in answer.get("Responses", {}).get(self.table, []):
-                found[str(item.get("sk", {}).get("S", ""))] = item
+            # A cut answer is no answer, never "no tick recorded" (that drops the item).
+            responses = require(answer, "BatchGetItem", "Responses", dict)
             unprocessed: Mapping[str, Any] = answer.get("UnprocessedKeys") or {}
+            if not isinstance(unprocessed, dict):
+                raise unreadable("BatchGetItem", "UnprocessedKeys is not a map")
+            rows = responses.get(self.table, None if self.table not in unprocessed else [])
+            if not isinstance(rows, list):
+                raise unreadable("BatchGetItem", f"Responses.{self.table} is not a list")
+            for item in rows:
+                found[str(item.get("sk", {}).get("S", ""))] = item
             keys = list(unprocessed.get(self.table, {}).get("Keys", []))
             if not keys:
                 return self._tick_from(tick, found.get(TICK_SK)), SCOPE_SK + scope in found
@@ -391,6 +400,8 @@ def orchestrate(
     groups: dict[Scope, list[str]] = {}
     for key in keys:
         try:
+            if len(key) > MAX_KEY_CHARS:  # longer than any service key; a worker refuses it
+                raise ValueError(key)
             parsed = ServiceKey.parse(key)
         except ValueError:
             # Not a service key: no worker can converge it; `teiji validate` names it.

@@ -339,7 +339,9 @@ def _read_slot(raw: Mapping[str, Any], where: str) -> Slot:
 
 def record_from_item(item: Mapping[str, Any], table: str) -> LeaseRecord:
     """Parse the record; anything unexpected is a LeaseError (no tick acts on a guess)."""
-    where = f"the lease record pk={LEASE_PK} sk={RECORD_SK} in table {table}"
+    pk = item.get("pk", {}).get("S") if isinstance(item.get("pk"), Mapping) else None
+    # A scope's record is under its own pk: name the one read, not the ticks'.
+    where = f"the lease record pk={pk or LEASE_PK} sk={RECORD_SK} in table {table}"
     try:
         shards = int(item["shards"]["N"])
         version = str(item["version"]["S"])
