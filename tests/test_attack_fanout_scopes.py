@@ -62,11 +62,8 @@ def test_the_own_region_listed_is_not_a_second_scope() -> None:
     assert allowed_scopes(access, REGION) == [(None, None), (None, "us-east-1")]
 
 
-OWN_ACCOUNT_TWICE = (
-    "allowed_scopes (engine/optin.py) takes the deployment's own account, which infra/main.tf "
-    "always lists in TEIJI_ALLOWED_ACCOUNTS, for another account: every tagged service of the "
-    "own account is discovered under two keys (c1/x and c1/x@<own id>)"
-)
+# The module lists the deployment's own account first in TEIJI_ALLOWED_ACCOUNTS (infra/main.tf):
+# the tick learns its own id (GetCallerIdentity) so that its services keep one key each.
 
 
 def _clients(world: World, settings: Settings) -> Clients:
@@ -75,7 +72,6 @@ def _clients(world: World, settings: Settings) -> Clients:
     )
 
 
-@pytest.mark.xfail(strict=True, reason=OWN_ACCOUNT_TWICE)
 def test_a_single_tick_as_deployed_stops_a_tagged_service_of_its_own_account(
     deployed: World,
 ) -> None:
@@ -85,7 +81,6 @@ def test_a_single_tick_as_deployed_stops_a_tagged_service_of_its_own_account(
     assert _desired(deployed, "tagged") == 0
 
 
-@pytest.mark.xfail(strict=True, reason=OWN_ACCOUNT_TWICE)
 def test_a_single_account_deployment_reports_no_problem_every_tick(deployed: World) -> None:
     # TEIJI_ROLE_NAME unset (one account): the own account by id cannot be reached, so every
     # tick said "cannot discover tagged services of cluster c1 in <own id>/own region".
@@ -95,7 +90,6 @@ def test_a_single_account_deployment_reports_no_problem_every_tick(deployed: Wor
     assert report.problems == []
 
 
-@pytest.mark.xfail(strict=True, reason=OWN_ACCOUNT_TWICE)
 def test_the_orchestrator_as_deployed_hands_out_the_own_scope_once(deployed: World) -> None:
     clients = _clients(deployed, AS_DEPLOYED)
     sqs = boto3.client("sqs", region_name=REGION)
@@ -110,7 +104,6 @@ def _scope_items(sqs: Any, queue: str, tick: str) -> list[WorkItem]:
     return [i for i in items if i.kind == "scope" and i.tick == tick]
 
 
-@pytest.mark.xfail(strict=True, reason=OWN_ACCOUNT_TWICE)
 def test_fan_out_as_deployed_restores_a_tagged_service_exactly(deployed: World) -> None:
     """Two workers (scopes -/- and <own id>/-) manage one service under two keys, neither
     seeing the other: the night's second worker finds it stopped, and in the morning the
