@@ -274,18 +274,24 @@ def worker_floor(
     """The fewest calls of one fan-out worker over ``world`` (one scope's services).
 
     As ``call_floor``, with the worker's layout: its schedules read by key (the work item
-    carries them: one BatchGetItem per 100; ``documented`` of them, default all) and one Query
-    per other kind; the scope's lease without a read; every service of an allowed cluster
+    carries them: one BatchGetItem per 100; ``documented`` of them, default all), the keys of
+    the others again (whether a document was written for a tagged one since the hand-out),
+    and one Query per other kind; the scope's lease without a read; every service of an allowed cluster
     described once, its tags with it (discovery's answers serve the tick too); a stop reads
     each Fargate task definition's size once; and the fan-out's own record read and outcome
     written."""
     documented = len(world.services) if documented is None else documented
+    # With opt-in by tag, whether a person wrote a document for a tagged service since the
+    # hand-out: its key asked (one BatchGetItem per 100), beside the describes.
+    tagged = len(world.services) - documented if allowed_clusters else 0
     floor = call_floor(world, kind=kind, allowed_clusters=allowed_clusters)
     stop = kind.transition and not kind.running
     sized = stop and any(s.network != "bridge" for s in world.services)
     return replace(
         floor,
-        document_pages=math.ceil(documented / BATCH_GET_ITEM_KEYS) + OTHER_DOCUMENT_KINDS,
+        document_pages=math.ceil(documented / BATCH_GET_ITEM_KEYS)
+        + math.ceil(tagged / BATCH_GET_ITEM_KEYS)
+        + OTHER_DOCUMENT_KINDS,
         lease=SCOPE_LEASE_CALLS,
         describe_untracked=0,
         task_definitions=1 if sized else 0,

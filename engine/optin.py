@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -47,6 +47,8 @@ PROTECTED_NOTE = (
 TAG_SOURCE = "tag"
 # Discovery's calls in flight at once (its own, before the tick's workers start).
 DISCOVERY_THREADS = 32
+# Keys a BatchGetItem takes (the documents of listed services, asked by key).
+DOCUMENT_BATCH = 100
 
 Scope = tuple[str | None, str | None]
 
@@ -194,6 +196,7 @@ def discover(
     pace: Clock | None = None,
     alongside: Callable[[Mapping[tuple[Scope, str], list[str]]], list[Callable[[], None]]]
     | None = None,
+    documents_of: Callable[[Sequence[str]], set[str]] | None = None,
 ) -> Discovery:
     """The tagged services of the allowed clusters that no document (``known``: every key a
     document names, valid or not) manages, in ``scopes`` (default: every scope in use; a
@@ -203,7 +206,11 @@ def discover(
     cluster listed at once, then every service listed described at once with its tags, 10 a
     call. The answers for services a document names are kept too (``Discovery.described``),
     so that the tick does not describe them a second time. ``alongside``: more calls for the
-    second round, made from what the listing found (the tick's own reads of those services)."""
+    second round, made from what the listing found (the tick's own reads of those services).
+    ``documents_of`` (a fan-out worker, which read the schedules the hand-out named): which
+    of the given keys have a schedule document now, asked in the second round for the listed
+    services no document read names; one written since the hand-out is not taken for a tag
+    (the edits function or the next tick converges it by its document)."""
     found = Discovery()
     if not access.clusters:
         return found
@@ -248,7 +255,40 @@ def discover(
         for (scope, cluster), names in sorted(listed.items(), key=_place)
         for batch in chunks(names, ecs.DESCRIBE_SERVICES_BATCH)
     ]
-    _at_once(clock, describes + (alongside(listed) if alongside is not None else []))
+    late: set[str] = set()
+
+    def documents_now(keys: Sequence[str]) -> None:
+        assert documents_of is not None
+        try:
+            found_now = documents_of(keys)
+        except AWS_ERRORS as exc:
+            # Not knowing whether a person wrote a document for them, leave them alone.
+            log_event(
+                "cannot read whether tagged services have documents now; left alone",
+                level=logging.WARNING,
+                services=len(keys),
+                error=error_text(exc),
+            )
+            found_now = set(keys)
+        with lock:
+            late.update(found_now)
+
+    checks: list[Callable[[], None]] = []
+    if documents_of is not None:
+        untaken = [
+            key
+            for (scope, cluster), names in sorted(listed.items(), key=_place)
+            for key in (service_key(f"{cluster}/{n}", *scope) for n in names)
+            if key not in taken
+        ]
+        checks = [partial(documents_now, batch) for batch in chunks(untaken, DOCUMENT_BATCH)]
+    _at_once(clock, describes + checks + (alongside(listed) if alongside is not None else []))
+    if late:
+        log_event(
+            "documents written since the hand-out; their services wait for them",
+            services=sorted(late)[:20],
+        )
+        taken |= late
     for (scope, cluster), described in sorted(entries.items(), key=_place):
         for name, entry in sorted(described.items()):
             _take(found, scope, cluster, name, entry, docs, taken, default_timezone)

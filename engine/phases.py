@@ -62,6 +62,7 @@ def opt_in(
     scopes: Iterable[Scope] | None = None,
     pace: Clock | None = None,
     early: EarlyReads | None = None,
+    documents_of: Callable[[Sequence[str]], set[str]] | None = None,
 ) -> Phase[LoadedConfig]:
     """``loaded`` with the schedules of the services their ``teiji:profile`` tag opts in
     (``engine.optin``; in ``scopes`` only, when given); the tagged services that are protected
@@ -79,6 +80,7 @@ def opt_in(
         scopes=scopes,
         pace=pace,
         alongside=early.units if early is not None else None,
+        documents_of=documents_of,
     )
     loaded.documents.schedules.update(found.schedules)
     loaded.described.update(found.described)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
@@ -64,7 +64,7 @@ from engine.phases import (
 )
 from engine.report import Phase, TickReport
 from engine.sizing import with_task_sizes
-from engine.store import ConfigStore, LoadedConfig, StateStore
+from engine.store import ConfigStore, LoadedConfig, StateStore, batch_get
 from engine.wake_store import SavedRuleIndex
 from schemas.documents import Schedule
 from schemas.keys import ServiceKey, keys_wanted
@@ -493,6 +493,13 @@ class _Tick:
         )
         return at, loaded
 
+    def _documents_now(self, keys: Sequence[str]) -> set[str]:
+        """Which of ``keys`` have a schedule document now (one BatchGetItem, by key): a worker
+        read only the documents its hand-out named."""
+        pairs = [("schedule", key) for key in keys]
+        found = batch_get(self.clients, self.settings.config_table, pairs, sleep=self.pace.sleep)
+        return {str(item.get("sk", "")) for item in found}
+
     def _connect_early(self, account: str) -> None:
         """A worker of another account's scope assumes its role beside the documents' read;
         a failure is left to the tick's own reach of the account, which reports it."""
@@ -531,6 +538,7 @@ class _Tick:
                 scopes,
                 pace=self.pace,
                 early=early,
+                documents_of=self._documents_now if self.schedule_keys is not None else None,
             )
             loaded = _merge(report, found)
         report.invalid_documents = [

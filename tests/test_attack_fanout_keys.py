@@ -86,13 +86,6 @@ def _work(world: World, item: WorkItem, log: CallLog | None = None, receives: in
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a worker given keys sees only the schedule documents the orchestrator listed, so "
-    "discovery (engine/phases.py opt_in: known = the documents read) takes a tagged service "
-    "whose document was written after the hand-out for one no document names, and acts on "
-    "its tag against the document",
-)
 def test_a_document_written_for_a_tagged_service_after_the_handout_wins_over_its_tag(
     world: World,
 ) -> None:

@@ -195,3 +195,26 @@ def test_an_own_account_that_cannot_be_learned_keeps_to_the_documents_accounts(
     report = run_tick(world.clients(), OWN_LISTED, at=STOP, dry_run=False)
     assert report.service(f"c1/tagged@{WEST}").outcome == "changed"  # own account's regions
     assert not report.failed, report.problems
+
+
+def test_a_worker_that_cannot_tell_whether_a_tagged_service_has_a_document_leaves_it_alone(
+    tag_only_west: tuple[World, World, World], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A worker read only the documents its hand-out named; whether a person wrote one for a
+    # tagged service since is asked by key. An answer that cannot be had acts on no tag.
+    from botocore.exceptions import ClientError
+
+    from engine.tick import _Tick
+
+    def refuse(self: _Tick, keys: Any) -> set[str]:
+        raise ClientError(
+            {"Error": {"Code": "InternalServerError", "Message": "x"}}, "BatchGetItem"
+        )
+
+    monkeypatch.setattr(_Tick, "_documents_now", refuse)
+    world, west, _ = tag_only_west
+    report = run_tick(
+        world.clients(), ALLOWED_WEST, at=STOP, dry_run=False, scope=(None, WEST), schedule_keys=()
+    )
+    assert _desired(west, "tagged") == 2
+    assert not any(s.key == f"c1/tagged@{WEST}" and s.outcome == "changed" for s in report.services)
