@@ -276,8 +276,9 @@ def worker_floor(
     As ``call_floor``, with the worker's layout: its schedules read by key (the work item
     carries them: one BatchGetItem per 100; ``documented`` of them, default all), the keys of
     the others again (whether a document was written for a tagged one since the hand-out),
-    and one Query per other kind; the scope's lease without a read; every service of an allowed cluster
-    described once, its tags with it (discovery's answers serve the tick too); a stop reads
+    and one Query per other kind; the scope's lease without a read; every service of an
+    allowed cluster described once, its tags with it (discovery's answers serve the tick
+    too); a stop reads
     each Fargate task definition's size once; and the fan-out's own record read and outcome
     written."""
     documented = len(world.services) if documented is None else documented
