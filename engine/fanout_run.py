@@ -183,36 +183,57 @@ class FanoutStore:
         return bool(found.get("Item"))
 
     def record(
-        self, tick: str, outcome: ScopeOutcome, now: float, *, scopes: int | None = None
-    ) -> Recorded:
+        self,
+        tick: str,
+        outcome: ScopeOutcome,
+        now: float,
+        *,
+        scopes: int | None = None,
+        release: dict[str, Any] | None = None,
+    ) -> tuple[Recorded, bool]:
         """The outcome and one more ``done``, in one transaction: ``duplicate`` when the
         scope's outcome was already there (nothing written, nothing counted), else ``last``
-        when every scope of the tick is done now, else ``recorded``.
+        when every scope of the tick is done now, else ``recorded``; and whether ``release``
+        (the worker's lease given back, an action of the same transaction) was written.
 
         ``scopes`` (how many the tick has, as read before): the count is then written on the
         condition that this is not the last, so that a worker that is not last learns it
         from the write itself; the last is refused and writes again without the condition.
-        Without it, the record is read back to tell."""
+        Without it, the record is read back to tell. A ``release`` whose condition fails
+        (the lease is no longer this worker's) is left out and the write made without it."""
         item = {
             "pk": tick_pk(tick),
             "sk": SCOPE_SK + outcome.scope,
             **outcome.as_item(),
             "expires_at": self._expires(now),
         }
+        before_last = scopes - 1 if scopes is not None and scopes > 1 else None
+        while True:
+            written = self._transact(tick, item, before_last=before_last, release=release)
+            if written == "lease":
+                release = None  # not this worker's to give back any more
+                continue
+            if written == "refused":  # the last: again, without the condition
+                before_last = None
+                continue
+            break
+        if written == "duplicate":
+            return "duplicate", False
         if scopes is not None and scopes > 1:
-            written = self._transact(tick, item, before_last=scopes - 1)
-            if written != "refused":
-                return written
-        if self._transact(tick, item, before_last=None) == "duplicate":
-            return "duplicate"
-        if scopes is not None:
-            return "last"  # refused above: the count was already one short of every scope
-        after = self.read_tick(tick)
-        return "last" if after is not None and after.done >= len(after.scopes) else "recorded"
+            last = before_last is None
+        else:
+            after = self.read_tick(tick)
+            last = after is not None and after.done >= len(after.scopes)
+        return ("last" if last else "recorded"), release is not None
 
     def _transact(
-        self, tick: str, item: Mapping[str, Any], *, before_last: int | None
-    ) -> Literal["recorded", "duplicate", "refused"]:
+        self,
+        tick: str,
+        item: Mapping[str, Any],
+        *,
+        before_last: int | None,
+        release: dict[str, Any] | None,
+    ) -> Literal["recorded", "duplicate", "refused", "lease"]:
         update: Any = {
             "TableName": self.table,
             "Key": {"pk": {"S": tick_pk(tick)}, "sk": {"S": TICK_SK}},
@@ -223,24 +244,27 @@ class FanoutStore:
         if before_last is not None:
             update["ConditionExpression"] = "attribute_exists(pk) AND done < :last"
             update["ExpressionAttributeValues"][":last"] = {"N": str(before_last)}
+        actions: list[Any] = [
+            {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": to_attribute_map(item),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+            {"Update": update},
+        ]
+        if release is not None:
+            actions.append(release)
         try:
-            self.clients.dynamodb().transact_write_items(
-                TransactItems=[
-                    {
-                        "Put": {
-                            "TableName": self.table,
-                            "Item": to_attribute_map(item),
-                            "ConditionExpression": "attribute_not_exists(pk)",
-                        }
-                    },
-                    {"Update": update},
-                ]
-            )
+            self.clients.dynamodb().transact_write_items(TransactItems=actions)
         except ClientError as err:
             if error_code(err) != "TransactionCanceledException":
                 raise
             if _refused(err, 0):
                 return "duplicate"
+            if release is not None and _refused(err, 2):
+                return "lease"
             if before_last is not None and _refused(err, 1):
                 return "refused"
             raise
@@ -524,11 +548,14 @@ class _Protocol:
         # The instant the orchestrator recorded, not the message's: a message is a pointer.
         return decision_instant(record.at, self.now, self.settings.tick_interval)
 
-    def finish(self, report: TickReport) -> None:
+    def finish(self, report: TickReport, release: dict[str, Any] | None) -> bool:
         if self.verdict is not None or self.scopes is None:
-            return  # nothing was worked: nothing to record
+            return False  # nothing was worked: nothing to record
         outcome = _outcome_of(self.scope, report, self.settings, self.receives)
-        self.recorded = self.store.record(self.item.tick, outcome, self.clock(), scopes=self.scopes)
+        self.recorded, released = self.store.record(
+            self.item.tick, outcome, self.clock(), scopes=self.scopes, release=release
+        )
+        return released
 
 
 def work(
@@ -571,7 +598,7 @@ def work(
         if not last:
             return "retry"
         failed = ScopeOutcome(scope, "failed", attempts=receives, error=error_text(exc)[:500])
-        protocol.recorded = store.record(item.tick, failed, clock())
+        protocol.recorded = store.record(item.tick, failed, clock())[0]
     else:
         if protocol.verdict is not None:
             return protocol.verdict
@@ -580,7 +607,7 @@ def work(
             return "duplicate" if store.has_outcome(item.tick, scope) else "retry"
         if protocol.recorded is None:  # the tick never reached its documents (not taken)
             outcome = _outcome_of(scope, report, settings, receives)
-            protocol.recorded = store.record(item.tick, outcome, clock())
+            protocol.recorded = store.record(item.tick, outcome, clock())[0]
     if protocol.recorded == "duplicate":
         return "duplicate"
     if protocol.recorded == "last":

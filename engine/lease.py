@@ -584,6 +584,33 @@ class HeldLease:
             self.renewed_at = now
             return True
 
+    def release_action(self) -> dict[str, Any] | None:
+        """The release as one action of a caller's DynamoDB transaction, so that it lands with
+        the caller's own write or not at all: the Delete of a scope's record that holds this
+        holder's slot only, on the version this lease last wrote. None when the release
+        cannot be one (the ticks' record, other slots, nothing written yet): ``release()``."""
+        snapshot = self.table.last
+        record = snapshot.record if snapshot is not None else None
+        if not self.table.deletes_empty or record is None or record.version is None:
+            return None
+        if {slot.holder for slot in record.slots.values()} != {self.holder}:
+            return None
+        return {
+            "Delete": {
+                "TableName": self.table.table,
+                "Key": {"pk": {"S": self.table.pk}, "sk": {"S": RECORD_SK}},
+                "ConditionExpression": "version = :v",
+                "ExpressionAttributeValues": {":v": {"S": record.version}},
+            }
+        }
+
+    def released_with(self) -> None:
+        """The caller's transaction held ``release_action``: the record is gone."""
+        with self._lock:
+            self.lost = True  # no more writes under it
+            legacy = self.table.last.legacy if self.table.last is not None else {}
+            self.table.last = Snapshot(None, legacy)
+
     def release(self) -> None:
         try:
             self.table.update(lambda snap: (without(snap.record, self.holder), None))

@@ -90,8 +90,11 @@ class ScopeHooks(Protocol):
         """Beside the documents' read, once the lease is held: the instant to decide at, or
         None when the scope is not to be worked (nothing is done)."""
 
-    def finish(self, report: TickReport) -> None:
-        """Beside the lease's release: the tick's report, whole."""
+    def finish(self, report: TickReport, release: dict[str, Any] | None) -> bool:
+        """The tick's report, whole, once the work is done and the lease is still held;
+        ``release`` (None: none can be) is the lease's release as one action of a DynamoDB
+        transaction, to write with the worker's own. True: it was written (the lease is
+        given back); False: the tick gives it back itself."""
 
 
 class TickError(RuntimeError):
@@ -207,7 +210,7 @@ def run_tick(
                 tick.release_later.release()
             raise
         if tick.release_later is not None and tick.hooks is not None:
-            _finish_beside_release(pace, tick.hooks, report, tick.release_later)
+            _finish_and_release(tick.hooks, report, tick.release_later)
     for service in report.services:
         log_service(service, dry_run=dry_run)
     if services is None and scope is None:
@@ -223,24 +226,20 @@ def run_tick(
     return report
 
 
-def _finish_beside_release(
-    pace: Clock, hooks: ScopeHooks, report: TickReport, lease: HeldLease
-) -> None:
-    """``hooks.finish(report)`` and the lease given back, at once; the lease is given back
-    whatever ``finish`` raises (and what it raised is raised here after)."""
-    failures: list[BaseException] = []
-
-    def finish() -> None:
-        try:
-            hooks.finish(report)
-        except Exception as exc:  # raised once the lease is given back
-            failures.append(exc)
-
+def _finish_and_release(hooks: ScopeHooks, report: TickReport, lease: HeldLease) -> None:
+    """``hooks.finish(report, ...)`` with the lease's release in the same transaction, when it
+    can be (one write, and no moment when the lease is free but the outcome not yet written);
+    else the lease given back on its own. The lease is given back whatever ``finish`` raises
+    (and what it raised is raised here after)."""
     try:
-        run_lanes(pace, [[finish, lease.release]], workers=2)
-    finally:
-        if failures:
-            raise failures[0]
+        released = hooks.finish(report, lease.release_action())
+    except BaseException:
+        lease.release()
+        raise
+    if released:
+        lease.released_with()
+    else:
+        lease.release()
 
 
 def publish_service_events(clients: Clients, bus: str | None, report: TickReport) -> None:
@@ -390,7 +389,7 @@ class _Tick:
             raise
         if self.hooks is None:
             outcome.release()
-        else:  # given back beside the hooks' finish, once the report is whole (run_tick)
+        else:  # given back with the hooks' finish, once the report is whole (run_tick)
             self.release_later = outcome
         return report
 

@@ -6,7 +6,6 @@ answers cut or refused."""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
@@ -22,7 +21,6 @@ from engine.fanout_run import FanoutStore, orchestrate, sqs_sender, work
 from engine.lease import RECORD_SK, scope_lease_pk
 from engine.report import TickReport
 from engine.tick import ScopeHooks, run_tick
-from tests.faults import Crash
 from tests.invariant import assert_invariant, snapshot
 from tests.world import CallLog, Faults, World, at, moto_tables, on_new_clients, schedule
 
@@ -149,13 +147,6 @@ def test_two_deliveries_racing_act_once_count_once_and_report_once(world: World)
     assert_invariant(world, expected)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the outcome is written beside the lease's release (engine/tick.py "
-    "_finish_beside_release runs hooks.finish and lease.release at once): once the release "
-    "lands before the outcome, a second delivery takes the lease, reads no outcome and acts "
-    "again (the old code released before recording: the window is not new)",
-)
 def test_a_duplicate_taking_the_lease_before_the_outcome_lands_acts_on_nothing(
     world: World,
 ) -> None:
@@ -166,10 +157,7 @@ def test_a_duplicate_taking_the_lease_before_the_outcome_lands_acts_on_nothing(
     def duplicate_meanwhile(params: dict[str, Any]) -> None:
         if not _is_outcome(params) or second:
             return
-        # The release runs beside this write: wait until it has landed (the record deleted).
-        deadline = time.monotonic() + 5
-        while _lease_record(world) is not None and time.monotonic() < deadline:
-            time.sleep(0.01)
+        # The release is an action of this very write: until it lands, the lease is held.
         second["lease_gone"] = _lease_record(world) is None
         # Someone needs web tonight and starts it by hand; SQS delivers the item again.
         world.set_desired("c1", "web", 5)
@@ -181,45 +169,40 @@ def test_a_duplicate_taking_the_lease_before_the_outcome_lands_acts_on_nothing(
 
     first = on_new_clients(world.clients(), _before("TransactWriteItems", duplicate_meanwhile))
     verdict = _work(world, item, clients=first, holder="first")
-    assert second["lease_gone"]
+    assert not second["lease_gone"]
     record = FanoutStore(world.clients(), SETTINGS.state_table).read_tick(item.tick)
-    assert record is not None and record.done == 1  # counted once either way
-    assert sorted([verdict, second["verdict"]]) == ["done", "duplicate"]
-    assert second["writes"] == [], second  # the duplicate acted on nothing
+    assert record is not None and record.done == 1  # counted once
+    # The second delivery found the lease held and no outcome yet: SQS delivers it again.
+    assert (verdict, second["verdict"]) == ("done", "retry")
+    assert second["writes"] == [], second  # it acted on nothing
+    assert _lease_record(world) is None  # given back with the outcome
+    log = CallLog()
+    assert _work(world, item, clients=log.attach(world.clients()), receives=2) == "duplicate"
+    assert not log.writes()
     assert _desired(world, "web") == 5
     expected["c1/web"] = snapshot(["c1/web"])["c1/web"]
+    # The next tick takes the person's 5 for the new original and stops it again.
+    run_tick(world.clients(), SETTINGS, at=STOP + timedelta(minutes=15), dry_run=False)
+    assert _desired(world, "web") == 0
     assert_invariant(world, expected)
 
 
 # A process killed between its two writes ---------------------------------------------------
-def test_a_worker_killed_after_its_outcome_before_its_release_leaves_a_duplicate(
+def test_the_outcome_and_the_release_are_one_write_so_no_kill_falls_between(
     world: World,
 ) -> None:
-    """The outcome landed, the lease did not: SQS delivers the item again once the dead
-    invocation's visibility runs out; that delivery finds the lease held by the dead holder,
-    sees the outcome there and is a duplicate (deleted, not retried into the DLQ)."""
+    """A worker's outcome, its count and its lease's release are one transaction: a process
+    killed at any moment leaves either all three or none (then the lease is held by the dead
+    holder until it runs out, and the scope is worked again then)."""
     item = _handout(world)
     expected = snapshot(["c1/web", "c1/api"])
-    outcome_written = threading.Event()
-
-    def kill_release(params: dict[str, Any]) -> None:
-        # The release waits until the outcome is in, then the process dies.
-        outcome_written.wait(5)
-        time.sleep(0.05)
-        raise Crash("killed between the outcome and the release")
-
-    clients = on_new_clients(world.clients(), _before("DeleteItem", kill_release))
-    clients = on_new_clients(clients, _after_call("TransactWriteItems", outcome_written))
-    with pytest.raises(Crash):
-        _work(world, item, clients=clients, holder="dead")
-    record = FanoutStore(world.clients(), SETTINGS.state_table).read_tick(item.tick)
-    assert record is not None and record.done == 1
-    held = _lease_record(world)
-    assert held is not None and "dead" in str(held)
     log = CallLog()
-    assert _work(world, item, clients=log.attach(world.clients()), receives=2) == "duplicate"
-    assert not log.writes()
-    assert _desired(world, "web") == 0 and _desired(world, "api") == 0
+    assert _work(world, item, clients=log.attach(world.clients())) == "done"
+    assert log.count("DeleteItem") == 0  # no release of its own
+    (outcome,) = [c for c in log.named("TransactWriteItems") if "ADD done" in str(c.params)]
+    deletes = [a for a in outcome.params["TransactItems"] if "Delete" in a]
+    assert len(deletes) == 1 and deletes[0]["Delete"]["Key"]["pk"]["S"].startswith("lease#scope#")
+    assert _lease_record(world) is None
     assert_invariant(world, expected)
 
 
