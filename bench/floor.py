@@ -258,8 +258,9 @@ def time_floor(
 # What any worker must do besides converging: read the tick's record (the instant it decides at,
 # whether the scope is done already) and write its scope's outcome.
 FANOUT_PROTOCOL_CALLS = 2
-# Its scope's lease: taken with one conditional write and given back (no record to read first).
-SCOPE_LEASE_CALLS = 2
+# Its scope's lease: taken with one conditional write (no record to read first), and given back
+# as an action of the transaction that writes the outcome (no call of its own).
+SCOPE_LEASE_CALLS = 1
 # Calendars, profiles and overrides: one Query each (their own partitions of the config table).
 OTHER_DOCUMENT_KINDS = 3
 
@@ -276,7 +277,8 @@ def worker_floor(
     As ``call_floor``, with the worker's layout: its schedules read by key (the work item
     carries them: one BatchGetItem per 100; ``documented`` of them, default all), the keys of
     the others again (whether a document was written for a tagged one since the hand-out),
-    and one Query per other kind; the scope's lease without a read; every service of an
+    and one Query per other kind; the scope's lease taken without a read and given back with
+    the outcome; every service of an
     allowed cluster described once, its tags with it (discovery's answers serve the tick
     too); a stop reads
     each Fargate task definition's size once; and the fan-out's own record read and outcome
@@ -314,7 +316,7 @@ def worker_round_trips(world: World, kind: TickKind, *, discovers: bool) -> int:
     6. a change: the bounds registered, then the desired count (re-registering moves the
        count into the bounds, so a count set first could be clamped);
     7. a start: the baselines deleted once the capacity is back;
-    8. the lease given back, beside the outcome written.
+    8. the outcome written, the lease given back in the same transaction.
     """
     trips = 1 + 1 + discovers + 1
     if kind.transition:

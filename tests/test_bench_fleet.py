@@ -52,9 +52,9 @@ def test_the_worker_floors_count_the_fan_out_layout() -> None:
     world = planned_world(WorldSpec.one_scope(20))
     stop = worker_floor(world, kind=STOP, allowed_clusters=("bench-00",), documented=10)
     # 10 documents by key (1), the 10 tagged services' keys again (1) + calendars, profiles,
-    # overrides (3); the lease taken and given back; the tick's record read and the outcome
-    # written; one task size for the stop.
-    assert (stop.document_pages, stop.lease, stop.fanout, stop.task_definitions) == (5, 2, 2, 1)
+    # overrides (3); the lease taken (given back with the outcome); the tick's record read and
+    # the outcome written; one task size for the stop.
+    assert (stop.document_pages, stop.lease, stop.fanout, stop.task_definitions) == (5, 1, 2, 1)
     assert stop.list_services == 1 and stop.describe_untracked == 0
     assert stop.update_service == stop.register_scalable_target == 20
     start = worker_floor(world, kind=START, allowed_clusters=("bench-00",), documented=10)
