@@ -84,6 +84,7 @@ SERVICES_PER_SCOPE = 20
 SERVICES_PER_CLUSTER = 10
 TICK_S = 900.0
 DEFAULT_CAP = 50  # the Terraform variable fanout_max_concurrency's default
+WORKER_CONCURRENCY = 32  # the Terraform variable fanout_worker_concurrency's default
 SAMPLE_ACCOUNTS = 5  # x 2 regions: 10 sampled scopes
 # Shared profiles and tags: every service follows one of three profiles, half of them through a
 # schedule document that says `profile: <name>`, the other half through a
@@ -136,7 +137,9 @@ def settings_for(spec: WorldSpec) -> Settings:
     """The deployment's settings: the fleet's accounts and regions, and its clusters allowed
     (opt-in by tag looks for tagged services there)."""
     clusters = tuple(sorted({cluster for _, _, cluster, _ in layout(spec)}))
-    return Settings(access=Access(accounts=spec.accounts, regions=spec.regions, clusters=clusters))
+    access = Access(accounts=spec.accounts, regions=spec.regions, clusters=clusters)
+    # The module's worker function sets TEIJI_CONCURRENCY to fanout_worker_concurrency.
+    return Settings(access=access, concurrency=WORKER_CONCURRENCY)
 
 
 def _index(service: WorldService) -> int:

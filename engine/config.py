@@ -19,7 +19,7 @@ DEFAULT_MAX_OVERRIDE = timedelta(days=7)
 # Renewed while the tick works (engine.lease): a tick that dies blocks the others this long.
 DEFAULT_LEASE_SECONDS = 120
 # Services worked at once within one (account, region); the groups themselves run in parallel.
-DEFAULT_CONCURRENCY = 32
+DEFAULT_CONCURRENCY = 8
 MAX_CONCURRENCY = 64
 # Schedules ticking a share of the services each; the Terraform module allows 1 to 50.
 DEFAULT_SHARDS = 1

@@ -178,7 +178,11 @@ resource "aws_lambda_function" "worker" {
   memory_size      = var.memory_size
 
   environment {
-    variables = { for name, value in local.lambda_environment : name => value if value != null && value != "" }
+    # One account and region per worker: all its threads serve that one group.
+    variables = merge(
+      { for name, value in local.lambda_environment : name => value if value != null && value != "" },
+      { TEIJI_CONCURRENCY = tostring(var.fanout_worker_concurrency) },
+    )
   }
 
   logging_config {

@@ -196,7 +196,7 @@ variable "max_override" {
 variable "concurrency" {
   description = "Services worked at once within one account and region (TEIJI_CONCURRENCY); the account/region groups run in parallel. API calls are paced to ECS's documented rates whatever this is."
   type        = number
-  default     = 32
+  default     = 8
 
   validation {
     condition     = var.concurrency >= 1 && var.concurrency <= 64
@@ -407,6 +407,17 @@ variable "fanout_worker_timeout" {
   validation {
     condition     = var.fanout_worker_timeout >= 60 && var.fanout_worker_timeout <= 300 && floor(var.fanout_worker_timeout) == var.fanout_worker_timeout
     error_message = "fanout_worker_timeout: whole seconds from 60 to 300 (a try, the visibility timeout of twice that and a retry fit in 900 s)."
+  }
+}
+
+variable "fanout_worker_concurrency" {
+  description = "Services one fan-out worker works at once (its TEIJI_CONCURRENCY): a worker has one account and region, so all of its threads serve that one group. API calls are paced to the documented rates whatever this is."
+  type        = number
+  default     = 32
+
+  validation {
+    condition     = var.fanout_worker_concurrency >= 1 && var.fanout_worker_concurrency <= 64 && floor(var.fanout_worker_concurrency) == var.fanout_worker_concurrency
+    error_message = "fanout_worker_concurrency: a whole number from 1 to 64."
   }
 }
 

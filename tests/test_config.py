@@ -24,7 +24,7 @@ def test_defaults_when_nothing_is_set() -> None:
     assert settings.config_table == "teiji-config"
     assert settings.state_table == "teiji-state"
     assert settings.max_override == timedelta(days=7)
-    assert settings.concurrency == 32
+    assert settings.concurrency == 8
     assert settings.protected == ()
     assert not settings.dry_run
     assert settings.shards == 1

@@ -70,6 +70,10 @@ run "fanout_wires_queue_worker_and_mapping" {
     error_message = "The tick hands the scopes to the work queue."
   }
   assert {
+    condition     = aws_lambda_function.worker[0].environment[0].variables["TEIJI_CONCURRENCY"] == "32" && aws_lambda_function.tick.environment[0].variables["TEIJI_CONCURRENCY"] == "8"
+    error_message = "A worker works 32 services of its one scope at once; the tick keeps 8 per scope."
+  }
+  assert {
     condition     = jsondecode(aws_sqs_queue.fanout[0].redrive_policy).maxReceiveCount == 2 && jsondecode(aws_sqs_queue.fanout[0].redrive_policy).deadLetterTargetArn == "arn:aws:sqs:ap-northeast-1:111111111111:teiji-work-dead"
     error_message = "A work item is tried twice (engine.fanout.MAX_RECEIVES), then dead-lettered."
   }
