@@ -449,11 +449,9 @@ class ConfigStore:
             else:
                 units.append(partial(read, kind, partial(self.query_kind, kind)))
         run_lanes(pace or RealClock(), [units], workers=len(units))
-        return [
-            item
-            for kind in KINDS
-            for item in sorted(found[kind], key=lambda i: str(i.get("sk", "")))
-        ]
+        if schedule_keys is not None:  # batches answer in any order; a Query's are in order
+            found["schedule"].sort(key=lambda item: str(item.get("sk", "")))
+        return [item for kind in KINDS for item in found[kind]]
 
     def scan_items(self) -> list[dict[str, Any]]:
         """Every item of the table, whatever its ``pk`` (all pages, strongly consistent): for

@@ -432,3 +432,21 @@ def _without_none(value: Any) -> Any:
     if isinstance(value, list):
         return [_without_none(v) for v in value]
     return value
+
+
+def refuse_listing(monkeypatch: pytest.MonkeyPatch, cluster: str) -> None:
+    """ListServices of ``cluster`` answers AccessDenied (a cluster that does not exist is
+    simply empty: an allowed name need not exist in every allowed account and region)."""
+    from botocore.exceptions import ClientError
+
+    from engine.aws import ecs
+
+    real = ecs.list_service_names
+
+    def listing(client: Any, name: str) -> list[str]:
+        if name == cluster:
+            error = {"Error": {"Code": "AccessDeniedException", "Message": "not allowed"}}
+            raise ClientError(error, "ListServices")
+        return real(client, name)
+
+    monkeypatch.setattr(ecs, "list_service_names", listing)

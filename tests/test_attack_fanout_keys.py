@@ -16,6 +16,8 @@ from engine.fanout import BadWorkItemError, WorkItem, parse_work_item, scope_id
 from engine.fanout_run import FanoutStore, orchestrate, sqs_sender, work
 from engine.report import TickReport
 from engine.tick import ScopeHooks, run_tick
+from tests.fanoutworld import desired as _desired
+from tests.fanoutworld import handout
 from tests.invariant import assert_invariant, snapshot
 from tests.world import CallLog, World, at, moto_tables, schedule
 
@@ -44,19 +46,8 @@ def world() -> Iterator[World]:
         yield world
 
 
-def _desired(world: World, name: str) -> int:
-    found = world.ecs.describe_services(cluster="c1", services=[name])["services"][0]
-    return int(found["desiredCount"])
-
-
 def _handout(world: World) -> WorkItem:
-    sqs = boto3.client("sqs", region_name=world.region)
-    queue = sqs.create_queue(QueueName="teiji-work")["QueueUrl"]
-    clients = world.clients()
-    orchestrate(clients, SETTINGS, sqs_sender(clients, queue), at=STOP, dry_run=False)
-    got = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
-    (item,) = [i for i in (parse_work_item(m["Body"]) for m in got) if i.kind == "scope"]
-    return item
+    return handout(world, SETTINGS, STOP)
 
 
 def _work(world: World, item: WorkItem, log: CallLog | None = None, receives: int = 1) -> str:

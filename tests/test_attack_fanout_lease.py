@@ -25,6 +25,7 @@ from engine.lease import (
     scope_lease_pk,
 )
 from engine.tick import TickError, run_tick
+from tests.fanoutworld import desired as _desired
 from tests.invariant import assert_invariant, snapshot
 from tests.world import CallLog, World, at, moto_tables, schedule
 
@@ -40,11 +41,6 @@ def world() -> Iterator[World]:
         world.create_service("c1", "api", desired=3)
         world.put(schedule("c1/web"), schedule("c1/api"))
         yield world
-
-
-def _desired(world: World, name: str) -> int:
-    found = world.ecs.describe_services(cluster="c1", services=[name])["services"][0]
-    return int(found["desiredCount"])
 
 
 def _record(world: World) -> dict[str, Any] | None:

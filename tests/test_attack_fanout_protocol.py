@@ -11,16 +11,17 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
-import boto3
 import pytest
 
 from engine.aws.clients import Clients
 from engine.config import Settings
-from engine.fanout import WorkItem, parse_work_item, scope_id
-from engine.fanout_run import FanoutStore, orchestrate, sqs_sender, work
+from engine.fanout import WorkItem, scope_id
+from engine.fanout_run import FanoutStore, work
 from engine.lease import RECORD_SK, scope_lease_pk
 from engine.report import TickReport
 from engine.tick import ScopeHooks, run_tick
+from tests.fanoutworld import desired as _desired
+from tests.fanoutworld import handout
 from tests.invariant import assert_invariant, snapshot
 from tests.world import CallLog, Faults, World, at, moto_tables, on_new_clients, schedule
 
@@ -39,19 +40,8 @@ def world() -> Iterator[World]:
         yield world
 
 
-def _desired(world: World, name: str) -> int:
-    found = world.ecs.describe_services(cluster="c1", services=[name])["services"][0]
-    return int(found["desiredCount"])
-
-
 def _handout(world: World) -> WorkItem:
-    sqs = boto3.client("sqs", region_name=world.region)
-    queue = sqs.create_queue(QueueName="teiji-work")["QueueUrl"]
-    clients = world.clients()
-    orchestrate(clients, SETTINGS, sqs_sender(clients, queue), at=STOP, dry_run=False)
-    got = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
-    (item,) = [i for i in (parse_work_item(m["Body"]) for m in got) if i.kind == "scope"]
-    return item
+    return handout(world, SETTINGS, STOP)
 
 
 def _work(

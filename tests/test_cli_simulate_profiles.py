@@ -16,6 +16,7 @@ import yaml
 
 from engine.cli.main import main
 from schemas.validation import Problem
+from tests.faults import refuse_listing
 from tests.world import World, run_cli
 
 WEEK = ["--from", "2026-11-16", "--to", "2026-11-22"]
@@ -322,7 +323,7 @@ def test_a_cluster_that_cannot_be_listed_is_a_warning_and_the_rest_is_simulated(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("TEIJI_ALLOWED_CLUSTERS", "c1,gone")
-    _refuse_listing(monkeypatch, "gone")
+    refuse_listing(monkeypatch, "gone")
     code, out, err = run_cli(capsys, endpoint, "simulate", *WEEK, "--json")
     assert code == 1  # c1/bad, as before
     assert {item["service"] for item in json.loads(out)} == {"c1/web", "c1/api", "c1/own"}
@@ -395,21 +396,3 @@ def test_the_page_says_a_tag_opted_the_service_in(lang: str, words: str, tooltip
     assert sim.origin["from"] == "tag"
     assert origin_fact(sim, lang) == f'<span class="origin" title="{tooltip}">{words}</span>'
     assert origin_fact(sim, lang) in render_page([sim], range_label="x", lang=lang)  # type: ignore[arg-type]
-
-
-def _refuse_listing(monkeypatch: pytest.MonkeyPatch, cluster: str) -> None:
-    """ListServices of ``cluster`` answers AccessDenied (a cluster that does not exist is
-    simply empty: an allowed name need not exist in every allowed account and region)."""
-    from botocore.exceptions import ClientError
-
-    from engine.aws import ecs
-
-    real = ecs.list_service_names
-
-    def listing(client: Any, name: str) -> list[str]:
-        if name == cluster:
-            error = {"Error": {"Code": "AccessDeniedException", "Message": "not allowed"}}
-            raise ClientError(error, "ListServices")
-        return real(client, name)
-
-    monkeypatch.setattr(ecs, "list_service_names", listing)

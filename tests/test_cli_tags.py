@@ -22,6 +22,7 @@ import yaml
 import engine.cli.session as operator
 import engine.cli.tick as tick_cli
 from engine.cli.main import main
+from tests.faults import refuse_listing
 from tests.world import CallLog, World, moto_tables, run_cli, schedule
 
 NIGHT = "2026-12-01T23:00+09:00"  # a Tuesday, outside Mon-Fri 05:00-22:00
@@ -368,7 +369,7 @@ def test_an_allowed_cluster_that_cannot_be_listed_is_a_warning_in_list_and_valid
     world: World, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("TEIJI_ALLOWED_CLUSTERS", "c1,gone")
-    _refuse_listing(monkeypatch, "gone")
+    refuse_listing(monkeypatch, "gone")
     code, out, err = cli(capsys, "list", "--at", NIGHT, "--json")
     assert code == 1
     assert "c1/web" in {row["service"] for row in json.loads(out)}
@@ -439,21 +440,3 @@ def test_a_calendar_a_tagged_services_profile_lists_is_not_deleted(
     assert "calendar company is listed in the holidays of 1 profile (profile office)" in err
     assert world.config().get("calendar", "company") is not None
     assert explain_json(capsys, "c1/web")["state"] == "stopped"  # still valid
-
-
-def _refuse_listing(monkeypatch: pytest.MonkeyPatch, cluster: str) -> None:
-    """ListServices of ``cluster`` answers AccessDenied (a cluster that does not exist is
-    simply empty: an allowed name need not exist in every allowed account and region)."""
-    from botocore.exceptions import ClientError
-
-    from engine.aws import ecs
-
-    real = ecs.list_service_names
-
-    def listing(client: Any, name: str) -> list[str]:
-        if name == cluster:
-            error = {"Error": {"Code": "AccessDeniedException", "Message": "not allowed"}}
-            raise ClientError(error, "ListServices")
-        return real(client, name)
-
-    monkeypatch.setattr(ecs, "list_service_names", listing)
