@@ -13,9 +13,10 @@ import hashlib
 import json
 import threading
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from engine.access import refuse_growth
@@ -86,6 +87,9 @@ class Acting:
     # A service's saved listener rules (wake on request), read once for the whole tick
     # (engine.wake_store.SavedRuleIndex; None: read per service).
     saved_rules: Callable[[str], dict[str, SavedRule]] | None = None
+    # Each target-checked service's check offset (``check_offsets``); a service not in it
+    # takes its digest's.
+    check_offsets: Mapping[str, int] = field(default_factory=dict)
 
     def now(self) -> int:
         return int(self.at.timestamp() if self.at is not None else time.time())
@@ -232,16 +236,20 @@ class BaselineDeletes:
                 report.error = f"delete_baseline failed: {outcome.error}"
 
 
-def wants_target_check(service: Service, plan: ServicePlan) -> bool:
+def may_check_targets(service: Service) -> bool:
+    """Whether the service's targets are checked while it runs as it is."""
     observation = service.observation
-    # Right after a start the tasks do not exist yet: check from the next tick on.
     return (
         service.decision.state == "running"
         and observation.desired_count > 0
-        and not plan.starts
         and bool(observation.load_balancers)
         and service.schedule.targets != "ignore"
     )
+
+
+def wants_target_check(service: Service, plan: ServicePlan) -> bool:
+    # Right after a start the tasks do not exist yet: check from the next tick on.
+    return may_check_targets(service) and not plan.starts
 
 
 def target_fingerprint(raw: Mapping[str, Any]) -> str:
@@ -272,20 +280,43 @@ CheckKind = Literal["full", "light"]
 FULL_CHECK_EVERY_S = 24 * 3600
 
 
-def check_slot(key: str, instant: int, interval: int) -> int:
+def _check_digest(key: str) -> int:
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big")
+
+
+def check_offsets(keys: Iterable[str], interval: int) -> dict[str, int]:
+    """Each service's check offset (``check_slot``), the services spread evenly over the
+    interval: ranked by a digest of their keys, the i-th of n begins its intervals at
+    i * interval / n.
+
+    A digest alone spreads a large fleet evenly but a small one unevenly (36 services, a
+    quarter due each quarter hour on average, were 15 in one tick and 8 in the next). Ranks
+    give every quarter hour its exact share. When services come or go the ranks shift; a
+    changed offset can only bring a service's next check forward, never push two checks more
+    than ``interval`` apart (that needs only that each slot is ``interval`` long)."""
+    ordered = sorted(set(keys), key=lambda key: (_check_digest(key), key))
+    return {key: (rank * interval) // len(ordered) for rank, key in enumerate(ordered)}
+
+
+def check_slot(key: str, instant: int, interval: int, offset: int | None = None) -> int:
     """The number of the service's own check interval that ``instant`` falls in.
 
-    Each service's intervals begin at its own offset, a digest of its key: a fleet checked in
-    one tick (right after a start) comes due again spread evenly over the next interval, about
-    a quarter of it each quarter hour, not all in one tick an hour later.
+    Each service's intervals begin at its own ``offset`` (``check_offsets``; without one, a
+    digest of its key): a fleet checked in one tick (right after a start) comes due again
+    spread over the next interval, about a quarter of it each quarter hour, not all in one
+    tick an hour later.
     """
-    digest = hashlib.sha256(key.encode()).digest()
-    offset = int.from_bytes(digest[:8], "big") % interval
-    return (instant + offset) // interval
+    if offset is None:
+        offset = _check_digest(key) % interval
+    return (instant + offset % interval) // interval
 
 
 def target_check_due(
-    last: TargetCheck | None, fingerprint: str, now: int, interval: int
+    last: TargetCheck | None,
+    fingerprint: str,
+    now: int,
+    interval: int,
+    offset: int | None = None,
 ) -> CheckKind | None:
     """Which check the service's targets need now, if any.
 
@@ -299,7 +330,8 @@ def target_check_due(
         return "full"
     if now < last.checked_at:
         return "full"
-    if check_slot(last.key, now, interval) == check_slot(last.key, last.checked_at, interval):
+    slot = partial(check_slot, last.key, interval=interval, offset=offset)
+    if slot(now) == slot(last.checked_at):
         return None
     if last.targets and 0 <= now - last.last_full < FULL_CHECK_EVERY_S:
         return "light"
@@ -311,7 +343,8 @@ def _target_check(acting: Acting, service: Service, report: ServiceReport) -> No
     fingerprint = target_fingerprint(service.observation.raw)
     now = acting.now()
     last = service.last_target_check
-    kind = target_check_due(last, fingerprint, now, acting.settings.target_check_interval)
+    offset = acting.check_offsets.get(service.schedule.key)
+    kind = target_check_due(last, fingerprint, now, acting.settings.target_check_interval, offset)
     if kind is None:
         return
     if kind == "light" and last is not None and _light_check(acting, service, last):

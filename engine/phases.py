@@ -23,7 +23,16 @@ from engine.aws.batching import chunks
 from engine.aws.clock import Clock
 from engine.aws.errors import AWS_ERRORS, error_text
 from engine.aws.lanes import Lane, Unit, run_lanes
-from engine.converge import Acting, BaselineDeletes, Prepared, Service, converge_service, plan_of
+from engine.converge import (
+    Acting,
+    BaselineDeletes,
+    Prepared,
+    Service,
+    check_offsets,
+    converge_service,
+    may_check_targets,
+    plan_of,
+)
 from engine.lease import Cover
 from engine.logs import log_event
 from engine.model import Decision, Observation, resource_id
@@ -427,6 +436,9 @@ def converge_all(
         for members in by_scope(managed).values()
     ]
     services = {s.key: observed.service(s, decisions[s.key]) for members in groups for s in members}
+    checked = [key for key, service in services.items() if may_check_targets(service)]
+    offsets = check_offsets(checked, acting.settings.target_check_interval)
+    acting = replace(acting, check_offsets=offsets)
     # First every group's plans, and the baselines of its stops saved 100 a transaction,
     # before any service is changed (a lane's generator must not wait on AWS: its lock would
     # hold the group's other workers outside the tick's clock).

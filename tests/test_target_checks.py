@@ -21,7 +21,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from engine.config import Settings, SettingsError
-from engine.converge import FULL_CHECK_EVERY_S, check_slot, target_check_due, target_fingerprint
+from engine.converge import (
+    FULL_CHECK_EVERY_S,
+    check_offsets,
+    check_slot,
+    target_check_due,
+    target_fingerprint,
+)
 from engine.report import TickReport
 from engine.store import StateStore, from_attribute_map
 from engine.tick import run_tick
@@ -346,13 +352,8 @@ def test_cost_no_op_ticks_check_targets_once_then_only_read_their_records() -> N
         print(f"no-op tick: {later.counts().total()} calls {dict(sorted(later.counts().items()))}")
         assert report.counts["converged"] == LOAD_BALANCED
         # Only the services whose own interval turned over re-check, each its target group
-        # alone; about a quarter of them in a quarter hour.
-        due = sum(
-            check_slot(f"lb/svc-{i:03d}", int(DAY.timestamp()) + 900, HOUR)
-            != check_slot(f"lb/svc-{i:03d}", int(DAY.timestamp()), HOUR)
-            for i in range(LOAD_BALANCED)
-        )
-        assert LOAD_BALANCED / 8 < due < LOAD_BALANCED / 2
+        # alone: the services are spread evenly, a quarter of them in a quarter hour.
+        due = LOAD_BALANCED // 4
         assert [later.count(name) for name in TARGET_CHECK_CALLS] == [0, 0, due]
         # The baselines and the records of the last checks, read together: 100 keys a call.
         assert later.count("BatchGetItem") == math.ceil(2 * LOAD_BALANCED / 100)
@@ -412,15 +413,18 @@ def test_the_fingerprint_ignores_what_the_check_does_not_depend_on() -> None:
     interval=st.integers(min_value=60, max_value=7 * 24 * 3600),
     key=st.text(min_size=1, max_size=40),
     remembered=st.booleans(),
+    offset=st.none() | st.integers(min_value=0, max_value=10**7),
 )
 def test_a_check_is_skipped_only_when_same_ok_and_within_the_services_interval(
-    ok: bool, same: bool, age: int, interval: int, key: str, remembered: bool
+    ok: bool, same: bool, age: int, interval: int, key: str, remembered: bool, offset: int | None
 ) -> None:
     now = 2_000_000_000
     targets = {"arn:tg": ["10.0.0.1:80"]} if remembered else {}
     last = TargetCheck(key=key, fingerprint="a", checked_at=now - age, ok=ok, targets=targets)
-    due = target_check_due(last, "a" if same else "b", now, interval)
-    same_slot = check_slot(key, now, interval) == check_slot(key, now - age, interval)
+    due = target_check_due(last, "a" if same else "b", now, interval, offset)
+    same_slot = check_slot(key, now, interval, offset) == check_slot(
+        key, now - age, interval, offset
+    )
     if not (ok and same) or age < 0:
         assert due == "full"
     elif same_slot:
@@ -443,6 +447,35 @@ def test_each_interval_of_a_service_holds_exactly_one_turn_of_its_slot(
     slots = [check_slot(key, start + step, interval) for step in (0, interval - 1, interval)]
     assert slots[1] - slots[0] in (0, 1)
     assert slots[2] - slots[0] == 1
+
+
+@given(
+    count=st.integers(min_value=1, max_value=400),
+    start=st.integers(min_value=0, max_value=2_000_000_000),
+    interval=st.sampled_from([900, 1800, 3600, 7200, 86_400]),
+)
+def test_a_fleet_of_any_size_comes_due_again_in_equal_shares_each_quarter_hour(
+    count: int, start: int, interval: int
+) -> None:
+    keys = [f"cluster-{i % 3}/service-{i:04d}" for i in range(count)]
+    offsets = check_offsets(keys, interval)
+    per_quarter = [
+        sum(
+            check_slot(k, start + 900 * q, interval, offsets[k])
+            != check_slot(k, start + 900 * (q - 1), interval, offsets[k])
+            for k in keys
+        )
+        for q in range(1, interval // 900 + 1)
+    ]
+    assert sum(per_quarter) == count  # each exactly once in one interval
+    share = count * 900 / interval
+    assert all(math.floor(share) <= n <= math.ceil(share) for n in per_quarter), per_quarter
+
+
+def test_offsets_do_not_depend_on_the_order_services_are_listed_in() -> None:
+    keys = [f"c/s-{i}" for i in range(50)]
+    assert check_offsets(keys, HOUR) == check_offsets(reversed(keys), HOUR)
+    assert sorted(check_offsets(keys, HOUR).values()) == [i * HOUR // 50 for i in range(50)]
 
 
 def test_a_fleet_checked_at_once_comes_due_again_spread_over_the_interval() -> None:
