@@ -28,6 +28,7 @@ from botocore.utils import parse_timestamp
 from engine import __version__
 from engine.aws.answers import check_answer
 from engine.aws.lanes import MAX_THREADS
+from engine.aws.models import load_models_lean
 from engine.aws.operations import Operation, lookup
 
 if TYPE_CHECKING:
@@ -119,6 +120,7 @@ class Clients:
         max_attempts: int = 5,
     ) -> None:
         self._session = session or boto3.session.Session(profile_name=profile, region_name=region)
+        load_models_lean(self._session._session)
         read_timestamps_in_utc(self._session._session)
         self.region: str = self._session.region_name or region or "ap-northeast-1"
         self.endpoint_url = endpoint_url
