@@ -107,7 +107,31 @@ class CheckedWrite:
 
 # Item <-> Python --------------------------------------------------------------------------------
 def to_attribute_map(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: _serializer.serialize(_for_dynamodb(v)) for k, v in item.items() if v is not None}
+    return {k: _attribute(v) for k, v in item.items() if v is not None}
+
+
+# Integers DynamoDB's numbers hold exactly (38 significant digits): boto3's serializer refuses
+# the others, and is asked to here so that its error is the one raised.
+_EXACT_INTEGER = 10**38
+
+
+def _attribute(value: Any) -> dict[str, Any]:
+    """``TypeSerializer().serialize`` of the types teiji writes, without its per-value type
+    probing (a 10,000-service stop serializes every baseline it saves). Floats become
+    ``Decimal(str(value))`` as ``_for_dynamodb`` has them; ``None`` inside a map is left out.
+    Anything else is boto3's serializer's to write or refuse."""
+    kind = type(value)
+    if kind is str:
+        return {"S": value}
+    if kind is bool:
+        return {"BOOL": value}
+    if kind is int and -_EXACT_INTEGER < value < _EXACT_INTEGER:
+        return {"N": str(value)}
+    if kind is dict:
+        return {"M": {k: _attribute(v) for k, v in value.items() if v is not None}}
+    if kind is list or kind is tuple:
+        return {"L": [_attribute(v) for v in value]}
+    return dict(_serializer.serialize(_for_dynamodb(value)))
 
 
 def from_attribute_map(item: Mapping[str, Any]) -> dict[str, Any]:

@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 from botocore.stub import Stubber
+from hypothesis import given
+from hypothesis import strategies as st
 
 from engine.aws.errors import StoreError
 from engine.config import Settings
@@ -393,3 +395,47 @@ def test_settings_table_names_are_used() -> None:
         world.put(schedule("c1/web"))
         docs, _ = ConfigStore(world.clients(), "cfg").load(now=NOW)
         assert set(docs.schedules) == {"c1/web"}
+
+
+# to_attribute_map writes exactly what boto3's own serializer writes ----------------------------
+_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**40), max_value=10**40)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20)
+    | st.decimals(allow_nan=False, allow_infinity=False, places=3)
+    | st.frozensets(st.text(min_size=1, max_size=5), min_size=1, max_size=3).map(set),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.tuples(inner, inner)
+        | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+def _boto3_attribute_map(item: dict[str, Any]) -> dict[str, Any]:
+    from boto3.dynamodb.types import TypeSerializer
+
+    from engine.store import _for_dynamodb
+
+    serializer = TypeSerializer()
+    return {k: serializer.serialize(_for_dynamodb(v)) for k, v in item.items() if v is not None}
+
+
+@given(item=st.dictionaries(st.text(max_size=8), _VALUES, max_size=5))
+def test_items_are_written_as_boto3_writes_them_or_refused_as_it_refuses_them(
+    item: dict[str, Any],
+) -> None:
+    from engine.store import to_attribute_map
+
+    try:
+        expected: dict[str, Any] | Exception = _boto3_attribute_map(item)
+    except Exception as exc:  # boto3 refuses numbers it cannot hold exactly
+        expected = exc
+    if isinstance(expected, Exception):
+        with pytest.raises(type(expected)):
+            to_attribute_map(item)
+    else:
+        assert to_attribute_map(item) == expected
