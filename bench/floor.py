@@ -146,11 +146,14 @@ def call_floor(
     kind: TickKind | None = None,
     allowed_clusters: Collection[str] = (),
     tagged: Mapping[Any, int] | None = None,
+    warm: bool = False,
 ) -> CallFloor:
     """The fewest calls of a tick of ``kind`` (``transition=True``: a start of everything).
 
     With ``allowed_clusters`` the tick also discovers tagged services there; ``tagged``: how
-    many services of each (account, region, cluster) no document names (default none)."""
+    many services of each (account, region, cluster) no document names (default none).
+    ``warm``: a warm container's tick, whose roles in the other accounts were assumed by an
+    earlier tick (the credentials last an hour): no AssumeRole."""
     kind = _kind(transition, kind)
     listed = {k: n for k, n in world.cluster_sizes().items() if k[2] in allowed_clusters}
     untracked = {k: (tagged or {}).get(k, 0) for k in listed}
@@ -168,7 +171,7 @@ def call_floor(
         describe_scalable_targets=sum(
             math.ceil(len(members) / DESCRIBE_SCALABLE_TARGETS_BATCH) for members in scopes.values()
         ),
-        assume_role=len({account for account, _ in scopes if account != OWN_ACCOUNT}),
+        assume_role=0 if warm else len({a for a, _ in scopes if a != OWN_ACCOUNT}),
         list_services=list_services,
         describe_untracked=describe_untracked,
         document_pages=max(1, math.ceil(len(world.services) * DOCUMENT_BYTES / QUERY_PAGE_BYTES)),

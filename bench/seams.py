@@ -56,6 +56,7 @@ def load_tick() -> TeijiTick | None:
     try:
         from engine.aws.pacing import Pacer
         from engine.config import Settings
+        from engine.documents import warm_reuse
         from engine.store import ConfigStore, init_tables
         from engine.tick import run_tick
     except ImportError:
@@ -71,7 +72,10 @@ def load_tick() -> TeijiTick | None:
     def run(env: TickEnv) -> TickOutcome:
         # environ={}: the documented rates, whatever TEIJI_RATE_* the shell running it has.
         pacer = Pacer(clock=env.clock, environ={})
-        report = run_tick(env.clients, settings, at=env.at, dry_run=False, pacer=pacer)
+        # As the Lambda handler runs it: a warm container reuses what it parsed while the
+        # stored documents are unchanged (engine.documents).
+        with warm_reuse():
+            report = run_tick(env.clients, settings, at=env.at, dry_run=False, pacer=pacer)
         counts = report.counts
         return TickOutcome(
             changed_services=counts["changed"],

@@ -303,3 +303,67 @@ def test_naive_decide_workload_mixes_states_and_honours_overrides() -> None:
         (s.timezone, tuple(s.windows), tuple(s.cron), tuple(s.holidays)) for s in workload.schedules
     }
     assert len(shapes) == 50
+
+
+# moto's transactions, each table copied once -------------------------------------------------
+def _table(client: Any) -> None:
+    client.create_table(
+        TableName="t",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    for i in range(20):
+        client.put_item(TableName="t", Item={"pk": {"S": f"k{i}"}, "n": {"N": "1"}})
+
+
+def _puts(keys: list[str], condition: str | None = None) -> list[dict[str, Any]]:
+    puts = []
+    for key in keys:
+        put: dict[str, Any] = {"TableName": "t", "Item": {"pk": {"S": key}, "n": {"N": "2"}}}
+        if condition:
+            put["ConditionExpression"] = condition
+        puts.append({"Put": put})
+    return puts
+
+
+@mock_aws
+def test_a_transaction_copies_its_table_once_and_still_rolls_back_whole() -> None:
+    import copy
+
+    import boto3
+    from moto.dynamodb import models
+
+    from bench.world import transactions_copy_each_table_once
+
+    client = boto3.client("dynamodb", region_name="ap-northeast-1")
+    _table(client)
+    copies: list[object] = []
+    real = copy.deepcopy
+
+    def counting(value: Any, memo: Any = None) -> Any:
+        if isinstance(value, models.Table):
+            copies.append(value)
+        return real(value, memo)
+
+    with transactions_copy_each_table_once(), pytest.MonkeyPatch.context() as patch:
+        patch.setattr(copy, "deepcopy", counting)
+        client.transact_write_items(TransactItems=_puts([f"new{i}" for i in range(10)]))
+        assert len(copies) == 1  # moto alone copies the table once per action: 10
+        # The last action fails its condition: nothing of the transaction is written.
+        failing = _puts(["a", "b"]) + _puts(["k0"], "attribute_not_exists(pk)")
+        with pytest.raises(ClientError, match="TransactionCanceled"):
+            client.transact_write_items(TransactItems=failing)
+    keys = {item["pk"]["S"] for item in client.scan(TableName="t")["Items"]}
+    assert "a" not in keys and "b" not in keys
+    assert len(keys) == 30
+    # Outside a transaction, deepcopy is copy's own again.
+    assert models.copy is copy
+
+
+@mock_aws
+def test_a_warm_containers_floor_assumes_no_role() -> None:
+    world = build_world(SMALL)
+    cold, warm = call_floor(world, transition=False), call_floor(world, transition=False, warm=True)
+    assert cold.assume_role > 0 and warm.assume_role == 0
+    assert cold.total - warm.total == cold.assume_role
