@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import pytz
 import yaml
 
 import engine.cli.session as operator
@@ -256,7 +257,8 @@ def test_savings_predicts_the_tagged_services_and_leaves_out_the_protected(
     world: World, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # One tick's metrics, so the realised side exists; the prediction is what is looked at.
-    today = datetime.now(UTC).date()
+    # The span is in local dates (Asia/Tokyo): a UTC date is yesterday there for 9 hours a day.
+    today = datetime.now(UTC).astimezone(pytz.timezone("Asia/Tokyo")).date()
     world._raw("cloudwatch").put_metric_data(
         Namespace="teiji",
         MetricData=[
@@ -270,6 +272,7 @@ def test_savings_predicts_the_tagged_services_and_leaves_out_the_protected(
     )
     span = ["--from", str(today - timedelta(days=1)), "--to", str(today)]
     code, out, err = cli(capsys, "savings", *span, "--json")
+    assert out, err
     predicted = json.loads(out)["predicted"]
     assert predicted is not None, err
     assert predicted["services"] == 2  # c1/web by its tag and c1/api; not vault, safe, bad
