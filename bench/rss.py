@@ -140,57 +140,18 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kilobytes
 
 
-def copy_tables_once_per_transaction() -> None:
-    """moto's TransactWriteItems backs up the whole table once for every action in the
-    transaction (to roll back on a failed condition): 100 copies of a 10,000-item table per
-    call, which makes moto, not the client, the cost of any large batch. The copies are taken
-    before anything changes and are all alike, so one per table and call keeps the rollback
-    exactly as it is. This runs in the emulator's process only; teiji is unchanged."""
-    import copy
-    import threading
-
-    from moto.dynamodb import models
-    from moto.dynamodb.models.table import Table
-
-    local = threading.local()
-
-    class _Copy:
-        def __getattr__(self, name: str) -> Any:
-            return getattr(copy, name)
-
-        @staticmethod
-        def deepcopy(value: Any, memo: Any = None) -> Any:
-            cache: dict[int, Any] | None = getattr(local, "tables", None)
-            if cache is None or not isinstance(value, Table):
-                return copy.deepcopy(value, memo)
-            if id(value) not in cache:
-                cache[id(value)] = copy.deepcopy(value)
-            return cache[id(value)]
-
-    original = models.DynamoDBBackend.transact_write_items
-
-    def transact_write_items(self: Any, transact_items: Any) -> Any:
-        local.tables = {}
-        try:
-            return original(self, transact_items)
-        finally:
-            local.tables = None
-
-    models.copy = _Copy()  # type: ignore[assignment]
-    models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
-
-
 def serve() -> int:
     from moto.server import ThreadedMotoServer
 
-    copy_tables_once_per_transaction()
+    from bench.world import transactions_copy_each_table_once
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    print(f"http://{host}:{port}", flush=True)
-    sys.stdin.read()  # until the parent closes it
-    server.stop()
+    with transactions_copy_each_table_once():
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        server.start()
+        host, port = server.get_host_and_port()
+        print(f"http://{host}:{port}", flush=True)
+        sys.stdin.read()  # until the parent closes it
+        server.stop()
     return 0
 
 

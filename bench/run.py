@@ -18,7 +18,10 @@ machine. In each world, one after the other:
 
 Each figure stands next to its floor (bench/floor.py). CPU seconds are teiji's own: the
 process's CPU during the tick less what the emulated AWS (moto) spent on its side, measured
-per request on the thread that made it; Lambda seconds convert them at the Terraform module's
+per request on the thread that made it (one warm container runs a world's ticks, as the
+Lambda handler keeps its clients and parsed documents; moto's objects are frozen out of the
+garbage collector's sight meanwhile, since on Lambda they are not in teiji's heap; moto copies
+each table once per transaction, bench/world.py); Lambda seconds convert them at the module's
 default memory (bench/lambda_time.py). A 10,000-service transition is projected from the
 largest measured world's time ratio and CPU per changed service and the floor of a 10,000-
 service layout (building it in moto would take longer than the whole run).
