@@ -33,8 +33,11 @@ def for_people(text: str, limit: int | None = None) -> str:
 
     Anyone who can write the config table writes ``created_by`` and other free text; what
     they write must not move the cursor, recolour or rewrite an operator's terminal."""
-    shown = _ANSI.sub("", text)
-    shown = "".join("?" if unicodedata.category(ch).startswith("C") else ch for ch in shown)
+    if text.isascii() and text.isprintable():
+        shown = text  # the common case: no escape (ESC is not printable), no control character
+    else:
+        shown = _ANSI.sub("", text)
+        shown = "".join("?" if unicodedata.category(ch).startswith("C") else ch for ch in shown)
     if limit is not None and len(shown) > limit:
         shown = shown[: max(0, limit - 1)] + "…"
     return shown

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import io
 import json
+import unicodedata
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from engine.logs import MAX_LOGGED_CHARS, log_event, setup_logging
-from engine.report import for_people
+from engine.report import _ANSI, for_people
 from tests.world import World, run_cli, schedule
 
 HOSTILE = "\x1b[2J\x1b[31mmallory\x1b[0m\x1b]0;pwned\x07\u202e\r\n\x07"
@@ -65,3 +68,15 @@ def test_a_huge_string_is_cut_in_the_logs(teiji_logging_restored: None) -> None:
     fields = json.loads(line)
     assert fields["services"][0].endswith("characters cut)")
     assert fields["note"].startswith("y" * 100)
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=0x20FF)), st.none() | st.integers(0, 40))
+def test_for_people_is_the_same_on_its_ascii_shortcut_as_char_by_char(
+    text: str, limit: int | None
+) -> None:
+    """Plain ASCII text skips the per-character pass; the result must not change."""
+    shown = _ANSI.sub("", text)
+    shown = "".join("?" if unicodedata.category(ch).startswith("C") else ch for ch in shown)
+    if limit is not None and len(shown) > limit:
+        shown = shown[: max(0, limit - 1)] + "…"
+    assert for_people(text, limit) == shown
