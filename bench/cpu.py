@@ -13,6 +13,13 @@ the process, user + system), CPU ms and requests per changed service, and at the
 process's peak RSS (``VmHWM``). moto's CPU is not counted: it runs in its own process.
 Pacing runs on a ``VirtualClock`` so token-bucket waits cost no real time.
 
+**The SDK's floor.** Every request teiji's ticks make is recorded (operation and parameters,
+as botocore receives them) and, after both ticks, made again in the same order by bare boto3
+clients (no teiji hooks: no pacing, no answer checks, no threads) against the same server:
+the stop's requests, then the start's, so the world goes through the same states. Their CPU is
+what botocore and the HTTP stack alone cost for exactly teiji's requests; the tick's CPU above
+it (``teiji_ms_per_changed_service``) is what teiji's own code adds.
+
 ``python -m bench.cpu --services 1000`` prints the figures; ``--profile out.pstats`` also
 writes a cProfile of both ticks (read it with ``python -m pstats out.pstats``).
 
@@ -23,9 +30,13 @@ On Lambda, CPU seconds divide by the function's vCPU share (memory / 1,769 MB): 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
+import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from bench.rss import moto_server, peak_mb, run_child
@@ -68,6 +79,76 @@ def _one_tick(clients: Any, at: Any) -> dict[str, Any]:
         "wall_s": round(wall, 2),
         "cpu_ms_per_changed_service": round(1000 * cpu / changed, 2) if changed else None,
         "requests_per_changed_service": round(report.api_calls / changed, 2) if changed else None,
+    }
+
+
+Recorded = tuple[str, str, str, dict[str, Any]]  # service, region, operation, parameters
+
+
+@contextmanager
+def recording_requests() -> Iterator[list[Recorded]]:
+    """Record every API call made inside, as botocore receives it (one entry per page)."""
+    from botocore.client import BaseClient
+
+    recorded: list[Recorded] = []
+    original = BaseClient._make_api_call
+
+    def make_api_call(self: BaseClient, operation_name: str, api_params: dict[str, Any]) -> Any:
+        meta = self.meta
+        entry = (meta.service_model.service_name, meta.region_name, operation_name)
+        recorded.append((*entry, copy.deepcopy(api_params)))
+        return original(self, operation_name, api_params)
+
+    BaseClient._make_api_call = make_api_call  # type: ignore[method-assign]
+    try:
+        yield recorded
+    finally:
+        BaseClient._make_api_call = original  # type: ignore[method-assign]
+
+
+def sdk_floor(requests: list[Recorded], endpoint: str | None = None) -> dict[str, Any]:
+    """Make ``requests`` again with bare boto3 clients, one after another; their CPU.
+
+    The clients are made before the clock starts, as a warm container's are; one attempt
+    each, so a refused request costs one answer, as it did in the tick."""
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    session = boto3.session.Session()
+    config = Config(retries={"mode": "standard", "max_attempts": 1})
+    clients: dict[tuple[str, str], Any] = {}
+    for service, region, _, _ in requests:
+        if (service, region) not in clients:
+            clients[service, region] = session.client(
+                service, region_name=region, endpoint_url=endpoint, config=config
+            )
+    refused: list[str] = []
+    before = time.process_time()
+    for service, region, operation, params in requests:
+        try:
+            clients[service, region]._make_api_call(operation, params)
+        except (BotoCoreError, ClientError):
+            refused.append(operation)  # its answer was read all the same
+    cpu = time.process_time() - before
+    return {"requests": len(requests), "refused": sorted(refused), "cpu_s": cpu}
+
+
+def _with_floor(tick: dict[str, Any], floor: dict[str, Any]) -> dict[str, Any]:
+    changed = tick["changed"]
+    sdk_ms = 1000 * floor["cpu_s"] / changed if changed else None
+    teiji_ms = tick["cpu_ms_per_changed_service"]
+    return {
+        **tick,
+        "sdk_floor": {
+            "requests": floor["requests"],
+            "refused": floor["refused"],
+            "cpu_s": round(floor["cpu_s"], 2),
+            "cpu_ms_per_changed_service": round(sdk_ms, 2) if sdk_ms is not None else None,
+        },
+        "teiji_ms_per_changed_service": (
+            round(teiji_ms - sdk_ms, 2) if sdk_ms is not None and teiji_ms is not None else None
+        ),
     }
 
 
@@ -114,18 +195,26 @@ def tick(profile: str | None = None) -> int:
     from bench.world import RUNNING_AT, STOPPED_AT
 
     clients = bench_clients()
-    profilers = _profile_threads() if profile else None
+    with recording_requests() as recorded:
+        profilers = _profile_threads() if profile else None
+        stop = _one_tick(clients, STOPPED_AT)
+        stop_requests = list(recorded)
+        recorded.clear()
+        start = _one_tick(clients, RUNNING_AT)
+        start_requests = list(recorded)
+        if profile and profilers:
+            _dump(profilers, profile)
+    peak = peak_mb()  # the tick's own: the replay below holds every request's parameters
+    endpoint = os.environ["AWS_ENDPOINT_URL"]
     ticks = {
-        "stop": _one_tick(clients, STOPPED_AT),
-        "start": _one_tick(clients, RUNNING_AT),
+        "stop": _with_floor(stop, sdk_floor(stop_requests, endpoint)),
+        "start": _with_floor(start, sdk_floor(start_requests, endpoint)),
     }
-    if profile and profilers:
-        _dump(profilers, profile)
     print(
         json.dumps(
             {
                 "ticks": ticks,
-                "peak_rss_mb": round(peak_mb(), 1),
+                "peak_rss_mb": round(peak, 1),
                 "moto_loaded": "moto" in sys.modules,
             }
         )
