@@ -255,7 +255,15 @@ def item_from_document(doc: ConfigDocument) -> dict[str, Any]:
         omit |= {"service", "account", "region"}
     if isinstance(doc, Calendar | ProfileBase):
         omit.add("name")
-    body = doc.model_dump(mode="json", by_alias=True, exclude_none=True, exclude=omit)
+    include: set[str] | None = None
+    if isinstance(doc, Schedule) and doc.profile is not None:
+        # What the document says, not what it took from its profile (nor the defaults): a field
+        # stored in the schedule wins over its profile, so writing the profile's fields (or a
+        # default the profile may set later) into it would cut it off from the profile's edits.
+        include = set(doc.model_fields_set) - doc.inherited
+    body = doc.model_dump(
+        mode="json", by_alias=True, exclude_none=True, exclude=omit, include=include
+    )
     item: dict[str, Any] = {"pk": pk, "sk": sk, **body}
     if isinstance(doc, Override):
         item["id"] = override_id(doc)

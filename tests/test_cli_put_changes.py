@@ -261,3 +261,50 @@ def test_the_stamp_ignores_attribute_order_and_catches_any_change() -> None:
     assert plan_put("calendar", "company", {**item, "description": "y"}, edited).change == (
         "unchanged"
     )
+
+
+# a schedule naming a profile is written as its file says ---------------------------------------
+OFFICE = """\
+kind: profile
+name: office
+timezone: Asia/Tokyo
+windows:
+  - days: mon-fri
+    start: "08:00"
+    end: "20:00"
+holidays: [JP]
+"""
+USES_OFFICE = """\
+kind: schedule
+service: c1/web
+profile: office
+running:
+  desired_count: 2
+"""
+
+
+def test_put_writes_only_what_a_profile_user_sets_so_profile_edits_reach_it(
+    world: World, endpoint: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "office.yaml").write_text(OFFICE, encoding="utf-8")
+    (tmp_path / "web.yaml").write_text(USES_OFFICE, encoding="utf-8")
+    code, _, err = run(capsys, endpoint, "put", str(tmp_path))
+    assert code == 0, err
+    stored = set(raw_item(world)) - {"pk", "sk", HASH_ATTRIBUTE}
+    assert stored == {"profile", "running"}  # nothing copied from the profile, no defaults
+
+    # Someone shortens the profile's day in the console: the schedule follows it.
+    key = {"pk": {"S": "profile"}, "sk": {"S": "office"}}
+    table = world.settings.config_table
+    item = world.dynamodb.get_item(TableName=table, Key=key, ConsistentRead=True)["Item"]
+    item["windows"]["L"][0]["M"]["end"] = {"S": "17:00"}
+    world.dynamodb.put_item(TableName=table, Item=item)
+    code, out, err = run(capsys, endpoint, "explain", "c1/web", "--at", "2026-12-07T18:00+09:00")
+    assert code == 0, err
+    assert "c1/web is STOPPED at Mon 2026-12-07 18:00 JST" in out
+    assert "from the profile: timezone, windows, holidays" in out
+
+    # And put of the same files again finds nothing to change.
+    code, out, err = run(capsys, endpoint, "put", str(tmp_path / "web.yaml"))
+    assert code == 0, err
+    assert "wrote 0 documents" in out
