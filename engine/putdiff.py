@@ -3,8 +3,9 @@
 Every config item teiji writes carries ``teiji_hash``: a hash of the item's other attributes as
 they were written. An item whose attributes no longer hash to it was changed by someone else
 (the console, the AWS CLI, Terraform) since; ``put`` shows the difference and replaces it only
-when told to (``--force``). An item without the attribute was never written by teiji (or by a
-teiji from before it): ``put`` shows the difference and replaces it.
+when told to (``--force``). An item without the attribute was written by hand (the console,
+the AWS CLI) or by a teiji from before the stamp: someone's work all the same, so ``put``
+treats it as edited outside teiji too, and replaces it only with ``--force``.
 
 Pure functions of plain items (``engine.store.plain`` values, as ``from_attribute_map`` reads
 them, or as ``item_from_document`` makes them).
@@ -46,9 +47,13 @@ def stamped(item: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def edited_outside(item: Mapping[str, Any]) -> bool:
-    """True when ``item`` carries a stamp that its attributes no longer match."""
+    """True when ``item`` has no stamp, or one that its attributes no longer match."""
     stamp = item.get(HASH_ATTRIBUTE)
-    return isinstance(stamp, str) and stamp != content_hash(item)
+    return not isinstance(stamp, str) or stamp != content_hash(item)
+
+
+def written_by_teiji(item: Mapping[str, Any]) -> bool:
+    return isinstance(item.get(HASH_ATTRIBUTE), str)
 
 
 @dataclass(frozen=True)
@@ -115,13 +120,14 @@ def change_of(stored: Mapping[str, Any] | None, new: Mapping[str, Any]) -> Chang
 class PlannedPut:
     """What ``put`` does with one document: write it new, replace the stored item (with the
     fields that change), or leave it as it is; ``edited`` when the stored item was changed
-    outside teiji since teiji wrote it."""
+    outside teiji since teiji wrote it, or written outside teiji (``by_hand``: no stamp)."""
 
     kind: str
     name: str
     change: Change
     fields: list[FieldChange]
     edited: bool
+    by_hand: bool = False
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -142,4 +148,5 @@ def plan_put(
     if stored is None:
         return PlannedPut(kind, name, change, [], False)
     fields = field_changes(stored, new) if change == "replaced" else []
-    return PlannedPut(kind, name, change, fields, change == "replaced" and edited_outside(stored))
+    edited = change == "replaced" and edited_outside(stored)
+    return PlannedPut(kind, name, change, fields, edited, edited and not written_by_teiji(stored))

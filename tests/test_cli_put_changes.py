@@ -156,10 +156,10 @@ def test_a_replacement_of_an_unedited_item_shows_its_fields_and_writes(
     assert stored_end(world) == "23:00"
 
 
-def test_an_item_written_by_hand_is_replaced_with_its_differences_shown(
+def test_an_item_written_by_hand_is_refused_until_force_with_its_differences_shown(
     world: World, endpoint: str, stg: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # No teiji_hash: nothing says teiji wrote it, so there is no teiji write to protect.
+    # No teiji_hash: someone made it in the console, as the README shows. It is their work.
     world.dynamodb.put_item(
         TableName=world.settings.config_table,
         Item={
@@ -178,11 +178,31 @@ def test_an_item_written_by_hand_is_replaced_with_its_differences_shown(
             },
         },
     )
-    code, out, _ = run(capsys, endpoint, "put", stg)
-    assert code == 0
+    code, out, err = run(capsys, endpoint, "put", stg)
+    assert code == 1
+    assert "schedule c1/web (written outside teiji: it has no teiji_hash): stored -> file" in out
     assert '    windows[0].end: "21:00" -> "22:00"' in out
     assert '    running: (none) -> {"desired_count": 2}' in out
+    assert "was written outside teiji (no teiji_hash) (schedule c1/web)" in err
+    assert "teiji get c1/web" in err and "teiji put --force" in err
+    assert stored_end(world) == "21:00"  # nothing written
+
+    code, out, _ = run(capsys, endpoint, "put", stg, "--force")
+    assert code == 0
     assert stored_end(world) == "22:00"
+    assert run(capsys, endpoint, "put", stg)[0] == 0  # stamped now: the same file is no change
+
+
+def test_an_item_written_by_hand_that_matches_the_file_is_left_alone(
+    world: World, endpoint: str, stg: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(capsys, endpoint, "put", stg)[0] == 0
+    item = raw_item(world)
+    del item[HASH_ATTRIBUTE]  # the same content, copied by hand without the stamp
+    world.dynamodb.put_item(TableName=world.settings.config_table, Item=item)
+    code, out, _ = run(capsys, endpoint, "put", stg)
+    assert code == 0
+    assert "unchanged" in out
 
 
 # A racing edit between put's read and its write -------------------------------------------------

@@ -19,7 +19,13 @@ def changes_text(plans: Sequence[PlannedPut], *, force: bool) -> str:
     for plan in plans:
         if not plan.fields:
             continue
-        edited = " (edited outside teiji since teiji wrote it)" if plan.edited else ""
+        edited = ""
+        if plan.edited:
+            edited = (
+                " (written outside teiji: it has no teiji_hash)"
+                if plan.by_hand
+                else " (edited outside teiji since teiji wrote it)"
+            )
         lines.append(f"  {plan.kind} {plan.name}{edited}: stored -> file")
         lines.extend(f"    {change}" for change in plan.fields)
     return "\n".join(lines)
@@ -38,9 +44,15 @@ def refusal_text(refused: Sequence[PlannedPut], table_name: str) -> str:
     get = f"teiji get {first.name}" if first.kind == "schedule" else "teiji get"
     if first.kind == "calendar":
         get = f"teiji get --calendar {first.name}"
+    them = "it" if len(refused) == 1 else "them"
+    if all(p.by_hand for p in refused):
+        how = f"{'was' if len(refused) == 1 else 'were'} written outside teiji (no teiji_hash)"
+    elif any(p.by_hand for p in refused):
+        how = "changed or were written outside teiji"
+    else:
+        how = f"changed outside teiji since teiji last wrote {them}"
     return (
-        f"{plural(len(refused), 'document')} in {table_name} changed outside teiji since teiji "
-        f"last wrote {'it' if len(refused) == 1 else 'them'} ({names}); writing the files would "
-        f"undo the fields shown above, so nothing was written. Keep the edit: `{get}` and "
-        "bring it into your file; or undo it: teiji put --force"
+        f"{plural(len(refused), 'document')} in {table_name} {how} ({names}); writing the "
+        f"files would undo the fields shown above, so nothing was written. Keep the edit: "
+        f"`{get}` and bring it into your file; or replace {them}: teiji put --force"
     )
