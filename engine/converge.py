@@ -284,18 +284,24 @@ def _check_digest(key: str) -> int:
     return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big")
 
 
-def check_offsets(keys: Iterable[str], interval: int) -> dict[str, int]:
+def check_offsets(keys: Iterable[str], interval: int, *, tick: int) -> dict[str, int]:
     """Each service's check offset (``check_slot``), the services spread evenly over the
     interval: ranked by a digest of their keys, the i-th of n begins its intervals at
-    i * interval / n.
+    i * interval / n, rounded down to a whole ``tick`` (the tick's period, in seconds).
 
     A digest alone spreads a large fleet evenly but a small one unevenly (36 services, a
     quarter due each quarter hour on average, were 15 in one tick and 8 in the next). Ranks
-    give every quarter hour its exact share. When services come or go the ranks shift; a
-    changed offset can only bring a service's next check forward, never push two checks more
-    than ``interval`` apart (that needs only that each slot is ``interval`` long)."""
+    give every quarter hour its exact share. The rounding puts every boundary between two
+    intervals on a quarter hour, where the ticks run: a tick starts a few seconds after its
+    quarter hour, and a boundary a few seconds after it would make the service wait one more
+    tick. When services come or go the ranks shift and a service's next check may move;
+    two checks are never more than ``interval`` apart, rounded up to whole ticks (that needs
+    only that each slot is ``interval`` long and that checks run at ticks)."""
     ordered = sorted(set(keys), key=lambda key: (_check_digest(key), key))
-    return {key: (rank * interval) // len(ordered) for rank, key in enumerate(ordered)}
+    grid = max(1, tick)
+    return {
+        key: (rank * interval) // len(ordered) // grid * grid for rank, key in enumerate(ordered)
+    }
 
 
 def check_slot(key: str, instant: int, interval: int, offset: int | None = None) -> int:

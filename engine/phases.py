@@ -437,7 +437,8 @@ def converge_all(
     ]
     services = {s.key: observed.service(s, decisions[s.key]) for members in groups for s in members}
     checked = [key for key, service in services.items() if may_check_targets(service)]
-    offsets = check_offsets(checked, acting.settings.target_check_interval)
+    tick = int(acting.settings.tick_interval.total_seconds())
+    offsets = check_offsets(checked, acting.settings.target_check_interval, tick=tick)
     acting = replace(acting, check_offsets=offsets)
     # First every group's plans, and the baselines of its stops saved 100 a transaction,
     # before any service is changed (a lane's generator must not wait on AWS: its lock would

@@ -9,6 +9,7 @@ registered the way ECS would (tests.taskworld) inside the tables' moto (tests.wo
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -458,7 +459,7 @@ def test_a_fleet_of_any_size_comes_due_again_in_equal_shares_each_quarter_hour(
     count: int, start: int, interval: int
 ) -> None:
     keys = [f"cluster-{i % 3}/service-{i:04d}" for i in range(count)]
-    offsets = check_offsets(keys, interval)
+    offsets = check_offsets(keys, interval, tick=900)
     per_quarter = [
         sum(
             check_slot(k, start + 900 * q, interval, offsets[k])
@@ -474,8 +475,35 @@ def test_a_fleet_of_any_size_comes_due_again_in_equal_shares_each_quarter_hour(
 
 def test_offsets_do_not_depend_on_the_order_services_are_listed_in() -> None:
     keys = [f"c/s-{i}" for i in range(50)]
-    assert check_offsets(keys, HOUR) == check_offsets(reversed(keys), HOUR)
-    assert sorted(check_offsets(keys, HOUR).values()) == [i * HOUR // 50 for i in range(50)]
+    assert check_offsets(keys, HOUR, tick=900) == check_offsets(reversed(keys), HOUR, tick=900)
+    offsets = sorted(check_offsets(keys, HOUR, tick=900).values())
+    assert offsets == [i * HOUR // 50 // 900 * 900 for i in range(50)]
+
+
+@given(
+    count=st.integers(min_value=1, max_value=300),
+    seed=st.integers(min_value=0, max_value=2**32 - 1),
+    interval=st.sampled_from([900, 1800, 3600, 7200]),
+)
+def test_ticks_that_start_seconds_late_still_check_each_service_within_its_interval(
+    count: int, seed: int, interval: int
+) -> None:
+    """EventBridge starts a tick a few seconds after its quarter hour, by a different amount
+    each time; the tick's instant is when it started. No check may wait one more tick."""
+    jitter = random.Random(seed)
+    keys = [f"cluster/service-{i:04d}" for i in range(count)]
+    offsets = check_offsets(keys, interval, tick=900)
+    first = 1_800_000_000 // 900 * 900
+    ticks = [first + 900 * q + jitter.randint(0, 20) for q in range(2 * interval // 900 + 8)]
+    for key in keys:
+        checked = ticks[0]
+        for instant in ticks[1:]:
+            if check_slot(key, instant, interval, offsets[key]) != check_slot(
+                key, checked, interval, offsets[key]
+            ):
+                assert instant - checked <= interval + 20, (key, instant - checked)
+                checked = instant
+        assert ticks[-1] - checked < interval + 20
 
 
 def test_a_fleet_checked_at_once_comes_due_again_spread_over_the_interval() -> None:
