@@ -564,8 +564,21 @@ class ConfigStore:
             return None, [replace(p, document=label) for p in parsed]
         expected = item_key(parsed)
         if isinstance(parsed, Override):
-            # The id may be absent from the document; the sort key's service part must agree.
-            expected = ("override", f"{parsed.key}#{sk.partition('#')[2]}")
+            # The id may be absent from the document (the sort key gives it); where it is
+            # there, it and the sort key's service part must agree with the sort key.
+            _, hash_sign, sk_id = sk.partition("#")
+            if not hash_sign or not sk_id:
+                return None, [
+                    Problem(
+                        self.source,
+                        label,
+                        "sk",
+                        f"the sort key {sk!r} of an override must be <service>#<id>, the id 1 "
+                        "to 64 letters, digits, '-' and '_' (for this one: "
+                        f"{parsed.key}#{override_id(parsed)})",
+                    )
+                ]
+            expected = ("override", f"{parsed.key}#{parsed.id or sk_id}")
         if expected != (kind, sk):
             return None, [
                 Problem(

@@ -156,6 +156,47 @@ def test_sort_key_must_agree_with_the_document(world: World) -> None:
     assert set(loaded.problem_keys) == {"c1/one"}
 
 
+OVERRIDE_ITEM = {
+    "pk": "override",
+    "state": "running",
+    "until": "2026-12-01T23:00:00+09:00",
+    "reason": "late work",
+    "expires_at": 1_900_000_000,
+}
+
+
+@pytest.mark.parametrize(
+    ("sk", "fields", "said"),
+    [
+        # the id attribute names another override than the sort key
+        ("c1/web#mism0001", {"id": "other001"}, "names 'c1/web#other001'"),
+        ("c1/web#", {}, "must be <service>#<id>"),  # no id at all
+        ("c1/web", {}, "must be <service>#<id>"),  # no '#': nothing could cancel it
+        ("c1/web#", {"id": "given001"}, "must be <service>#<id>"),
+    ],
+)
+def test_an_override_whose_sort_key_does_not_name_it_fails_its_service(
+    world: World, sk: str, fields: dict[str, str], said: str
+) -> None:
+    """Items made by hand in the console: the sort key is how teiji finds, lists and cancels
+    an override, so one that cannot be found by it is reported and keeps nothing running."""
+    world.put(schedule("c1/web"), schedule("c1/api"))
+    world.put_item({**OVERRIDE_ITEM, "sk": sk, **fields})
+    loaded = world.config().load_config(now=NOW)
+    assert loaded.documents.overrides == []
+    assert [(p.path, said in p.message) for p in loaded.problems] == [("sk", True)]
+    assert set(loaded.problem_keys) == {"c1/web"}  # that service fails; c1/api is untouched
+
+
+def test_an_override_whose_id_agrees_with_its_sort_key_is_read(world: World) -> None:
+    world.put(schedule("c1/web"))
+    world.put_item({**OVERRIDE_ITEM, "sk": "c1/web#same0001", "id": "same0001"})
+    world.put_item({**OVERRIDE_ITEM, "sk": "c1/web#noid0001"})  # the sort key gives the id
+    loaded = world.config().load_config(now=NOW)
+    assert loaded.problems == []
+    assert sorted(o.id or "" for o in loaded.documents.overrides) == ["noid0001", "same0001"]
+
+
 def test_expired_overrides_are_ignored_even_before_ttl_deletes_them(world: World) -> None:
     base = {"kind": "override", "service": "c1/web", "state": "running", "reason": "late work"}
     world.put(
