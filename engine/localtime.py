@@ -55,6 +55,20 @@ def zone(name: str) -> pytz.BaseTzInfo:
     return pytz.timezone(name)
 
 
+# The dates teiji reads from people (``--at``, ``--until``, ``--from``/``--to``): far from the ends
+# of Python's calendar, so a day or an offset added to any of them is still a date.
+FIRST_DATE, LAST_DATE = date(1970, 1, 1), date(2999, 12, 31)
+
+
+def in_range(at: datetime) -> bool:
+    """True when ``at``'s own (local) date is from ``FIRST_DATE`` to ``LAST_DATE``."""
+    return FIRST_DATE <= at.date() <= LAST_DATE
+
+
+def range_text() -> str:
+    return f"give a time from {FIRST_DATE} to {LAST_DATE}"
+
+
 def require_aware(at: datetime, what: str = "instant") -> datetime:
     """Return ``at`` unchanged, or raise ValueError when it has no UTC offset."""
     if at.tzinfo is None or at.utcoffset() is None:

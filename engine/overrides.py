@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from engine.localtime import localize, to_local, zone
+from engine.localtime import in_range, localize, range_text, to_local, zone
 from schemas.documents import Override, Schedule, State, parse_hhmm
 from schemas.keys import Closeness, keys_named
 from schemas.validation import duration_text, parse_document
@@ -93,9 +93,22 @@ def parse_instant(text: str, timezone: str, *, after: datetime, flag: str) -> da
             f"{flag} {text!r} is not a time; write HH:MM (local time in {timezone}, the next "
             "time the clock shows it) or a timestamp such as 2026-12-01T23:30+09:00"
         ) from None
+    if not in_range(parsed):
+        raise OverrideError(f"{flag} {text!r} is out of range; {range_text()}")
     if parsed.utcoffset() is None:
         return localize(tz, parsed)
     return parsed
+
+
+def after_length(start: datetime, length: timedelta, *, flag: str) -> datetime:
+    """``start`` + ``length``; an OverrideError naming ``flag`` past the dates teiji reads."""
+    try:
+        end = start + length
+    except OverflowError:
+        end = None
+    if end is None or not in_range(end):
+        raise OverrideError(f"{flag} {duration_text(length)} ends out of range; {range_text()}")
+    return end
 
 
 def next_wall_clock(minutes: int, *, tz_name: str, after: datetime) -> datetime:
@@ -219,7 +232,7 @@ def extended_until(
         return until
     if length is None:
         raise OverrideError("give --until or --for")
-    return max(override.until, now) + length
+    return after_length(max(override.until, now), length, flag="--for")
 
 
 def extend_override(

@@ -181,3 +181,32 @@ def test_validate_names_an_invalid_calendar_once_and_the_schedules_it_stops(
     ) in lines
     assert "no calendar named" not in out
     assert len(lines) == 4
+
+
+# Instants at the ends of the calendar ------------------------------------------------------------
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("plan", "--at", "9999-12-31T23:59Z"),
+        ("list", "--at", "9999-12-31T23:00+00:00"),
+        ("explain", "c1/web", "--at", "9999-12-31T23:00Z"),
+        ("explain", "c1/web", "--at", "0001-01-01T00:00Z"),
+        ("tick", "--at", "0001-01-01T00:00Z", "--dry-run"),
+        ("start", "c1/web", "--until", "9999-12-31T23:59Z", "--max", "99999999d", "--reason", "x"),
+        ("start", "c1/web", "--for", "99999999d", "--max", "99999999d", "--reason", "x"),
+        ("stop", "c1/web", "--from", "0001-01-02T00:00Z", "--for", "1h", "--reason", "x"),
+    ],
+)
+def test_an_instant_out_of_teijis_range_is_bad_input_said_in_one_line(
+    endpoint: str, capsys: pytest.CaptureFixture[str], argv: tuple[str, ...]
+) -> None:
+    from tests.world import World, schedule
+
+    world = World(endpoint)
+    world.init_tables()
+    world.put(schedule("c1/web"))
+    code, out, err = run(capsys, *argv, "--endpoint-url", endpoint)
+    assert code == 2, out + err
+    assert "out of range" in err and "1970-01-01 to 2999-12-31" in err
+    assert "OverflowError" not in err
+    assert len(err.strip().splitlines()) == 1

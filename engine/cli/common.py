@@ -16,6 +16,7 @@ from typing import Any, NoReturn, TextIO
 from engine.aws.clients import Clients
 from engine.config import Settings, parse_duration
 from engine.files import Item, UnreadableFileError, read_documents
+from engine.localtime import FIRST_DATE, LAST_DATE, in_range, range_text
 from schemas.validation import Problem
 
 EXIT_OK = 0
@@ -134,12 +135,9 @@ def parse_at(text: str | None, *, naive: bool = False) -> datetime:
         raise CliError(
             f"--at {text!r} has no UTC offset; add one (2026-12-01T22:00:00+09:00) or Z for UTC"
         )
+    if not in_range(value):
+        raise CliError(f"--at {text!r} is out of range; {range_text()}")
     return value
-
-
-# The dates a ``--from``/``--to`` may name: far from the ends of Python's calendar, so a range's
-# last day plus one, or its first midnight in any zone, is still a date.
-FIRST_DATE, LAST_DATE = date(1970, 1, 1), date(2999, 12, 31)
 
 
 def parse_date(flag: str, text: str) -> date:

@@ -51,6 +51,7 @@ from engine.cli.text import local_text
 from engine.overrides import (
     OverrideError,
     StoredOverride,
+    after_length,
     build_override,
     caller_name,
     extend_override,
@@ -197,7 +198,7 @@ def run_override_command(args: argparse.Namespace) -> int:
                 args.until, schedule.timezone, after=max(start, now), flag="--until"
             )
         else:
-            until = start + parse_length(args.length, flag="--for")
+            until = after_length(start, parse_length(args.length, flag="--for"), flag="--for")
         with aws_errors(f"cannot read the overrides in {session.table}"):
             taken = {
                 s.id for s in stored_overrides(query_service_overrides(session, schedule.key), "")
