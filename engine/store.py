@@ -560,6 +560,10 @@ class ConfigStore:
         parsed = parse_document(
             raw, source=self.source, index=index, default_timezone=default_timezone
         )
+        if isinstance(parsed, list) and kind in ("calendar", "profile") and "name" in raw:
+            # validate_documents reads it again and says so: its own problems, and for each
+            # schedule that names it that it is invalid (not that there is none).
+            return raw, []
         if isinstance(parsed, list):
             return None, [replace(p, document=label) for p in parsed]
         expected = item_key(parsed)

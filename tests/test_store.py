@@ -197,6 +197,29 @@ def test_an_override_whose_id_agrees_with_its_sort_key_is_read(world: World) -> 
     assert sorted(o.id or "" for o in loaded.documents.overrides) == ["noid0001", "same0001"]
 
 
+def test_a_stored_calendar_or_profile_that_is_invalid_is_named_as_invalid_not_missing(
+    world: World,
+) -> None:
+    world.put(
+        {"kind": "calendar", "name": "company", "dates": ["2026-12-29"]},
+        schedule("c1/web", holidays=["JP", "broken"]),
+        schedule("c1/api"),
+    )
+    world.put_item({"pk": "calendar", "sk": "broken", "dates": ["2026-13-45"]})
+    world.put_item({"pk": "profile", "sk": "office", "windows": "all day"})
+    world.put_item({"pk": "schedule", "sk": "c1/admin", "profile": "office"})
+    loaded = world.config().load_config(now=NOW)
+    said = "\n".join(str(p) for p in loaded.problems)
+    assert "no calendar named" not in said and "no profile named" not in said
+    assert "calendar 'broken' is invalid" in said
+    assert "dates[0]" in said  # the calendar's own problem, once
+    assert said.count("dates[0]") == 1
+    assert "profile 'office'" in said or "profile office" in said
+    assert set(loaded.problem_keys) == {"c1/web", "c1/admin"}
+    assert set(loaded.documents.schedules) == {"c1/api"}
+    assert set(loaded.documents.calendars) == {"company"}
+
+
 def test_expired_overrides_are_ignored_even_before_ttl_deletes_them(world: World) -> None:
     base = {"kind": "override", "service": "c1/web", "state": "running", "reason": "late work"}
     world.put(
