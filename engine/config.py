@@ -63,7 +63,7 @@ ENV_VARS = (
 
 T = TypeVar("T")
 
-_DURATION = re.compile(r"^\s*(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*$")
+_DURATION = re.compile(r"^\s*(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*$", re.ASCII)
 
 
 def parse_duration(text: str) -> timedelta:

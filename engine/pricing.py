@@ -195,8 +195,8 @@ def price_for(
     )
 
 
-_CPU_TEXT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*vcpu\s*$", re.IGNORECASE)
-_MEMORY_TEXT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*gb\s*$", re.IGNORECASE)
+_CPU_TEXT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*vcpu\s*$", re.IGNORECASE | re.ASCII)
+_MEMORY_TEXT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*gb\s*$", re.IGNORECASE | re.ASCII)
 
 
 def _cpu_units(value: int | str) -> float:

@@ -516,7 +516,7 @@ _SERVICE_EXAMPLES = ["example-cluster/example-service-stg"]
 # The longest ``keep_for``: the override cap's default (``TEIJI_MAX_OVERRIDE``, 7d), since a
 # wake is an override and the tick refuses a longer one.
 WAKE_KEEP_FOR_MAX = timedelta(days=7)
-_WAKE_DURATION = re.compile(r"^(?:(\d{1,4})d)?(?:(\d{1,5})h)?(?:(\d{1,6})m)?$")
+_WAKE_DURATION = re.compile(r"^(?:(\d{1,4})d)?(?:(\d{1,5})h)?(?:(\d{1,6})m)?$", re.ASCII)
 
 
 class Wake(_Document):

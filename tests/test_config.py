@@ -87,7 +87,7 @@ def test_cli_reports_a_bad_setting_in_one_line_with_exit_2(
     assert len(err.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("text", ["", "2", "h", "1.5h", "-1d"])
+@pytest.mark.parametrize("text", ["", "2", "h", "1.5h", "-1d", "１h", "2ｈ", "١h"])
 def test_parse_duration_rejects_what_it_cannot_read(text: str) -> None:
     with pytest.raises(ValueError, match="is not a duration"):
         parse_duration(text)

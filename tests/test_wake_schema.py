@@ -68,6 +68,11 @@ def test_no_wake_field_means_no_wake() -> None:
             "like 90m, 2h or 1d12h",
         ),
         (
+            {"on_request": True, "keep_for": "２h"},  # a full-width digit, as an IME types it
+            "wake.keep_for: '２h' is not a duration; write a duration from 1m to 7d, "
+            "like 90m, 2h or 1d12h",
+        ),
+        (
             {"on_request": True, "keep_for": 7200},
             "wake.keep_for: expected a duration, got the number 7200; write a duration from "
             "1m to 7d, like 90m, 2h or 1d12h",
