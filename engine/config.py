@@ -75,6 +75,17 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(days=days, hours=hours, minutes=minutes)
 
 
+def parse_max_override(text: str) -> timedelta:
+    """``TEIJI_MAX_OVERRIDE`` and ``--max``: the longest override allowed, at least a minute
+    (a shorter limit would refuse every override, each failing its service)."""
+    length = parse_duration(text)
+    if length < timedelta(minutes=1):
+        raise ValueError(
+            f"{text!r} is less than a minute; write the longest override allowed, like 7d or 12h"
+        )
+    return length
+
+
 def parse_concurrency(text: str) -> int:
     """``TEIJI_CONCURRENCY``: a whole number of services worked at once per account and region."""
     allowed = f"write a whole number from 1 to {MAX_CONCURRENCY}, for example 8"
@@ -513,7 +524,9 @@ class Settings:
             state_table=state_table,
             dry_run=_setting(env, "TEIJI_DRY_RUN", parse_bool, False),
             protected=_setting(env, "TEIJI_PROTECTED", parse_protected, ()),
-            max_override=_setting(env, "TEIJI_MAX_OVERRIDE", parse_duration, DEFAULT_MAX_OVERRIDE),
+            max_override=_setting(
+                env, "TEIJI_MAX_OVERRIDE", parse_max_override, DEFAULT_MAX_OVERRIDE
+            ),
             lease_seconds=_setting(
                 env, "TEIJI_LEASE_SECONDS", parse_seconds, DEFAULT_LEASE_SECONDS
             ),

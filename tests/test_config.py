@@ -269,3 +269,20 @@ def test_a_tick_from_the_terminal_refuses_to_run_and_writes_nothing(
     assert world.state("c1", "web").desired == 3
     assert world.baseline("c1/web") is None
     assert_invariant(world, expected)
+
+
+@pytest.mark.parametrize("text", ["0d", "0m", "0h0m"])
+def test_an_override_limit_of_no_time_is_refused_with_what_is_allowed(
+    text: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A limit under a minute would refuse every override, failing each service that has one."""
+    with pytest.raises(SettingsError, match="less than a minute"):
+        Settings.from_env({"TEIJI_MAX_OVERRIDE": text})
+    monkeypatch.setenv("TEIJI_MAX_OVERRIDE", text)
+    assert main(["plan", "--endpoint-url", "http://127.0.0.1:9"]) == 2
+    err = capsys.readouterr().err
+    assert "TEIJI_MAX_OVERRIDE" in err and "like 7d or 12h" in err
+    monkeypatch.delenv("TEIJI_MAX_OVERRIDE")
+    code = main(["start", "c1/web", "--for", "1h", "--max", text, "--reason", "x"])
+    assert code == 2
+    assert "--max: " in capsys.readouterr().err

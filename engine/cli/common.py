@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 from engine.aws.clients import Clients
-from engine.config import Settings, parse_duration
+from engine.config import Settings, parse_max_override
 from engine.files import Item, UnreadableFileError, read_documents
 from engine.localtime import FIRST_DATE, LAST_DATE, in_range, range_text
 from schemas.validation import Problem
@@ -108,7 +108,7 @@ def override_limit(text: str | None, flag: str, settings: Settings) -> timedelta
     if not text:
         return settings.max_override
     try:
-        return parse_duration(text)
+        return parse_max_override(text)
     except ValueError as exc:
         raise CliError(f"{flag}: {exc}") from exc
 
