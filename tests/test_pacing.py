@@ -166,6 +166,15 @@ def test_virtual_clock_sleeps_cost_no_real_time() -> None:
     assert clock.monotonic() == pytest.approx(60_000)
 
 
+@pytest.mark.parametrize("seconds", [float("nan"), float("inf"), float("-inf")])
+def test_virtual_clock_refuses_a_sleep_that_has_no_end_as_time_sleep_does(seconds: float) -> None:
+    clock = VirtualClock()
+    with pytest.raises(ValueError, match="cannot sleep"):
+        clock.sleep(seconds)
+    clock.sleep(1)
+    assert clock.monotonic() == 1  # time is still whole
+
+
 def test_virtual_clock_wakes_concurrent_sleepers_in_order() -> None:
     clock = VirtualClock()
     woke: list[tuple[str, float]] = []

@@ -7,6 +7,7 @@ see minutes of AWS time in seconds of real time, independent of how fast the mac
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Iterator
@@ -88,6 +89,9 @@ class VirtualClock:
                 self._changed()
 
     def sleep(self, seconds: float) -> None:
+        if not math.isfinite(seconds):
+            # As time.sleep refuses NaN: a NaN would never wake, an infinity end time itself.
+            raise ValueError(f"cannot sleep {seconds!r} seconds")
         if seconds <= 0:
             return
         with self._lock:
