@@ -260,10 +260,12 @@ def _measure(endpoint: str, services: int, aws_ready_s: int, repeats: int) -> di
     }
 
 
-def _bounds(result: dict[str, Any]) -> list[str]:
+def _bounds(result: dict[str, Any], *, cpu: bool = True) -> list[str]:
+    """The bounds that do not hold; ``cpu=False`` leaves out the CPU bound (the test suite
+    runs this bench small and beside other tests, where CPU time is not a measurement)."""
     failed = []
     worst = max(result["first"]["cpu_ms"], result["repeat"]["cpu_ms_median"])
-    if worst > BOUND_REQUEST_MS:
+    if cpu and worst > BOUND_REQUEST_MS:
         failed.append(f"CPU per request {worst:.1f} ms > {BOUND_REQUEST_MS} ms")
     if result["repeat"]["calls"] > BOUND_REPEAT_CALLS:
         failed.append(

@@ -206,13 +206,15 @@ def _measure(endpoint: str, wakes: int, services: int) -> dict[str, Any]:
     }
 
 
-def _bounds(result: dict[str, Any]) -> list[str]:
+def _bounds(result: dict[str, Any], *, cpu: bool = True) -> list[str]:
+    """The bounds that do not hold; ``cpu=False`` leaves out the CPU bound (the test suite
+    runs this bench small and beside other tests, where CPU time is not a measurement)."""
     failed = []
     for name in ("first", "again"):
         run = result[name]
         if run["read_failed"]:
             failed.append(f"{name}: the counts could not be read: {run['read_failed']}")
-        if run["cpu_ms"] > BOUND_RUN_MS:
+        if cpu and run["cpu_ms"] > BOUND_RUN_MS:
             failed.append(f"{name}: CPU {run['cpu_ms']:.1f} ms > {BOUND_RUN_MS} ms")
         metric_calls = run["by_operation"].get("GetMetricData", 0)
         if metric_calls > BOUND_METRIC_CALLS * (1 + result["wakes"] // 500):
