@@ -430,3 +430,32 @@ def test_the_written_override_is_accepted_by_the_tick_as_is(
     assert timedelta(days=7) == datetime.fromisoformat(
         overrides(world)[0]["until"]
     ) - datetime.fromisoformat(overrides(world)[0]["start"])
+
+
+def test_override_list_warns_of_an_override_the_tick_refuses(
+    world: World, endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Written by hand past the override cap (7 days): it parses, so list showed it as
+    active with no word, while every tick refuses it and fails the service."""
+    world.put_item(
+        {
+            "pk": "override",
+            "sk": "c1/web#far00001",
+            "state": "running",
+            "until": "2099-01-01T00:00:00+09:00",
+            "reason": "forever",
+            "expires_at": 4_071_000_000,
+        }
+    )
+    code, _, _ = run(capsys, endpoint, "start", "c1/api", "--for", "2h", "--reason", "fine")
+    assert code == 0
+    code, out, err = run(capsys, endpoint, "override", "list")
+    assert code == 0
+    assert "far00001" in out
+    assert err.count("the tick does not apply it") == 1  # not the override in order
+    warning = [line for line in err.splitlines() if "c1/web#far00001" in line]
+    assert len(warning) == 1
+    assert "the tick does not apply it" in warning[0] and "longer than the limit" in warning[0]
+    code, out, err = run(capsys, endpoint, "override", "list", "--json")
+    (row,) = json.loads(out)
+    assert any("the tick does not apply it" in w for w in row["warnings"])
