@@ -457,5 +457,11 @@ def test_override_list_warns_of_an_override_the_tick_refuses(
     assert len(warning) == 1
     assert "the tick does not apply it" in warning[0] and "longer than the limit" in warning[0]
     code, out, err = run(capsys, endpoint, "override", "list", "--json")
-    (row,) = json.loads(out)
-    assert any("the tick does not apply it" in w for w in row["warnings"])
+    rows = {row["id"]: row for row in json.loads(out)}
+    assert any("the tick does not apply it" in w for w in rows["far00001"]["warnings"])
+    assert not any(
+        "the tick does not apply it" in w
+        for r in rows.values()
+        for w in r["warnings"]
+        if r is not rows["far00001"]
+    )
