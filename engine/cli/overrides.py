@@ -11,8 +11,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Mapping, Sequence
-from datetime import datetime
 from typing import Any
 
 from engine.cli import session as clock  # the module: tests pin ``session.utc_now``
@@ -46,6 +44,7 @@ from engine.cli.session import (
     open_session,
     parse_schedule,
     query_service_overrides,
+    refused_by_tick,
     stored_overrides,
     timezones,
 )
@@ -283,7 +282,7 @@ def run_override_list(args: argparse.Namespace) -> int:
     shown.sort(key=lambda s: (s.override.until if s.override else now, s.sk))
     zones = _zones(session) if shown else {}
     by_sk = {str(item.get("sk", "")): item for item in items}
-    refused = _refused_by_tick(session, items, now)
+    refused = refused_by_tick(session, items, now)
     warnings = {
         s.sk: [
             *refused.get(s.sk, []),
@@ -316,28 +315,6 @@ def run_override_list(args: argparse.Namespace) -> int:
         for message in messages:
             print(f"teiji: warning: override {sk}: {message}", file=sys.stderr)
     return EXIT_OK
-
-
-def _refused_by_tick(
-    session: Session, items: Sequence[Mapping[str, Any]], now: datetime
-) -> dict[str, list[str]]:
-    """Why the tick would not apply each override that parses on its own (past the override
-    cap, a sort key that does not name it): the tick's own validation of the items."""
-    loaded = session.config.validate_items(
-        items,
-        now=now,
-        max_override=session.settings.max_override,
-        default_timezone=session.settings.default_timezone,
-        keep_ended=True,
-    )
-    refused: dict[str, list[str]] = {}
-    for problem in loaded.problems:
-        kind, _, sk = problem.document.partition(" ")
-        if kind == "override" and sk:
-            refused.setdefault(sk, []).append(
-                f"the tick does not apply it: {problem.path}: {problem.message}"
-            )
-    return refused
 
 
 def run_override_cancel(args: argparse.Namespace) -> int:

@@ -244,6 +244,28 @@ def stored_overrides(items: Sequence[Mapping[str, Any]], source: str) -> list[St
     return found
 
 
+def refused_by_tick(
+    session: Session, items: Sequence[Mapping[str, Any]], now: datetime
+) -> dict[str, list[str]]:
+    """Why the tick would not apply each override that parses on its own (past the override
+    cap, a sort key that does not name it): the tick's own validation of the items."""
+    loaded = session.config.validate_items(
+        items,
+        now=now,
+        max_override=session.settings.max_override,
+        default_timezone=session.settings.default_timezone,
+        keep_ended=True,
+    )
+    refused: dict[str, list[str]] = {}
+    for problem in loaded.problems:
+        kind, _, sk = problem.document.partition(" ")
+        if kind == "override" and sk:
+            refused.setdefault(sk, []).append(
+                f"the tick does not apply it: {problem.path}: {problem.message}"
+            )
+    return refused
+
+
 def load_service_documents(
     session: Session, key: str, *, now: datetime, limit: timedelta
 ) -> tuple[DocumentSet, list[Problem]]:
