@@ -62,12 +62,23 @@ class AccountUnreachableError(RuntimeError):
     """The role in another account could not be assumed."""
 
 
-def retry_config(max_attempts: int = 5) -> Config:
+# How long the tick waits for an answer before botocore sends the request again. A tick has
+# minutes; a person at the CLI has not, so the CLI passes shorter ones (engine/cli/common.py).
+READ_TIMEOUT_S = 30.0
+CONNECT_TIMEOUT_S = 5.0
+
+
+def retry_config(
+    max_attempts: int = 5,
+    *,
+    read_timeout: float = READ_TIMEOUT_S,
+    connect_timeout: float = CONNECT_TIMEOUT_S,
+) -> Config:
     return Config(
         retries={"mode": "standard", "max_attempts": max_attempts},
         user_agent_extra=f"teiji/{__version__}",
-        connect_timeout=5,
-        read_timeout=30,
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
         # One connection per thread that can use the client: the tick runs at most
         # MAX_THREADS at once, all of them on the one DynamoDB client. With botocore's default
         # of 10, connections beyond it are closed after each request and opened (TCP and TLS)
@@ -118,6 +129,8 @@ class Clients:
         external_id_parameter: str | None = None,
         session: boto3.session.Session | None = None,
         max_attempts: int = 5,
+        read_timeout: float = READ_TIMEOUT_S,
+        connect_timeout: float = CONNECT_TIMEOUT_S,
     ) -> None:
         self._session = session or boto3.session.Session(profile_name=profile, region_name=region)
         load_models_lean(self._session._session)
@@ -127,7 +140,9 @@ class Clients:
         self.role_name = role_name
         self.external_id_parameter = external_id_parameter
         self._external_ids: dict[str, str] = {}  # account -> ExternalId, read from SSM
-        self.config = retry_config(max_attempts)
+        self.config = retry_config(
+            max_attempts, read_timeout=read_timeout, connect_timeout=connect_timeout
+        )
         self.before_call: list[BeforeCall] = []
         self.after_attempt: list[AfterAttempt] = []
         self._cache: dict[tuple[str, str | None, str], Any] = {}

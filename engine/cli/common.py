@@ -87,6 +87,15 @@ def max_override_option(args: argparse.Namespace) -> timedelta:
     return override_limit(args.max_override, "--max-override", Settings.from_env())
 
 
+# A person waits for the CLI: an endpoint that takes the connection but never answers fails
+# the command after three attempts of CLI_READ_TIMEOUT_S each (about 30 s), not the tick's
+# six of 30 s (3 minutes). AWS answers these APIs in well under a second. (botocore's
+# ``max_attempts`` counts the retries after the first attempt.)
+CLI_READ_TIMEOUT_S = 10.0
+CLI_CONNECT_TIMEOUT_S = 5.0
+CLI_RETRIES = 2
+
+
 def make_clients(args: argparse.Namespace, settings: Settings | None = None) -> Clients:
     settings = settings or Settings.from_env()
     try:
@@ -96,6 +105,9 @@ def make_clients(args: argparse.Namespace, settings: Settings | None = None) -> 
             profile=getattr(args, "profile", None),
             role_name=settings.role_name,
             external_id_parameter=settings.access.external_id_parameter,
+            max_attempts=CLI_RETRIES,
+            read_timeout=CLI_READ_TIMEOUT_S,
+            connect_timeout=CLI_CONNECT_TIMEOUT_S,
         )
     except Exception as exc:  # botocore's ProfileNotFound and friends
         raise CliError(f"cannot set up AWS access: {exc}") from exc
