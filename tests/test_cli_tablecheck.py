@@ -159,8 +159,12 @@ def test_overrides_that_ttl_will_not_remove_as_meant_are_warned_about(
     # The same warning where people look at overrides.
     code, _, err = run(capsys, endpoint, "override", "list")
     assert code == 0 and message in err
-    code, out, _ = run(capsys, endpoint, "list", "--at", NOW.isoformat())
-    assert message in out
+    code, out, err = run(capsys, endpoint, "list", "--at", NOW.isoformat())
+    assert message in err and message not in out
+    assert "teiji: warning: override c1/web#hand0001: " in err
+    code, out, err = run(capsys, endpoint, "list", "--at", NOW.isoformat(), "--json")
+    assert message in err
+    json.loads(out)  # the warning stays out of the JSON
 
 
 def test_an_override_for_a_service_without_schedule_is_warned_about(
@@ -178,8 +182,8 @@ def test_an_override_for_a_service_without_schedule_is_warned_about(
     (row,) = json.loads(out)
     assert row["status"] == "active"
     assert [w.split(",")[0] for w in row["warnings"]] == ["c1/nobody has no schedule"]
-    code, out, _ = run(capsys, endpoint, "list", "--at", NOW.isoformat())
-    assert "warning: override c1/nobody#hand0002: c1/nobody has no schedule" in out
+    code, out, err = run(capsys, endpoint, "list", "--at", NOW.isoformat())
+    assert "teiji: warning: override c1/nobody#hand0002: c1/nobody has no schedule" in err
 
 
 def test_an_ended_override_still_stored_is_a_note(
@@ -227,3 +231,19 @@ def test_override_warnings_accept_what_teiji_writes() -> None:
     assert override_warnings(item, until, {"c1/web"}) == []
     assert check_table([item], [OverrideItem(item, until)], scheduled={"c1/web"}, now=NOW) == []
     assert len(override_warnings({**item, "expires_at": True}, until, {"c1/web"})) == 1
+
+
+def test_list_json_says_on_stderr_what_its_rows_cannot_hold(
+    world: World, endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A broken company calendar is nobody's row: with --json it was only an exit code.
+    raw_put(
+        world,
+        {"pk": {"S": "calendar"}, "sk": {"S": "company"}, "dates": {"S": "not a list"}},
+    )
+    code, out, err = run(capsys, endpoint, "list", "--at", NOW.isoformat(), "--json")
+    assert code == 1
+    json.loads(out)
+    assert "teiji: problem: " in err and "company" in err
+    code, out, err = run(capsys, endpoint, "list", "--at", NOW.isoformat())
+    assert code == 1 and "problem: " in out and "company" in out

@@ -128,14 +128,18 @@ def run_list(args: argparse.Namespace) -> int:
     unreachable = [r for r in rows if r.aws_error]
     if args.json:
         print_json([row.as_json() for row in rows])
+        # The JSON holds each service's own problems; the others would be lost in it.
+        for problem in other_problems:
+            print(f"teiji: problem: {problem}", file=sys.stderr)
     else:
         print(render_list(rows, at))
         for problem in other_problems:
             print(f"problem: {problem}")
-        for warning in _override_warnings(loaded, scheduled=loaded_schedule_keys(loaded)):
-            print(f"warning: {warning}")
         for line in aws_error_lines(unreachable, total=len(schedules)):
             print(line)
+    # On standard error, as `teiji override list` says them, and with --json too.
+    for warning in _override_warnings(loaded, scheduled=loaded_schedule_keys(loaded)):
+        print(f"teiji: warning: {warning}", file=sys.stderr)
     for warning in fleet.warnings:
         print(f"teiji: warning: {warning}", file=sys.stderr)
     failed = unreachable or other_problems or fleet.warnings or any(r.problems for r in rows)
