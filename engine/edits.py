@@ -32,7 +32,8 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from schemas.keys import ServiceKey
+from schemas.keys import ServiceKey, split_override_sk
+from schemas.validation import service_of_label
 
 KINDS = ("schedule", "calendar", "override", "profile")
 EVENT_NAMES = ("INSERT", "MODIFY", "REMOVE")
@@ -67,7 +68,7 @@ class Edit:
         """The service a schedule or override names, when its key is one; None otherwise."""
         if self.kind in ("calendar", "profile"):
             return None
-        key = self.sk if self.kind == "schedule" else self.sk.partition("#")[0]
+        key = self.sk if self.kind == "schedule" else split_override_sk(self.sk)[0]
         return key if valid_key(key) else None
 
 
@@ -230,11 +231,9 @@ def edited_problems(
     found: list[Mapping[str, Any]] = []
     for problem in problems:
         document = str(problem.get("document", ""))
-        kind, _, name = document.partition(" ")
         # A label may go on with " (document 3)"; a key written by hand may hold a space.
         edited = document in labels or document.rpartition(" (")[0] in labels
-        name = name.split(" ", 1)[0]  # a service key holds no space
-        service = name.split("#", 1)[0] if kind in ("schedule", "override") else None
+        service = service_of_label(document)
         if edited or (service is not None and service in services):
             found.append(problem)
     return found

@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 from engine.localtime import in_range, localize, range_text, to_local, zone
 from schemas.documents import Override, Schedule, State, parse_hhmm
-from schemas.keys import Closeness, keys_named
+from schemas.keys import Closeness, keys_named, split_override_sk
 from schemas.validation import duration_text, parse_document
 
 OVERRIDE_ID_BYTES = 4  # 8 hex characters: short enough to type, 4 billion values per service
@@ -267,20 +267,18 @@ class StoredOverride:
 
     @property
     def id(self) -> str:
-        return self.sk.rpartition("#")[2]
+        return split_override_sk(self.sk)[1]
 
     @property
     def key(self) -> str:
-        return self.sk.rpartition("#")[0]
+        return split_override_sk(self.sk)[0]
 
 
 def find_override(ref: str, stored: Sequence[StoredOverride]) -> StoredOverride:
     """The override named by ``ID`` (when unique) or ``SERVICE#ID`` (SERVICE may leave out
     its ``@scope`` when that is unique). Raises OverrideError listing what would match."""
     ref = ref.strip()
-    service, sep, ident = ref.rpartition("#")
-    if not sep:
-        ident, service = ref, ""
+    service, ident = split_override_sk(ref) if "#" in ref else ("", ref)
     matches = [s for s in stored if s.id == ident]
     if service:
         named = set(keys_named(service, {s.key for s in matches}, loosest=Closeness.UNSCOPED))

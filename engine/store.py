@@ -59,13 +59,14 @@ from engine.config import DEFAULT_MAX_OVERRIDE, Settings
 from engine.putdiff import HASH_ATTRIBUTE, stamped
 from engine.tablecheck import kind_mismatch
 from schemas.documents import DEFAULT_TIMEZONE, Calendar, Override, ProfileBase, Schedule
-from schemas.keys import ServiceKey, service_key
+from schemas.keys import ServiceKey, service_key, split_override_sk
 from schemas.records import BASELINE_ARCHIVE_PK, TARGET_CHECK_PK, Baseline, TargetCheck
 from schemas.validation import (
     DocumentCheck,
     DocumentSet,
     Problem,
     parse_document,
+    service_of_label,
     validate_documents,
 )
 
@@ -290,7 +291,7 @@ def document_from_item(item: Mapping[str, Any]) -> dict[str, Any]:
     elif kind in ("calendar", "profile"):
         doc.setdefault("name", sk)
     elif kind == "override":
-        key, _, oid = sk.partition("#")
+        key, oid = split_override_sk(sk)
         _fill_service(doc, key)
         if oid:
             doc.setdefault("id", oid)
@@ -322,14 +323,7 @@ def _item_label(kind: str, sk: str) -> str:
 
 def service_of_problem(problem: Problem) -> str | None:
     """The service key a problem makes unsafe to act on, from its document label."""
-    kind, _, name = problem.document.partition(" ")
-    # Keys hold no spaces; a label may go on with " (document 3)".
-    name = name.split(" ", 1)[0]
-    if kind == "schedule" and name:
-        return name
-    if kind == "override" and name:
-        return name.split("#", 1)[0]
-    return None
+    return service_of_label(problem.document)
 
 
 def conditional_write(write: Callable[..., object], **params: Any) -> bool:

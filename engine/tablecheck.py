@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from schemas.documents import KINDS, quote
+from schemas.keys import split_override_sk
 
 Severity = Literal["error", "warning", "note"]
 # teiji writes expires_at one day after until (engine.store.OVERRIDE_TTL_GRACE).
@@ -134,7 +135,7 @@ def override_warnings(
             f"expires_at ({when}) is before until ({until.isoformat()}): DynamoDB's TTL may "
             f"delete the override while it should still hold; {fix}"
         )
-    key = str(item.get("sk", "")).rpartition("#")[0]
+    key = split_override_sk(str(item.get("sk", "")))[0]
     if key and key not in scheduled:
         messages.append(
             f"{key} has no schedule, so this override does nothing (teiji only acts on "

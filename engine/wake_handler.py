@@ -42,6 +42,7 @@ from engine.handler import WAKE_HOLDER
 from engine.wake_answer import DEFAULT_READY_S, Answer, respond
 from engine.wake_override import WAKE_ID, WakeWrite, plan_wake
 from engine.wake_request import BadRequestError, WakeRequest, read_request, services_for
+from schemas.keys import split_override_sk
 
 if TYPE_CHECKING:
     from engine.aws.clients import Clients
@@ -291,7 +292,7 @@ def _read_service(
             items.append(calendar)
     if overrides is None:
         overrides = query_items(clients, table, "override", prefix=f"{key}#")
-    override_items = [o for o in overrides if str(o.get("sk", "")).partition("#")[0] == key]
+    override_items = [o for o in overrides if split_override_sk(str(o.get("sk", "")))[0] == key]
     loaded = ConfigStore(clients, table).validate_items(
         [*items, *override_items],
         now=at,
@@ -301,7 +302,7 @@ def _read_service(
         keep_ended=True,
     )
     by_id: dict[str, Mapping[str, Any]] = {
-        str(o.get("sk", "")).partition("#")[2]: o for o in override_items
+        split_override_sk(str(o.get("sk", "")))[1]: o for o in override_items
     }
     why = ""
     if item is None:

@@ -46,6 +46,7 @@ from engine.wake_keep import (
     window,
 )
 from engine.wake_override import WAKE_CREATOR, WAKE_ID, WakeWrite
+from schemas.keys import split_override_sk
 
 if TYPE_CHECKING:
     from engine.aws.clients import Clients
@@ -180,7 +181,7 @@ def _active_wakes(items: Sequence[Mapping[str, Any]], at: datetime) -> list[str]
 
     keys: list[str] = []
     for index, item in enumerate(items, 1):
-        key, _, oid = str(item.get("sk", "")).rpartition("#")
+        key, oid = split_override_sk(str(item.get("sk", "")))
         if oid != WAKE_ID or item.get("created_by") != WAKE_CREATOR:
             continue
         try:

@@ -102,6 +102,16 @@ def service_key(service: str, account: str | None = None, region: str | None = N
     return str(ServiceKey(service, account, region))
 
 
+def split_override_sk(sk: str) -> tuple[str, str]:
+    """An override item's sort key, ``<service key>#<id>``, as (service key, id).
+
+    Neither a key nor an id may hold '#', so the first one divides them: ``svc#a#b`` is the
+    service ``svc`` with the (invalid) id ``a#b``, as the tick reads it, not ``svc#a``. The id
+    is "" when the sort key has no '#'."""
+    key, _, ident = sk.partition("#")
+    return key, ident
+
+
 def closeness(key: str, typed: str) -> Closeness | None:
     """How closely ``typed`` names the stored ``key``; a key that does not parse (an invalid
     document's) is named by its own text and by its part before any ``@``."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 import types
 import unicodedata
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
@@ -305,6 +306,25 @@ def _share_parts(parsed: Schedule, fields: Mapping[str, Any]) -> Schedule:
     else:
         parsed.__dict__.update(parts)
     return parsed
+
+
+# What document_label adds after an override's key when the override has no id.
+_DOCUMENT_INDEX = re.compile(r" \(document \d+\)$")
+
+
+def service_of_label(document: str) -> str | None:
+    """The service key a document label names (``schedule KEY``, ``override KEY#ID``,
+    ``override KEY (document 3)``), or None for a calendar, a profile or a bare document.
+
+    A key written by hand in the table may hold a space: everything up to the label's own
+    suffix is the key, not only its first word."""
+    kind, _, name = document.partition(" ")
+    name = _DOCUMENT_INDEX.sub("", name)
+    if kind == "schedule" and name:
+        return name
+    if kind == "override" and name:
+        return name.split("#", 1)[0]
+    return None
 
 
 def document_label(raw: Mapping[Any, Any], index: int) -> str:

@@ -247,3 +247,43 @@ def test_list_json_says_on_stderr_what_its_rows_cannot_hold(
     assert "teiji: problem: " in err and "company" in err
     code, out, err = run(capsys, endpoint, "list", "--at", NOW.isoformat())
     assert code == 1 and "problem: " in out and "company" in out
+
+
+def test_a_hand_written_key_with_a_space_is_named_whole(
+    world: World, endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The key is not valid; every command names it whole, not its first word ("c1").
+    key = "c1 with space/web"
+    raw_put(world, {"pk": {"S": "schedule"}, "sk": {"S": key}, "mode": {"S": "always_on"}})
+    raw_put(world, override_json(f"{key}#late0001", expires_at={"N": str(UNTIL_EPOCH + 86400)}))
+    for command in ("plan", "list"):
+        code, out, _ = run(capsys, endpoint, command, "--at", NOW.isoformat())
+        assert code == 1
+        rows = [line.split("  ")[0] for line in lines(out)[1:]]
+        assert key in rows and "c1" not in rows, out
+    code, out, err = run(capsys, endpoint, "explain", key, "--at", NOW.isoformat())
+    assert code == 2 and key in err and "is not '<cluster>/<service>'" in err
+    assert "no schedule documents" not in err
+
+
+def test_a_sort_key_with_two_hash_signs_is_read_at_the_first(
+    world: World, endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Neither a key nor an id holds '#': "c1/web#a#b" is c1/web's (invalid) override "a#b",
+    # as the tick reads it; no command may call it an override of a service "c1/web#a".
+    raw_put(world, override_json("c1/web#a#b", expires_at={"N": str(UNTIL_EPOCH + 86400)}))
+    outputs = []
+    at = ["--at", NOW.isoformat()]
+    for argv in (["validate", "--table"], ["override", "list"], ["list", *at], ["plan", *at]):
+        code, out, err = run(capsys, endpoint, *argv)
+        assert code in (0, 1), (argv, err)  # not a usage error
+        outputs.append(out + err)
+        assert "c1/web#a has no schedule" not in out + err, argv
+    _, out, err = run(capsys, endpoint, "override", "list", "--json")
+    assert json.loads(out) == []  # not a valid override
+    assert "override c1/web#a#b is invalid; `teiji override cancel c1/web#a#b` removes it" in err
+    # What the warning says works: the id it names is the one stored.
+    code, out, err = run(capsys, endpoint, "override", "cancel", "c1/web#a#b")
+    assert code == 0, err
+    code, out, err = run(capsys, endpoint, "validate", "--table")
+    assert code == 0, out + err
