@@ -166,3 +166,21 @@ def test_explain_with_files_still_needs_no_aws(capsys: pytest.CaptureFixture[str
     )
     assert code == 0
     assert "is RUNNING" in out
+
+
+def test_a_broken_calendar_stops_only_the_explanations_of_the_schedules_that_list_it(
+    world: World, endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Someone breaks the company calendar by hand. The tick holds back c1/web, which lists
+    # it, and goes on deciding c1/api; explain says the same of each.
+    world.dynamodb.put_item(
+        TableName=world.settings.config_table,
+        Item={"pk": {"S": "calendar"}, "sk": {"S": "company"}, "ranges": {"S": "not a list"}},
+    )
+    code, out, err = run(capsys, endpoint, "explain", "c1/api", "--at", "2026-12-01T10:00-05:00")
+    assert code == 0, err
+    assert "company" not in out + err
+    code, out, err = run(capsys, endpoint, "explain", "c1/web", "--at", "2026-12-29T10:00+09:00")
+    assert code == 2
+    assert "calendar company" in err and "holidays[1]" in err
+    assert "the tick does not act on it until they are fixed" in err

@@ -291,7 +291,29 @@ def load_service_documents(
     docs, problems = validate_documents(
         raws, now=now, max_override=limit, default_timezone=session.settings.default_timezone
     )
-    return docs, [p for p in problems if service_of_problem(p) in (key, None)]
+    # The tick holds back only the schedules that list an invalid calendar: another
+    # calendar's problems say nothing about this service.
+    listed = {f"calendar {name}" for name in _holidays_named(schedule, profile)}
+    return docs, [
+        p
+        for p in problems
+        if service_of_problem(p) == key
+        or (service_of_problem(p) is None and (p.document in listed or not _a_calendar(p)))
+    ]
+
+
+def _holidays_named(*raws: Mapping[str, Any] | None) -> set[str]:
+    """The holiday names a stored schedule and its profile list (whatever their other fields)."""
+    names: set[str] = set()
+    for raw in raws:
+        holidays = raw.get("holidays") if raw is not None else None
+        if isinstance(holidays, list):
+            names.update(name.strip() for name in holidays if isinstance(name, str))
+    return names
+
+
+def _a_calendar(problem: Problem) -> bool:
+    return problem.document.startswith("calendar ")
 
 
 # After a write: --json and --now --------------------------------------------------------------
